@@ -1,0 +1,180 @@
+/**
+ * The one config parser. The environment is read here, once, validated with zod and frozen;
+ * nothing else in the service reads process.env.
+ */
+import { z } from 'zod';
+
+const DEV_AUTH_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+
+const boolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+  .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
+
+const commaList = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// URL');
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().trim().min(1).default('0.0.0.0'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    DATABASE_URL: postgresUrl.optional(),
+    DATABASE_REPLICA_URLS: commaList.pipe(z.array(postgresUrl)),
+    DB_POOL_MAX: z.coerce.number().int().min(1).max(500).default(20),
+    DB_IDLE_TIMEOUT_S: z.coerce.number().int().min(0).default(30),
+    DB_CONNECT_TIMEOUT_S: z.coerce.number().int().min(1).max(120).default(5),
+    DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(15_000),
+    DATA_DIR: z.string().trim().min(1).default('./.data'),
+
+    REPLICA_PROBE_MS: z.coerce.number().int().min(20).max(60_000).default(250),
+    MAX_REPLICA_LAG_MS: z.coerce.number().int().min(0).default(5_000),
+    MAX_REPLICA_LAG_BYTES: z.coerce.number().int().min(0).default(16 * 1024 * 1024),
+    READ_YOUR_WRITES_WAIT_MS: z.coerce.number().int().min(0).max(5_000).default(0),
+    READ_FALLBACK_MAX_INFLIGHT: z.coerce.number().int().min(1).default(50),
+    DB_LSN_TOKEN_TTL_S: z.coerce.number().int().min(1).default(300),
+
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+
+    BETTER_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    BETTER_AUTH_URL: z.url().optional(),
+    AUTH_COOKIE_CACHE_S: z.coerce.number().int().min(0).max(3600).default(60),
+    TRUSTED_PROXIES: commaList,
+    CORS_ORIGINS: commaList,
+
+    SWAGGER_ENABLED: boolean.optional(),
+    DEBUG_HEADERS: boolean.optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production') {
+      if (!env.BETTER_AUTH_SECRET)
+        ctx.addIssue({ code: 'custom', path: ['BETTER_AUTH_SECRET'], message: 'is required in production' });
+      if (!env.DATABASE_URL)
+        ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in production' });
+    }
+    if (env.DATABASE_REPLICA_URLS.length > 0 && !env.DATABASE_URL)
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_REPLICA_URLS'], message: 'needs DATABASE_URL (the primary)' });
+  });
+
+export type AppConfig = Readonly<{
+  nodeEnv: 'development' | 'test' | 'production';
+  isProduction: boolean;
+  port: number;
+  host: string;
+  logLevel: string;
+  version: string;
+  database: Readonly<{
+    primaryUrl: string | undefined;
+    replicaUrls: readonly string[];
+    poolMax: number;
+    idleTimeoutS: number;
+    connectTimeoutS: number;
+    statementTimeoutMs: number;
+    dataDir: string;
+    replicaProbeMs: number;
+    maxReplicaLagMs: number;
+    maxReplicaLagBytes: number;
+    readYourWritesWaitMs: number;
+    readFallbackMaxInflight: number;
+    lsnTokenTtlS: number;
+  }>;
+  shutdownTimeoutMs: number;
+  bodyLimitBytes: number;
+  auth: Readonly<{
+    secret: string;
+    baseUrl: string;
+    cookieCacheS: number;
+    trustedProxies: readonly string[];
+  }>;
+  corsOrigins: readonly string[];
+  swaggerEnabled: boolean;
+  debugHeaders: boolean;
+}>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const packageVersion = (): string => {
+  // Bun inlines JSON imports; reading package.json keeps /health's version honest.
+  const version: unknown = require('../../package.json').version;
+  return typeof version === 'string' ? version : '0.0.0';
+};
+
+/** Parses an environment into a frozen config; throws ConfigError listing every problem at once. */
+export function parseConfig(source: Record<string, string | undefined>): AppConfig {
+  // Empty strings mean "unset" (a blank line in .env should not fail a number parse).
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || 'env'} ${issue.message}`));
+  }
+  const env = result.data;
+  const isProduction = env.NODE_ENV === 'production';
+  return Object.freeze({
+    nodeEnv: env.NODE_ENV,
+    isProduction,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    version: packageVersion(),
+    database: Object.freeze({
+      primaryUrl: env.DATABASE_URL,
+      replicaUrls: Object.freeze([...env.DATABASE_REPLICA_URLS]),
+      poolMax: env.DB_POOL_MAX,
+      idleTimeoutS: env.DB_IDLE_TIMEOUT_S,
+      connectTimeoutS: env.DB_CONNECT_TIMEOUT_S,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      dataDir: env.DATA_DIR,
+      replicaProbeMs: env.REPLICA_PROBE_MS,
+      maxReplicaLagMs: env.MAX_REPLICA_LAG_MS,
+      maxReplicaLagBytes: env.MAX_REPLICA_LAG_BYTES,
+      readYourWritesWaitMs: env.READ_YOUR_WRITES_WAIT_MS,
+      readFallbackMaxInflight: env.READ_FALLBACK_MAX_INFLIGHT,
+      lsnTokenTtlS: env.DB_LSN_TOKEN_TTL_S,
+    }),
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    auth: Object.freeze({
+      secret: env.BETTER_AUTH_SECRET ?? DEV_AUTH_SECRET,
+      baseUrl: env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`,
+      cookieCacheS: env.AUTH_COOKIE_CACHE_S,
+      trustedProxies: Object.freeze([...env.TRUSTED_PROXIES]),
+    }),
+    corsOrigins: Object.freeze(
+      env.CORS_ORIGINS.length > 0 ? [...env.CORS_ORIGINS] : isProduction ? [] : ['http://localhost:3000', 'http://localhost:8081'],
+    ),
+    swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
+    debugHeaders: env.DEBUG_HEADERS ?? !isProduction,
+  });
+}
+
+/** Start-up entry: parse process.env or stop the process with one message listing every problem. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): AppConfig {
+  try {
+    return parseConfig(source);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,3 @@
+/** The one schema: every table of the service, a file per domain. */
+export * from './auth';
+export * from './posts';

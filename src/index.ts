@@ -1,0 +1,53 @@
+/**
+ * The process: load config, open the database, serve, and own the signals.
+ * Shutdown: /health turns 503, the server stops accepting, in-flight requests finish (bounded by
+ * SHUTDOWN_TIMEOUT_MS, then forced), pools close, exit 0.
+ */
+import { createApp } from './app';
+import { closeDatabaseConnections, initDatabase } from './config/database';
+import { loadConfig } from './config/env';
+import { createLogger } from './lib/logger';
+import { createLifecycle } from './modules/health/service';
+
+const config = loadConfig();
+const logger = createLogger({ level: config.logLevel });
+const lifecycle = createLifecycle();
+
+let database;
+try {
+  database = await initDatabase(config.database, logger);
+} catch (error) {
+  logger.fatal({ err: error }, 'could not open the database');
+  process.exit(1);
+}
+
+const app = createApp({ config, database, logger, lifecycle });
+const server = Bun.serve({
+  port: config.port,
+  hostname: config.host,
+  fetch: (request, bunServer) => app.handle(request),
+  // Bun's defaults (128 MB bodies, 10 s idle) are far too generous for a public API.
+  maxRequestBodySize: config.bodyLimitBytes + 1024,
+  idleTimeout: 30,
+});
+logger.info({ url: server.url.href, swagger: config.swaggerEnabled ? `${server.url.origin}/swagger` : undefined }, 'listening');
+
+let shuttingDown = false;
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  lifecycle.draining = true;
+  logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: draining in-flight requests');
+  const graceful = server.stop(false).then(() => 'drained' as const);
+  const deadline = Bun.sleep(config.shutdownTimeoutMs).then(() => 'timeout' as const);
+  if ((await Promise.race([graceful, deadline])) === 'timeout') {
+    logger.warn('shutdown deadline reached: closing remaining connections');
+    await server.stop(true);
+  }
+  await closeDatabaseConnections();
+  logger.info('shutdown complete');
+  process.exit(0);
+}
+
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,30 @@
+/**
+ * The one error type. Everything the service refuses is thrown as an HttpError and rendered by
+ * src/plugins/error-handler.ts as { success: false, message, error, details? }.
+ */
+export type ErrorDetail = { path: string; message: string };
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export const badRequest = (message: string, code = 'BAD_REQUEST') => new HttpError(400, code, message);
+export const unauthorized = (message = 'Authentication required', code = 'UNAUTHORIZED') =>
+  new HttpError(401, code, message);
+export const forbidden = (message = 'You are not allowed to do this', code = 'FORBIDDEN') =>
+  new HttpError(403, code, message);
+export const notFound = (message = 'Not found', code = 'NOT_FOUND') => new HttpError(404, code, message);
+export const conflict = (message: string, code = 'CONFLICT') => new HttpError(409, code, message);
+export const unprocessable = (message: string, details: ErrorDetail[], code = 'VALIDATION_ERROR') =>
+  new HttpError(422, code, message, details);
+export const serviceUnavailable = (message: string, code = 'SERVICE_UNAVAILABLE', retryAfterS = 1) =>
+  new HttpError(503, code, message, undefined, { 'retry-after': String(retryAfterS) });

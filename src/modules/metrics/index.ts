@@ -1,0 +1,18 @@
+/** Prometheus text exposition of the routing counters and replica states. */
+import { Elysia } from 'elysia';
+import { z } from 'zod';
+import type { DatabaseCluster } from '../../config/database';
+import { renderMetrics } from './service';
+
+export const metricsRoutes = (deps: { database: DatabaseCluster }) =>
+  new Elysia({ tags: ['metrics'] }).get(
+    '/metrics',
+    ({ set }) => {
+      set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';
+      return renderMetrics(deps.database);
+    },
+    {
+      response: { 200: z.string().max(1_000_000) },
+      detail: { summary: 'Prometheus metrics', description: 'Reads by target and reason, replica state and lag.', security: [] },
+    },
+  );

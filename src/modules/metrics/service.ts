@@ -1,0 +1,27 @@
+import type { DatabaseCluster } from '../../config/database';
+
+const STATES = ['healthy', 'lagging', 'down', 'promoted'] as const;
+
+const label = (value: string) => value.replace(/["\\\n]/g, '_');
+
+export function renderMetrics(database: DatabaseCluster): string {
+  const router = database.router;
+  const lines = [
+    '# HELP db_reads_total Reads served, by target and routing reason.',
+    '# TYPE db_reads_total counter',
+  ];
+  for (const [target, count] of router.readsByTarget) lines.push(`db_reads_total{target="${label(target)}"} ${count}`);
+  lines.push('# HELP db_read_routing_total Routing decisions, by reason.', '# TYPE db_read_routing_total counter');
+  for (const [reason, count] of router.readsByReason) lines.push(`db_read_routing_total{reason="${label(reason)}"} ${count}`);
+  lines.push('# HELP db_replica_state 1 for the state each replica is in.', '# TYPE db_replica_state gauge');
+  for (const node of database.replicas) {
+    for (const state of STATES) lines.push(`db_replica_state{replica="${label(node.name)}",state="${state}"} ${node.state === state ? 1 : 0}`);
+  }
+  lines.push('# HELP db_replica_lag_bytes Replay lag in bytes.', '# TYPE db_replica_lag_bytes gauge');
+  for (const node of database.replicas) lines.push(`db_replica_lag_bytes{replica="${label(node.name)}"} ${node.lagBytes ?? 0}`);
+  lines.push('# HELP db_replica_lag_ms Replay lag in milliseconds.', '# TYPE db_replica_lag_ms gauge');
+  for (const node of database.replicas) lines.push(`db_replica_lag_ms{replica="${label(node.name)}"} ${node.lagMs ?? 0}`);
+  lines.push('# HELP db_read_fallback_inflight Reads running on the primary because no replica qualified.', '# TYPE db_read_fallback_inflight gauge');
+  lines.push(`db_read_fallback_inflight ${router.fallbackInflight}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,99 @@
+/**
+ * The one error handler. Every failure leaves as { success: false, message, error, details? }.
+ * Also owns body parsing, so malformed JSON (400), an oversized body (413) and a wrong content
+ * type (415) are refused before any handler runs.
+ */
+import { Elysia } from 'elysia';
+import type { ErrorDetail } from '../lib/errors';
+import { HttpError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
+
+type ErrorBody = { success: false; message: string; error: string; details?: ErrorDetail[] };
+
+function body(message: string, error: string, details?: ErrorDetail[]): ErrorBody {
+  return details ? { success: false, message, error, details } : { success: false, message, error };
+}
+
+/** SQLSTATE classes that mean the input was wrong; validation should catch them first, this is the net. */
+function postgresClientError(error: unknown): { status: number; code: string; message: string } | null {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
+    if ('code' in current && typeof current.code === 'string' && /^[0-9A-Z]{5}$/.test(current.code)) {
+      const code = current.code;
+      if (code === '23505') return { status: 409, code: 'CONFLICT', message: 'A record with these values already exists' };
+      if (code === '23503') return { status: 409, code: 'CONFLICT', message: 'A referenced record does not exist' };
+      if (code.startsWith('22') || code === '23502' || code === '23514')
+        return { status: 422, code: 'INVALID_VALUE', message: 'A value is out of range or malformed' };
+      return null;
+    }
+    current = 'cause' in current ? current.cause : undefined;
+  }
+  return null;
+}
+
+type Issue = { path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>; message?: string };
+
+function validationDetails(issues: unknown): ErrorDetail[] {
+  if (!Array.isArray(issues)) return [];
+  return issues.map((raw: Issue) => ({
+    path: (raw.path ?? []).map((segment) => String(typeof segment === 'object' ? segment.key : segment)).join('.'),
+    message: raw.message ?? 'is invalid',
+  }));
+}
+
+export const errorHandler = (options: { logger: Logger; isProduction: boolean; bodyLimitBytes: number }) =>
+  new Elysia({ name: 'error-handler' })
+    .onParse({ as: 'global' }, async ({ request, contentType }) => {
+      const declared = Number(request.headers.get('content-length') ?? '0');
+      const hasBody = declared > 0 || request.headers.has('transfer-encoding');
+      if (!hasBody) return undefined;
+      if (declared > options.bodyLimitBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `The body is larger than ${options.bodyLimitBytes} bytes`);
+      if (!contentType || !JSON_TYPE.test(contentType)) {
+        throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
+      }
+      // Read as bytes ourselves: a chunked body has no content-length to check up front.
+      const raw = await request.arrayBuffer();
+      if (raw.byteLength > options.bodyLimitBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `The body is larger than ${options.bodyLimitBytes} bytes`);
+      if (raw.byteLength === 0) return undefined;
+      try {
+        return JSON.parse(new TextDecoder().decode(raw)) as unknown;
+      } catch {
+        throw new HttpError(400, 'MALFORMED_JSON', 'The body is not valid JSON');
+      }
+    })
+    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+      if (error instanceof HttpError) {
+        set.status = error.status;
+        if (error.headers) Object.assign(set.headers, error.headers);
+        return body(error.message, error.code, error.details);
+      }
+      switch (code) {
+        case 'VALIDATION': {
+          set.status = 422;
+          const details = validationDetails(error.all);
+          return body(`Invalid ${error.type}`, 'VALIDATION_ERROR', details);
+        }
+        case 'NOT_FOUND':
+          set.status = 404;
+          return body('No route matches this path', 'NOT_FOUND');
+        case 'PARSE':
+          set.status = 400;
+          return body('The body could not be parsed', 'MALFORMED_BODY');
+        case 'INVALID_COOKIE_SIGNATURE':
+          set.status = 400;
+          return body('A signed cookie is invalid', 'INVALID_COOKIE');
+        default:
+          break;
+      }
+      const mapped = postgresClientError(error);
+      if (mapped) {
+        set.status = mapped.status;
+        return body(mapped.message, mapped.code);
+      }
+      options.logger.error({ err: error, method: request.method, url: request.url }, 'unhandled error');
+      set.status = 500;
+      const message = !options.isProduction && error instanceof Error ? error.message : 'Internal server error';
+      return body(message, 'INTERNAL_SERVER_ERROR');
+    });

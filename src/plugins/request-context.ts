@@ -1,0 +1,44 @@
+/**
+ * Request id (x-request-id in and out) and one JSON log line per request:
+ * method, route, status, duration, request id, and the database target that served it.
+ */
+import { Elysia } from 'elysia';
+import type { Logger } from '../lib/logger';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+type RequestMeta = { id: string; startedAt: number };
+// Keyed by the Request object: available in every hook, including onError and onAfterResponse.
+const metaByRequest = new WeakMap<Request, RequestMeta>();
+
+export const requestMeta = (request: Request): RequestMeta | undefined => metaByRequest.get(request);
+
+/** Database targets are recorded here by the database plugin so the log line can name them. */
+export const dbTargetsByRequest = new WeakMap<Request, string[]>();
+
+export const requestContext = (options: { logger: Logger }) =>
+  new Elysia({ name: 'request-context' })
+    .onRequest(({ request, set }) => {
+      const incoming = request.headers.get('x-request-id');
+      // A client-supplied id is kept only when it is short and plain: it lands in our logs.
+      const id = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+      metaByRequest.set(request, { id, startedAt: performance.now() });
+      set.headers['x-request-id'] = id;
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
+      const meta = metaByRequest.get(request);
+      // A raw Response (Better-Auth's) carries its own status; set.status would read 200.
+      const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
+      const targets = dbTargetsByRequest.get(request);
+      options.logger.info(
+        {
+          requestId: meta?.id,
+          method: request.method,
+          route: route || new URL(request.url).pathname,
+          status,
+          durationMs: meta ? Math.round((performance.now() - meta.startedAt) * 10) / 10 : undefined,
+          dbTarget: targets && targets.length > 0 ? [...new Set(targets)].join(',') : undefined,
+        },
+        'request',
+      );
+    });
