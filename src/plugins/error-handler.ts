@@ -33,12 +33,16 @@ function postgresClientError(error: unknown): { status: number; code: string; me
   return null;
 }
 
-type Issue = { path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>; message?: string };
+type Issue = { path?: string | ReadonlyArray<PropertyKey | { key: PropertyKey }>; message?: string };
 
+/** Elysia reports zod issues with `path` already joined ("a/b" or "a.b") or as an array. */
 function validationDetails(issues: unknown): ErrorDetail[] {
   if (!Array.isArray(issues)) return [];
   return issues.map((raw: Issue) => ({
-    path: (raw.path ?? []).map((segment) => String(typeof segment === 'object' ? segment.key : segment)).join('.'),
+    path:
+      typeof raw.path === 'string'
+        ? raw.path.replace(/^\//, '').replaceAll('/', '.')
+        : (raw.path ?? []).map((segment) => String(typeof segment === 'object' ? segment.key : segment)).join('.'),
     message: raw.message ?? 'is invalid',
   }));
 }
@@ -47,8 +51,8 @@ export const errorHandler = (options: { logger: Logger; isProduction: boolean; b
   new Elysia({ name: 'error-handler' })
     .onParse({ as: 'global' }, async ({ request, contentType }) => {
       const declared = Number(request.headers.get('content-length') ?? '0');
-      const hasBody = declared > 0 || request.headers.has('transfer-encoding');
-      if (!hasBody) return undefined;
+      // No body at all (GET, or a bodiless POST such as logout): nothing to parse or refuse.
+      if (request.body === null || request.headers.get('content-length') === '0') return undefined;
       if (declared > options.bodyLimitBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `The body is larger than ${options.bodyLimitBytes} bytes`);
       if (!contentType || !JSON_TYPE.test(contentType)) {
         throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
@@ -63,7 +67,9 @@ export const errorHandler = (options: { logger: Logger; isProduction: boolean; b
         throw new HttpError(400, 'MALFORMED_JSON', 'The body is not valid JSON');
       }
     })
-    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+    .onError({ as: 'global' }, ({ code, error: thrown, set, request }) => {
+      // Elysia wraps what a parse hook throws in a ParseError; our own refusal is the cause.
+      const error = code === 'PARSE' && thrown.cause instanceof HttpError ? thrown.cause : thrown;
       if (error instanceof HttpError) {
         set.status = error.status;
         if (error.headers) Object.assign(set.headers, error.headers);
@@ -72,8 +78,8 @@ export const errorHandler = (options: { logger: Logger; isProduction: boolean; b
       switch (code) {
         case 'VALIDATION': {
           set.status = 422;
-          const details = validationDetails(error.all);
-          return body(`Invalid ${error.type}`, 'VALIDATION_ERROR', details);
+          const details = validationDetails(thrown.all);
+          return body(`Invalid ${thrown.type}`, 'VALIDATION_ERROR', details);
         }
         case 'NOT_FOUND':
           set.status = 404;

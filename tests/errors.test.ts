@@ -1,0 +1,95 @@
+/**
+ * The one error format, { success: false, message, error, details? }, for every refusal the
+ * foundation owns: 400 malformed JSON, 404, 413, 415, 422, and 500 without internals in production.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { Elysia } from 'elysia';
+import { z } from 'zod';
+import { createLogger } from '../src/lib/logger';
+import { errorHandler } from '../src/plugins/error-handler';
+import { startTestApp, type TestApp } from './support/harness';
+
+const BODY_LIMIT = 4096;
+
+/** The real error plugin in front of one validated route and one route that crashes. */
+function probeApp(isProduction: boolean) {
+  return new Elysia()
+    .use(errorHandler({ logger: createLogger({ level: 'silent' }), isProduction, bodyLimitBytes: BODY_LIMIT }))
+    .post('/echo', ({ body }) => ({ success: true, data: body }), {
+      body: z.object({ title: z.string().trim().min(1).max(20), count: z.number().int().min(0) }),
+    })
+    .get('/crash', () => {
+      throw new Error('password=hunter2 at db.internal:5432');
+    });
+}
+
+const post = (app: ReturnType<typeof probeApp>, body: string | ReadableStream<Uint8Array>, contentType = 'application/json') =>
+  app.handle(new Request('http://localhost/echo', { method: 'POST', headers: { 'content-type': contentType }, body }));
+
+async function expectError(response: Response, status: number, code: string) {
+  expect(response.status).toBe(status);
+  const body = (await response.json()) as Record<string, unknown>;
+  expect(body.success).toBe(false);
+  expect(body.error).toBe(code);
+  expect(typeof body.message).toBe('string');
+  return body;
+}
+
+describe('error format', () => {
+  const app = probeApp(false);
+
+  test('malformed JSON is 400 MALFORMED_JSON', async () => {
+    await expectError(await post(app, '{"title": '), 400, 'MALFORMED_JSON');
+  });
+
+  test('a body over the limit is 413, before it is parsed', async () => {
+    await expectError(await post(app, JSON.stringify({ title: 'x'.repeat(BODY_LIMIT * 2), count: 1 })), 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  test('a chunked body over the limit (no content-length) is 413 too', async () => {
+    const chunk = new TextEncoder().encode('x'.repeat(1024));
+    const stream = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 8; i += 1) controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    await expectError(await post(app, stream), 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  test('a non-JSON content type is 415', async () => {
+    await expectError(await post(app, 'title=x', 'application/x-www-form-urlencoded'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  test('a schema violation is 422 with field paths in details', async () => {
+    const body = await expectError(await post(app, JSON.stringify({ title: '', count: -1 })), 422, 'VALIDATION_ERROR');
+    const paths = (body.details as Array<{ path: string }>).map((detail) => detail.path).sort();
+    expect(paths).toEqual(['count', 'title']);
+  });
+
+  test('an unexpected error is 500 and, in production, says nothing about internals', async () => {
+    const response = await probeApp(true).handle(new Request('http://localhost/crash'));
+    const body = await expectError(response, 500, 'INTERNAL_SERVER_ERROR');
+    expect(JSON.stringify(body)).not.toContain('hunter2');
+    expect(JSON.stringify(body)).not.toContain('db.internal');
+  });
+});
+
+describe('error format on the real app', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  test('an unknown path is 404 NOT_FOUND in our format, with a request id', async () => {
+    const response = await t.request('/no/such/route');
+    await expectError(response, 404, 'NOT_FOUND');
+    expect(response.headers.get('x-request-id')).toBeTruthy();
+  });
+
+  test('a client request id is echoed back', async () => {
+    const response = await t.request('/health', { headers: { 'x-request-id': 'client-abc-123' } });
+    expect(response.headers.get('x-request-id')).toBe('client-abc-123');
+  });
+});
