@@ -1,0 +1,80 @@
+/**
+ * `bun run db:migrate` as operators run it: a real subprocess against a fresh database on the
+ * real primary, with the replica attached.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { selectRows } from '../src/db/rows';
+import { clusterEnv, hasCluster, startTestApp, type TestApp } from './support/harness';
+
+function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+async function runMigrate(env: Record<string, string>) {
+  const child = Bun.spawn(['bun', 'run', '--silent', 'db:migrate'], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'error', ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const [code, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  return { code, stdout, stderr };
+}
+
+describe.skipIf(!hasCluster)('bun run db:migrate', () => {
+  let t: TestApp;
+  let env: Record<string, string>;
+  const databaseName = `migrate_${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    await t.database.primary.execute(sql.raw(`create database ${databaseName}`));
+    env = {
+      DATABASE_URL: withDatabase(clusterEnv.databaseUrl ?? '', databaseName),
+      DATABASE_REPLICA_URLS: (clusterEnv.replicaUrls ?? '').split(',').map((url) => withDatabase(url, databaseName)).join(','),
+    };
+  });
+  afterAll(async () => {
+    await t.database.primary.execute(sql.raw(`drop database if exists ${databaseName} with (force)`));
+    await t.close();
+  });
+
+  test('two runs at once: one applies each migration, the other waits and finds nothing to do', async () => {
+    const [first, second] = await Promise.all([runMigrate(env), runMigrate(env)]);
+    expect(first.code).toBe(0);
+    expect(second.code).toBe(0);
+    const applyLines = `${first.stdout}${second.stdout}`.split('\n').filter((line) => line.startsWith('db:migrate: applied 0000_init'));
+    expect(applyLines).toHaveLength(1);
+    expect(`${first.stdout}${second.stdout}`).toContain('is up to date');
+    // Success is reported only once the replica has replayed the migration.
+    expect(`${first.stdout}${second.stdout}`).toMatch(/replayed at [0-9A-F]+\/[0-9A-F]+ on replica1/);
+  });
+
+  test('a third run is a no-op that exits 0, and the bookkeeping holds each migration once', async () => {
+    const again = await runMigrate(env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('is up to date');
+    const migrated = await startTestApp({ DATABASE_URL: env.DATABASE_URL, DATABASE_REPLICA_URLS: '' });
+    try {
+      const rows = await selectRows(
+        migrated.database.primary,
+        sql`select count(*)::int as count from drizzle.__drizzle_migrations`,
+        z.object({ count: z.number() }),
+      );
+      expect(rows[0]?.count).toBe(1);
+    } finally {
+      await migrated.close();
+    }
+  });
+
+  test('an unreachable database exits non-zero with a one-line reason', async () => {
+    const result = await runMigrate({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere', DB_CONNECT_TIMEOUT_S: '1' });
+    expect(result.code).not.toBe(0);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('cannot reach the database');
+  });
+});
