@@ -4,11 +4,17 @@
 import { Elysia } from 'elysia';
 import type { AppConfig } from './config/env';
 import type { DatabaseCluster } from './config/database';
+import { type Auth, authCookieNames, createAuth } from './lib/auth';
 import type { Logger } from './lib/logger';
 import { notFound } from './lib/errors';
+import { authRoutes } from './modules/auth';
+import { betterAuthOpenApi } from './modules/auth/openapi';
 import { healthRoutes } from './modules/health';
 import { createLifecycle, type Lifecycle } from './modules/health/service';
 import { metricsRoutes } from './modules/metrics';
+import { postsRoutes } from './modules/posts';
+import { usersRoutes } from './modules/users';
+import { authPlugin } from './plugins/auth';
 import { corsPlugin } from './plugins/cors';
 import { databasePlugin } from './plugins/database';
 import { errorHandler } from './plugins/error-handler';
@@ -20,27 +26,43 @@ export type AppDeps = {
   database: DatabaseCluster;
   logger: Logger;
   lifecycle?: Lifecycle;
+  /** Tests pass their own (e.g. with the Origin check on); otherwise built from config. */
+  auth?: Auth;
 };
 
 export function createApp(deps: AppDeps) {
   const { config, database, logger } = deps;
   const lifecycle = deps.lifecycle ?? createLifecycle();
+  const auth = deps.auth ?? createAuth({ config, database, logger });
+  // Built once and handed to each module, which `.use()`s them for typing (Elysia dedups by name).
+  const dbPlugin = databasePlugin({
+    database,
+    tokenSecret: config.auth.secret,
+    tokenTtlS: config.database.lsnTokenTtlS,
+    debugHeaders: config.debugHeaders,
+    secureCookies: config.auth.baseUrl.startsWith('https://'),
+  });
+  const sessionPlugin = authPlugin(auth);
+  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin };
   return new Elysia()
     .use(requestContext({ logger }))
     .use(errorHandler({ logger, isProduction: config.isProduction, bodyLimitBytes: config.bodyLimitBytes }))
     .use(corsPlugin(config.corsOrigins))
-    .use(openapiPlugin({ version: config.version, enabled: config.swaggerEnabled }))
     .use(
-      databasePlugin({
-        database,
-        tokenSecret: config.auth.secret,
-        tokenTtlS: config.database.lsnTokenTtlS,
-        debugHeaders: config.debugHeaders,
-        secureCookies: config.auth.baseUrl.startsWith('https://'),
+      openapiPlugin({
+        version: config.version,
+        enabled: config.swaggerEnabled,
+        sessionCookie: authCookieNames(config).sessionToken,
+        extraPaths: () => betterAuthOpenApi(auth, config.bodyLimitBytes),
       }),
     )
+    .use(dbPlugin)
+    .use(sessionPlugin)
     .use(healthRoutes({ database, lifecycle, version: config.version }))
     .use(metricsRoutes({ database }))
+    .use(authRoutes(modules))
+    .use(usersRoutes(modules))
+    .use(postsRoutes(modules))
     .all('*', () => {
       throw notFound('No route matches this path');
     }, { detail: { hide: true } });

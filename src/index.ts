@@ -6,6 +6,7 @@
 import { createApp } from './app';
 import { closeDatabaseConnections, initDatabase } from './config/database';
 import { loadConfig } from './config/env';
+import { stampClientIp } from './lib/auth';
 import { createLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
 
@@ -25,7 +26,10 @@ const app = createApp({ config, database, logger, lifecycle });
 const server = Bun.serve({
   port: config.port,
   hostname: config.host,
-  fetch: (request, bunServer) => app.handle(request),
+  // The client IP (for rate limits) comes from the socket, or from X-Forwarded-For only when the
+  // socket peer is one of TRUSTED_PROXIES; any client-sent copy of the header is dropped.
+  fetch: (request, bunServer) =>
+    app.handle(stampClientIp(request, bunServer.requestIP(request)?.address, config.auth.trustedProxies)),
   // Bun's defaults (128 MB bodies, 10 s idle) are far too generous for a public API.
   maxRequestBodySize: config.bodyLimitBytes + 1024,
   idleTimeout: 30,

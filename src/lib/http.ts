@@ -5,6 +5,18 @@ export const ok = <T>(data: T) => ({ success: true as const, data });
 
 export const successSchema = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data });
 
+/** A list body: one page of items and the cursor of the next page (null on the last page). */
+export const page = <T>(data: T[], nextCursor: string | null) => ({ success: true as const, data, pagination: { nextCursor } });
+
+export const pageSchema = <T extends z.ZodType>(item: T, maxItems = 100) =>
+  z.object({
+    success: z.literal(true),
+    data: z.array(item).max(maxItems),
+    pagination: z.object({
+      nextCursor: z.string().max(512).nullable().describe('Pass as ?cursor= for the next page; null on the last page'),
+    }),
+  });
+
 export const errorSchema = z
   .object({
     success: z.literal(false),
@@ -16,6 +28,12 @@ export const errorSchema = z
       .optional(),
   })
   .describe('The one error format');
+
+/** For routes behind the auth macro: no or a bad session (401), a missing role or a ban (403). */
+export const authErrors = {
+  401: errorSchema,
+  403: errorSchema,
+} as const;
 
 /** Error responses every route can produce, for the OpenAPI document. */
 export const commonErrors = {

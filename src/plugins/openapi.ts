@@ -1,9 +1,17 @@
 /**
  * The OpenAPI 3.1 document at /swagger/json and Swagger UI at /swagger, built from the routes'
  * zod schemas. Dates become date-time strings (zod cannot represent Date in JSON Schema).
+ *
+ * The document is assembled here rather than by @elysiajs/openapi's own spec route, because it
+ * needs things the plugin cannot do: Better-Auth's paths merged in (generated asynchronously),
+ * and the headers every response can carry (CORS, rate limit, Retry-After) declared once.
  */
-import { openapi } from '@elysiajs/openapi';
+import { openapi, toOpenAPISchema } from '@elysiajs/openapi';
+import { Elysia } from 'elysia';
 import { z } from 'zod';
+import { errorSchema } from '../lib/http';
+
+const INT32 = { min: -2_147_483_648, max: 2_147_483_647 };
 
 export const toJsonSchema = (schema: z.ZodType) =>
   z.toJSONSchema(schema, {
@@ -14,27 +22,200 @@ export const toJsonSchema = (schema: z.ZodType) =>
       if (def.type === 'date') {
         ctx.jsonSchema.type = 'string';
         ctx.jsonSchema.format = 'date-time';
+        ctx.jsonSchema.maxLength = 40;
+      }
+      // OpenAPI wants the integer width spelled out; zod only emits the bounds.
+      if (ctx.jsonSchema.type === 'integer' && ctx.jsonSchema.format === undefined) {
+        const { minimum, maximum } = ctx.jsonSchema;
+        const fitsInt32 = typeof minimum === 'number' && typeof maximum === 'number' && minimum >= INT32.min && maximum <= INT32.max;
+        ctx.jsonSchema.format = fitsInt32 ? 'int32' : 'int64';
       }
     },
   });
 
-export const openapiPlugin = (options: { version: string; enabled: boolean }) =>
-  openapi({
-    enabled: options.enabled,
-    path: '/swagger',
-    specPath: '/swagger/json',
-    provider: 'swagger-ui',
-    mapJsonSchema: { zod: toJsonSchema },
-    exclude: { paths: ['/swagger', '/swagger/json'] },
-    documentation: {
-      info: {
-        title: 'BOUNTYExpo API',
-        version: options.version,
-        description: 'The one BOUNTYExpo backend. Errors: { success: false, message, error, details? }.',
-      },
-      tags: [
-        { name: 'health', description: 'Probes for load balancers' },
-        { name: 'metrics', description: 'Prometheus metrics' },
-      ],
+export type OpenApiObject = Record<string, unknown>;
+/** Paths and component schemas from elsewhere (Better-Auth), already prefixed and bounded. */
+export type ExtraOpenApi = { paths: Record<string, OpenApiObject>; schemas: Record<string, OpenApiObject> };
+
+type OpenapiPluginOptions = {
+  version: string;
+  enabled: boolean;
+  /** The session cookie's name, for the security schemes. */
+  sessionCookie: string;
+  extraPaths?: () => Promise<ExtraOpenApi>;
+};
+
+const SPEC_PATH = '/swagger/json';
+const OPENAPI_VERSION = '3.1.0';
+const mapJsonSchema = { zod: toJsonSchema };
+const exclude = { paths: ['/swagger', SPEC_PATH] };
+
+/** Headers any response may carry; declared on every response so clients (and linters) know. */
+const HEADERS = {
+  'Access-Control-Allow-Origin': {
+    description: 'The request Origin, echoed when it is one of the configured CORS origins (absent otherwise).',
+    schema: { type: 'string', maxLength: 2048 },
+  },
+  RateLimit: {
+    description:
+      'IETF draft RateLimit header: `limit=<n>, remaining=<n>, reset=<seconds>`. Sent when a rate-limited endpoint ' +
+      '(sign-in, sign-up, Better-Auth) refuses a request; other endpoints are not rate limited by this service.',
+    schema: { type: 'string', maxLength: 100 },
+  },
+  'Retry-After': {
+    description: 'Seconds to wait before retrying.',
+    schema: { type: 'integer', format: 'int32', minimum: 0, maximum: 86_400 },
+  },
+};
+const headerRef = (name: keyof typeof HEADERS) => ({ $ref: `#/components/headers/${name}` });
+
+const isObject = (value: unknown): value is OpenApiObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** zod stamps `$schema` on every converted schema; inside an OpenAPI document it is noise. */
+function dropSchemaKeyword(node: unknown): void {
+  if (Array.isArray(node)) for (const item of node) dropSchemaKeyword(item);
+  if (!isObject(node)) return;
+  delete node.$schema;
+  for (const value of Object.values(node)) dropSchemaKeyword(value);
+}
+
+const ERROR_JSON = (() => {
+  const schema: unknown = toJsonSchema(errorSchema);
+  dropSchemaKeyword(schema);
+  return schema;
+})();
+const ERROR_KEY = JSON.stringify(ERROR_JSON);
+
+/**
+ * Per operation: the one error schema becomes a $ref, request bodies are JSON only (the only type
+ * the error handler parses), and every response declares the standard headers.
+ */
+function finishOperations(paths: Record<string, OpenApiObject>): void {
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      if (!isObject(operation)) continue;
+      dropSchemaKeyword(operation);
+      const content = isObject(operation.requestBody) ? operation.requestBody.content : undefined;
+      if (isObject(content) && 'application/json' in content) {
+        for (const type of Object.keys(content)) if (type !== 'application/json') delete content[type];
+      }
+      if (!isObject(operation.responses)) continue;
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (!isObject(response)) continue;
+        const json = isObject(response.content) ? response.content['application/json'] : undefined;
+        if (isObject(json) && JSON.stringify(json.schema) === ERROR_KEY) json.schema = { $ref: '#/components/schemas/Error' };
+        const headers: OpenApiObject = isObject(response.headers) ? response.headers : {};
+        headers['Access-Control-Allow-Origin'] ??= headerRef('Access-Control-Allow-Origin');
+        if (status.startsWith('2') || status.startsWith('4')) headers.RateLimit ??= headerRef('RateLimit');
+        if (status === '429' || status === '503') headers['Retry-After'] ??= headerRef('Retry-After');
+        response.headers = headers;
+      }
+    }
+  }
+}
+
+/**
+ * toOpenAPISchema lists a request body only under the parsers a route names, and skips parser
+ * functions: with the error handler's global onParse every body came out as `content: {}`. The
+ * zod body schemas are attached from the routes instead (JSON, the only type we parse).
+ */
+function attachRequestBodies(app: Elysia, paths: Record<string, OpenApiObject>): void {
+  // The same (type-level protected) accessor @elysiajs/openapi uses to see the root's routes.
+  for (const route of app['getGlobalRoutes']()) {
+    const body: unknown = route.hooks?.body;
+    if (!(body instanceof z.ZodType)) continue;
+    const operation = paths[route.path.replace(/:([^/]+)/g, '{$1}')]?.[route.method.toLowerCase()];
+    if (!isObject(operation)) continue;
+    operation.requestBody = { required: true, content: { 'application/json': { schema: toJsonSchema(body) } } };
+  }
+}
+
+export const openapiPlugin = (options: OpenapiPluginOptions) => {
+  const documentation = {
+    info: {
+      title: 'BOUNTYExpo API',
+      version: options.version,
+      description:
+        'The one BOUNTYExpo backend. Errors: { success: false, message, error, details? }.\n\n' +
+        'Try it here: POST /auth/signup (sets the session cookie in this browser), then POST /posts, then GET /posts/{id}.',
     },
-  });
+    tags: [
+      { name: 'auth', description: 'Sign up, sign in, sign out, the current user' },
+      { name: 'users', description: 'Accounts: public profiles, self-service, admin' },
+      { name: 'posts', description: 'Posts: public reading, drafts for their authors' },
+      { name: 'health', description: 'Probes for load balancers' },
+      { name: 'metrics', description: 'Prometheus metrics' },
+      { name: 'better-auth', description: "Better-Auth's own endpoints, used by its official client (better-auth/client)" },
+    ],
+    components: {
+      securitySchemes: {
+        sessionCookie: {
+          type: 'apiKey' as const,
+          in: 'cookie' as const,
+          name: options.sessionCookie,
+          description: 'The HttpOnly session cookie set by sign-up and sign-in (SameSite=Lax; Secure over https).',
+        },
+        adminSession: {
+          type: 'apiKey' as const,
+          in: 'cookie' as const,
+          name: options.sessionCookie,
+          description:
+            "The same session cookie, for Better-Auth's /api/auth/admin/* endpoints: its user's role must grant the " +
+            "endpoint's admin-plugin permission (the admin role grants all). Our own admin-only operations list the " +
+            'role instead: sessionCookie: [admin].',
+        },
+      },
+    },
+    // Signed in unless an operation says otherwise.
+    security: [{ sessionCookie: [] }],
+  };
+
+  if (!options.enabled) return new Elysia({ name: 'openapi' });
+
+  const plugin = new Elysia({ name: 'openapi' }).use(
+    openapi({
+      enabled: true,
+      path: '/swagger',
+      specPath: SPEC_PATH,
+      provider: 'swagger-ui',
+      mapJsonSchema,
+      exclude,
+      documentation,
+    }),
+  );
+
+  async function buildDocument(): Promise<OpenApiObject> {
+    const generated = toOpenAPISchema(plugin, exclude, undefined, mapJsonSchema, OPENAPI_VERSION);
+    const extra = options.extraPaths ? await options.extraPaths() : { paths: {}, schemas: {} };
+    const paths: Record<string, OpenApiObject> = {};
+    for (const [path, item] of Object.entries(generated.paths)) if (isObject(item)) paths[path] = item;
+    attachRequestBodies(plugin, paths);
+    Object.assign(paths, extra.paths);
+    finishOperations(paths);
+    return {
+      openapi: OPENAPI_VERSION,
+      ...documentation,
+      paths,
+      components: {
+        ...documentation.components,
+        headers: HEADERS,
+        schemas: { ...generated.components.schemas, ...extra.schemas, Error: ERROR_JSON },
+      },
+    };
+  }
+
+  let built: Promise<OpenApiObject> | null = null;
+  // Registered after the plugin's own spec route, so this one answers (the last route wins).
+  return plugin.get(
+    SPEC_PATH,
+    () => {
+      // Built on first request, when every route is registered; a failure is retried next time.
+      built ??= buildDocument().catch((error: unknown) => {
+        built = null;
+        throw error;
+      });
+      return built;
+    },
+    { detail: { hide: true } },
+  );
+};

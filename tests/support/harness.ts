@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { createApp } from '../../src/app';
 import { DatabaseCluster } from '../../src/config/database';
 import { type AppConfig, parseConfig } from '../../src/config/env';
-import { createLogger } from '../../src/lib/logger';
+import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth, stampClientIp } from '../../src/lib/auth';
+import { createLogger, type Logger } from '../../src/lib/logger';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
 
 export const hasCluster = Boolean(process.env.TEST_DATABASE_URL);
@@ -41,27 +42,69 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
 
 export type TestApp = Awaited<ReturnType<typeof startTestApp>>;
 
-export async function startTestApp(overrides: Record<string, string | undefined> = {}) {
+/** A random private IPv4, so rate-limit buckets never collide by accident. */
+export const randomIp = (): string =>
+  `10.${Math.floor(Math.random() * 256)}.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
+
+export type StartOptions = {
+  /** Build the app's Better-Auth instance yourself (e.g. `advanced.disableOriginCheck: false`). */
+  auth?: (deps: Omit<CreateAuthOptions, 'advanced'>) => Auth;
+  /** Capture the app's log lines (e.g. tests/support/logs.ts); default: a logger at LOG_LEVEL. */
+  logger?: Logger;
+};
+
+export async function startTestApp(overrides: Record<string, string | undefined> = {}, options: StartOptions = {}) {
   const config = testConfig(overrides);
-  const logger = createLogger({ level: config.logLevel });
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
   const database = await DatabaseCluster.open(config.database, logger);
   const lifecycle: Lifecycle = createLifecycle();
-  const app = createApp({ config, database, logger, lifecycle });
+  const auth = (options.auth ?? createAuth)({ config, database, logger });
+  const app = createApp({ config, database, logger, lifecycle, auth });
+  /** What src/index.ts stamps from the socket; here each app has its own "client" address. */
+  const clientIp = randomIp();
   /** A request through app.handle; the base must be a real-looking host (Elysia's router needs it). */
   const request = (path: string, init: RequestInit & { json?: unknown } = {}) => {
     const { json, ...rest } = init;
     const headers = new Headers(rest.headers);
     if (json !== undefined) headers.set('content-type', 'application/json');
+    if (!headers.has(CLIENT_IP_HEADER)) headers.set(CLIENT_IP_HEADER, clientIp);
     return app.handle(
       new Request(`http://localhost${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body }),
     );
   };
+  const servers: Array<ReturnType<typeof Bun.serve>> = [];
+  /** A real listening server, wired like src/index.ts (client IP from the socket). */
+  const listen = () => {
+    const server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: (incoming, bunServer) => app.handle(stampClientIp(incoming, bunServer.requestIP(incoming)?.address, config.auth.trustedProxies)),
+    });
+    servers.push(server);
+    return server;
+  };
+  /**
+   * Waits until the replicas have replayed everything committed so far: for reads by a client
+   * that holds no read-your-writes token for those writes (anonymous, or another user).
+   */
+  const settle = async () => {
+    const lsn = await database.currentWalInsertLsn();
+    if (lsn === null) return;
+    const { pending } = await database.waitForReplicas(lsn, 10_000);
+    if (pending.length > 0) throw new Error(`replicas did not catch up: ${pending.join(', ')}`);
+  };
   return {
     app,
+    auth,
     config,
     database,
     lifecycle,
     request,
-    close: () => database.close(),
+    listen,
+    settle,
+    close: async () => {
+      await Promise.all(servers.map((server) => server.stop(true)));
+      await database.close();
+    },
   };
 }

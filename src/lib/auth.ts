@@ -1,0 +1,335 @@
+/**
+ * The one auth module: Better-Auth over the PRIMARY (a replica's lag made sign-in right after
+ * sign-up fail, see better-auth #10884), email + password, cookie sessions with a short cookie
+ * cache, roles user / moderator / admin (admin plugin: role, ban), and per-IP rate limits on
+ * sign-in / sign-up keyed by the client IP that src/index.ts stamps on every request.
+ *
+ * `createAuth` is a factory: the app builds one per process, tests build their own (e.g. with the
+ * Origin check turned on, which Better-Auth skips under NODE_ENV=test).
+ */
+import { BlockList, isIP } from 'node:net';
+import { betterAuth } from 'better-auth';
+import { APIError, isAPIError } from 'better-auth/api';
+import { drizzleAdapter } from 'better-auth/adapters/drizzle';
+import { getCookies } from 'better-auth/cookies';
+import { admin, openAPI } from 'better-auth/plugins';
+import { createAccessControl } from 'better-auth/plugins/access';
+import { adminAc, defaultStatements, userAc } from 'better-auth/plugins/admin/access';
+import type { DatabaseCluster } from '../config/database';
+import type { AppConfig } from '../config/env';
+import { accounts, sessions, users, verifications } from '../db/schema';
+import type { UserRole } from '../db/schema';
+import { conflict, forbidden, HttpError, unauthorized } from './errors';
+import type { Logger } from './logger';
+import { emailSchema, imageUrlSchema, personNameSchema } from './validation';
+
+export const AUTH_BASE_PATH = '/api/auth';
+
+// --- Client IP ----------------------------------------------------------------------------------
+
+/**
+ * The header Better-Auth's rate limiter keys on. Only our server code sets it (src/index.ts strips
+ * any incoming value first), so a client cannot pick its own bucket.
+ */
+export const CLIENT_IP_HEADER = 'x-bountyexpo-client-ip';
+
+const unmapIpv4 = (ip: string): string => (ip.toLowerCase().startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
+
+function proxyList(trustedProxies: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of trustedProxies) {
+    const [address = '', prefix] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0) continue;
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  return list;
+}
+
+const isTrusted = (list: BlockList, ip: string): boolean => {
+  const family = isIP(ip);
+  return family !== 0 && list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+};
+
+/**
+ * The client's IP: the direct peer, unless the peer is a trusted proxy; then X-Forwarded-For is
+ * walked right to left past trusted hops (the left end is whatever the client wrote, so it is
+ * only believed when every hop after it is ours).
+ */
+export function resolveClientIp(peer: string | null | undefined, forwardedFor: string | null, trustedProxies: readonly string[]): string | null {
+  if (!peer || isIP(peer) === 0) return null;
+  const direct = unmapIpv4(peer);
+  if (trustedProxies.length === 0 || !forwardedFor) return direct;
+  const proxies = proxyList(trustedProxies);
+  if (!isTrusted(proxies, direct)) return direct;
+  const hops = forwardedFor.split(',').map((hop) => unmapIpv4(hop.trim()));
+  for (let index = hops.length - 1; index >= 0; index -= 1) {
+    const hop = hops[index] ?? '';
+    if (isIP(hop) === 0) return direct; // a garbled chain: fall back to the proxy itself
+    if (!isTrusted(proxies, hop)) return hop;
+  }
+  return direct;
+}
+
+/** What src/index.ts does to every request before the app sees it. */
+export function stampClientIp(request: Request, peer: string | null | undefined, trustedProxies: readonly string[]): Request {
+  const ip = resolveClientIp(peer, request.headers.get('x-forwarded-for'), trustedProxies);
+  request.headers.delete(CLIENT_IP_HEADER);
+  if (ip) request.headers.set(CLIENT_IP_HEADER, ip);
+  return request;
+}
+
+// --- Roles --------------------------------------------------------------------------------------
+
+/**
+ * Better-Auth's admin endpoints check these statements. A moderator is a distinct role our routes
+ * can require, with no powers over other accounts (it cannot list users or ban anyone).
+ */
+const accessControl = createAccessControl(defaultStatements);
+const roles = {
+  user: userAc,
+  moderator: accessControl.newRole({ user: [], session: [] }),
+  admin: adminAc,
+} satisfies Record<UserRole, unknown>;
+
+// --- Rate limit storage ---------------------------------------------------------------------------
+
+type RateRule = { window: number; max: number };
+
+/**
+ * In-memory, PER AUTH INSTANCE (so per process): N instances behind a load balancer allow N times
+ * the limit. Better-Auth's built-in memory store is module-global, which made separately built
+ * instances (tests) share buckets. Fixed window per key, pruned as it goes.
+ */
+export function memoryRateLimitStorage() {
+  const buckets = new Map<string, { count: number; startedAt: number; windowMs: number }>();
+  let lastPrune = Date.now();
+  return {
+    async consume(key: string, rule: RateRule) {
+      const now = Date.now();
+      if (now - lastPrune > 60_000 || buckets.size > 100_000) {
+        for (const [name, bucket] of buckets) if (now - bucket.startedAt >= bucket.windowMs) buckets.delete(name);
+        lastPrune = now;
+      }
+      const windowMs = rule.window * 1000;
+      const bucket = buckets.get(key);
+      if (!bucket || now - bucket.startedAt >= windowMs) {
+        buckets.set(key, { count: 1, startedAt: now, windowMs });
+        return { allowed: true, retryAfter: null };
+      }
+      if (bucket.count >= rule.max) {
+        return { allowed: false, retryAfter: Math.max(1, Math.ceil((bucket.startedAt + windowMs - now) / 1000)) };
+      }
+      bucket.count += 1;
+      return { allowed: true, retryAfter: null };
+    },
+  };
+}
+
+/** Sign-in and sign-up: 3 attempts per 10 s per client IP (Better-Auth's own default, made explicit). */
+export const CREDENTIAL_RATE_LIMIT: RateRule = { window: 10, max: 3 };
+/** Every other Better-Auth endpoint. */
+export const DEFAULT_RATE_LIMIT: RateRule = { window: 60, max: 100 };
+
+const isCredentialPath = (path: string): boolean => /\/(sign-in|sign-up)\//.test(path);
+
+/** Retry-After plus the IETF draft RateLimit header, for a 429 on `path`. */
+export function rateLimitHeaders(retryAfterS: number, path: string): Record<string, string> {
+  const rule = isCredentialPath(path) ? CREDENTIAL_RATE_LIMIT : DEFAULT_RATE_LIMIT;
+  return { 'retry-after': String(retryAfterS), ratelimit: `limit=${rule.max}, remaining=0, reset=${retryAfterS}` };
+}
+
+// --- Better-Auth failures in our error format -------------------------------------------------
+
+export type BetterAuthFailure = { status: number; code?: string | undefined; message?: string | undefined; retryAfterS?: number | undefined; path: string };
+
+/**
+ * Better-Auth answers { code, message } with its own statuses; our clients get the one error
+ * format. Unknown-email and wrong-password are one answer (Better-Auth already hashes on both
+ * paths so timing matches too).
+ */
+export function betterAuthError(failure: BetterAuthFailure): Error {
+  const code = failure.code ?? '';
+  const message = failure.message ?? 'The request was refused';
+  if (failure.status === 429) {
+    const retryAfterS = failure.retryAfterS ?? CREDENTIAL_RATE_LIMIT.window;
+    return new HttpError(429, 'TOO_MANY_REQUESTS', `Too many attempts: retry in ${retryAfterS} s`, undefined, rateLimitHeaders(retryAfterS, failure.path));
+  }
+  if (code.startsWith('USER_ALREADY_EXISTS')) return conflict('An account with this email already exists', 'USER_ALREADY_EXISTS');
+  if (code === 'INVALID_EMAIL_OR_PASSWORD') return unauthorized('Invalid email or password', code);
+  if (failure.status === 401) return unauthorized(message, code || 'UNAUTHORIZED');
+  if (failure.status === 403) return forbidden(message, code || 'FORBIDDEN');
+  if (failure.status === 400 || failure.status === 422) {
+    return new HttpError(422, code || 'VALIDATION_ERROR', message);
+  }
+  // Anything else is our bug or an outage: a 500 whose message production hides.
+  return new Error(`Better-Auth answered ${failure.status} ${code}: ${message}`);
+}
+
+/** For `auth.api.*` calls: an APIError becomes an HttpError; anything else is rethrown as is. */
+export function fromBetterAuthApiError(error: unknown, path: string): unknown {
+  if (!isAPIError(error)) return error;
+  const body: unknown = error.body;
+  const fields = typeof body === 'object' && body !== null ? body : {};
+  return betterAuthError({
+    status: error.statusCode,
+    code: 'code' in fields && typeof fields.code === 'string' ? fields.code : undefined,
+    message: 'message' in fields && typeof fields.message === 'string' ? fields.message : error.message,
+    path,
+  });
+}
+
+// --- User field invariants -------------------------------------------------------------------
+
+const userFieldSchemas = { name: personNameSchema, email: emailSchema, image: imageUrlSchema.nullable() } as const;
+
+/**
+ * Every writer of users (our routes, Better-Auth's own /update-user and /admin/* endpoints, the
+ * seed) goes through these checks, so the columns always fit our response schemas and a NUL
+ * byte never reaches PostgreSQL as a 500.
+ */
+function checkUserFields<T extends Record<string, unknown>>(user: T) {
+  const normalized: Record<string, unknown> = {};
+  for (const [field, schema] of Object.entries(userFieldSchemas)) {
+    if (!(field in user) || user[field] === undefined) continue;
+    const parsed = schema.safeParse(user[field]);
+    if (!parsed.success) {
+      throw new APIError('BAD_REQUEST', { code: 'INVALID_USER_FIELDS', message: `${field}: ${parsed.error.issues[0]?.message ?? 'is invalid'}` });
+    }
+    normalized[field] = parsed.data; // trimmed, lower-cased
+  }
+  return { data: { ...user, ...normalized } };
+}
+
+// --- The instance -------------------------------------------------------------------------------
+
+const DISABLED_PATHS = [
+  '/sign-in/social',
+  '/callback/:id',
+  '/link-social',
+  '/unlink-account',
+  '/refresh-token',
+  '/get-access-token',
+  '/account-info',
+  '/verify-email',
+  '/send-verification-email',
+  '/request-password-reset',
+  '/reset-password',
+  '/reset-password/:token',
+  '/change-email',
+  '/delete-user',
+  '/delete-user/callback',
+];
+
+export type CreateAuthOptions = {
+  config: AppConfig;
+  database: DatabaseCluster;
+  logger: Logger;
+  /** Test-only overrides of Better-Auth's `advanced` options. */
+  advanced?: { disableOriginCheck?: boolean };
+};
+
+export const usesSecureCookies = (config: AppConfig): boolean => config.auth.baseUrl.startsWith('https://');
+
+/** Origins allowed to send cookie-bearing writes: the service itself and the CORS origins. */
+export function trustedOrigins(config: AppConfig): string[] {
+  const base = new URL(config.auth.baseUrl);
+  const origins = [base.origin, ...config.corsOrigins];
+  // Locally one server answers as localhost and as 127.0.0.1: Swagger UI must work from either.
+  if (!config.isProduction && base.hostname === 'localhost') origins.push(`${base.protocol}//127.0.0.1${base.port ? `:${base.port}` : ''}`);
+  return [...new Set(origins)];
+}
+
+function authOptions({ config, database, logger, advanced }: CreateAuthOptions) {
+  const secure = usesSecureCookies(config);
+  const cookieCacheS = config.auth.cookieCacheS;
+  return {
+    appName: 'BOUNTYExpo',
+    baseURL: config.auth.baseUrl,
+    basePath: AUTH_BASE_PATH,
+    secret: config.auth.secret,
+    trustedOrigins: trustedOrigins(config),
+    // Flows we do not offer (no mail sender, no social providers, self-deletion is DELETE /users/:id):
+    // off, so they are neither attack surface nor in the API document.
+    disabledPaths: DISABLED_PATHS,
+    // Better-Auth's writes (users, sessions) must land where its next read looks: the primary.
+    database: drizzleAdapter(database.primary, {
+      provider: 'pg',
+      usePlural: true,
+      schema: { users, sessions, accounts, verifications },
+      transaction: true,
+    }),
+    emailAndPassword: {
+      enabled: true,
+      autoSignIn: true,
+      minPasswordLength: 8,
+      maxPasswordLength: 128,
+    },
+    session: {
+      // A revoked or banned session stays valid on cached checks for at most this long; admin
+      // and money-moving checks bypass the cache (src/plugins/auth.ts).
+      cookieCache: { enabled: cookieCacheS > 0, maxAge: Math.max(cookieCacheS, 1) },
+    },
+    rateLimit: {
+      enabled: true,
+      window: 60,
+      max: 100,
+      customRules: {
+        '/sign-in/*': CREDENTIAL_RATE_LIMIT,
+        '/sign-up/*': CREDENTIAL_RATE_LIMIT,
+      },
+      customStorage: memoryRateLimitStorage(),
+    },
+    advanced: {
+      cookiePrefix: 'bountyexpo',
+      // Secure + the __Secure- prefix exactly when the service is reached over https.
+      useSecureCookies: secure,
+      defaultCookieAttributes: { httpOnly: true, sameSite: 'lax' as const, secure },
+      ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] },
+      ...(advanced?.disableOriginCheck !== undefined ? { disableOriginCheck: advanced.disableOriginCheck } : {}),
+    },
+    plugins: [
+      admin({ defaultRole: 'user', adminRoles: ['admin'], ac: accessControl, roles }),
+      // Only for generateOpenAPISchema(): its Scalar page is not linked anywhere.
+      openAPI({ disableDefaultReference: true }),
+    ],
+    databaseHooks: {
+      user: {
+        create: { before: async (user: Record<string, unknown>) => checkUserFields(user) },
+        update: { before: async (user: Record<string, unknown>) => checkUserFields(user) },
+      },
+    },
+    // Refusals (4xx) are routine and already in the request log; only failures are errors. Without
+    // this, Better-Auth prints its API errors to the console, bypassing our logger.
+    onAPIError: {
+      onError: (error: unknown) => {
+        if (isAPIError(error) && error.statusCode < 500) logger.debug({ component: 'better-auth', status: error.statusCode }, error.message);
+        else logger.error({ component: 'better-auth', err: error }, 'Better-Auth endpoint failed');
+      },
+    },
+    telemetry: { enabled: false },
+    logger: {
+      level: config.logLevel === 'debug' || config.logLevel === 'trace' ? ('debug' as const) : ('warn' as const),
+      log: (level: 'debug' | 'info' | 'warn' | 'error', message: string, ...args: unknown[]) => {
+        logger[level]({ component: 'better-auth', details: args.length > 0 ? args.map(String) : undefined }, message);
+      },
+    },
+  };
+}
+
+export function createAuth(options: CreateAuthOptions) {
+  return betterAuth(authOptions(options));
+}
+
+export type Auth = ReturnType<typeof createAuth>;
+
+/** Better-Auth's cookie names for a config (`__Secure-` prefixed over https). */
+export const authCookieNames = (config: AppConfig) => {
+  const cookies = getCookies({
+    baseURL: config.auth.baseUrl,
+    advanced: { cookiePrefix: 'bountyexpo', useSecureCookies: usesSecureCookies(config) },
+  });
+  return { sessionToken: cookies.sessionToken.name, sessionData: cookies.sessionData.name };
+};

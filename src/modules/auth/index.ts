@@ -1,0 +1,127 @@
+/**
+ * The seed's auth routes (/auth/signup, /auth/login, /auth/logout, /auth/me) in our envelope, and
+ * Better-Auth's own endpoints at /api/auth/* for its official client.
+ */
+import { Elysia } from 'elysia';
+import { AUTH_BASE_PATH, type Auth, CLIENT_IP_HEADER, rateLimitHeaders } from '../../lib/auth';
+import { commonErrors, errorSchema, ok, successSchema } from '../../lib/http';
+import { appendSetCookies, type AuthPlugin, type DatabasePlugin } from '../../plugins/auth';
+import { privateUserSchema } from '../users/schemas';
+import { toPrivateUser } from '../users/service';
+import { loginBody, signedOutSchema, signUpBody } from './schemas';
+import { type AuthGateway, type ForwardedHeaders, signIn, signOut, signUp } from './service';
+
+const FORWARDED_HEADERS = [CLIENT_IP_HEADER, 'user-agent', 'origin', 'referer', 'sec-fetch-site', 'sec-fetch-mode', 'sec-fetch-dest'];
+
+function forwardedHeaders(request: Request): ForwardedHeaders {
+  const picked: Record<string, string> = {};
+  for (const name of FORWARDED_HEADERS) {
+    const value = request.headers.get(name);
+    if (value !== null) picked[name] = value;
+  }
+  return picked;
+}
+
+/** Anonymous access, spelled so the OpenAPI document states it explicitly. */
+const ANONYMOUS: Array<Record<string, string[]>> = [{}];
+
+export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin }) => {
+  const gateway: AuthGateway = { auth: deps.auth, baseUrl: deps.baseUrl };
+  return new Elysia({ tags: ['auth'] })
+    .use(deps.databasePlugin)
+    .use(deps.authPlugin)
+    .post(
+      '/auth/signup',
+      async ({ body, request, set, db }) => {
+        const { user, cookies } = await signUp(gateway, body, forwardedHeaders(request));
+        db.markWritten();
+        appendSetCookies(set, cookies);
+        set.status = 201;
+        return ok(toPrivateUser(user));
+      },
+      {
+        body: signUpBody,
+        response: { 201: successSchema(privateUserSchema), 403: errorSchema, 409: errorSchema, ...commonErrors },
+        detail: {
+          summary: 'Sign up',
+          description:
+            'Creates an account with email and password and signs it in: the response sets the session cookie. ' +
+            'Emails are case-insensitive. A taken email is 409 USER_ALREADY_EXISTS. Limited to 3 attempts per 10 s per client IP.',
+          security: ANONYMOUS,
+        },
+      },
+    )
+    .post(
+      '/auth/login',
+      async ({ body, request, set, db }) => {
+        const { user, cookies } = await signIn(gateway, body, forwardedHeaders(request));
+        db.markWritten();
+        appendSetCookies(set, cookies);
+        return ok(toPrivateUser(user));
+      },
+      {
+        body: loginBody,
+        response: { 200: successSchema(privateUserSchema), 401: errorSchema, 403: errorSchema, ...commonErrors },
+        detail: {
+          summary: 'Sign in',
+          description:
+            'Sets the session cookie. An unknown email and a wrong password get the same 401. ' +
+            'Limited to 3 attempts per 10 s per client IP (429 with Retry-After).',
+          security: ANONYMOUS,
+        },
+      },
+    )
+    .post(
+      '/auth/logout',
+      async ({ request, set, db }) => {
+        const cookies = await signOut(gateway, request.headers.get('cookie'));
+        db.markWritten();
+        appendSetCookies(set, cookies);
+        return ok({ signedOut: true as const });
+      },
+      {
+        csrf: true,
+        response: { 200: successSchema(signedOutSchema), 403: errorSchema, ...commonErrors },
+        detail: {
+          summary: 'Sign out',
+          description: 'Deletes the session and clears the cookies. Without a session it is a no-op (still 200).',
+        },
+      },
+    )
+    .get('/auth/me', ({ user }) => ok(toPrivateUser(user)), {
+      // Authoritative, not from the cookie cache: "am I signed in" must see a sign-out at once.
+      auth: { fresh: true },
+      response: { 200: successSchema(privateUserSchema), 401: errorSchema, 403: errorSchema, ...commonErrors },
+      detail: { summary: 'The signed-in user' },
+    })
+    .all(
+      `${AUTH_BASE_PATH}/*`,
+      async ({ request, body, db }) => {
+        const response = await deps.auth.handler(rebuildRequest(request, body));
+        // Better-Auth wrote users or sessions on the primary: hand the client a read-your-writes token.
+        if (request.method !== 'GET' && request.method !== 'HEAD') db.markWritten();
+        if (response.status === 429) {
+          const retryAfter = Number(response.headers.get('x-retry-after')) || 1;
+          for (const [name, value] of Object.entries(rateLimitHeaders(retryAfter, new URL(request.url).pathname))) response.headers.set(name, value);
+        }
+        return response;
+      },
+      { detail: { hide: true } },
+    );
+};
+
+/**
+ * Better-Auth reads the body itself. `parse: 'none'` cannot keep it unread here: with the error
+ * handler's global onParse present, Elysia 1.4.30 looks 'none' up as a named parser and answers
+ * 400 (compose.mjs only honours 'none' when it is the sole parse hook). So the error handler
+ * parses (and enforces 400/413/415, as for every route) and Better-Auth gets the JSON re-sent;
+ * it accepts only application/json anyway.
+ */
+function rebuildRequest(request: Request, body: unknown): Request {
+  if (!request.bodyUsed) return request;
+  const headers = new Headers(request.headers);
+  headers.delete('content-length');
+  if (body === undefined) return new Request(request.url, { method: request.method, headers });
+  headers.set('content-type', 'application/json');
+  return new Request(request.url, { method: request.method, headers, body: JSON.stringify(body) });
+}

@@ -1,0 +1,96 @@
+/**
+ * Posts: public reading (drafts only for their author and admins), signed-in writing, and
+ * changes by the author or an admin. Anyone else gets the same 404 as for a post that does not
+ * exist, so ids of other people's drafts cannot be probed.
+ */
+import { Elysia } from 'elysia';
+import { HttpError, notFound } from '../../lib/errors';
+import { authErrors, commonErrors, ok, page, pageSchema, successSchema } from '../../lib/http';
+import { clampLimit, decodeCursor } from '../../lib/validation';
+import type { AuthPlugin, DatabasePlugin } from '../../plugins/auth';
+import { createPostBody, deletedPostSchema, listPostsQuery, postParams, postSchema, updatePostBody } from './schemas';
+import { createPost, deletePost, findVisiblePost, listPosts, updatePost } from './service';
+
+/** Public, but a session (when sent) widens what is visible. */
+const OPTIONAL_SESSION: Array<Record<string, string[]>> = [{ sessionCookie: [] }, {}];
+const NO_SUCH_POST = 'No such post';
+
+export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: AuthPlugin }) =>
+  new Elysia({ prefix: '/posts', tags: ['posts'] })
+    .use(deps.databasePlugin)
+    .use(deps.authPlugin)
+    .get(
+      '',
+      async ({ query, viewer, db }) => {
+        const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+        if (query.cursor && !cursor) throw new HttpError(422, 'INVALID_CURSOR', 'The cursor is not one this API issued');
+        const result = await listPosts(db, viewer, { limit: clampLimit(query.limit), cursor });
+        return page(result.items, result.nextCursor);
+      },
+      {
+        optionalAuth: true,
+        query: listPostsQuery,
+        response: { 200: pageSchema(postSchema), ...commonErrors },
+        detail: {
+          summary: 'List posts',
+          description: 'Newest first. Published posts for everyone, plus your own drafts when signed in (all drafts for admins).',
+          security: OPTIONAL_SESSION,
+        },
+      },
+    )
+    .get(
+      '/:id',
+      async ({ params, viewer, db }) => {
+        const post = await findVisiblePost(db, viewer, params.id);
+        if (!post) throw notFound(NO_SUCH_POST);
+        return ok(post);
+      },
+      {
+        optionalAuth: true,
+        params: postParams,
+        response: { 200: successSchema(postSchema), ...commonErrors },
+        detail: { summary: 'A post', description: 'A draft is 404 for anyone but its author and admins.', security: OPTIONAL_SESSION },
+      },
+    )
+    .post(
+      '',
+      async ({ body, user, db, set }) => {
+        const post = await createPost(db, user.id, body);
+        set.status = 201;
+        return ok(post);
+      },
+      {
+        auth: true,
+        body: createPostBody,
+        response: { 201: successSchema(postSchema), ...authErrors, ...commonErrors },
+        detail: { summary: 'Create a post', description: 'The author is the signed-in user; `authorId` in the body is ignored.' },
+      },
+    )
+    .patch(
+      '/:id',
+      async ({ params, body, user, db }) => {
+        const post = await updatePost(db, user, params.id, body);
+        if (!post) throw notFound(NO_SUCH_POST);
+        return ok(post);
+      },
+      {
+        auth: true,
+        params: postParams,
+        body: updatePostBody,
+        response: { 200: successSchema(postSchema), ...authErrors, ...commonErrors },
+        detail: { summary: 'Change a post', description: 'Author or admin; for anyone else the post does not exist (404).' },
+      },
+    )
+    .delete(
+      '/:id',
+      async ({ params, user, db }) => {
+        if (!(await deletePost(db, user, params.id))) throw notFound(NO_SUCH_POST);
+        return ok({ id: params.id, deleted: true as const });
+      },
+      {
+        auth: true,
+        params: postParams,
+        response: { 200: successSchema(deletedPostSchema), ...authErrors, ...commonErrors },
+        detail: { summary: 'Delete a post', description: 'Author or admin; for anyone else the post does not exist (404).' },
+      },
+    );

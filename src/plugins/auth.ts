@@ -1,0 +1,176 @@
+/**
+ * Session resolution as Elysia macros:
+ * - `auth: true` or `auth: { role, fresh }`: `user` and `session` in the handler, else 401; a role
+ *   the user lacks is 403. Admin checks (and `fresh: true`, for money-moving routes) bypass the
+ *   cookie cache, so a revoked session or a removed role stops working at once.
+ * - `optionalAuth: true`: `viewer` is the signed-in user or null; a bad cookie means anonymous.
+ * - `csrf: true`: only the Origin check, for cookie-bearing writes that need no session.
+ *
+ * Refreshed session cookies (sliding expiry, cookie cache) are forwarded on every response:
+ * Better-Auth's documented `getSession({ headers })` drops them.
+ */
+import { Elysia } from 'elysia';
+import type { UserRole } from '../db/schema';
+import { userRoles } from '../db/schema';
+import type { Auth } from '../lib/auth';
+import { forbidden, unauthorized } from '../lib/errors';
+import type { databasePlugin } from './database';
+
+/** The database plugin instance a module `.use()`s to get `db` typed (deduplicated by name). */
+export type DatabasePlugin = ReturnType<typeof databasePlugin>;
+
+export type AuthUser = {
+  id: string;
+  email: string;
+  name: string;
+  image: string | null;
+  emailVerified: boolean;
+  role: UserRole;
+  banned: boolean;
+  banReason: string | null;
+  banExpires: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type AuthSession = { id: string; userId: string; expiresAt: Date; createdAt: Date };
+
+export type AuthRequirement = true | { role?: UserRole | readonly UserRole[]; fresh?: boolean };
+
+type HeaderSink = { headers: Record<string, string | number | string[] | undefined> };
+
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** An unknown role grants nothing: it is read as the least privileged one. */
+export const toRole = (value: unknown): UserRole =>
+  userRoles.find((role) => role === value) ?? 'user';
+
+const toDate = (value: Date | string | number): Date => (value instanceof Date ? value : new Date(value));
+const toOptionalDate = (value: Date | string | number | null | undefined): Date | null =>
+  value === null || value === undefined ? null : toDate(value);
+
+type SessionUserLike = {
+  id: string;
+  email: string;
+  name: string;
+  image?: string | null;
+  emailVerified: boolean;
+  role?: string | null;
+  banned?: boolean | null;
+  banReason?: string | null;
+  banExpires?: Date | string | null;
+  createdAt: Date | string;
+  updatedAt: Date | string;
+};
+
+export function toAuthUser(user: SessionUserLike): AuthUser {
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    image: user.image ?? null,
+    emailVerified: user.emailVerified,
+    role: toRole(user.role),
+    banned: user.banned === true,
+    banReason: user.banReason ?? null,
+    banExpires: toOptionalDate(user.banExpires),
+    createdAt: toDate(user.createdAt),
+    updatedAt: toDate(user.updatedAt),
+  };
+}
+
+/** Appends Set-Cookie values to Elysia's `set` without dropping ones already there. */
+export function appendSetCookies(set: HeaderSink, cookies: readonly string[]): void {
+  if (cookies.length === 0) return;
+  const existing = set.headers['set-cookie'];
+  const current = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
+  set.headers['set-cookie'] = [...current, ...cookies];
+}
+
+const isBanActive = (user: AuthUser): boolean =>
+  user.banned && (user.banExpires === null || user.banExpires.getTime() > Date.now());
+
+export const authPlugin = (auth: Auth) => {
+  /**
+   * Better-Auth checks Origin on its own endpoints; our routes get the same rule from the same
+   * switch (`advanced.disableOriginCheck`, skipped by default under NODE_ENV=test). A write that
+   * carries a cookie and an Origin (or Referer) that is not trusted is refused. Browsers always
+   * send Origin on cross-origin writes, so a request with neither comes from a non-browser client
+   * (the mobile app, curl) and cannot be a CSRF.
+   */
+  async function assertTrustedOrigin(request: Request): Promise<void> {
+    if (!UNSAFE_METHODS.has(request.method) || !request.headers.has('cookie')) return;
+    const context = await auth.$context;
+    if (context.skipCSRFCheck || context.skipOriginCheck === true) return;
+    const referer = request.headers.get('referer');
+    const origin = request.headers.get('origin') ?? (referer ? safeOrigin(referer) : null);
+    if (origin === null) {
+      if (request.headers.get('sec-fetch-site') === 'cross-site') throw forbidden('Cross-site request refused', 'INVALID_ORIGIN');
+      return;
+    }
+    if (origin === 'null' || !context.isTrustedOrigin(origin)) throw forbidden('This origin may not send authenticated writes', 'INVALID_ORIGIN');
+  }
+
+  async function loadSession(request: Request, set: HeaderSink, fresh: boolean): Promise<{ user: AuthUser; session: AuthSession } | null> {
+    const result = await auth.api.getSession({
+      headers: request.headers,
+      returnHeaders: true,
+      query: fresh ? { disableCookieCache: true } : {},
+    });
+    // Forward refreshed or cleared cookies even when the answer is "no session".
+    appendSetCookies(set, result.headers.getSetCookie());
+    const found = result.response;
+    if (!found) return null;
+    const user = toAuthUser(found.user);
+    // Powers beyond a plain user's always come from the database: a cached "admin" may have been
+    // demoted a second ago. (A cached "user" promoted meanwhile merely waits out the cache.)
+    if (!fresh && user.role !== 'user') return loadSession(request, set, true);
+    const session: AuthSession = {
+      id: found.session.id,
+      userId: found.session.userId,
+      expiresAt: toDate(found.session.expiresAt),
+      createdAt: toDate(found.session.createdAt),
+    };
+    return { user, session };
+  }
+
+  return new Elysia({ name: 'auth' })
+    .macro({
+      auth: (requirement: AuthRequirement) => ({
+        async resolve({ request, set }) {
+          await assertTrustedOrigin(request);
+          const wanted = typeof requirement === 'object' && requirement.role !== undefined
+            ? (Array.isArray(requirement.role) ? requirement.role : [requirement.role])
+            : null;
+          const fresh = (typeof requirement === 'object' && requirement.fresh === true) || (wanted?.includes('admin') ?? false);
+          const found = await loadSession(request, set, fresh);
+          if (!found) throw unauthorized('Sign in to do this', 'UNAUTHORIZED');
+          // A ban deletes the user's sessions; this refuses one that survived it anyway.
+          if (isBanActive(found.user)) throw forbidden('This account is banned', 'USER_BANNED');
+          if (wanted && !wanted.includes(found.user.role)) throw forbidden('Your role does not allow this', 'FORBIDDEN');
+          return { user: found.user, session: found.session };
+        },
+      }),
+      optionalAuth: {
+        async resolve({ request, set }) {
+          if (!request.headers.has('cookie')) return { viewer: null };
+          const found = await loadSession(request, set, false);
+          return { viewer: found && !isBanActive(found.user) ? found.user : null };
+        },
+      },
+      csrf: {
+        beforeHandle: ({ request }) => assertTrustedOrigin(request),
+      },
+    });
+};
+
+export type AuthPlugin = ReturnType<typeof authPlugin>;
+
+/** The origin of a Referer; 'null' (never trusted) when it is not a URL. */
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return 'null';
+  }
+}
