@@ -7,6 +7,6 @@ export const corsPlugin = (origins: readonly string[]) =>
     credentials: true,
     methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
     allowedHeaders: ['content-type', 'x-request-id', 'x-db-lsn', 'idempotency-key', 'authorization'],
-    exposeHeaders: ['x-request-id', 'x-db-lsn', 'x-db-target', 'retry-after'],
+    exposeHeaders: ['x-request-id', 'x-db-lsn', 'x-db-target', 'retry-after', 'ratelimit'],
     maxAge: 600,
   });

@@ -1,5 +1,5 @@
 /**
- * `bun run db:migrate` as operators run it: a real subprocess against a fresh database on the
+ * The operator scripts as operators run them: real subprocesses against a fresh database on the
  * real primary, with the replica attached.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
@@ -14,8 +14,8 @@ function withDatabase(url: string, name: string): string {
   return parsed.toString();
 }
 
-async function runMigrate(env: Record<string, string>) {
-  const child = Bun.spawn(['bun', 'run', '--silent', 'db:migrate'], {
+async function runScript(script: string, env: Record<string, string>) {
+  const child = Bun.spawn(['bun', 'run', '--silent', script], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'error', ...env },
     stdout: 'pipe',
     stderr: 'pipe',
@@ -23,6 +23,8 @@ async function runMigrate(env: Record<string, string>) {
   const [code, stdout, stderr] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
   return { code, stdout, stderr };
 }
+
+const runMigrate = (env: Record<string, string>) => runScript('db:migrate', env);
 
 describe.skipIf(!hasCluster)('bun run db:migrate', () => {
   let t: TestApp;
@@ -76,5 +78,59 @@ describe.skipIf(!hasCluster)('bun run db:migrate', () => {
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('cannot reach the database');
+  });
+});
+
+describe.skipIf(!hasCluster)('bun run db:seed and db:reset', () => {
+  let t: TestApp;
+  let env: Record<string, string>;
+  const databaseName = `seed_${Date.now().toString(36)}`;
+  const countRows = async (url: string) => {
+    const target = await startTestApp({ DATABASE_URL: url, DATABASE_REPLICA_URLS: '' });
+    try {
+      const [row] = await selectRows(
+        target.database.primary,
+        sql`select (select count(*) from users)::int as users, (select count(*) from posts)::int as posts`,
+        z.object({ users: z.number(), posts: z.number() }),
+      );
+      return row;
+    } finally {
+      await target.close();
+    }
+  };
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    await t.database.primary.execute(sql.raw(`create database ${databaseName}`));
+    env = { DATABASE_URL: withDatabase(clusterEnv.databaseUrl ?? '', databaseName) };
+    expect((await runMigrate(env)).code).toBe(0);
+  });
+  afterAll(async () => {
+    await t.database.primary.execute(sql.raw(`drop database if exists ${databaseName} with (force)`));
+    await t.close();
+  });
+
+  test('seeding twice loads the demo data once', async () => {
+    const first = await runScript('db:seed', env);
+    expect(first.code).toBe(0);
+    const afterFirst = await countRows(env.DATABASE_URL ?? '');
+    expect(afterFirst?.users).toBeGreaterThan(0);
+    expect(afterFirst?.posts).toBeGreaterThan(0);
+    const second = await runScript('db:seed', env);
+    expect(second.code).toBe(0);
+    expect(await countRows(env.DATABASE_URL ?? '')).toEqual(afterFirst);
+  });
+
+  test('db:reset refuses in production and leaves the data alone', async () => {
+    const refused = await runScript('db:reset', { ...env, NODE_ENV: 'production', BETTER_AUTH_SECRET: 'x'.repeat(40) });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('refused');
+    expect((await countRows(env.DATABASE_URL ?? ''))?.users).toBeGreaterThan(0);
+  });
+
+  test('db:reset drops everything and re-migrates', async () => {
+    const reset = await runScript('db:reset', env);
+    expect(reset.code).toBe(0);
+    expect(await countRows(env.DATABASE_URL ?? '')).toEqual({ users: 0, posts: 0 });
   });
 });
