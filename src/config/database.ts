@@ -11,18 +11,20 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { sql } from 'drizzle-orm';
+import { type Logger as DrizzleLogger, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres, { type Sql } from 'postgres';
 import { z } from 'zod';
 import * as schema from '../db/schema';
-import { type Lsn, parseLsn } from '../db/lsn';
+import { type Lsn, parseLsn, readYourWritesLsn } from '../db/lsn';
 import { applyMigrations } from '../db/migrator';
 import {
-  computeReplicaLag,
+  type PrimaryWalPosition,
   type ReadReason,
+  type ReadTarget,
+  REFUSED_TARGET,
   type ReplicaProbeResult,
   ReplicaNode,
   ReplicaRouter,
@@ -59,6 +61,9 @@ export type DatabaseHealth = {
 
 const HEALTH_TIMEOUT_MS = 1_500;
 const PRIMARY_NAME = 'primary';
+// Probes must answer fast or count as failed; the client-side bound also covers the connect timeout.
+const PROBE_STATEMENT_TIMEOUT_MS = 500;
+const PROBE_TIMEOUT_MS = 1_500;
 
 /** SQLSTATEs and driver codes that mean "this server is unreachable right now", not "this query is wrong". */
 const CONNECTION_ERROR_CODES = new Set([
@@ -103,13 +108,50 @@ export class DatabaseUsageError extends Error {
   override name = 'DatabaseUsageError';
 }
 
+/**
+ * Whether a statement only reads: the first keyword starts a query, and nothing in it writes or
+ * takes row locks. Literals, quoted identifiers and comments are blanked first so a value or a
+ * column name cannot trip it. Conservative: an unknown statement is not a read.
+ */
+export function isReadOnlyStatement(text: string): boolean {
+  const code = text
+    .replace(/--[^\n]*/g, ' ')
+    .replace(/\/\*[\s\S]*?\*\//g, ' ')
+    .replace(/\$([A-Za-z_]*)\$[\s\S]*?\$\1\$/g, ' ')
+    .replace(/'(?:[^']|'')*'/g, ' ')
+    .replace(/"(?:[^"]|"")*"/g, ' ')
+    .toLowerCase();
+  if (!/^\s*\(*\s*(select|with|values|table|show)\b/.test(code)) return false;
+  return !/\b(insert|update|delete|merge|into|truncate|nextval|setval)\b|\bfor\s+(key\s+)?share\b/.test(code);
+}
+
+/**
+ * The drizzle logger of every handle a routed read gets (replica or primary): drizzle calls it before
+ * sending each statement, so a write or `SELECT ... FOR UPDATE` built inside `read()` (the
+ * `db.with(cte).insert()` and `.for('update')` traps) is refused here, whichever node the read was
+ * routed to, instead of failing only on a replica or silently running on the primary.
+ */
+const readOnlyGuard: DrizzleLogger = {
+  logQuery(query: string): void {
+    if (!isReadOnlyStatement(query)) {
+      throw new DatabaseUsageError(
+        `a write or locking statement was issued through a read handle; use write() or transaction(): ${query.slice(0, 120)}`,
+      );
+    }
+  },
+};
+
+/** Above every real token: the reads of a request that has written go to the primary. */
+const OWN_WRITES = 'own-writes';
+type ReadFloor = Lsn | null | typeof OWN_WRITES;
+
 const probeRow = z.object({
   in_recovery: z.boolean(),
   replay_lsn: z.string().nullable(),
   receive_lsn: z.string().nullable(),
-  replay_age_ms: z.coerce.number().nullable(),
 });
-const lsnRow = z.object({ lsn: z.string() });
+const primaryWalRow = z.object({ insert_lsn: z.string(), flush_lsn: z.string(), block_size: z.coerce.number().int().positive() });
+const insertLsnRow = z.object({ lsn: z.string(), block_size: z.coerce.number().int().positive() });
 
 type PoolOptions = { name: string; max: number; readOnly: boolean; connectTimeoutS: number; statementTimeoutMs: number };
 
@@ -141,24 +183,29 @@ async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string)
 
 export class DatabaseCluster {
   readonly router: ReplicaRouter<Database>;
+  private readonly readYourWritesWaitMs: number;
 
   private constructor(
     readonly mode: 'postgres' | 'embedded',
     readonly primary: Database,
+    /** The primary for routed reads: same pool, guarded against writes like the replica handles. */
+    private readonly primaryRead: Database,
     private readonly primaryProbe: Database,
     readonly replicas: ReplicaNode<Database>[],
     private readonly closers: Array<() => Promise<void>>,
     config: DatabaseConfig,
     private readonly logger: Logger,
   ) {
+    this.readYourWritesWaitMs = config.readYourWritesWaitMs;
     this.router = new ReplicaRouter(
       replicas,
-      () => this.currentWalLsn(this.primaryProbe),
+      () => primaryWalPosition(this.primaryProbe),
       {
         maxLagMs: config.maxReplicaLagMs,
         maxLagBytes: config.maxReplicaLagBytes,
         fallbackMaxInflight: config.readFallbackMaxInflight,
         probeIntervalMs: config.replicaProbeMs,
+        probeTimeoutMs: PROBE_TIMEOUT_MS,
       },
       logger,
     );
@@ -169,10 +216,13 @@ export class DatabaseCluster {
     if (!config.primaryUrl) return DatabaseCluster.openEmbedded(config, logger);
     const closers: Array<() => Promise<void>> = [];
     const track = (pool: Sql): Sql => {
-      closers.push(() => pool.end({ timeout: 5 }));
+      // No grace period: close() runs once requests have drained, so nothing legitimate is in
+      // flight, and postgres-js 3.4.9 keeps the query of a connection that died mid-query (server
+      // killed): a graceful end() waits for it forever, i.e. until its timeout (porsager/postgres#1097).
+      closers.push(() => pool.end({ timeout: 0 }));
       return pool;
     };
-    const probeOptions = { max: 1, readOnly: true, connectTimeoutS: 1, statementTimeoutMs: 1_000 };
+    const probeOptions = { max: 1, readOnly: true, connectTimeoutS: 1, statementTimeoutMs: PROBE_STATEMENT_TIMEOUT_MS };
     const primaryPool = track(
       openPool(config.primaryUrl, config, {
         name: PRIMARY_NAME, max: config.poolMax, readOnly: false,
@@ -189,11 +239,12 @@ export class DatabaseCluster {
         }),
       );
       const probeDb = drizzlePostgres(track(openPool(url, config, { name: `${name}-probe`, ...probeOptions })), { schema });
-      return new ReplicaNode<Database>(name, drizzlePostgres(pool, { schema }), () => probeReplica(probeDb));
+      return new ReplicaNode<Database>(name, drizzlePostgres(pool, { schema, logger: readOnlyGuard }), () => probeReplica(probeDb));
     });
     const cluster = new DatabaseCluster(
       'postgres',
       drizzlePostgres(primaryPool, { schema }),
+      drizzlePostgres(primaryPool, { schema, logger: readOnlyGuard }),
       drizzlePostgres(primaryProbePool, { schema }),
       replicas,
       closers,
@@ -218,14 +269,20 @@ export class DatabaseCluster {
     logger.warn({ dataDir }, 'DATABASE_URL is not set: running on embedded PGlite (development only), migrating it now');
     const { applied } = await applyMigrations(db);
     logger.info({ applied }, 'embedded database migrated');
-    return new DatabaseCluster('embedded', db, db, [], [() => client.close()], config, logger);
+    const readDb: Database = drizzlePglite(client, { schema, logger: readOnlyGuard });
+    return new DatabaseCluster('embedded', db, readDb, db, [], [() => client.close()], config, logger);
   }
 
-  /** `write` is always the primary; `read` is the replica the router picks for a request with no token. */
+  /**
+   * `write` is always the primary; `read` is the handle the router picks for a request with no
+   * token (read-only guarded; no token, no retry, no cap: request code should use the session).
+   * Choose it per query, never once at start-up: the choice reflects replica health at call time.
+   */
   getDatabase(intent: DatabaseIntent): Database {
     if (intent === 'write') return this.primary;
+    assertOutsideTransaction("getDatabase('read')");
     const target = this.router.chooseRead(null);
-    return target.kind === 'replica' ? target.node.db : this.primary;
+    return target.kind === 'replica' ? target.node.db : this.primaryRead;
   }
 
   /** A request-scoped handle: the routing decisions of one request, honouring its token. */
@@ -233,16 +290,19 @@ export class DatabaseCluster {
     return new DatabaseSession(this, minLsn);
   }
 
-  /** The primary's WAL insert position: taken after a commit, it covers everything committed so far. */
+  /**
+   * The primary's WAL insert position: taken after a commit, it covers everything committed so far
+   * (backed off a page header, see readYourWritesLsn). This is the read-your-writes token's LSN.
+   */
   async currentWalInsertLsn(): Promise<Lsn | null> {
     if (this.mode === 'embedded') return null;
-    const [row] = await selectRows(this.primary, sql`select pg_current_wal_insert_lsn()::text as lsn`, lsnRow);
-    return row ? parseLsn(row.lsn) : null;
-  }
-
-  private async currentWalLsn(db: Database): Promise<Lsn | null> {
-    const [row] = await selectRows(db, sql`select pg_current_wal_lsn()::text as lsn`, lsnRow);
-    return row ? parseLsn(row.lsn) : null;
+    const [row] = await selectRows(
+      this.primary,
+      sql`select pg_current_wal_insert_lsn()::text as lsn, current_setting('wal_block_size') as block_size`,
+      insertLsnRow,
+    );
+    const lsn = row ? parseLsn(row.lsn) : null;
+    return row && lsn !== null ? readYourWritesLsn(lsn, row.block_size) : null;
   }
 
   /** Waits until every replica has replayed `lsn` (bounded). Used after migrations. */
@@ -251,13 +311,17 @@ export class DatabaseCluster {
     let pending = [...this.replicas];
     const caughtUp: string[] = [];
     while (pending.length > 0) {
-      const stillPending: ReplicaNode<Database>[] = [];
-      for (const node of pending) {
-        const probe = await node.probe().catch(() => null);
-        if (probe?.replayLsn != null && probe.replayLsn >= lsn) caughtUp.push(node.name);
-        else stillPending.push(node);
-      }
-      pending = stillPending;
+      // All at once, each bounded: a hung replica must not hold the others' answer past the deadline.
+      const replayed = await Promise.all(
+        pending.map((node) =>
+          withTimeout(node.probe(), PROBE_TIMEOUT_MS, `${node.name} probe`).then(
+            (probe) => probe.inRecovery && probe.replayLsn !== null && probe.replayLsn >= lsn,
+            () => false,
+          ),
+        ),
+      );
+      caughtUp.push(...pending.filter((_, index) => replayed[index]).map((node) => node.name));
+      pending = pending.filter((_, index) => !replayed[index]);
       if (pending.length === 0 || Date.now() >= deadline) break;
       await Bun.sleep(100);
     }
@@ -270,16 +334,15 @@ export class DatabaseCluster {
     });
     const replicas = await Promise.all(
       this.replicas.map(async (node): Promise<ReplicaHealth> => {
-        let probe: ReplicaProbeResult | null = null;
+        // Reachability is checked live; state and lag are the monitor's, the ones routing uses.
         const health = await this.measure(node.name, async () => {
-          probe = await node.probe();
+          await node.probe();
         });
-        const lag = probe ? computeReplicaLag(this.router.primaryLsn, probe) : null;
         return {
           ...health,
           state: node.state,
-          lagBytes: lag?.lagBytes ?? null,
-          lagMs: lag?.lagMs ?? null,
+          lagBytes: node.lagBytes,
+          lagMs: node.lagMs,
           readsServed: node.readsServed,
         };
       }),
@@ -288,10 +351,7 @@ export class DatabaseCluster {
       mode: this.mode,
       primary,
       replicas,
-      reads: {
-        byTarget: Object.fromEntries(this.router.readsByTarget),
-        byReason: Object.fromEntries(this.router.readsByReason),
-      },
+      reads: { byTarget: this.router.readsByTarget(), byReason: this.router.readsByReason() },
     };
   }
 
@@ -305,18 +365,25 @@ export class DatabaseCluster {
     }
   }
 
+  /** Call once requests have drained: queries still running are cut off. */
   async close(): Promise<void> {
     this.router.stop();
     await Promise.allSettled(this.closers.map((close) => close()));
     this.logger.info('database connections closed');
   }
 
-  /** Runs a read on the chosen target; one retry elsewhere on a connection failure or recovery conflict. */
-  async routeRead<T>(minLsn: Lsn | null, query: (db: Database) => Promise<T>, onTarget: (name: string) => void): Promise<T> {
-    if (transactionScope.getStore()) {
-      throw new DatabaseUsageError('read() inside a transaction callback: use the transaction handle (tx) instead');
+  /**
+   * Runs a read on the chosen target; one retry elsewhere on a connection failure or a recovery
+   * conflict (40001). With READ_YOUR_WRITES_WAIT_MS, a read whose token is ahead of every healthy
+   * replica first waits (bounded) for a probe round to show one that has caught up.
+   */
+  async routeRead<T>(floor: ReadFloor, query: (db: Database) => Promise<T>, onTarget: (name: string) => void): Promise<T> {
+    assertOutsideTransaction('read()');
+    const minLsn = floor === OWN_WRITES ? MAX_LSN : floor;
+    let first = this.router.chooseRead(minLsn);
+    if (first.kind === 'primary' && first.reason === 'token-ahead' && floor !== OWN_WRITES && this.readYourWritesWaitMs > 0) {
+      first = await this.waitForCaughtUpReplica(minLsn, first);
     }
-    const first = this.router.chooseRead(minLsn);
     try {
       return await this.runRead(first, query, onTarget);
     } catch (error) {
@@ -335,37 +402,55 @@ export class DatabaseCluster {
     }
   }
 
-  private async runRead<T>(
-    target: ReturnType<ReplicaRouter<Database>['chooseRead']>,
-    query: (db: Database) => Promise<T>,
-    onTarget: (name: string) => void,
-  ): Promise<T> {
+  private async waitForCaughtUpReplica(minLsn: Lsn | null, initial: ReadTarget<Database>): Promise<ReadTarget<Database>> {
+    const deadline = Date.now() + this.readYourWritesWaitMs;
+    let target = initial;
+    // Re-decided after each probe round; gives up (primary) at the deadline or once no replica is healthy.
+    while (Date.now() < deadline) {
+      await this.router.nextProbeRound(deadline - Date.now());
+      target = this.router.chooseRead(minLsn);
+      if (target.kind === 'replica') return { ...target, reason: 'caught-up-after-wait' };
+      if (target.reason !== 'token-ahead') return target;
+    }
+    return target;
+  }
+
+  private async runRead<T>(target: ReadTarget<Database>, query: (db: Database) => Promise<T>, onTarget: (name: string) => void): Promise<T> {
     if (target.kind === 'replica') {
       const { node } = target;
-      this.router.countRead(node.name, target.reason);
       onTarget(node.name);
       node.inflight += 1;
-      node.readsServed += 1;
       try {
-        return await query(node.db);
+        const result = await query(node.db);
+        node.readsServed += 1;
+        this.router.countRead(node.name, target.reason);
+        return result;
+      } catch (error) {
+        this.router.countFailure(node.name);
+        throw error;
       } finally {
         node.inflight -= 1;
       }
     }
     if (target.countsAsFallback && !this.router.tryAcquireFallback()) {
-      this.router.countRead(PRIMARY_NAME, 'fallback-capped');
+      this.router.countRead(REFUSED_TARGET, 'fallback-capped');
       throw serviceUnavailable('No replica can serve reads and the primary is at its fallback limit', 'READ_CAPACITY_EXCEEDED');
     }
-    this.router.countRead(PRIMARY_NAME, target.reason);
     onTarget(PRIMARY_NAME);
     try {
-      return await query(this.primary);
+      const result = await query(this.primaryRead);
+      this.router.countRead(PRIMARY_NAME, target.reason);
+      return result;
+    } catch (error) {
+      this.router.countFailure(PRIMARY_NAME);
+      throw error;
     } finally {
       if (target.countsAsFallback) this.router.releaseFallback();
     }
   }
 
   async runWrite<T>(work: () => Promise<T>): Promise<T> {
+    assertOutsideTransaction('write()');
     try {
       return await work();
     } catch (error) {
@@ -374,8 +459,40 @@ export class DatabaseCluster {
   }
 
   async runTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.runWrite(() => this.primary.transaction((tx) => transactionScope.run(true, () => work(tx))));
+    assertOutsideTransaction('transaction()');
+    try {
+      return await this.primary.transaction((tx) => transactionScope.run(true, () => work(tx)));
+    } catch (error) {
+      throw toUnavailable(error);
+    }
   }
+}
+
+const MAX_LSN: Lsn = (1n << 64n) - 1n;
+
+/**
+ * Inside a transaction callback every query must use the transaction handle: a routed read would
+ * miss the transaction's own writes (and may hit a replica), and a write or nested transaction on
+ * another connection is not part of it and can deadlock on its locks.
+ */
+function assertOutsideTransaction(what: string): void {
+  if (transactionScope.getStore()) {
+    throw new DatabaseUsageError(`${what} inside a transaction callback: use the transaction handle (tx) instead`);
+  }
+}
+
+/** The primary's side of the lag measure (see PrimaryWalHistory). */
+async function primaryWalPosition(db: Database): Promise<PrimaryWalPosition | null> {
+  const [row] = await selectRows(
+    db,
+    sql`select pg_current_wal_insert_lsn()::text as insert_lsn, pg_current_wal_flush_lsn()::text as flush_lsn,
+               current_setting('wal_block_size') as block_size`,
+    primaryWalRow,
+  );
+  const insertLsn = row ? parseLsn(row.insert_lsn) : null;
+  const flushLsn = row ? parseLsn(row.flush_lsn) : null;
+  if (!row || insertLsn === null || flushLsn === null) return null;
+  return { insertLsn: readYourWritesLsn(insertLsn, row.block_size), flushLsn };
 }
 
 async function probeReplica(db: Database): Promise<ReplicaProbeResult> {
@@ -383,8 +500,7 @@ async function probeReplica(db: Database): Promise<ReplicaProbeResult> {
     db,
     sql`select pg_is_in_recovery() as in_recovery,
                pg_last_wal_replay_lsn()::text as replay_lsn,
-               pg_last_wal_receive_lsn()::text as receive_lsn,
-               (extract(epoch from (now() - pg_last_xact_replay_timestamp())) * 1000)::float8 as replay_age_ms`,
+               pg_last_wal_receive_lsn()::text as receive_lsn`,
     probeRow,
   );
   if (!row) throw new Error('replica probe returned no row');
@@ -392,7 +508,6 @@ async function probeReplica(db: Database): Promise<ReplicaProbeResult> {
     inRecovery: row.in_recovery,
     replayLsn: row.replay_lsn ? parseLsn(row.replay_lsn) : null,
     receiveLsn: row.receive_lsn ? parseLsn(row.receive_lsn) : null,
-    replayAgeMs: row.replay_age_ms ?? 0,
   };
 }
 
@@ -409,17 +524,23 @@ export class DatabaseSession {
     readonly minLsn: Lsn | null,
   ) {}
 
+  /**
+   * A routed read. Once this request has written, its reads stay on the primary: its own write's
+   * LSN is not known until the response, and no replica may have it yet.
+   */
   read<T>(query: (db: Database) => Promise<T>): Promise<T> {
-    return this.cluster.routeRead(this.minLsn, query, (name) => this.targets.push(name));
+    return this.cluster.routeRead(this.wrote ? OWN_WRITES : this.minLsn, query, (name) => this.targets.push(name));
   }
 
   write<T>(query: (db: Database) => Promise<T>): Promise<T> {
+    assertOutsideTransaction('write()');
     this.wrote = true;
     this.targets.push(PRIMARY_NAME);
     return this.cluster.runWrite(() => query(this.cluster.primary));
   }
 
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    assertOutsideTransaction('transaction()');
     this.wrote = true;
     this.targets.push(PRIMARY_NAME);
     return this.cluster.runTransaction(work);

@@ -68,6 +68,10 @@ const envSchema = z
     }
     if (env.DATABASE_REPLICA_URLS.length > 0 && !env.DATABASE_URL)
       ctx.addIssue({ code: 'custom', path: ['DATABASE_REPLICA_URLS'], message: 'needs DATABASE_URL (the primary)' });
+    // Past its token's expiry a writer reads like anyone, from a replica up to MAX_REPLICA_LAG_MS
+    // behind: the token must outlive that lag, or the writer could stop seeing their write.
+    if (env.DB_LSN_TOKEN_TTL_S * 1000 <= env.MAX_REPLICA_LAG_MS)
+      ctx.addIssue({ code: 'custom', path: ['DB_LSN_TOKEN_TTL_S'], message: 'must be longer than MAX_REPLICA_LAG_MS' });
   });
 
 export type AppConfig = Readonly<{

@@ -16,6 +16,22 @@ export function formatLsn(lsn: Lsn): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
+// XLogPageHeaderData / XLogLongPageHeaderData, MAXALIGNed (PostgreSQL 15, 64-bit).
+const SHORT_PAGE_HEADER = 24n;
+const LONG_PAGE_HEADER = 40n;
+
+/**
+ * A read-your-writes target from `pg_current_wal_insert_lsn()`. When the last record ended exactly
+ * on a WAL page boundary, the insert position points past the next page's header, where no record
+ * can ever end: a replica's replay position (a record end) stays at the boundary until someone
+ * writes again, so on an idle primary the token would never be satisfied. Backing off to the
+ * boundary is exact: no record ends between the boundary and the header's end.
+ */
+export function readYourWritesLsn(insertLsn: Lsn, walBlockSize: number): Lsn {
+  const offset = insertLsn % BigInt(walBlockSize);
+  return offset === SHORT_PAGE_HEADER || offset === LONG_PAGE_HEADER ? insertLsn - offset : insertLsn;
+}
+
 /**
  * The token is `<lsn>.<expiresAtUnixS>.<hmac>`: stateless, so any instance holding the secret can
  * honour a token another instance issued. Signing stops a client from forcing every read to the

@@ -8,7 +8,7 @@
  */
 import { Elysia } from 'elysia';
 import type { DatabaseCluster, DatabaseSession } from '../config/database';
-import { signLsnToken, verifyLsnToken } from '../db/lsn';
+import { type Lsn, signLsnToken, verifyLsnToken } from '../db/lsn';
 import { dbTargetsByRequest } from './request-context';
 
 export const LSN_HEADER = 'x-db-lsn';
@@ -27,9 +27,38 @@ function readCookie(header: string | null, name: string): string | null {
   if (!header) return null;
   for (const part of header.split(';')) {
     const index = part.indexOf('=');
-    if (index > 0 && part.slice(0, index).trim() === name) return decodeURIComponent(part.slice(index + 1).trim());
+    if (index > 0 && part.slice(0, index).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(index + 1).trim());
+      } catch {
+        // A malformed %-escape is just an unusable token, not a failed request.
+        return null;
+      }
+    }
   }
   return null;
+}
+
+/**
+ * The request's read-your-writes floor: the newest valid token among header and cookie (a client
+ * may keep an older header around while the cookie moved on). An invalid or expired token is
+ * ignored, not refused: it can only make reads less fresh.
+ */
+function requestMinLsn(request: Request, secret: string): Lsn | null {
+  let best: Lsn | null = null;
+  for (const token of [request.headers.get(LSN_HEADER), readCookie(request.headers.get('cookie'), LSN_COOKIE)]) {
+    const lsn = token ? verifyLsnToken(token, secret) : null;
+    if (lsn !== null && (best === null || lsn > best)) best = lsn;
+  }
+  return best;
+}
+
+type HeaderBag = Record<string, string | number | string[] | undefined>;
+
+function appendSetCookie(headers: HeaderBag, cookie: string): void {
+  const existing = headers['set-cookie'];
+  headers['set-cookie'] =
+    existing === undefined ? cookie : [...(Array.isArray(existing) ? existing : [String(existing)]), cookie];
 }
 
 const sessionByRequest = new WeakMap<Request, DatabaseSession>();
@@ -37,19 +66,20 @@ const sessionByRequest = new WeakMap<Request, DatabaseSession>();
 export const databasePlugin = (options: DatabasePluginOptions) =>
   new Elysia({ name: 'database' })
     .derive({ as: 'global' }, ({ request }) => {
-      const token = request.headers.get(LSN_HEADER) ?? readCookie(request.headers.get('cookie'), LSN_COOKIE);
-      // An invalid or expired token is ignored, not refused: it can only make reads less fresh.
-      const minLsn = token ? verifyLsnToken(token, options.tokenSecret) : null;
-      const db = options.database.session(minLsn);
+      const db = options.database.session(requestMinLsn(request, options.tokenSecret));
       sessionByRequest.set(request, db);
       dbTargetsByRequest.set(request, db.targets);
       return { db };
     })
-    .onAfterHandle({ as: 'global' }, async ({ request, set, responseValue }) => {
+    // mapResponse, not afterHandle: it also runs when the handler threw after committing (an
+    // error response must still carry the token) and for a raw Response (Better-Auth's).
+    .mapResponse({ as: 'global' }, async ({ request, set, responseValue }) => {
       const db = sessionByRequest.get(request);
       if (!db) return;
       const headers: Array<[string, string]> = [];
       if (db.wrote && options.database.replicas.length > 0) {
+        // No token if the primary cannot say (it just went away): the client's reads then follow
+        // their previous token or none, as before this request.
         const lsn = await options.database.currentWalInsertLsn().catch(() => null);
         if (lsn !== null) {
           const token = signLsnToken(lsn, options.tokenSecret, options.tokenTtlS);
@@ -59,17 +89,21 @@ export const databasePlugin = (options: DatabasePluginOptions) =>
         }
       }
       if (options.debugHeaders && db.lastTarget) headers.push([TARGET_HEADER, db.lastTarget]);
+      if (headers.length === 0) return;
       if (responseValue instanceof Response) {
-        // Better-Auth answers with its own Response: headers must go onto it, not onto `set`.
-        for (const [name, value] of headers) responseValue.headers.append(name, value);
-        return;
+        // Elysia drops set-cookie from `set` when the Response has its own: append onto it.
+        try {
+          for (const [name, value] of headers) responseValue.headers.append(name, value);
+          return;
+        } catch {
+          // Immutable headers (a fetched Response): answer with a copy that can carry ours.
+          const copy = new Response(responseValue.body, responseValue);
+          for (const [name, value] of headers) copy.headers.append(name, value);
+          return copy;
+        }
       }
       for (const [name, value] of headers) {
-        if (name === 'set-cookie') {
-          const existing = set.headers['set-cookie'];
-          set.headers['set-cookie'] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
-        } else {
-          set.headers[name] = value;
-        }
+        if (name === 'set-cookie') appendSetCookie(set.headers, value);
+        else set.headers[name] = value;
       }
     });
