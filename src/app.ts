@@ -7,7 +7,7 @@ import type { DatabaseCluster } from './config/database';
 import { type Auth, authCookieNames, createAuth } from './lib/auth';
 import type { Logger } from './lib/logger';
 import { notFound } from './lib/errors';
-import { authRoutes } from './modules/auth';
+import { authRoutes, betterAuthHandler } from './modules/auth';
 import { betterAuthOpenApi } from './modules/auth/openapi';
 import { healthRoutes } from './modules/health';
 import { createLifecycle, type Lifecycle } from './modules/health/service';
@@ -46,8 +46,10 @@ export function createApp(deps: AppDeps) {
   const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin };
   return new Elysia()
     .use(requestContext({ logger }))
-    .use(errorHandler({ logger, isProduction: config.isProduction, bodyLimitBytes: config.bodyLimitBytes }))
     .use(corsPlugin(config.corsOrigins))
+    // Before the error handler: its body parser must not touch Better-Auth's requests.
+    .use(betterAuthHandler({ auth, databasePlugin: dbPlugin }))
+    .use(errorHandler({ logger, isProduction: config.isProduction, bodyLimitBytes: config.bodyLimitBytes }))
     .use(
       openapiPlugin({
         version: config.version,

@@ -93,35 +93,27 @@ export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: 
       auth: { fresh: true },
       response: { 200: successSchema(privateUserSchema), 401: errorSchema, 403: errorSchema, ...commonErrors },
       detail: { summary: 'The signed-in user' },
-    })
-    .all(
-      `${AUTH_BASE_PATH}/*`,
-      async ({ request, body, db }) => {
-        const response = await deps.auth.handler(rebuildRequest(request, body));
-        // Better-Auth wrote users or sessions on the primary: hand the client a read-your-writes token.
-        if (request.method !== 'GET' && request.method !== 'HEAD') db.markWritten();
-        if (response.status === 429) {
-          const retryAfter = Number(response.headers.get('x-retry-after')) || 1;
-          for (const [name, value] of Object.entries(rateLimitHeaders(retryAfter, new URL(request.url).pathname))) response.headers.set(name, value);
-        }
-        return response;
-      },
-      { detail: { hide: true } },
-    );
+    });
 };
 
 /**
- * Better-Auth reads the body itself. `parse: 'none'` cannot keep it unread here: with the error
- * handler's global onParse present, Elysia 1.4.30 looks 'none' up as a named parser and answers
- * 400 (compose.mjs only honours 'none' when it is the sole parse hook). So the error handler
- * parses (and enforces 400/413/415, as for every route) and Better-Auth gets the JSON re-sent;
- * it accepts only application/json anyway.
+ * Better-Auth's own endpoints at /api/auth/* (for its official client), with `parse: 'none'` so
+ * Better-Auth reads the body itself. Elysia honours 'none' only when it is a route's sole parse
+ * hook, and hooks apply to routes registered after them, so src/app.ts mounts this BEFORE the
+ * error handler's body parser.
  */
-function rebuildRequest(request: Request, body: unknown): Request {
-  if (!request.bodyUsed) return request;
-  const headers = new Headers(request.headers);
-  headers.delete('content-length');
-  if (body === undefined) return new Request(request.url, { method: request.method, headers });
-  headers.set('content-type', 'application/json');
-  return new Request(request.url, { method: request.method, headers, body: JSON.stringify(body) });
-}
+export const betterAuthHandler = (deps: { auth: Auth; databasePlugin: DatabasePlugin }) =>
+  new Elysia({ name: 'better-auth-handler' }).use(deps.databasePlugin).all(
+    `${AUTH_BASE_PATH}/*`,
+    async ({ request, db }) => {
+      const response = await deps.auth.handler(request);
+      // Better-Auth wrote users or sessions on the primary: hand the client a read-your-writes token.
+      if (request.method !== 'GET' && request.method !== 'HEAD') db.markWritten();
+      if (response.status === 429) {
+        const retryAfter = Number(response.headers.get('x-retry-after')) || 1;
+        for (const [name, value] of Object.entries(rateLimitHeaders(retryAfter, new URL(request.url).pathname))) response.headers.set(name, value);
+      }
+      return response;
+    },
+    { parse: 'none', detail: { hide: true } },
+  );
