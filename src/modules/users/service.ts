@@ -8,24 +8,13 @@ import type { DatabaseSession } from '../../config/database';
 import { sessions, users } from '../../db/schema';
 import { type Auth, fromBetterAuthApiError } from '../../lib/auth';
 import { encodeCursor, type KeysetCursor } from '../../lib/validation';
-import { type AuthUser, toAuthUser, toRole } from '../../plugins/auth';
+import { type AuthUser, toAuthUser } from '../../plugins/auth';
 import type { PrivateUser, PublicUser } from './schemas';
 
 type UserRow = typeof users.$inferSelect;
 
-export const toPrivateUser = (user: AuthUser | UserRow): PrivateUser => ({
-  id: user.id,
-  email: user.email,
-  name: user.name,
-  image: user.image ?? null,
-  emailVerified: user.emailVerified,
-  role: toRole(user.role),
-  banned: user.banned,
-  banReason: user.banReason ?? null,
-  banExpires: user.banExpires ?? null,
-  createdAt: user.createdAt,
-  updatedAt: user.updatedAt,
-});
+/** A session user and a users row map the same way: one mapping, in src/plugins/auth.ts. */
+export const toPrivateUser = (user: AuthUser | UserRow): PrivateUser => toAuthUser(user);
 
 export const toPublicUser = (user: AuthUser | UserRow): PublicUser => ({
   id: user.id,
