@@ -13,7 +13,7 @@ import { describeDatabaseError, describeTarget } from './lib/describe';
 const config = loadConfig();
 // The pools' own logs would interleave with the report; only errors get through.
 const logger = createLogger({ level: 'error', name: 'db:migrate' });
-const replicaWaitMs = Number(process.env.MIGRATE_REPLICA_WAIT_MS ?? 30_000);
+const replicaWaitMs = config.database.migrateReplicaWaitMs;
 
 if (!config.database.primaryUrl) {
   // Embedded PGlite migrates itself when it opens.

@@ -16,17 +16,24 @@ describe('configuration', () => {
   test('every problem is reported at once, not just the first', () => {
     let caught: unknown;
     try {
-      parseConfig({ PORT: 'abc', DB_POOL_MAX: '0', DATABASE_URL: 'mysql://nope', NODE_ENV: 'staging' });
+      parseConfig({ PORT: 'abc', DB_POOL_MAX: '0', DATABASE_URL: 'mysql://nope', NODE_ENV: 'staging', MIGRATE_REPLICA_WAIT_MS: 'soon' });
     } catch (error) {
       caught = error;
     }
     expect(caught).toBeInstanceOf(ConfigError);
     const problems = (caught as ConfigError).problems.join('\n');
-    for (const name of ['PORT', 'DB_POOL_MAX', 'DATABASE_URL', 'NODE_ENV']) expect(problems).toContain(name);
+    for (const name of ['PORT', 'DB_POOL_MAX', 'DATABASE_URL', 'NODE_ENV', 'MIGRATE_REPLICA_WAIT_MS']) expect(problems).toContain(name);
   });
 
   test('production refuses to start without a real auth secret and database', () => {
     expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/BETTER_AUTH_SECRET.*DATABASE_URL|DATABASE_URL.*BETTER_AUTH_SECRET/);
+  });
+
+  test('TRUSTED_PROXIES accepts IPs and CIDR blocks and refuses anything else at start-up', () => {
+    expect(parseConfig({ TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1, ::1' }).auth.trustedProxies).toEqual(['10.0.0.0/8', '127.0.0.1', '::1']);
+    // Regression: a /33 passed config and then made every forwarded request a 500.
+    expect(() => parseConfig({ TRUSTED_PROXIES: '10.0.0.0/33' })).toThrow(/TRUSTED_PROXIES/);
+    expect(() => parseConfig({ TRUSTED_PROXIES: 'proxy.internal' })).toThrow(/TRUSTED_PROXIES/);
   });
 
   test('replica URLs are a comma-separated list', () => {
@@ -38,7 +45,8 @@ describe('configuration', () => {
   });
 
   test('the service stops at start-up with one message listing every bad variable', async () => {
-    const child = Bun.spawn(['bun', 'src/index.ts'], {
+    // --no-env-file: a developer's .env (e.g. a dev cluster's URLs) must not leak into the child.
+    const child = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], {
       env: { PATH: process.env.PATH ?? '', PORT: 'not-a-port', DB_POOL_MAX: '-1' },
       stdout: 'pipe',
       stderr: 'pipe',

@@ -5,8 +5,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { MIGRATION_LOCK_KEY } from '../src/db/migrator';
 import { selectRows } from '../src/db/rows';
 import { clusterEnv, hasCluster, startTestApp, type TestApp } from './support/harness';
+import { waitFor } from './support/wait';
 
 function withDatabase(url: string, name: string): string {
   const parsed = new URL(url);
@@ -14,8 +16,11 @@ function withDatabase(url: string, name: string): string {
   return parsed.toString();
 }
 
-async function runScript(script: string, env: Record<string, string>) {
-  const child = Bun.spawn(['bun', 'run', '--silent', script], {
+const SCRIPT_FILES = { 'db:migrate': 'scripts/db-migrate.ts', 'db:seed': 'scripts/db-seed.ts', 'db:reset': 'scripts/db-reset.ts' } as const;
+
+/** The package.json script's file, run with --no-env-file so a developer's .env cannot leak in. */
+async function runScript(script: keyof typeof SCRIPT_FILES, env: Record<string, string>) {
+  const child = Bun.spawn(['bun', '--no-env-file', SCRIPT_FILES[script]], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'error', ...env },
     stdout: 'pipe',
     stderr: 'pipe',
@@ -44,15 +49,51 @@ describe.skipIf(!hasCluster)('bun run db:migrate', () => {
     await t.close();
   });
 
-  test('two runs at once: one applies each migration, the other waits and finds nothing to do', async () => {
-    const [first, second] = await Promise.all([runMigrate(env), runMigrate(env)]);
-    expect(first.code).toBe(0);
-    expect(second.code).toBe(0);
-    const applyLines = `${first.stdout}${second.stdout}`.split('\n').filter((line) => line.startsWith('db:migrate: applied 0000_init'));
-    expect(applyLines).toHaveLength(1);
-    expect(`${first.stdout}${second.stdout}`).toContain('is up to date');
-    // Success is reported only once the replica has replayed the migration.
-    expect(`${first.stdout}${second.stdout}`).toMatch(/replayed at [0-9A-F]+\/[0-9A-F]+ on replica1/);
+  test('two runs at once: both wait on the lock, then one applies each migration and the other finds nothing to do', async () => {
+    // Hold the migration lock ourselves so both runs are provably waiting at the same time.
+    const holder = await startTestApp({ DATABASE_URL: env.DATABASE_URL, DATABASE_REPLICA_URLS: '' });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked: () => void = () => {};
+    const lockTaken = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holding = holder.database.primary.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`);
+      locked();
+      await released;
+    });
+    try {
+      await lockTaken;
+      const runs = Promise.all([runMigrate(env), runMigrate(env)]);
+      await waitFor(
+        'both runs to wait on the migration lock',
+        async () => {
+          const [row] = await selectRows(
+            holder.database.primary,
+            sql`select count(*)::int as waiting from pg_locks where locktype = 'advisory' and not granted`,
+            z.object({ waiting: z.number() }),
+          );
+          return row?.waiting === 2;
+        },
+        20_000,
+      );
+      release();
+      const [first, second] = await runs;
+      expect(first.code).toBe(0);
+      expect(second.code).toBe(0);
+      const output = `${first.stdout}${second.stdout}`;
+      expect(output.split('\n').filter((line) => line.startsWith('db:migrate: applied 0000_init'))).toHaveLength(1);
+      expect(output).toContain('is up to date');
+      // Success is reported only once the replica has replayed the migration.
+      expect(output).toMatch(/replayed at [0-9A-F]+\/[0-9A-F]+ on replica1/);
+    } finally {
+      release();
+      await holding;
+      await holder.close();
+    }
   });
 
   test('a third run is a no-op that exits 0, and the bookkeeping holds each migration once', async () => {

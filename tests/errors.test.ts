@@ -42,6 +42,15 @@ describe('error format', () => {
     await expectError(await post(app, '{"title": '), 400, 'MALFORMED_JSON');
   });
 
+  test('deeply nested JSON is 400, not a stack overflow 500', async () => {
+    // Regression: '['.repeat(200_000) parsed, then Elysia's validation error overflowed the stack.
+    const deep = `${'['.repeat(2_000)}${']'.repeat(2_000)}`;
+    await expectError(await post(app, deep), 400, 'JSON_TOO_DEEP');
+    // Brackets inside strings are text, not nesting.
+    const inString = JSON.stringify({ title: '['.repeat(100).slice(0, 20), count: 1 });
+    expect((await post(app, inString)).status).toBe(200);
+  });
+
   test('a body over the limit is 413, before it is parsed', async () => {
     await expectError(await post(app, JSON.stringify({ title: 'x'.repeat(BODY_LIMIT * 2), count: 1 })), 413, 'PAYLOAD_TOO_LARGE');
   });

@@ -96,6 +96,26 @@ describe('/health/db when a database hangs', () => {
     }
   });
 
+  test.skipIf(!hasCluster)('answers 503 within 2 s when the primary and a replica hang together', async () => {
+    // Regression: nodes were measured one after another, so two hung nodes took over 2 s.
+    const t = await startTestApp({
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${blackHole.port}/bountyexpo`,
+      DATABASE_REPLICA_URLS: `postgres://postgres@127.0.0.1:${blackHole.port}/bountyexpo`,
+    });
+    try {
+      const started = performance.now();
+      const response = await t.request('/health/db');
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(response.status).toBe(503);
+      const body = (await response.json()) as DbHealth & { primary: { error?: string } };
+      expect(body.replicas[0]?.ok).toBe(false);
+      // The probe is public: it names a reason, never the SQL that failed.
+      expect(JSON.stringify(body)).not.toContain('select');
+    } finally {
+      await t.close();
+    }
+  });
+
   test.skipIf(!hasCluster)('answers 503 within 2 s when the primary hangs', async () => {
     const t = await startTestApp({
       DATABASE_URL: `postgres://postgres@127.0.0.1:${blackHole.port}/bountyexpo`,

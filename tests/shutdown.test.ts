@@ -20,7 +20,8 @@ describe.skipIf(!hasCluster)('graceful shutdown', () => {
   test('an in-flight request finishes with 200 after SIGTERM and the process exits 0', async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const child = Bun.spawn(['bun', 'src/index.ts'], {
+    // --no-env-file: a developer's .env (e.g. a dev cluster's URLs) must not leak into the child.
+    const child = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], {
       env: {
         PATH: process.env.PATH ?? '',
         NODE_ENV: 'test',

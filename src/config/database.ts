@@ -169,10 +169,27 @@ function openPool(url: string, config: DatabaseConfig, options: PoolOptions): Sq
   });
 }
 
+/**
+ * A short, public-safe reason for /health/db (unauthenticated): the driver's code, never the
+ * failed SQL text drizzle puts in its message.
+ */
+function healthFailureReason(error: unknown): string {
+  if (error instanceof TimeoutError) return 'timeout';
+  const code = errorCode(error);
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'CONNECT_TIMEOUT') return 'connect timeout';
+  if (code && isConnectionError(error)) return `connection failed (${code})`;
+  return code ? `query failed (${code})` : 'unreachable';
+}
+
+class TimeoutError extends Error {
+  override name = 'TimeoutError';
+}
+
 async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new TimeoutError(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     return await Promise.race([work, timeout]);
@@ -328,25 +345,28 @@ export class DatabaseCluster {
     return { caughtUp, pending: pending.map((node) => node.name) };
   }
 
+  /** Every node is measured at once, so the answer comes within HEALTH_TIMEOUT_MS however many hang. */
   async checkHealth(): Promise<DatabaseHealth> {
-    const primary = await this.measure(PRIMARY_NAME, async () => {
-      await this.primaryProbe.execute(sql`select 1`);
-    });
-    const replicas = await Promise.all(
-      this.replicas.map(async (node): Promise<ReplicaHealth> => {
-        // Reachability is checked live; state and lag are the monitor's, the ones routing uses.
-        const health = await this.measure(node.name, async () => {
-          await node.probe();
-        });
-        return {
-          ...health,
-          state: node.state,
-          lagBytes: node.lagBytes,
-          lagMs: node.lagMs,
-          readsServed: node.readsServed,
-        };
+    const [primary, replicas] = await Promise.all([
+      this.measure(PRIMARY_NAME, async () => {
+        await this.primaryProbe.execute(sql`select 1`);
       }),
-    );
+      Promise.all(
+        this.replicas.map(async (node): Promise<ReplicaHealth> => {
+          // Reachability is checked live; state and lag are the monitor's, the ones routing uses.
+          const health = await this.measure(node.name, async () => {
+            await node.probe();
+          });
+          return {
+            ...health,
+            state: node.state,
+            lagBytes: node.lagBytes,
+            lagMs: node.lagMs,
+            readsServed: node.readsServed,
+          };
+        }),
+      ),
+    ]);
     return {
       mode: this.mode,
       primary,
@@ -361,7 +381,7 @@ export class DatabaseCluster {
       await withTimeout(check(), HEALTH_TIMEOUT_MS, `${name} health check`);
       return { name, ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
     } catch (error) {
-      return { name, ok: false, latencyMs: null, error: error instanceof Error ? error.message : 'unreachable' };
+      return { name, ok: false, latencyMs: null, error: healthFailureReason(error) };
     }
   }
 

@@ -2,6 +2,7 @@
  * The one config parser. The environment is read here, once, validated with zod and frozen;
  * nothing else in the service reads process.env.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const DEV_AUTH_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
@@ -19,6 +20,16 @@ const commaList = z
       .map((item) => item.trim())
       .filter((item) => item.length > 0),
   );
+
+/** An IP address or CIDR block; anything else would silently trust nobody (or crash per request). */
+const ipOrCidr = z.string().refine((entry) => {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  const bits = Number(prefix);
+  return /^\d+$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
+}, 'must list IP addresses or CIDR blocks (e.g. 10.0.0.0/8)');
 
 const postgresUrl = z
   .string()
@@ -45,6 +56,7 @@ const envSchema = z
     MAX_REPLICA_LAG_BYTES: z.coerce.number().int().min(0).default(16 * 1024 * 1024),
     READ_YOUR_WRITES_WAIT_MS: z.coerce.number().int().min(0).max(5_000).default(0),
     READ_FALLBACK_MAX_INFLIGHT: z.coerce.number().int().min(1).default(50),
+    MIGRATE_REPLICA_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
     DB_LSN_TOKEN_TTL_S: z.coerce.number().int().min(1).default(300),
 
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
@@ -53,7 +65,7 @@ const envSchema = z
     BETTER_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     BETTER_AUTH_URL: z.url().optional(),
     AUTH_COOKIE_CACHE_S: z.coerce.number().int().min(0).max(3600).default(60),
-    TRUSTED_PROXIES: commaList,
+    TRUSTED_PROXIES: commaList.pipe(z.array(ipOrCidr)),
     CORS_ORIGINS: commaList,
 
     SWAGGER_ENABLED: boolean.optional(),
@@ -95,6 +107,7 @@ export type AppConfig = Readonly<{
     readYourWritesWaitMs: number;
     readFallbackMaxInflight: number;
     lsnTokenTtlS: number;
+    migrateReplicaWaitMs: number;
   }>;
   shutdownTimeoutMs: number;
   bodyLimitBytes: number;
@@ -153,6 +166,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
       readYourWritesWaitMs: env.READ_YOUR_WRITES_WAIT_MS,
       readFallbackMaxInflight: env.READ_FALLBACK_MAX_INFLIGHT,
       lsnTokenTtlS: env.DB_LSN_TOKEN_TTL_S,
+      migrateReplicaWaitMs: env.MIGRATE_REPLICA_WAIT_MS,
     }),
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,

@@ -14,7 +14,7 @@ import { selectRows } from './rows';
 
 export const MIGRATIONS_FOLDER = join(import.meta.dir, '..', '..', 'drizzle');
 // Any fixed 64-bit number; it only has to differ from other advisory locks in this database.
-const MIGRATION_LOCK_KEY = 7_262_531_904_117n;
+export const MIGRATION_LOCK_KEY = 7_262_531_904_117n;
 
 const journalSchema = z.object({ entries: z.array(z.object({ idx: z.number(), when: z.number(), tag: z.string() })) });
 
@@ -31,6 +31,9 @@ export async function applyMigrations(
   const applied: string[] = [];
 
   await db.transaction(async (tx) => {
+    // The pool's request statement_timeout must not cancel a long index build, nor a second run
+    // waiting its turn on the lock.
+    await tx.execute(sql`set local statement_timeout = 0`);
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`);
     await tx.execute(sql`create schema if not exists drizzle`);
     await tx.execute(

@@ -39,17 +39,19 @@ export const userIdSchema = z
   .max(64)
   .regex(/^[A-Za-z0-9_-]+$/, 'is not a valid id');
 
-/** `?limit=` is clamped, not refused: an out-of-range page size is not worth an error. */
+/**
+ * `?limit=` is clamped, not refused: an out-of-range page size (0, -5, 1.5, 99999999999) is not
+ * worth an error. Only what is not a number at all is a 422.
+ */
 export const limitQuery = z.coerce
   .number()
-  .int()
-  .min(-2_147_483_648)
-  .max(2_147_483_647)
+  .min(-Number.MAX_SAFE_INTEGER)
+  .max(Number.MAX_SAFE_INTEGER)
   .optional()
-  .describe('Page size; values outside 1..100 are clamped. Default 20.');
+  .describe('Page size; values outside 1..100 are clamped, fractions truncated. Default 20.');
 
 export const clampLimit = (limit: number | undefined, fallback = 20, max = 100): number =>
-  Math.min(max, Math.max(1, limit ?? fallback));
+  Math.min(max, Math.max(1, Math.trunc(limit ?? fallback)));
 
 /** Opaque cursors are base64url; anything else is refused before it reaches a decoder. */
 export const cursorQuery = z

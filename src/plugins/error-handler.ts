@@ -10,6 +10,30 @@ import type { Logger } from '../lib/logger';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
 
+/**
+ * No API body nests this deep. Deeper bodies parse fine but overflow the stack later (validation
+ * errors serialise the value recursively): a 500 from a 400 KB request without this check.
+ */
+const MAX_JSON_DEPTH = 32;
+
+/** Bracket depth outside string literals, scanned without recursion. */
+function jsonNestingExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const char = text.charCodeAt(index);
+    if (inString) {
+      if (char === 92 /* \\ */) index += 1;
+      else if (char === 34 /* " */) inString = false;
+    } else if (char === 34) inString = true;
+    else if (char === 123 /* { */ || char === 91 /* [ */) {
+      depth += 1;
+      if (depth > limit) return true;
+    } else if (char === 125 /* } */ || char === 93 /* ] */) depth -= 1;
+  }
+  return false;
+}
+
 type ErrorBody = { success: false; message: string; error: string; details?: ErrorDetail[] };
 
 function body(message: string, error: string, details?: ErrorDetail[]): ErrorBody {
@@ -61,8 +85,12 @@ export const errorHandler = (options: { logger: Logger; isProduction: boolean; b
       const raw = await request.arrayBuffer();
       if (raw.byteLength > options.bodyLimitBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `The body is larger than ${options.bodyLimitBytes} bytes`);
       if (raw.byteLength === 0) return undefined;
+      const text = new TextDecoder().decode(raw);
+      if (jsonNestingExceeds(text, MAX_JSON_DEPTH)) {
+        throw new HttpError(400, 'JSON_TOO_DEEP', `The body nests deeper than ${MAX_JSON_DEPTH} levels`);
+      }
       try {
-        return JSON.parse(new TextDecoder().decode(raw)) as unknown;
+        return JSON.parse(text) as unknown;
       } catch {
         throw new HttpError(400, 'MALFORMED_JSON', 'The body is not valid JSON');
       }
