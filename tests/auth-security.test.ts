@@ -1,15 +1,16 @@
 /**
  * Attacks on sign-in and on cookie-authenticated writes: brute force with a rotating
  * X-Forwarded-For (which bypassed Better-Auth's limiter entirely when forwarding headers were
- * trusted from anyone), and cross-origin cookie POSTs with the Origin check switched on.
+ * trusted from anyone), cross-origin cookie POSTs with the Origin check switched on, and revoked
+ * sessions (logout, ban, deletion) replayed on writes while their cookie cache is still valid.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { count, eq } from 'drizzle-orm';
 import { posts } from '../src/db/schema';
 import { CLIENT_IP_HEADER, createAuth, resolveClientIp } from '../src/lib/auth';
-import { PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';
+import { createAdmin, PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';
 import { hasCluster, randomIp, startTestApp, type TestApp } from './support/harness';
-import { readJson } from './support/json';
+import { at, readJson } from './support/json';
 
 describe('resolveClientIp (pure)', () => {
   test('the socket peer is the client when it is not a trusted proxy, whatever X-Forwarded-For says', () => {
@@ -169,5 +170,59 @@ describe.skipIf(!hasCluster)('cross-origin cookie writes with the Origin check o
     expect(trusted.status).toBe(201);
     const native = await t.request('/posts', { method: 'POST', json: { title: 'ok', content: 'from the mobile app' }, headers: { cookie: mallory.jar.header() } });
     expect(native.status).toBe(201);
+  });
+});
+
+describe.skipIf(!hasCluster)('a revoked session stops working on writes at once, cookie cache or not', () => {
+  const SESSION_DATA = 'bountyexpo.session_data';
+  let t: TestApp;
+  let admin: TestAccount;
+  // The default cookie cache (AUTH_COOKIE_CACHE_S=60): the replayed cookies are still within it.
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await createAdmin(t, 'revoker');
+  });
+  afterAll(() => t.close());
+
+  const postCount = async (authorId: string) =>
+    (await t.database.primary.select({ n: count() }).from(posts).where(eq(posts.authorId, authorId)))[0]?.n ?? 0;
+  const createPost = (cookie: string) =>
+    t.request('/posts', { method: 'POST', json: { title: 'after revocation', content: 'must not be created' }, headers: { cookie } });
+  /** A fresh account whose cookie cache is populated and works for a write. */
+  const signedIn = async (label: string): Promise<TestAccount> => {
+    const account = await signUp(t, label);
+    expect(account.jar.get(SESSION_DATA)).toBeDefined();
+    expect((await createPost(account.jar.header())).status).toBe(201);
+    return account;
+  };
+
+  test('after logout, replaying the old full cookie set (session token + cached session data) on POST /posts is 401', async () => {
+    const account = await signedIn('logout-replay');
+    const before = account.jar.clone();
+    const logout = await t.request('/auth/logout', { method: 'POST', headers: { cookie: account.jar.header() } });
+    expect(logout.status).toBe(200);
+    const posted = await postCount(account.id);
+    const replay = await createPost(before.header());
+    expect([replay.status, at(await readJson(replay), 'error')]).toEqual([401, 'UNAUTHORIZED']);
+    expect(await postCount(account.id)).toBe(posted);
+  });
+
+  test('after an admin bans a user, that user\'s POST /posts is 401 (the ban deleted the session) and creates nothing', async () => {
+    const account = await signedIn('banned-writer');
+    const ban = await t.request(`/users/${account.id}`, { method: 'PATCH', json: { banned: true, banReason: 'spam' }, headers: { cookie: admin.jar.header() } });
+    expect(ban.status).toBe(200);
+    const posted = await postCount(account.id);
+    const attempt = await createPost(account.jar.header());
+    expect([attempt.status, at(await readJson(attempt), 'error')]).toEqual([401, 'UNAUTHORIZED']);
+    expect(await postCount(account.id)).toBe(posted);
+  });
+
+  test('after an admin deletes a user, that user\'s POST /posts is 401, not a 409 from a dangling author id', async () => {
+    const account = await signedIn('deleted-writer');
+    const removal = await t.request(`/users/${account.id}`, { method: 'DELETE', headers: { cookie: admin.jar.header() } });
+    expect(removal.status).toBe(200);
+    const attempt = await createPost(account.jar.header());
+    expect([attempt.status, at(await readJson(attempt), 'error')]).toEqual([401, 'UNAUTHORIZED']);
+    expect(await postCount(account.id)).toBe(0);
   });
 });

@@ -7,6 +7,7 @@
  * `createAuth` is a factory: the app builds one per process, tests build their own (e.g. with the
  * Origin check turned on, which Better-Auth skips under NODE_ENV=test).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { BlockList, isIP } from 'node:net';
 import { betterAuth } from 'better-auth';
 import { APIError, isAPIError } from 'better-auth/api';
@@ -15,11 +16,11 @@ import { getCookies } from 'better-auth/cookies';
 import { admin, openAPI } from 'better-auth/plugins';
 import { createAccessControl } from 'better-auth/plugins/access';
 import { adminAc, defaultStatements, userAc } from 'better-auth/plugins/admin/access';
-import type { DatabaseCluster } from '../config/database';
+import { type DatabaseCluster, isConnectionError } from '../config/database';
 import type { AppConfig } from '../config/env';
 import { accounts, sessions, users, verifications } from '../db/schema';
 import type { UserRole } from '../db/schema';
-import { conflict, forbidden, HttpError, unauthorized } from './errors';
+import { conflict, forbidden, HttpError, serviceUnavailable, unauthorized } from './errors';
 import type { Logger } from './logger';
 import { emailSchema, imageUrlSchema, personNameSchema } from './validation';
 
@@ -141,9 +142,65 @@ export function rateLimitHeaders(retryAfterS: number, path: string): Record<stri
   return { 'retry-after': String(retryAfterS), ratelimit: `limit=${rule.max}, remaining=0, reset=${retryAfterS}` };
 }
 
+// --- A primary that is down, as Better-Auth meets it ----------------------------------------
+
+/** What the database layer answers for a connection failure (src/config/database.ts), for auth too. */
+export const databaseUnavailable = (): HttpError =>
+  serviceUnavailable('The database is unavailable, retry shortly', 'DATABASE_UNAVAILABLE');
+
+/**
+ * Better-Auth reads and writes the primary itself and reports a failure there in one of three
+ * ways: it throws (`getSession`: an APIError 500 whose `cause` is the driver error), its handler
+ * answers a bare 500 (the error itself goes only to `onAPIError`), or it logs the error and goes
+ * on (sign-out clears the cookie even when the session row could not be deleted). Each call made
+ * through `guardBetterAuth` gets a scope that the `onAPIError` hook and the logger below note
+ * connection errors into, so all three become 503 DATABASE_UNAVAILABLE with Retry-After.
+ */
+const outageScope = new AsyncLocalStorage<{ outage: unknown }>();
+
+/**
+ * Notes a connection failure in the current call's scope. True when it should be logged: the first
+ * one of the call (the rest are the same outage), or any outside a guarded call.
+ */
+function noteOutage(error: unknown): boolean {
+  const scope = outageScope.getStore();
+  if (!scope) return true;
+  if (scope.outage !== undefined) return false;
+  scope.outage = error;
+  return true;
+}
+
+/**
+ * Runs a Better-Auth call (`auth.api.*` or `auth.handler`): if it met a database connection
+ * failure, thrown, answered as a 5xx or logged and swallowed, the caller gets 503
+ * DATABASE_UNAVAILABLE (logged once at warn, with the driver error); anything else it threw is
+ * rethrown unchanged, so a real bug stays a logged 500.
+ */
+export async function guardBetterAuth<T>(auth: Auth, work: () => Promise<T>): Promise<T> {
+  const scope: { outage: unknown } = { outage: undefined };
+  let value: T;
+  try {
+    value = await outageScope.run(scope, work);
+  } catch (error) {
+    if (scope.outage === undefined && !isConnectionError(error)) throw error;
+    if (scope.outage === undefined) (await auth.$context).logger.warn('Better-Auth could not reach the database', error);
+    throw databaseUnavailable();
+  }
+  if (scope.outage !== undefined) throw databaseUnavailable();
+  return value;
+}
+
 // --- Better-Auth failures in our error format -------------------------------------------------
 
-export type BetterAuthFailure = { status: number; code?: string | undefined; message?: string | undefined; retryAfterS?: number | undefined; path: string };
+export type BetterAuthFailure = {
+  status: number;
+  code?: string | undefined;
+  message?: string | undefined;
+  retryAfterS?: number | undefined;
+  path: string;
+  /** The error behind a 5xx, when known (an APIError's `cause`). */
+  cause?: unknown;
+};
 
 /**
  * Better-Auth answers { code, message } with its own statuses; our clients get the one error
@@ -164,13 +221,19 @@ export function betterAuthError(failure: BetterAuthFailure): Error {
   if (failure.status === 400 || failure.status === 422) {
     return new HttpError(422, code || 'VALIDATION_ERROR', message);
   }
-  // Anything else is our bug or an outage: a 500 whose message production hides.
-  return new Error(`Better-Auth answered ${failure.status} ${code}: ${message}`);
+  // A 5xx caused by an unreachable database is the outage answer, 503 + Retry-After.
+  if (failure.status >= 500 && isConnectionError(failure.cause)) return databaseUnavailable();
+  // Anything else is our bug: a 500 whose message production hides (the cause is logged with it).
+  return new Error(`Better-Auth answered ${failure.status} ${code}: ${message}`, { cause: failure.cause });
 }
 
-/** For `auth.api.*` calls: an APIError becomes an HttpError; anything else is rethrown as is. */
+/**
+ * For `auth.api.*` calls: an APIError becomes an HttpError, a connection failure (raw or as an
+ * APIError's cause) 503 DATABASE_UNAVAILABLE; anything else is rethrown as is.
+ */
 export function fromBetterAuthApiError(error: unknown, path: string): unknown {
-  if (!isAPIError(error)) return error;
+  if (error instanceof HttpError) return error;
+  if (!isAPIError(error)) return isConnectionError(error) ? databaseUnavailable() : error;
   const body: unknown = error.body;
   const fields = typeof body === 'object' && body !== null ? body : {};
   return betterAuthError({
@@ -178,6 +241,7 @@ export function fromBetterAuthApiError(error: unknown, path: string): unknown {
     code: 'code' in fields && typeof fields.code === 'string' ? fields.code : undefined,
     message: 'message' in fields && typeof fields.message === 'string' ? fields.message : error.message,
     path,
+    cause: error.cause,
   });
 }
 
@@ -268,8 +332,9 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
       maxPasswordLength: 128,
     },
     session: {
-      // A revoked or banned session stays valid on cached checks for at most this long; admin
-      // and money-moving checks bypass the cache (src/plugins/auth.ts).
+      // A revoked or banned session stays valid on cached checks for at most this long; only
+      // safe reads (GET) use them: writes, admin checks and `fresh` ones bypass the cache
+      // (src/plugins/auth.ts).
       cookieCache: { enabled: cookieCacheS > 0, maxAge: Math.max(cookieCacheS, 1) },
     },
     rateLimit: {
@@ -301,18 +366,32 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
         update: { before: async (user: Record<string, unknown>) => checkUserFields(user) },
       },
     },
-    // Refusals (4xx) are routine and already in the request log; only failures are errors. Without
-    // this, Better-Auth prints its API errors to the console, bypassing our logger.
+    // Refusals (4xx) are routine and already in the request log; only failures are errors, and an
+    // unreachable database is a warning (the caller answers 503, see guardBetterAuth; /health/db
+    // and the replica monitor report the outage itself). Without this, Better-Auth prints its API
+    // errors to the console, bypassing our logger.
     onAPIError: {
       onError: (error: unknown) => {
-        if (isAPIError(error) && error.statusCode < 500) logger.debug({ component: 'better-auth', status: error.statusCode }, error.message);
-        else logger.error({ component: 'better-auth', err: error }, 'Better-Auth endpoint failed');
+        if (isAPIError(error) && error.statusCode < 500) {
+          logger.debug({ component: 'better-auth', status: error.statusCode }, error.message);
+        } else if (isConnectionError(error)) {
+          if (noteOutage(error)) logger.warn({ component: 'better-auth', err: error }, 'Better-Auth could not reach the database');
+        } else {
+          logger.error({ component: 'better-auth', err: error }, 'Better-Auth endpoint failed');
+        }
       },
     },
     telemetry: { enabled: false },
     logger: {
       level: config.logLevel === 'debug' || config.logLevel === 'trace' ? ('debug' as const) : ('warn' as const),
+      // Better-Auth also logs errors it then swallows (sign-out) or wraps (getSession): a connection
+      // failure among the arguments is noted for guardBetterAuth and logged once, at warn.
       log: (level: 'debug' | 'info' | 'warn' | 'error', message: string, ...args: unknown[]) => {
+        const outage = args.find((arg) => isConnectionError(arg));
+        if (outage !== undefined) {
+          if (noteOutage(outage)) logger.warn({ component: 'better-auth', err: outage }, `Better-Auth could not reach the database (${message})`);
+          return;
+        }
         logger[level]({ component: 'better-auth', details: args.length > 0 ? args.map(String) : undefined }, message);
       },
     },

@@ -28,3 +28,18 @@ export const unprocessable = (message: string, details: ErrorDetail[], code = 'V
   new HttpError(422, code, message, details);
 export const serviceUnavailable = (message: string, code = 'SERVICE_UNAVAILABLE', retryAfterS = 1) =>
   new HttpError(503, code, message, undefined, { 'retry-after': String(retryAfterS) });
+
+/**
+ * An HttpError as a Response in the one error format, for the one route mounted before the error
+ * handler (Better-Auth's /api/auth/*, see src/modules/auth/index.ts), whose errors it never sees.
+ */
+export function httpErrorResponse(error: HttpError): Response {
+  return Response.json(errorBody(error.message, error.code, error.details), { status: error.status, headers: error.headers });
+}
+
+export type ErrorBody = { success: false; message: string; error: string; details?: ErrorDetail[] };
+
+/** The one error format's body. */
+export function errorBody(message: string, code: string, details?: ErrorDetail[]): ErrorBody {
+  return details ? { success: false, message, error: code, details } : { success: false, message, error: code };
+}

@@ -1,10 +1,16 @@
 /**
  * Session resolution as Elysia macros:
  * - `auth: true` or `auth: { role, fresh }`: `user` and `session` in the handler, else 401; a role
- *   the user lacks is 403. Admin checks (and `fresh: true`, for money-moving routes) bypass the
- *   cookie cache, so a revoked session or a removed role stops working at once.
+ *   the user lacks is 403. Every unsafe method (POST/PUT/PATCH/DELETE), every admin check and
+ *   `fresh: true` (for reads that must be authoritative, e.g. /auth/me) bypass the cookie cache, so
+ *   a logged-out, banned or deleted user's session, or a removed role, stops working on writes at
+ *   once. The cost is one primary read per write; only safe reads (GET) by plain users trust the
+ *   cache, for up to AUTH_COOKIE_CACHE_S.
  * - `optionalAuth: true`: `viewer` is the signed-in user or null; a bad cookie means anonymous.
  * - `csrf: true`: only the Origin check, for cookie-bearing writes that need no session.
+ *
+ * A session lookup that needs the primary while it is down is 503 DATABASE_UNAVAILABLE with
+ * Retry-After (never 500), for `optionalAuth` too: a signed-in reader is not silently anonymous.
  *
  * Refreshed session cookies (sliding expiry, cookie cache) are forwarded on every response:
  * Better-Auth's documented `getSession({ headers })` drops them.
@@ -12,7 +18,7 @@
 import { Elysia } from 'elysia';
 import type { UserRole } from '../db/schema';
 import { userRoles } from '../db/schema';
-import type { Auth } from '../lib/auth';
+import { type Auth, guardBetterAuth } from '../lib/auth';
 import { forbidden, unauthorized } from '../lib/errors';
 import type { databasePlugin } from './database';
 
@@ -35,6 +41,10 @@ export type AuthUser = {
 
 export type AuthSession = { id: string; userId: string; expiresAt: Date; createdAt: Date };
 
+/**
+ * `fresh: true` makes a safe read (GET) check the database instead of the cookie cache; unsafe
+ * methods and admin checks always do.
+ */
 export type AuthRequirement = true | { role?: UserRole | readonly UserRole[]; fresh?: boolean };
 
 type HeaderSink = { headers: Record<string, string | number | string[] | undefined> };
@@ -111,12 +121,22 @@ export const authPlugin = (auth: Auth) => {
     if (origin === 'null' || !context.isTrustedOrigin(origin)) throw forbidden('This origin may not send authenticated writes', 'INVALID_ORIGIN');
   }
 
+  /**
+   * The session behind the request's cookies, or null. From the database (the primary) when
+   * `fresh`, for any unsafe method, or when the cached user has powers beyond a plain user's;
+   * otherwise the signed cookie cache may answer. An unreachable primary is 503 (guardBetterAuth).
+   */
   async function loadSession(request: Request, set: HeaderSink, fresh: boolean): Promise<{ user: AuthUser; session: AuthSession } | null> {
-    const result = await auth.api.getSession({
-      headers: request.headers,
-      returnHeaders: true,
-      query: fresh ? { disableCookieCache: true } : {},
-    });
+    // Writes never trust the cache: a logged-out, banned or deleted user must not write for up to
+    // AUTH_COOKIE_CACHE_S more. One primary read per write is the accepted price.
+    const bypassCache = fresh || UNSAFE_METHODS.has(request.method);
+    const result = await guardBetterAuth(auth, () =>
+      auth.api.getSession({
+        headers: request.headers,
+        returnHeaders: true,
+        query: bypassCache ? { disableCookieCache: true } : {},
+      }),
+    );
     // Forward refreshed or cleared cookies even when the answer is "no session".
     appendSetCookies(set, result.headers.getSetCookie());
     const found = result.response;
@@ -124,7 +144,7 @@ export const authPlugin = (auth: Auth) => {
     const user = toAuthUser(found.user);
     // Powers beyond a plain user's always come from the database: a cached "admin" may have been
     // demoted a second ago. (A cached "user" promoted meanwhile merely waits out the cache.)
-    if (!fresh && user.role !== 'user') return loadSession(request, set, true);
+    if (!bypassCache && user.role !== 'user') return loadSession(request, set, true);
     const session: AuthSession = {
       id: found.session.id,
       userId: found.session.userId,

@@ -4,8 +4,7 @@
  * type (415) are refused before any handler runs.
  */
 import { Elysia } from 'elysia';
-import type { ErrorDetail } from '../lib/errors';
-import { HttpError } from '../lib/errors';
+import { type ErrorDetail, errorBody, HttpError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
@@ -34,11 +33,6 @@ function jsonNestingExceeds(text: string, limit: number): boolean {
   return false;
 }
 
-type ErrorBody = { success: false; message: string; error: string; details?: ErrorDetail[] };
-
-function body(message: string, error: string, details?: ErrorDetail[]): ErrorBody {
-  return details ? { success: false, message, error, details } : { success: false, message, error };
-}
 
 /** SQLSTATE classes that mean the input was wrong; validation should catch them first, this is the net. */
 function postgresClientError(error: unknown): { status: number; code: string; message: string } | null {
@@ -101,33 +95,33 @@ export const errorHandler = (options: { logger: Logger; isProduction: boolean; b
       if (error instanceof HttpError) {
         set.status = error.status;
         if (error.headers) Object.assign(set.headers, error.headers);
-        return body(error.message, error.code, error.details);
+        return errorBody(error.message, error.code, error.details);
       }
       switch (code) {
         case 'VALIDATION': {
           set.status = 422;
           const details = validationDetails(thrown.all);
-          return body(`Invalid ${thrown.type}`, 'VALIDATION_ERROR', details);
+          return errorBody(`Invalid ${thrown.type}`, 'VALIDATION_ERROR', details);
         }
         case 'NOT_FOUND':
           set.status = 404;
-          return body('No route matches this path', 'NOT_FOUND');
+          return errorBody('No route matches this path', 'NOT_FOUND');
         case 'PARSE':
           set.status = 400;
-          return body('The body could not be parsed', 'MALFORMED_BODY');
+          return errorBody('The body could not be parsed', 'MALFORMED_BODY');
         case 'INVALID_COOKIE_SIGNATURE':
           set.status = 400;
-          return body('A signed cookie is invalid', 'INVALID_COOKIE');
+          return errorBody('A signed cookie is invalid', 'INVALID_COOKIE');
         default:
           break;
       }
       const mapped = postgresClientError(error);
       if (mapped) {
         set.status = mapped.status;
-        return body(mapped.message, mapped.code);
+        return errorBody(mapped.message, mapped.code);
       }
       options.logger.error({ err: error, method: request.method, url: request.url }, 'unhandled error');
       set.status = 500;
       const message = !options.isProduction && error instanceof Error ? error.message : 'Internal server error';
-      return body(message, 'INTERNAL_SERVER_ERROR');
+      return errorBody(message, 'INTERNAL_SERVER_ERROR');
     });

@@ -3,7 +3,8 @@
  * Better-Auth's own endpoints at /api/auth/* for its official client.
  */
 import { Elysia } from 'elysia';
-import { AUTH_BASE_PATH, type Auth, CLIENT_IP_HEADER, rateLimitHeaders } from '../../lib/auth';
+import { AUTH_BASE_PATH, type Auth, CLIENT_IP_HEADER, guardBetterAuth, rateLimitHeaders } from '../../lib/auth';
+import { HttpError, httpErrorResponse } from '../../lib/errors';
 import { commonErrors, errorSchema, ok, successSchema } from '../../lib/http';
 import { appendSetCookies, type AuthPlugin, type DatabasePlugin } from '../../plugins/auth';
 import { privateUserSchema } from '../users/schemas';
@@ -100,13 +101,22 @@ export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: 
  * Better-Auth's own endpoints at /api/auth/* (for its official client), with `parse: 'none'` so
  * Better-Auth reads the body itself. Elysia honours 'none' only when it is a route's sole parse
  * hook, and hooks apply to routes registered after them, so src/app.ts mounts this BEFORE the
- * error handler's body parser.
+ * error handler's body parser. A call that could not reach the primary is 503
+ * DATABASE_UNAVAILABLE with Retry-After in our error format, like our own routes, not
+ * Better-Auth's bare 500.
  */
 export const betterAuthHandler = (deps: { auth: Auth; databasePlugin: DatabasePlugin }) =>
   new Elysia({ name: 'better-auth-handler' }).use(deps.databasePlugin).all(
     `${AUTH_BASE_PATH}/*`,
     async ({ request, db }) => {
-      const response = await deps.auth.handler(request);
+      let response: Response;
+      try {
+        response = await guardBetterAuth(deps.auth, () => deps.auth.handler(request));
+      } catch (error) {
+        // This route is mounted before the error handler, which never sees its errors: render ours here.
+        if (error instanceof HttpError) return httpErrorResponse(error);
+        throw error;
+      }
       // Better-Auth wrote users or sessions on the primary: hand the client a read-your-writes token.
       if (request.method !== 'GET' && request.method !== 'HEAD') db.markWritten();
       if (response.status === 429) {

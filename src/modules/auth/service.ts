@@ -2,9 +2,13 @@
  * Sign-up, sign-in and sign-out through Better-Auth. Sign-up and sign-in go through its HTTP
  * handler rather than `auth.api.*`: only the handler runs the per-IP rate limiter and the
  * Origin / Fetch-Metadata checks, and /auth/login must not be a way around either.
+ *
+ * All three need the primary: when Better-Auth cannot reach it (its handler answers a bare 500,
+ * sign-out even answers success without having deleted the session) they throw 503
+ * DATABASE_UNAVAILABLE with Retry-After, through `guardBetterAuth`.
  */
 import { z } from 'zod';
-import { AUTH_BASE_PATH, type Auth, betterAuthError, fromBetterAuthApiError } from '../../lib/auth';
+import { AUTH_BASE_PATH, type Auth, betterAuthError, fromBetterAuthApiError, guardBetterAuth } from '../../lib/auth';
 import { type AuthUser, toAuthUser } from '../../plugins/auth';
 import type { LoginInput, SignUpInput } from './schemas';
 
@@ -35,7 +39,9 @@ async function postCredentials(gateway: AuthGateway, path: string, body: object,
   const headers = new Headers(forwarded);
   headers.set('content-type', 'application/json');
   const url = new URL(`${AUTH_BASE_PATH}${path}`, gateway.baseUrl);
-  const response = await gateway.auth.handler(new Request(url.href, { method: 'POST', headers, body: JSON.stringify(body) }));
+  const response = await guardBetterAuth(gateway.auth, () =>
+    gateway.auth.handler(new Request(url.href, { method: 'POST', headers, body: JSON.stringify(body) })),
+  );
   const payload: unknown = await response.json().catch(() => null);
   if (!response.ok) {
     const failure = errorAnswer.safeParse(payload);
@@ -59,11 +65,14 @@ export const signUp = (gateway: AuthGateway, input: SignUpInput, forwarded: Forw
 export const signIn = (gateway: AuthGateway, input: LoginInput, forwarded: ForwardedHeaders) =>
   postCredentials(gateway, '/sign-in/email', input, forwarded);
 
-/** Deletes the session behind the cookie (if any) and returns the Set-Cookie values clearing it. */
+/**
+ * Deletes the session behind the cookie (if any) and returns the Set-Cookie values clearing it.
+ * With the primary down it is 503 and the cookies stay: "signed out" must mean the session is gone.
+ */
 export async function signOut(gateway: AuthGateway, cookie: string | null): Promise<string[]> {
   if (!cookie) return [];
   try {
-    const result = await gateway.auth.api.signOut({ headers: new Headers({ cookie }), returnHeaders: true });
+    const result = await guardBetterAuth(gateway.auth, () => gateway.auth.api.signOut({ headers: new Headers({ cookie }), returnHeaders: true }));
     return result.headers.getSetCookie();
   } catch (error) {
     throw fromBetterAuthApiError(error, '/sign-out');
