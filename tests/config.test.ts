@@ -10,7 +10,9 @@ describe('configuration', () => {
     expect(config.database.connectTimeoutS).toBe(5);
     expect(config.database.dataDir).toBe('./.data');
     expect(config.shutdownTimeoutMs).toBe(10_000);
+    expect(config.database.preparedStatements).toBe(true);
     expect(Object.isFrozen(config)).toBe(true);
+    expect(parseConfig({ DB_PREPARED_STATEMENTS: 'false' }).database.preparedStatements).toBe(false);
   });
 
   test('every problem is reported at once, not just the first', () => {

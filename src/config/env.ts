@@ -49,6 +49,7 @@ const envSchema = z
     DB_IDLE_TIMEOUT_S: z.coerce.number().int().min(0).default(30),
     DB_CONNECT_TIMEOUT_S: z.coerce.number().int().min(1).max(120).default(5),
     DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(15_000),
+    DB_PREPARED_STATEMENTS: boolean.default(true),
     DATA_DIR: z.string().trim().min(1).default('./.data'),
 
     REPLICA_PROBE_MS: z.coerce.number().int().min(20).max(60_000).default(250),
@@ -100,6 +101,7 @@ export type AppConfig = Readonly<{
     idleTimeoutS: number;
     connectTimeoutS: number;
     statementTimeoutMs: number;
+    preparedStatements: boolean;
     dataDir: string;
     replicaProbeMs: number;
     maxReplicaLagMs: number;
@@ -159,6 +161,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
       idleTimeoutS: env.DB_IDLE_TIMEOUT_S,
       connectTimeoutS: env.DB_CONNECT_TIMEOUT_S,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      preparedStatements: env.DB_PREPARED_STATEMENTS,
       dataDir: env.DATA_DIR,
       replicaProbeMs: env.REPLICA_PROBE_MS,
       maxReplicaLagMs: env.MAX_REPLICA_LAG_MS,
