@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { MIGRATION_LOCK_KEY } from '../src/db/migrator';
 import { selectRows } from '../src/db/rows';
 import { clusterEnv, hasCluster, startTestApp, type TestApp } from './support/harness';
+import { holdLock } from './support/locks';
 import { waitFor } from './support/wait';
 
 function withDatabase(url: string, name: string): string {
@@ -52,21 +53,11 @@ describe.skipIf(!hasCluster)('bun run db:migrate', () => {
   test('two runs at once: both wait on the lock, then one applies each migration and the other finds nothing to do', async () => {
     // Hold the migration lock ourselves so both runs are provably waiting at the same time.
     const holder = await startTestApp({ DATABASE_URL: env.DATABASE_URL, DATABASE_REPLICA_URLS: '' });
-    let release: () => void = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked: () => void = () => {};
-    const lockTaken = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
-    const holding = holder.database.primary.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`);
-      locked();
-      await released;
-    });
+    const lock = await holdLock(
+      holder.database.primary,
+      sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`,
+    );
     try {
-      await lockTaken;
       const runs = Promise.all([runMigrate(env), runMigrate(env)]);
       await waitFor(
         'both runs to wait on the migration lock',
@@ -80,7 +71,7 @@ describe.skipIf(!hasCluster)('bun run db:migrate', () => {
         },
         20_000,
       );
-      release();
+      lock.release();
       const [first, second] = await runs;
       expect(first.code).toBe(0);
       expect(second.code).toBe(0);
@@ -90,8 +81,8 @@ describe.skipIf(!hasCluster)('bun run db:migrate', () => {
       // Success is reported only once the replica has replayed the migration.
       expect(output).toMatch(/replayed at [0-9A-F]+\/[0-9A-F]+ on replica1/);
     } finally {
-      release();
-      await holding;
+      lock.release();
+      await lock.done;
       await holder.close();
     }
   });

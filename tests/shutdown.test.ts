@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { selectRows } from '../src/db/rows';
 import { clusterEnv, hasCluster, startTestApp, TEST_AUTH_SECRET, type TestApp } from './support/harness';
+import { holdLock } from './support/locks';
 import { freePort } from './support/ports';
 import { waitFor } from './support/wait';
 
@@ -39,20 +40,7 @@ describe.skipIf(!hasCluster)('graceful shutdown', () => {
     await waitFor('the server to listen', async () => (await fetch(`${base}/health`)).ok, 20_000);
 
     // Hold an exclusive lock on posts so GET /posts blocks inside the database.
-    let release: () => void = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked: () => void = () => {};
-    const lockTaken = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
-    const lockHolder = t.database.primary.transaction(async (tx) => {
-      await tx.execute(sql`lock table posts in access exclusive mode`);
-      locked();
-      await released;
-    });
-    await lockTaken;
+    const lock = await holdLock(t.database.primary, sql`lock table posts in access exclusive mode`);
 
     try {
       const inFlight = fetch(`${base}/posts`);
@@ -75,13 +63,13 @@ describe.skipIf(!hasCluster)('graceful shutdown', () => {
         }
       });
 
-      release();
+      lock.release();
       const response = await inFlight;
       expect(response.status).toBe(200);
       expect(await child.exited).toBe(0);
     } finally {
-      release();
-      await lockHolder;
+      lock.release();
+      await lock.done;
       child.kill('SIGKILL');
     }
   });
