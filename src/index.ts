@@ -14,13 +14,10 @@ const config = loadConfig();
 const logger = createLogger({ level: config.logLevel });
 const lifecycle = createLifecycle();
 
-let database;
-try {
-  database = await initDatabase(config.database, logger);
-} catch (error) {
+const database = await initDatabase(config.database, logger).catch((error: unknown) => {
   logger.fatal({ err: error }, 'could not open the database');
   process.exit(1);
-}
+});
 
 const app = createApp({ config, database, logger, lifecycle });
 const server = Bun.serve({
