@@ -17,7 +17,8 @@ if (config.isProduction) {
   process.exit(1);
 }
 // Demo accounts only: a shared, printed password is the point.
-const password = process.env.SEED_PASSWORD ?? 'bountyexpo-demo-password';
+// `||`: an empty SEED_PASSWORD (a blank line in .env) must not create accounts nobody can sign in to.
+const password = process.env.SEED_PASSWORD || 'bountyexpo-demo-password';
 
 const people: Array<{ email: string; name: string; role: UserRole }> = [
   { email: 'admin@bountyexpo.dev', name: 'Ada Admin', role: 'admin' },

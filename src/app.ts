@@ -48,7 +48,7 @@ export function createApp(deps: AppDeps) {
     .use(requestContext({ logger }))
     .use(corsPlugin(config.corsOrigins))
     // Before the error handler: its body parser must not touch Better-Auth's requests.
-    .use(betterAuthHandler({ auth, databasePlugin: dbPlugin }))
+    .use(betterAuthHandler({ auth, databasePlugin: dbPlugin, logger }))
     .use(errorHandler({ logger, isProduction: config.isProduction, bodyLimitBytes: config.bodyLimitBytes }))
     .use(
       openapiPlugin({

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Elysia } from 'elysia';
 import { z } from 'zod';
+import { createAuth } from '../src/lib/auth';
 import { createLogger } from '../src/lib/logger';
 import { errorHandler } from '../src/plugins/error-handler';
 import { startTestApp, type TestApp } from './support/harness';
@@ -46,8 +47,8 @@ describe('error format', () => {
     // Regression: '['.repeat(200_000) parsed, then Elysia's validation error overflowed the stack.
     const deep = `${'['.repeat(2_000)}${']'.repeat(2_000)}`;
     await expectError(await post(app, deep), 400, 'JSON_TOO_DEEP');
-    // Brackets inside strings are text, not nesting.
-    const inString = JSON.stringify({ title: '['.repeat(100).slice(0, 20), count: 1 });
+    // Brackets inside strings are text, not nesting (the extra field is stripped by the schema).
+    const inString = JSON.stringify({ title: 'brackets', count: 1, note: `${'['.repeat(100)}\\"${'{'.repeat(100)}` });
     expect((await post(app, inString)).status).toBe(200);
   });
 
@@ -100,5 +101,31 @@ describe('error format on the real app', () => {
   test('a client request id is echoed back', async () => {
     const response = await t.request('/health', { headers: { 'x-request-id': 'client-abc-123' } });
     expect(response.headers.get('x-request-id')).toBe('client-abc-123');
+  });
+});
+
+describe("Better-Auth's own endpoints when Better-Auth itself fails", () => {
+  test('a crash inside /api/auth/* is a generic 500 in our format, never the raw message', async () => {
+    // Regression: that route sits before the error handler, so a thrown Error reached Elysia's
+    // default handler and its message (internals) went to the client as plain text.
+    const t = await startTestApp(
+      {},
+      {
+        auth: (options) => {
+          const auth = createAuth(options);
+          auth.handler = async () => {
+            throw new Error('boom: password=hunter2 at db.internal:5432');
+          };
+          return auth;
+        },
+      },
+    );
+    try {
+      const response = await t.request('/api/auth/get-session');
+      const body = await expectError(response, 500, 'INTERNAL_SERVER_ERROR');
+      expect(JSON.stringify(body)).not.toContain('hunter2');
+    } finally {
+      await t.close();
+    }
   });
 });

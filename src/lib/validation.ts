@@ -40,13 +40,11 @@ export const userIdSchema = z
   .regex(/^[A-Za-z0-9_-]+$/, 'is not a valid id');
 
 /**
- * `?limit=` is clamped, not refused: an out-of-range page size (0, -5, 1.5, 99999999999) is not
- * worth an error. Only what is not a number at all is a 422.
+ * `?limit=` is clamped, not refused: an out-of-range page size (0, -5, 2.7, 1e20) is not worth an
+ * error. Only what is not a finite number (abc, Infinity) is a 422.
  */
 export const limitQuery = z.coerce
   .number()
-  .min(-Number.MAX_SAFE_INTEGER)
-  .max(Number.MAX_SAFE_INTEGER)
   .optional()
   .describe('Page size; values outside 1..100 are clamped, fractions truncated. Default 20.');
 

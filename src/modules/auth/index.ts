@@ -5,6 +5,7 @@
 import { Elysia } from 'elysia';
 import { AUTH_BASE_PATH, type Auth, CLIENT_IP_HEADER, guardBetterAuth, rateLimitHeaders } from '../../lib/auth';
 import { HttpError, httpErrorResponse } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
 import { commonErrors, errorSchema, ok, successSchema } from '../../lib/http';
 import { appendSetCookies, type AuthPlugin, type DatabasePlugin } from '../../plugins/auth';
 import { privateUserSchema } from '../users/schemas';
@@ -105,7 +106,7 @@ export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: 
  * DATABASE_UNAVAILABLE with Retry-After in our error format, like our own routes, not
  * Better-Auth's bare 500.
  */
-export const betterAuthHandler = (deps: { auth: Auth; databasePlugin: DatabasePlugin }) =>
+export const betterAuthHandler = (deps: { auth: Auth; databasePlugin: DatabasePlugin; logger: Logger }) =>
   new Elysia({ name: 'better-auth-handler' }).use(deps.databasePlugin).all(
     `${AUTH_BASE_PATH}/*`,
     async ({ request, db }) => {
@@ -113,9 +114,11 @@ export const betterAuthHandler = (deps: { auth: Auth; databasePlugin: DatabasePl
       try {
         response = await guardBetterAuth(deps.auth, () => deps.auth.handler(request));
       } catch (error) {
-        // This route is mounted before the error handler, which never sees its errors: render ours here.
+        // This route is mounted before the error handler, which never sees its errors: render ours
+        // here, and like the error handler never echo an unexpected error's message.
         if (error instanceof HttpError) return httpErrorResponse(error);
-        throw error;
+        deps.logger.error({ err: error, method: request.method, url: request.url }, 'unhandled error in Better-Auth handler');
+        return httpErrorResponse(new HttpError(500, 'INTERNAL_SERVER_ERROR', 'Internal server error'));
       }
       // Better-Auth wrote users or sessions on the primary: hand the client a read-your-writes token.
       if (request.method !== 'GET' && request.method !== 'HEAD') db.markWritten();
