@@ -3,7 +3,7 @@
  * when there is none). Every instance has its own pools and replica monitor, like a separate
  * process would.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../src/app';
@@ -105,6 +105,11 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     close: async () => {
       await Promise.all(servers.map((server) => server.stop(true)));
       await database.close();
+      // Without a cluster each app ran on its own throwaway PGlite directory (and only that one
+      // is ever removed: never a developer's DATA_DIR).
+      if (database.mode === 'embedded' && config.database.dataDir.startsWith(join(tmpdir(), 'bx-pglite-'))) {
+        rmSync(config.database.dataDir, { recursive: true, force: true });
+      }
     },
   };
 }
