@@ -31,7 +31,7 @@ import {
   type ReplicaState,
 } from '../db/replica-router';
 import { selectRows } from '../db/rows';
-import { HttpError, serviceUnavailable } from '../lib/errors';
+import { findErrorCode, HttpError, serviceUnavailable } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { AppConfig } from './env';
 
@@ -73,31 +73,20 @@ const CONNECTION_ERROR_CODES = new Set([
 ]);
 const RECOVERY_CONFLICT = '40001';
 
-function errorCode(error: unknown): string | undefined {
-  // drizzle wraps driver errors in DrizzleQueryError; the code sits on the cause.
-  for (let current: unknown = error, depth = 0; current && depth < 4; depth += 1) {
-    if (typeof current === 'object' && current !== null) {
-      if ('code' in current && typeof current.code === 'string') return current.code;
-      current = 'cause' in current ? current.cause : undefined;
-    }
-  }
-  return undefined;
-}
-
 export function isConnectionError(error: unknown): boolean {
-  const code = errorCode(error);
+  const code = findErrorCode(error);
   return code !== undefined && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'));
 }
 
 /** A read that failed for one of these reasons may succeed on another node. */
 function isRetryableReadError(error: unknown): boolean {
-  return isConnectionError(error) || errorCode(error) === RECOVERY_CONFLICT;
+  return isConnectionError(error) || findErrorCode(error) === RECOVERY_CONFLICT;
 }
 
 function toUnavailable(error: unknown): unknown {
   if (error instanceof HttpError) return error;
   if (isConnectionError(error)) return serviceUnavailable('The database is unavailable, retry shortly', 'DATABASE_UNAVAILABLE');
-  if (errorCode(error) === '57014') return serviceUnavailable('The database took too long to answer', 'DATABASE_TIMEOUT');
+  if (findErrorCode(error) === '57014') return serviceUnavailable('The database took too long to answer', 'DATABASE_TIMEOUT');
   return error;
 }
 
@@ -175,7 +164,7 @@ function openPool(url: string, config: DatabaseConfig, options: PoolOptions): Sq
  */
 function healthFailureReason(error: unknown): string {
   if (error instanceof TimeoutError) return 'timeout';
-  const code = errorCode(error);
+  const code = findErrorCode(error);
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'CONNECT_TIMEOUT') return 'connect timeout';
   if (code && isConnectionError(error)) return `connection failed (${code})`;
@@ -428,7 +417,7 @@ export class DatabaseCluster {
       if (!isRetryableReadError(error)) throw toUnavailable(error);
       if (first.kind === 'replica') {
         if (isConnectionError(error)) this.router.reportConnectionFailure(first.node, error);
-        this.logger.warn({ replica: first.node.name, error: errorCode(error) }, 'read failed on replica, retrying once');
+        this.logger.warn({ replica: first.node.name, error: findErrorCode(error) }, 'read failed on replica, retrying once');
         const second = this.router.chooseRead(minLsn, first.node);
         try {
           return await this.runRead(second, query, onTarget);

@@ -43,3 +43,16 @@ export type ErrorBody = { success: false; message: string; error: string; detail
 export function errorBody(message: string, code: string, details?: ErrorDetail[]): ErrorBody {
   return details ? { success: false, message, error: code, details } : { success: false, message, error: code };
 }
+
+/**
+ * The first `code` on an error or its causes that `accept`s: drizzle wraps driver errors in
+ * DrizzleQueryError, so a SQLSTATE or a driver code ('ECONNREFUSED') sits on the cause.
+ */
+export function findErrorCode(error: unknown, accept: (code: string) => boolean = () => true): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
+    if ('code' in current && typeof current.code === 'string' && accept(current.code)) return current.code;
+    current = 'cause' in current ? current.cause : undefined;
+  }
+  return undefined;
+}

@@ -82,3 +82,18 @@ export function decodeCursor(raw: string): KeysetCursor | null {
     return null;
   }
 }
+
+/**
+ * One page from rows fetched with `limit + 1`: the extra row only says a next page exists, and
+ * the cursor points at the last row shown. `cursorOf` gives that row's (created_at text, id).
+ */
+export function keysetPage<TRow, TItem>(
+  rows: TRow[],
+  limit: number,
+  toItem: (row: TRow) => TItem,
+  cursorOf: (row: TRow) => KeysetCursor,
+): { items: TItem[]; nextCursor: string | null } {
+  const shown = rows.slice(0, limit);
+  const last = shown.at(-1);
+  return { items: shown.map(toItem), nextCursor: rows.length > limit && last ? encodeCursor(cursorOf(last)) : null };
+}

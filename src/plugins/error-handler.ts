@@ -4,7 +4,7 @@
  * type (415) are refused before any handler runs.
  */
 import { Elysia } from 'elysia';
-import { type ErrorDetail, errorBody, HttpError } from '../lib/errors';
+import { type ErrorDetail, errorBody, findErrorCode, HttpError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
@@ -36,18 +36,11 @@ function jsonNestingExceeds(text: string, limit: number): boolean {
 
 /** SQLSTATE classes that mean the input was wrong; validation should catch them first, this is the net. */
 function postgresClientError(error: unknown): { status: number; code: string; message: string } | null {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
-    if ('code' in current && typeof current.code === 'string' && /^[0-9A-Z]{5}$/.test(current.code)) {
-      const code = current.code;
-      if (code === '23505') return { status: 409, code: 'CONFLICT', message: 'A record with these values already exists' };
-      if (code === '23503') return { status: 409, code: 'CONFLICT', message: 'A referenced record does not exist' };
-      if (code.startsWith('22') || code === '23502' || code === '23514')
-        return { status: 422, code: 'INVALID_VALUE', message: 'A value is out of range or malformed' };
-      return null;
-    }
-    current = 'cause' in current ? current.cause : undefined;
-  }
+  const code = findErrorCode(error, (candidate) => /^[0-9A-Z]{5}$/.test(candidate));
+  if (code === '23505') return { status: 409, code: 'CONFLICT', message: 'A record with these values already exists' };
+  if (code === '23503') return { status: 409, code: 'CONFLICT', message: 'A referenced record does not exist' };
+  if (code !== undefined && (code.startsWith('22') || code === '23502' || code === '23514'))
+    return { status: 422, code: 'INVALID_VALUE', message: 'A value is out of range or malformed' };
   return null;
 }
 

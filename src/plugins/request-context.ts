@@ -11,8 +11,6 @@ type RequestMeta = { id: string; startedAt: number };
 // Keyed by the Request object: available in every hook, including onError and onAfterResponse.
 const metaByRequest = new WeakMap<Request, RequestMeta>();
 
-export const requestMeta = (request: Request): RequestMeta | undefined => metaByRequest.get(request);
-
 /** Database targets are recorded here by the database plugin so the log line can name them. */
 export const dbTargetsByRequest = new WeakMap<Request, string[]>();
 

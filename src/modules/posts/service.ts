@@ -7,7 +7,7 @@ import { and, desc, eq, or, type SQL, sql } from 'drizzle-orm';
 import type { DatabaseSession } from '../../config/database';
 import { type Post, posts } from '../../db/schema';
 import type { UserRole } from '../../db/schema';
-import { encodeCursor, type KeysetCursor } from '../../lib/validation';
+import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import type { PostView } from './schemas';
 
 /** Who is asking: null for anonymous. */
@@ -49,12 +49,7 @@ export async function listPosts(db: DatabaseSession, viewer: Viewer, options: { 
       .orderBy(desc(posts.createdAt), desc(posts.id))
       .limit(options.limit + 1),
   );
-  const pageRows = rows.slice(0, options.limit);
-  const last = pageRows.at(-1);
-  return {
-    items: pageRows.map((row) => toPostView(row.post)),
-    nextCursor: rows.length > options.limit && last ? encodeCursor({ t: last.cursorAt, i: last.post.id }) : null,
-  };
+  return keysetPage(rows, options.limit, (row) => toPostView(row.post), (row) => ({ t: row.cursorAt, i: row.post.id }));
 }
 
 export async function findVisiblePost(db: DatabaseSession, viewer: Viewer, id: string): Promise<PostView | null> {

@@ -7,7 +7,7 @@ import { and, desc, eq, ilike, type SQL, sql } from 'drizzle-orm';
 import type { DatabaseSession } from '../../config/database';
 import { sessions, users } from '../../db/schema';
 import { type Auth, fromBetterAuthApiError } from '../../lib/auth';
-import { encodeCursor, type KeysetCursor } from '../../lib/validation';
+import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { type AuthUser, toAuthUser } from '../../plugins/auth';
 import type { PrivateUser, PublicUser } from './schemas';
 
@@ -46,12 +46,7 @@ export async function listUsers(
       .orderBy(desc(users.createdAt), desc(users.id))
       .limit(options.limit + 1),
   );
-  const page = rows.slice(0, options.limit);
-  const last = page.at(-1);
-  return {
-    items: page.map((row) => toPrivateUser(row.user)),
-    nextCursor: rows.length > options.limit && last ? encodeCursor({ t: last.cursorAt, i: last.user.id }) : null,
-  };
+  return keysetPage(rows, options.limit, (row) => toPrivateUser(row.user), (row) => ({ t: row.cursorAt, i: row.user.id }));
 }
 
 export async function findUser(db: DatabaseSession, id: string): Promise<UserRow | null> {
