@@ -42,13 +42,26 @@ export function createApp(deps: AppDeps) {
     debugHeaders: config.debugHeaders,
     secureCookies: config.auth.baseUrl.startsWith('https://'),
   });
-  const sessionPlugin = authPlugin(auth);
-  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin };
-  return new Elysia()
+  const sessionPlugin = authPlugin(auth, database.operationBoundMs);
+  // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
+  const authCallBoundMs = 2 * database.operationBoundMs;
+  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin, authCallBoundMs };
+  // standardHostname: false: Elysia otherwise finds the path by searching for '/' from offset 11
+  // of the URL, which a Host of three characters or fewer ("x", "x:1") puts past the path's start.
+  return new Elysia({ handler: { standardHostname: false } })
     .use(requestContext({ logger }))
     .use(corsPlugin(config.corsOrigins))
     // Before the error handler: its body parser must not touch Better-Auth's requests.
-    .use(betterAuthHandler({ auth, databasePlugin: dbPlugin, logger }))
+    .use(
+      betterAuthHandler({
+        auth,
+        databasePlugin: dbPlugin,
+        logger,
+        boundMs: authCallBoundMs,
+        bodyLimitBytes: config.bodyLimitBytes,
+        sessionDataCookie: authCookieNames(config).sessionData,
+      }),
+    )
     .use(errorHandler({ logger, isProduction: config.isProduction, bodyLimitBytes: config.bodyLimitBytes }))
     .use(
       openapiPlugin({
@@ -60,7 +73,7 @@ export function createApp(deps: AppDeps) {
     )
     .use(dbPlugin)
     .use(sessionPlugin)
-    .use(healthRoutes({ database, lifecycle, version: config.version }))
+    .use(healthRoutes({ database, lifecycle, version: config.version, detail: { token: config.opsToken, openWithoutToken: !config.isProduction } }))
     .use(metricsRoutes({ database }))
     .use(authRoutes(modules))
     .use(usersRoutes(modules))

@@ -6,9 +6,9 @@
 import { createApp } from './app';
 import { closeDatabaseConnections, initDatabase } from './config/database';
 import { loadConfig } from './config/env';
-import { stampClientIp } from './lib/auth';
 import { createLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
+import { bunBodyCeilingBytes, createFetchHandler } from './serve';
 
 const config = loadConfig();
 const logger = createLogger({ level: config.logLevel });
@@ -25,10 +25,10 @@ const server = Bun.serve({
   hostname: config.host,
   // The client IP (for rate limits) comes from the socket, or from X-Forwarded-For only when the
   // socket peer is one of TRUSTED_PROXIES; any client-sent copy of the header is dropped.
-  fetch: (request, bunServer) =>
-    app.handle(stampClientIp(request, bunServer.requestIP(request)?.address, config.auth.trustedProxies)),
-  // Bun's defaults (128 MB bodies, 10 s idle) are far too generous for a public API.
-  maxRequestBodySize: config.bodyLimitBytes + 1024,
+  fetch: createFetchHandler(app, config.auth.trustedProxies),
+  // Above BODY_LIMIT_BYTES on purpose: our handler refuses from there on in our error format,
+  // reading no further; only past this ceiling does Bun answer alone (see src/serve.ts).
+  maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),
   idleTimeout: 30,
 });
 logger.info({ url: server.url.href, swagger: config.swaggerEnabled ? `${server.url.origin}/swagger` : undefined }, 'listening');

@@ -1,14 +1,28 @@
 import { describe, expect, test } from 'bun:test';
-import { ConfigError, parseConfig } from '../src/config/env';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { authSecretFile, ConfigError, parseConfig } from '../src/config/env';
+
+const withDataDir = (run: (dir: string) => void): void => {
+  const dir = mkdtempSync(join(tmpdir(), 'bx-config-'));
+  try {
+    run(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
 
 describe('configuration', () => {
   test('defaults match the documented ones', () => {
-    const config = parseConfig({});
+    const dir = mkdtempSync(join(tmpdir(), 'bx-config-'));
+    const config = parseConfig({ DATA_DIR: dir });
+    rmSync(dir, { recursive: true, force: true });
     expect(config.port).toBe(3000);
     expect(config.database.poolMax).toBe(20);
     expect(config.database.idleTimeoutS).toBe(30);
     expect(config.database.connectTimeoutS).toBe(5);
-    expect(config.database.dataDir).toBe('./.data');
+    expect(parseConfig({ BETTER_AUTH_SECRET: 'k'.repeat(32) }).database.dataDir).toBe('./.data');
     expect(config.shutdownTimeoutMs).toBe(10_000);
     expect(config.database.preparedStatements).toBe(true);
     expect(Object.isFrozen(config)).toBe(true);
@@ -29,6 +43,32 @@ describe('configuration', () => {
 
   test('production refuses to start without a real auth secret and database', () => {
     expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/BETTER_AUTH_SECRET.*DATABASE_URL|DATABASE_URL.*BETTER_AUTH_SECRET/);
+  });
+
+  // Regression (issue 7, defect 5): NODE_ENV=production started with the repository's public
+  // development secret, with which anyone could forge a session for any user id.
+  test('production refuses a publicly known or short auth secret', () => {
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db' };
+    for (const known of ['dev-only-secret-change-me-0123456789abcdef', 'better-auth-secret-123456789']) {
+      expect(() => parseConfig({ ...production, BETTER_AUTH_SECRET: known })).toThrow(/BETTER_AUTH_SECRET/);
+    }
+    expect(() => parseConfig({ ...production, BETTER_AUTH_SECRET: 'x'.repeat(31) })).toThrow(/BETTER_AUTH_SECRET/);
+    expect(parseConfig({ ...production, BETTER_AUTH_SECRET: 'k'.repeat(40) }).auth.secret).toBe('k'.repeat(40));
+  });
+
+  test('without a secret, development generates one per data directory and keeps it there', () => {
+    withDataDir((first) =>
+      withDataDir((second) => {
+        const a = parseConfig({ DATA_DIR: first }).auth.secret;
+        expect(a.length).toBeGreaterThanOrEqual(32);
+        // Kept: the next start (same directory) signs with the same secret, so sessions survive.
+        expect(parseConfig({ DATA_DIR: first }).auth.secret).toBe(a);
+        expect(readFileSync(authSecretFile(first), 'utf8').trim()).toBe(a);
+        expect(statSync(authSecretFile(first)).mode & 0o777).toBe(0o600);
+        // No two installs share it.
+        expect(parseConfig({ DATA_DIR: second }).auth.secret).not.toBe(a);
+      }),
+    );
   });
 
   test('TRUSTED_PROXIES accepts IPs and CIDR blocks and refuses anything else at start-up', () => {

@@ -20,6 +20,8 @@ import { z } from 'zod';
 import * as schema from '../db/schema';
 import { type Lsn, parseLsn, readYourWritesLsn } from '../db/lsn';
 import { applyMigrations } from '../db/migrator';
+import { PoolBusyError, PoolGate, QueryDeadlineError } from '../db/pool-gate';
+import { ProbePool, ProbeTimeoutError } from '../db/probe-pool';
 import {
   type PrimaryWalPosition,
   type ReadReason,
@@ -78,15 +80,31 @@ export function isConnectionError(error: unknown): boolean {
   return code !== undefined && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'));
 }
 
+/**
+ * Whether a failed query says something about the database rather than about the query: an
+ * unreachable node, a timeout, a recovery conflict, resource exhaustion (classes 53, 57, 58, XX).
+ * A malformed value or a constraint (classes 22, 23, 42) is the request's fault and is not counted
+ * in db_read_failures_total.
+ */
+function isDatabaseFailure(error: unknown): boolean {
+  if (isConnectionError(error) || error instanceof QueryDeadlineError) return true;
+  const code = findErrorCode(error, (candidate) => /^[0-9A-Z]{5}$/.test(candidate));
+  return code !== undefined && (code === RECOVERY_CONFLICT || /^(53|57|58|XX)/.test(code));
+}
+
 /** A read that failed for one of these reasons may succeed on another node. */
 function isRetryableReadError(error: unknown): boolean {
   return isConnectionError(error) || findErrorCode(error) === RECOVERY_CONFLICT;
 }
 
-function toUnavailable(error: unknown): unknown {
+/** Every way the database layer fails fast, as the 503 (with Retry-After) the client gets. */
+export function toUnavailable(error: unknown): unknown {
   if (error instanceof HttpError) return error;
   if (isConnectionError(error)) return serviceUnavailable('The database is unavailable, retry shortly', 'DATABASE_UNAVAILABLE');
-  if (findErrorCode(error) === '57014') return serviceUnavailable('The database took too long to answer', 'DATABASE_TIMEOUT');
+  if (error instanceof PoolBusyError) return serviceUnavailable('The database is busy, retry shortly', 'DATABASE_BUSY');
+  if (error instanceof QueryDeadlineError || findErrorCode(error) === '57014') {
+    return serviceUnavailable('The database took too long to answer', 'DATABASE_TIMEOUT');
+  }
   return error;
 }
 
@@ -163,7 +181,7 @@ function openPool(url: string, config: DatabaseConfig, options: PoolOptions): Sq
  * failed SQL text drizzle puts in its message.
  */
 function healthFailureReason(error: unknown): string {
-  if (error instanceof TimeoutError) return 'timeout';
+  if (error instanceof TimeoutError || error instanceof ProbeTimeoutError) return 'timeout';
   const code = findErrorCode(error);
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'CONNECT_TIMEOUT') return 'connect timeout';
@@ -204,25 +222,45 @@ async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string)
   }
 }
 
+/** Runs a probe query on a node's probe connection, bounded; see ProbePool for why it resets. */
+type Prober = <T>(probe: (db: Database) => Promise<T>, timeoutMs: number, what: string) => Promise<T>;
+
+/**
+ * How long one database operation may take, from asking for a connection to its answer: the pool
+ * wait, a connect, and a statement. Every request's database work is bounded by it (503 past it).
+ */
+export const operationBoundMs = (config: DatabaseConfig): number =>
+  config.poolAcquireTimeoutMs + config.connectTimeoutS * 1000 + config.statementTimeoutMs;
+
 export class DatabaseCluster {
   readonly router: ReplicaRouter<Database>;
   private readonly readYourWritesWaitMs: number;
+  /** One gate per pool, by node name (see PoolGate). */
+  private readonly gates = new Map<string, PoolGate>();
+  readonly operationBoundMs: number;
 
   private constructor(
     readonly mode: 'postgres' | 'embedded',
     readonly primary: Database,
+    /** Better-Auth's handle: the primary through a pool of its own, so session lookups never wait behind writes. */
+    readonly authPrimary: Database,
     /** The primary for routed reads: same pool, guarded against writes like the replica handles. */
     private readonly primaryRead: Database,
-    private readonly primaryProbe: Database,
+    private readonly primaryProbe: Prober,
     readonly replicas: ReplicaNode<Database>[],
     private readonly closers: Array<() => Promise<void>>,
     config: DatabaseConfig,
     private readonly logger: Logger,
   ) {
     this.readYourWritesWaitMs = config.readYourWritesWaitMs;
+    this.operationBoundMs = operationBoundMs(config);
+    const deadlineMs = config.connectTimeoutS * 1000 + config.statementTimeoutMs;
+    for (const name of [PRIMARY_NAME, ...replicas.map((node) => node.name)]) {
+      this.gates.set(name, new PoolGate(name, config.poolMax, config.poolAcquireTimeoutMs, deadlineMs));
+    }
     this.router = new ReplicaRouter(
       replicas,
-      () => primaryWalPosition(this.primaryProbe),
+      () => this.primaryProbe(primaryWalPosition, PROBE_TIMEOUT_MS, 'primary probe'),
       {
         maxLagMs: config.maxReplicaLagMs,
         maxLagBytes: config.maxReplicaLagBytes,
@@ -246,6 +284,11 @@ export class DatabaseCluster {
       return pool;
     };
     const probeOptions = { max: 1, readOnly: true, connectTimeoutS: 1, statementTimeoutMs: PROBE_STATEMENT_TIMEOUT_MS };
+    const probePool = (url: string, name: string): ProbePool<Database> => {
+      const pool = new ProbePool<Database>(() => openPool(url, config, { name, ...probeOptions }), (sqlPool) => drizzlePostgres(sqlPool, { schema }));
+      closers.push(() => pool.close());
+      return pool;
+    };
     const queryPool = (pool: Sql): Sql => (config.preparedStatements ? withPreparedStatements(pool) : pool);
     const primaryPool = track(
       openPool(config.primaryUrl, config, {
@@ -253,7 +296,13 @@ export class DatabaseCluster {
         connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: config.statementTimeoutMs,
       }),
     );
-    const primaryProbePool = track(openPool(config.primaryUrl, config, { name: 'primary-probe', ...probeOptions }));
+    const primaryProbePool = probePool(config.primaryUrl, 'primary-probe');
+    const authPool = track(
+      openPool(config.primaryUrl, config, {
+        name: 'primary-auth', max: config.authPoolMax, readOnly: false,
+        connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: config.statementTimeoutMs,
+      }),
+    );
     const replicas = config.replicaUrls.map((url, index) => {
       const name = `replica${index + 1}`;
       const pool = track(
@@ -262,14 +311,19 @@ export class DatabaseCluster {
           connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: config.statementTimeoutMs,
         }),
       );
-      const probeDb = drizzlePostgres(track(openPool(url, config, { name: `${name}-probe`, ...probeOptions })), { schema });
-      return new ReplicaNode<Database>(name, drizzlePostgres(queryPool(pool), { schema, logger: readOnlyGuard }), () => probeReplica(probeDb));
+      const probe = probePool(url, `${name}-probe`);
+      return new ReplicaNode<Database>(
+        name,
+        drizzlePostgres(queryPool(pool), { schema, logger: readOnlyGuard }),
+        () => probe.run(probeReplica, PROBE_TIMEOUT_MS, `${name} probe`),
+      );
     });
     const cluster = new DatabaseCluster(
       'postgres',
       drizzlePostgres(queryPool(primaryPool), { schema }),
+      drizzlePostgres(queryPool(authPool), { schema }),
       drizzlePostgres(queryPool(primaryPool), { schema, logger: readOnlyGuard }),
-      drizzlePostgres(primaryProbePool, { schema }),
+      (probe, timeoutMs, what) => primaryProbePool.run(probe, timeoutMs, what),
       replicas,
       closers,
       config,
@@ -294,7 +348,8 @@ export class DatabaseCluster {
     const { applied } = await applyMigrations(db);
     logger.info({ applied }, 'embedded database migrated');
     const readDb: Database = drizzlePglite(client, { schema, logger: readOnlyGuard });
-    return new DatabaseCluster('embedded', db, readDb, db, [], [() => client.close()], config, logger);
+    const prober: Prober = (probe, timeoutMs, what) => withTimeout(probe(db), timeoutMs, what);
+    return new DatabaseCluster('embedded', db, db, readDb, prober, [], [() => client.close()], config, logger);
   }
 
   /**
@@ -320,10 +375,14 @@ export class DatabaseCluster {
    */
   async currentWalInsertLsn(): Promise<Lsn | null> {
     if (this.mode === 'embedded') return null;
-    const [row] = await selectRows(
-      this.primary,
-      sql`select pg_current_wal_insert_lsn()::text as lsn, current_setting('wal_block_size') as block_size`,
-      insertLsnRow,
+    // Gated like any primary work: after a write on a dying primary this lookup hung for up to
+    // 18 s in postgres-js's reconnect backoff, holding the response (issue 7).
+    const [row] = await this.gate(PRIMARY_NAME).run(() =>
+      selectRows(
+        this.primary,
+        sql`select pg_current_wal_insert_lsn()::text as lsn, current_setting('wal_block_size') as block_size`,
+        insertLsnRow,
+      ),
     );
     const lsn = row ? parseLsn(row.lsn) : null;
     return row && lsn !== null ? readYourWritesLsn(lsn, row.block_size) : null;
@@ -356,7 +415,7 @@ export class DatabaseCluster {
   async checkHealth(): Promise<DatabaseHealth> {
     const [primary, replicas] = await Promise.all([
       this.measure(PRIMARY_NAME, async () => {
-        await this.primaryProbe.execute(sql`select 1`);
+        await this.primaryProbe((db) => db.execute(sql`select 1`), HEALTH_TIMEOUT_MS, 'primary health check');
       }),
       Promise.all(
         this.replicas.map(async (node): Promise<ReplicaHealth> => {
@@ -448,12 +507,12 @@ export class DatabaseCluster {
       onTarget(node.name);
       node.inflight += 1;
       try {
-        const result = await query(node.db);
+        const result = await this.gate(node.name).run(() => query(node.db));
         node.readsServed += 1;
         this.router.countRead(node.name, target.reason);
         return result;
       } catch (error) {
-        this.router.countFailure(node.name);
+        if (isDatabaseFailure(error)) this.router.countFailure(node.name);
         throw error;
       } finally {
         node.inflight -= 1;
@@ -465,11 +524,11 @@ export class DatabaseCluster {
     }
     onTarget(PRIMARY_NAME);
     try {
-      const result = await query(this.primaryRead);
+      const result = await this.gate(PRIMARY_NAME).run(() => query(this.primaryRead));
       this.router.countRead(PRIMARY_NAME, target.reason);
       return result;
     } catch (error) {
-      this.router.countFailure(PRIMARY_NAME);
+      if (isDatabaseFailure(error)) this.router.countFailure(PRIMARY_NAME);
       throw error;
     } finally {
       if (target.countsAsFallback) this.router.releaseFallback();
@@ -479,7 +538,7 @@ export class DatabaseCluster {
   async runWrite<T>(work: () => Promise<T>): Promise<T> {
     assertOutsideTransaction('write()');
     try {
-      return await work();
+      return await this.gate(PRIMARY_NAME).run(work);
     } catch (error) {
       throw toUnavailable(error);
     }
@@ -488,10 +547,21 @@ export class DatabaseCluster {
   async runTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     assertOutsideTransaction('transaction()');
     try {
-      return await this.primary.transaction((tx) => transactionScope.run(true, () => work(tx)));
+      return await this.gate(PRIMARY_NAME).run(() => this.primary.transaction((tx) => transactionScope.run(true, () => work(tx))));
     } catch (error) {
       throw toUnavailable(error);
     }
+  }
+
+  /** Permits in use and waiting per pool (for metrics and tests). */
+  poolUsage(): Record<string, PoolGate['usage']> {
+    return Object.fromEntries([...this.gates].map(([name, gate]) => [name, gate.usage]));
+  }
+
+  private gate(name: string): PoolGate {
+    const gate = this.gates.get(name);
+    if (!gate) throw new Error(`no pool gate for ${name}`);
+    return gate;
   }
 }
 
@@ -544,6 +614,11 @@ async function probeReplica(db: Database): Promise<ReplicaProbeResult> {
  */
 export class DatabaseSession {
   wrote = false;
+  /**
+   * Set when this request's primary work failed as unavailable (503): asking the same primary for
+   * a token would only add another bounded wait to the answer.
+   */
+  primaryUnavailable = false;
   readonly targets: string[] = [];
 
   constructor(
@@ -563,14 +638,23 @@ export class DatabaseSession {
     assertOutsideTransaction('write()');
     this.wrote = true;
     this.targets.push(PRIMARY_NAME);
-    return this.cluster.runWrite(() => query(this.cluster.primary));
+    return this.notingUnavailable(this.cluster.runWrite(() => query(this.cluster.primary)));
   }
 
   transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     assertOutsideTransaction('transaction()');
     this.wrote = true;
     this.targets.push(PRIMARY_NAME);
-    return this.cluster.runTransaction(work);
+    return this.notingUnavailable(this.cluster.runTransaction(work));
+  }
+
+  private async notingUnavailable<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      if (error instanceof HttpError && error.status === 503) this.primaryUnavailable = true;
+      throw error;
+    }
   }
 
   /** For writes made outside this handle (Better-Auth's own endpoints write sessions and users). */

@@ -2,10 +2,43 @@
  * The one config parser. The environment is read here, once, validated with zod and frozen;
  * nothing else in the service reads process.env.
  */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 
-const DEV_AUTH_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+/**
+ * Secrets that are public: this repository's old development default and Better-Auth's own
+ * fallback. Anyone can forge a session with them (user ids are public), so production refuses them.
+ */
+const PUBLIC_AUTH_SECRETS: ReadonlySet<string> = new Set([
+  'dev-only-secret-change-me-0123456789abcdef',
+  'better-auth-secret-123456789',
+]);
+const MIN_AUTH_SECRET_LENGTH = 32;
+
+/** The generated secret of an install without BETTER_AUTH_SECRET, kept beside its data. */
+export const authSecretFile = (dataDir: string): string => join(resolve(dataDir), 'auth-secret');
+
+/**
+ * Development and test without BETTER_AUTH_SECRET: a random secret per data directory, created
+ * once and reused, so sessions survive restarts and no two installs share a secret.
+ */
+function dataDirSecret(dataDir: string): string {
+  const file = authSecretFile(dataDir);
+  try {
+    const stored = readFileSync(file, 'utf8').trim();
+    if (stored.length >= MIN_AUTH_SECRET_LENGTH) return stored;
+  } catch {
+    // Not there yet: created below.
+  }
+  mkdirSync(resolve(dataDir), { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}
 
 const boolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
@@ -46,9 +79,11 @@ const envSchema = z
     DATABASE_URL: postgresUrl.optional(),
     DATABASE_REPLICA_URLS: commaList.pipe(z.array(postgresUrl)),
     DB_POOL_MAX: z.coerce.number().int().min(1).max(500).default(20),
+    DB_AUTH_POOL_MAX: z.coerce.number().int().min(1).max(100).default(5),
+    DB_POOL_ACQUIRE_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(1_000),
     DB_IDLE_TIMEOUT_S: z.coerce.number().int().min(0).default(30),
     DB_CONNECT_TIMEOUT_S: z.coerce.number().int().min(1).max(120).default(5),
-    DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(15_000),
+    DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(5_000),
     DB_PREPARED_STATEMENTS: boolean.default(true),
     DATA_DIR: z.string().trim().min(1).default('./.data'),
 
@@ -63,12 +98,13 @@ const envSchema = z
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
 
-    BETTER_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    BETTER_AUTH_SECRET: z.string().min(MIN_AUTH_SECRET_LENGTH, `must be at least ${MIN_AUTH_SECRET_LENGTH} characters`).optional(),
     BETTER_AUTH_URL: z.url().optional(),
     AUTH_COOKIE_CACHE_S: z.coerce.number().int().min(0).max(3600).default(60),
     TRUSTED_PROXIES: commaList.pipe(z.array(ipOrCidr)),
     CORS_ORIGINS: commaList,
 
+    OPS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
     SWAGGER_ENABLED: boolean.optional(),
     DEBUG_HEADERS: boolean.optional(),
   })
@@ -76,6 +112,8 @@ const envSchema = z
     if (env.NODE_ENV === 'production') {
       if (!env.BETTER_AUTH_SECRET)
         ctx.addIssue({ code: 'custom', path: ['BETTER_AUTH_SECRET'], message: 'is required in production' });
+      else if (PUBLIC_AUTH_SECRETS.has(env.BETTER_AUTH_SECRET))
+        ctx.addIssue({ code: 'custom', path: ['BETTER_AUTH_SECRET'], message: 'is a publicly known default: generate one (openssl rand -base64 32)' });
       if (!env.DATABASE_URL)
         ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in production' });
     }
@@ -98,6 +136,9 @@ export type AppConfig = Readonly<{
     primaryUrl: string | undefined;
     replicaUrls: readonly string[];
     poolMax: number;
+    /** Better-Auth's own pool on the primary: session lookups never queue behind writes. */
+    authPoolMax: number;
+    poolAcquireTimeoutMs: number;
     idleTimeoutS: number;
     connectTimeoutS: number;
     statementTimeoutMs: number;
@@ -120,6 +161,8 @@ export type AppConfig = Readonly<{
     trustedProxies: readonly string[];
   }>;
   corsOrigins: readonly string[];
+  /** Bearer token for operators' detail (replica names, lag, reads) on /health/db. */
+  opsToken: string | undefined;
   swaggerEnabled: boolean;
   debugHeaders: boolean;
 }>;
@@ -158,6 +201,8 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
       primaryUrl: env.DATABASE_URL,
       replicaUrls: Object.freeze([...env.DATABASE_REPLICA_URLS]),
       poolMax: env.DB_POOL_MAX,
+      authPoolMax: env.DB_AUTH_POOL_MAX,
+      poolAcquireTimeoutMs: env.DB_POOL_ACQUIRE_TIMEOUT_MS,
       idleTimeoutS: env.DB_IDLE_TIMEOUT_S,
       connectTimeoutS: env.DB_CONNECT_TIMEOUT_S,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
@@ -174,7 +219,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     auth: Object.freeze({
-      secret: env.BETTER_AUTH_SECRET ?? DEV_AUTH_SECRET,
+      secret: env.BETTER_AUTH_SECRET ?? dataDirSecret(env.DATA_DIR),
       baseUrl: env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`,
       cookieCacheS: env.AUTH_COOKIE_CACHE_S,
       trustedProxies: Object.freeze([...env.TRUSTED_PROXIES]),
@@ -182,6 +227,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     corsOrigins: Object.freeze(
       env.CORS_ORIGINS.length > 0 ? [...env.CORS_ORIGINS] : isProduction ? [] : ['http://localhost:3000', 'http://localhost:8081'],
     ),
+    opsToken: env.OPS_TOKEN,
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     debugHeaders: env.DEBUG_HEADERS ?? !isProduction,
   });

@@ -10,19 +10,21 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { BlockList, isIP } from 'node:net';
 import { betterAuth } from 'better-auth';
-import { APIError, isAPIError } from 'better-auth/api';
+import { APIError, createAuthMiddleware, isAPIError } from 'better-auth/api';
 import { drizzleAdapter } from 'better-auth/adapters/drizzle';
 import { getCookies } from 'better-auth/cookies';
 import { admin, openAPI } from 'better-auth/plugins';
 import { createAccessControl } from 'better-auth/plugins/access';
 import { adminAc, defaultStatements, userAc } from 'better-auth/plugins/admin/access';
-import { type DatabaseCluster, isConnectionError } from '../config/database';
+import { type DatabaseCluster, isConnectionError, toUnavailable } from '../config/database';
+import { QueryDeadlineError } from '../db/pool-gate';
 import type { AppConfig } from '../config/env';
 import { accounts, sessions, users, verifications } from '../db/schema';
-import type { UserRole } from '../db/schema';
+import { type UserRole, userRoles } from '../db/schema';
 import { conflict, forbidden, HttpError, serviceUnavailable, unauthorized } from './errors';
-import type { Logger } from './logger';
-import { emailSchema, imageUrlSchema, personNameSchema } from './validation';
+import { type Logger, serializeError } from './logger';
+import { z } from 'zod';
+import { emailSchema, imageUrlSchema, PASSWORD_MAX_UNITS, PASSWORD_MIN_CHARS, passwordPolicyProblem, personNameSchema } from './validation';
 
 export const AUTH_BASE_PATH = '/api/auth';
 
@@ -150,11 +152,11 @@ export const databaseUnavailable = (): HttpError =>
 
 /**
  * Better-Auth reads and writes the primary itself and reports a failure there in one of three
- * ways: it throws (`getSession`: an APIError 500 whose `cause` is the driver error), its handler
- * answers a bare 500 (the error itself goes only to `onAPIError`), or it logs the error and goes
- * on (sign-out clears the cookie even when the session row could not be deleted). Each call made
- * through `guardBetterAuth` gets a scope that the `onAPIError` hook and the logger below note
- * connection errors into, so all three become 503 DATABASE_UNAVAILABLE with Retry-After.
+ * ways: it throws (`getSession`: an APIError 500 whose `cause` is the driver error; the handler,
+ * with `onAPIError.throw`, the driver error itself), or it logs the error and goes on (sign-out
+ * clears the cookie even when the session row could not be deleted). Each call made through
+ * `guardBetterAuth` gets a scope that the logger below notes connection errors into, so all of
+ * them become 503 DATABASE_UNAVAILABLE with Retry-After.
  */
 const outageScope = new AsyncLocalStorage<{ outage: unknown }>();
 
@@ -176,15 +178,28 @@ function noteOutage(error: unknown): boolean {
  * DATABASE_UNAVAILABLE (logged once at warn, with the driver error); anything else it threw is
  * rethrown unchanged, so a real bug stays a logged 500.
  */
-export async function guardBetterAuth<T>(auth: Auth, work: () => Promise<T>): Promise<T> {
+export async function guardBetterAuth<T>(auth: Auth, work: () => Promise<T>, boundMs: number): Promise<T> {
   const scope: { outage: unknown } = { outage: undefined };
   let value: T;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Better-Auth's queries are not behind our pool gates: this bounds the whole call instead, so a
+  // session lookup on a dying primary answers 503 in time rather than hanging (issue 7).
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new QueryDeadlineError(`Better-Auth call: no answer within ${boundMs} ms`)), boundMs);
+  });
   try {
-    value = await outageScope.run(scope, work);
+    value = await Promise.race([outageScope.run(scope, work), deadline]);
   } catch (error) {
+    if (error instanceof QueryDeadlineError) {
+      (await auth.$context).logger.warn('Better-Auth call timed out', error.message);
+      throw toUnavailable(error);
+    }
     if (scope.outage === undefined && !isConnectionError(error)) throw error;
     if (scope.outage === undefined) (await auth.$context).logger.warn('Better-Auth could not reach the database', error);
     throw databaseUnavailable();
+  }
+  finally {
+    clearTimeout(timer);
   }
   if (scope.outage !== undefined) throw databaseUnavailable();
   return value;
@@ -247,12 +262,22 @@ export function fromBetterAuthApiError(error: unknown, path: string): unknown {
 
 // --- User field invariants -------------------------------------------------------------------
 
-const userFieldSchemas = { name: personNameSchema, email: emailSchema, image: imageUrlSchema.nullable() } as const;
+/**
+ * `role` is exactly one of ours: the admin plugin joins a list into "user,admin" before this hook
+ * sees it, and reads such a value as every role in it, so a list is refused here (and by the
+ * database's CHECK), never stored (issue 7).
+ */
+const userFieldSchemas = {
+  name: personNameSchema,
+  email: emailSchema,
+  image: imageUrlSchema.nullable(),
+  role: z.enum(userRoles),
+} as const;
 
 /**
- * Every writer of users (our routes, Better-Auth's own /update-user and /admin/* endpoints, the
- * seed) goes through these checks, so the columns always fit our response schemas and a NUL
- * byte never reaches PostgreSQL as a 500.
+ * Every writer of users (our routes, Better-Auth's own endpoints, the seed) goes through these
+ * checks, so the columns always fit our response schemas and a NUL byte never reaches
+ * PostgreSQL as a 500.
  */
 function checkUserFields<T extends Record<string, unknown>>(user: T) {
   const normalized: Record<string, unknown> = {};
@@ -267,25 +292,47 @@ function checkUserFields<T extends Record<string, unknown>>(user: T) {
   return { data: { ...user, ...normalized } };
 }
 
-// --- The instance -------------------------------------------------------------------------------
+// --- Request policy: the same rules as our own routes --------------------------------------------
 
-const DISABLED_PATHS = [
-  '/sign-in/social',
-  '/callback/:id',
-  '/link-social',
-  '/unlink-account',
-  '/refresh-token',
-  '/get-access-token',
-  '/account-info',
-  '/verify-email',
-  '/send-verification-email',
-  '/request-password-reset',
-  '/reset-password',
-  '/reset-password/:token',
-  '/change-email',
-  '/delete-user',
-  '/delete-user/callback',
-];
+/** Where each Better-Auth endpoint carries a new password. */
+const NEW_PASSWORD_FIELD: Readonly<Record<string, string>> = {
+  '/sign-up/email': 'password',
+  '/change-password': 'newPassword',
+  '/admin/create-user': 'password',
+  '/admin/set-user-password': 'newPassword',
+};
+const EMAIL_PATHS = new Set(['/sign-up/email', '/sign-in/email', '/admin/create-user']);
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Runs before every Better-Auth endpoint, over HTTP and `auth.api.*` alike: one password policy
+ * (src/lib/validation.ts: code points, no control characters, not only whitespace) and emails
+ * trimmed before Better-Auth validates them, exactly as /auth/signup does (issue 7: the two
+ * entry points disagreed).
+ */
+const requestPolicy = createAuthMiddleware(async (ctx) => {
+  const body: unknown = ctx.body;
+  if (!isRecord(body)) return;
+  const passwordField = NEW_PASSWORD_FIELD[ctx.path];
+  const password = passwordField ? body[passwordField] : undefined;
+  if (typeof password === 'string') {
+    const problem = passwordPolicyProblem(password);
+    if (problem) throw new APIError('BAD_REQUEST', { code: 'PASSWORD_POLICY', message: `${passwordField}: ${problem}` });
+  }
+  if (EMAIL_PATHS.has(ctx.path) && typeof body.email === 'string') {
+    return { context: { body: { ...body, email: body.email.trim().toLowerCase() } } };
+  }
+  return;
+});
+
+/**
+ * Better-Auth logs some refusals a client causes at error level (a bad Origin, a callback URL
+ * that is not trusted). Error means our fault here: these are warnings.
+ */
+const CLIENT_REFUSAL = /^(Invalid (origin|callbackURL|redirectTo|errorCallbackURL|newUserCallbackURL)\b|Blocked cross-site navigation)/;
+
+// --- The instance -------------------------------------------------------------------------------
 
 export type CreateAuthOptions = {
   config: AppConfig;
@@ -315,11 +362,11 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
     basePath: AUTH_BASE_PATH,
     secret: config.auth.secret,
     trustedOrigins: trustedOrigins(config),
-    // Flows we do not offer (no mail sender, no social providers, self-deletion is DELETE /users/:id):
-    // off, so they are neither attack surface nor in the API document.
-    disabledPaths: DISABLED_PATHS,
+    // Which endpoints answer over HTTP is decided by src/modules/auth/exposed-endpoints.ts: only
+    // those reach this instance's handler (its own disabledPaths matches literal paths only).
     // Better-Auth's writes (users, sessions) must land where its next read looks: the primary.
-    database: drizzleAdapter(database.primary, {
+    // Its own pool: session lookups must not queue behind writes waiting on a locked table.
+    database: drizzleAdapter(database.authPrimary, {
       provider: 'pg',
       usePlural: true,
       schema: { users, sessions, accounts, verifications },
@@ -328,8 +375,10 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
     emailAndPassword: {
       enabled: true,
       autoSignIn: true,
-      minPasswordLength: 8,
-      maxPasswordLength: 128,
+      // Better-Auth counts UTF-16 units; the real policy (code points) is `requestPolicy`. These
+      // bounds are only ever looser than it.
+      minPasswordLength: PASSWORD_MIN_CHARS,
+      maxPasswordLength: PASSWORD_MAX_UNITS,
     },
     session: {
       // A revoked or banned session stays valid on cached checks for at most this long; only
@@ -366,21 +415,12 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
         update: { before: async (user: Record<string, unknown>) => checkUserFields(user) },
       },
     },
-    // Refusals (4xx) are routine and already in the request log; only failures are errors, and an
-    // unreachable database is a warning (the caller answers 503, see guardBetterAuth; /health/db
-    // and the replica monitor report the outage itself). Without this, Better-Auth prints its API
-    // errors to the console, bypassing our logger.
-    onAPIError: {
-      onError: (error: unknown) => {
-        if (isAPIError(error) && error.statusCode < 500) {
-          logger.debug({ component: 'better-auth', status: error.statusCode }, error.message);
-        } else if (isConnectionError(error)) {
-          if (noteOutage(error)) logger.warn({ component: 'better-auth', err: error }, 'Better-Auth could not reach the database');
-        } else {
-          logger.error({ component: 'better-auth', err: error }, 'Better-Auth endpoint failed');
-        }
-      },
-    },
+    // Every error leaves auth.handler / auth.api as a throw or as its APIError response: a
+    // connection failure reaches guardBetterAuth (503), anything else our handler, which logs it
+    // and answers in our format. (Without `throw`, better-call prints "# SERVER_ERROR" to stderr
+    // and answers an empty 500; `onError` is not called once `throw` is set.)
+    onAPIError: { throw: true },
+    hooks: { before: requestPolicy },
     telemetry: { enabled: false },
     logger: {
       level: config.logLevel === 'debug' || config.logLevel === 'trace' ? ('debug' as const) : ('warn' as const),
@@ -392,7 +432,9 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
           if (noteOutage(outage)) logger.warn({ component: 'better-auth', err: outage }, `Better-Auth could not reach the database (${message})`);
           return;
         }
-        logger[level]({ component: 'better-auth', details: args.length > 0 ? args.map(String) : undefined }, message);
+        const effective = level === 'error' && CLIENT_REFUSAL.test(message) ? 'warn' : level;
+        const details = args.length > 0 ? args.map((arg) => (arg instanceof Error ? serializeError(arg) : String(arg))) : undefined;
+        logger[effective]({ component: 'better-auth', details }, message);
       },
     },
   };

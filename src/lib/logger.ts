@@ -3,13 +3,50 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
+type SerializedError = {
+  type: string;
+  message: string;
+  code?: string;
+  stack?: string;
+  cause?: SerializedError;
+};
+
+const PARAMS_LINE = /\nparams: [\s\S]*?(?=\n {4}at |$)/;
+
+/**
+ * An error as a log field, without the values it was run with. drizzle's DrizzleQueryError puts
+ * every query parameter into its message ("params: <the session token>", issue 7) and
+ * postgres-js attaches `parameters` to driver errors: a failed session lookup logged the raw
+ * session token. Only the type, the message (params cut), the code, the stack and the cause chain
+ * are kept; an error's other properties (values, rows, `detail` with the offending key) are not.
+ */
+export function serializeError(value: unknown, depth = 0): SerializedError | unknown {
+  if (!(value instanceof Error)) return value;
+  const strip = (text: string): string => text.replace(PARAMS_LINE, '\nparams: [omitted]');
+  const serialized: SerializedError = { type: value.constructor.name || value.name, message: strip(value.message) };
+  const code = (value as { code?: unknown }).code;
+  if (typeof code === 'string') serialized.code = code;
+  if (value.stack) serialized.stack = strip(value.stack);
+  if (value.cause !== undefined && depth < 4) {
+    const cause = serializeError(value.cause, depth + 1);
+    if (cause && typeof cause === 'object' && 'message' in cause) serialized.cause = cause as SerializedError;
+  }
+  return serialized;
+}
+
+/** `destination`: where lines go (default stdout); tests capture them with the same settings. */
+export function createLogger(options: { level: string; name?: string; destination?: pino.DestinationStream }): Logger {
+  const settings: pino.LoggerOptions = {
     name: options.name ?? 'bountyexpo-api',
     level: options.level,
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
+    serializers: { err: serializeError },
     // A stray secret in a logged object must never reach the log sink.
-    redact: { paths: ['*.password', '*.token', '*.cookie', 'headers.cookie', 'headers.authorization'], censor: '[redacted]' },
-  });
+    redact: {
+      paths: ['*.password', '*.token', '*.cookie', '*.params', '*.parameters', 'headers.cookie', 'headers.authorization'],
+      censor: '[redacted]',
+    },
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }

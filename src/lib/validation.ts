@@ -13,16 +13,56 @@ const NUL_MESSAGE = 'must not contain NUL bytes';
 export const safeText = (max: number, min = 1) =>
   z.string().trim().min(min).max(max).regex(NO_NUL_PATTERN, NUL_MESSAGE);
 
-/** Emails are matched case-insensitively: they are stored and looked up lower-cased. */
-export const emailSchema = z.email().trim().toLowerCase().max(254);
+/**
+ * Emails are matched case-insensitively: they are stored and looked up lower-cased. Trimmed
+ * BEFORE the format check, so " ann@example.com " is Ann's address, not a 422.
+ */
+export const emailSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
+  z.email().max(254),
+);
+
+// --- The one password policy -------------------------------------------------------------------
+// Every entry point that sets a password applies it: our /auth/signup and POST /users (zod, below)
+// and Better-Auth's own /sign-up/email and /change-password (a before hook in src/lib/auth.ts).
+
+export const PASSWORD_MIN_CHARS = 8;
+export const PASSWORD_MAX_CHARS = 128;
+/** C0 and C1 controls (NUL, tab, newline, DEL, ...): invisible, and often mangled by clients. */
+const CONTROL_CHARACTER = /\p{Cc}/u;
+const ONLY_WHITESPACE = /^\p{White_Space}*$/u;
 
 /**
- * Passwords are opaque: never trimmed (a trailing space is part of the secret). 128 is
- * Better-Auth's default maximum; the hash, not the password, is what reaches the database.
+ * Why a new password is refused, or null. Lengths count code points (what a person typed: four
+ * emoji are four characters, not eight UTF-16 units). Never trimmed: a trailing space is part of
+ * the secret.
  */
-export const newPasswordSchema = z.string().min(8).max(128);
-/** Sign-in accepts any length up to the maximum, so a changed minimum never locks anyone out. */
-export const passwordSchema = z.string().min(1).max(128);
+export function passwordPolicyProblem(password: string): string | null {
+  const characters = [...password].length;
+  if (characters < PASSWORD_MIN_CHARS) return `must be at least ${PASSWORD_MIN_CHARS} characters`;
+  if (characters > PASSWORD_MAX_CHARS) return `must be at most ${PASSWORD_MAX_CHARS} characters`;
+  if (CONTROL_CHARACTER.test(password)) return 'must not contain control characters';
+  if (ONLY_WHITESPACE.test(password)) return 'must not be only whitespace';
+  return null;
+}
+
+/** The most UTF-16 units PASSWORD_MAX_CHARS code points can take (each at most two). */
+export const PASSWORD_MAX_UNITS = PASSWORD_MAX_CHARS * 2;
+
+export const newPasswordSchema = z
+  .string()
+  .max(PASSWORD_MAX_UNITS)
+  .superRefine((password, ctx) => {
+    const problem = passwordPolicyProblem(password);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({
+    minLength: PASSWORD_MIN_CHARS,
+    maxLength: PASSWORD_MAX_CHARS,
+    description: `${PASSWORD_MIN_CHARS}-${PASSWORD_MAX_CHARS} characters (code points), no control characters, not only whitespace`,
+  });
+/** Sign-in accepts any password up to the maximum, so a changed policy never locks anyone out. */
+export const passwordSchema = z.string().min(1).max(PASSWORD_MAX_UNITS);
 
 export const personNameSchema = safeText(100);
 
@@ -73,11 +113,29 @@ export type KeysetCursor = z.infer<typeof cursorPayload>;
 export const encodeCursor = (cursor: KeysetCursor): string =>
   Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
 
+const TIMESTAMP_FIELDS = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})/;
+
+/**
+ * Whether the cursor's timestamp is a real instant. The shape check alone let
+ * "2026-13-45 99:99:99+00" through to PostgreSQL, whose refusal then counted as a database
+ * failure (issue 7): a bad cursor is the client's mistake and never reaches the database.
+ */
+function isRealTimestamp(text: string): boolean {
+  const match = TIMESTAMP_FIELDS.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
+  const instant = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  return (
+    instant.getUTCFullYear() === year && instant.getUTCMonth() === month - 1 && instant.getUTCDate() === day &&
+    instant.getUTCHours() === hour && instant.getUTCMinutes() === minute && instant.getUTCSeconds() === second
+  );
+}
+
 /** null when the cursor was not issued by us (tampered, truncated, from another endpoint's era). */
 export function decodeCursor(raw: string): KeysetCursor | null {
   try {
     const parsed = cursorPayload.safeParse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')));
-    return parsed.success ? parsed.data : null;
+    return parsed.success && isRealTimestamp(parsed.data.t) ? parsed.data : null;
   } catch {
     return null;
   }

@@ -100,7 +100,8 @@ export function appendSetCookies(set: HeaderSink, cookies: readonly string[]): v
 const isBanActive = (user: AuthUser): boolean =>
   user.banned && (user.banExpires === null || user.banExpires.getTime() > Date.now());
 
-export const authPlugin = (auth: Auth) => {
+/** `sessionLookupBoundMs`: a session lookup not answered by then is 503 (see guardBetterAuth). */
+export const authPlugin = (auth: Auth, sessionLookupBoundMs: number) => {
   /**
    * Better-Auth checks Origin on its own endpoints; our routes get the same rule from the same
    * switch (`advanced.disableOriginCheck`, skipped by default under NODE_ENV=test). A write that
@@ -136,6 +137,7 @@ export const authPlugin = (auth: Auth) => {
         returnHeaders: true,
         query: bypassCache ? { disableCookieCache: true } : {},
       }),
+      sessionLookupBoundMs,
     );
     // Forward refreshed or cleared cookies even when the answer is "no session".
     appendSetCookies(set, result.headers.getSetCookie());

@@ -77,7 +77,7 @@ export const databasePlugin = (options: DatabasePluginOptions) =>
       const db = sessionByRequest.get(request);
       if (!db) return;
       const headers: Array<[string, string]> = [];
-      if (db.wrote && options.database.replicas.length > 0) {
+      if (db.wrote && !db.primaryUnavailable && options.database.replicas.length > 0) {
         // No token if the primary cannot say (it just went away): the client's reads then follow
         // their previous token or none, as before this request.
         const lsn = await options.database.currentWalInsertLsn().catch(() => null);

@@ -4,6 +4,7 @@
  * type (415) are refused before any handler runs.
  */
 import { Elysia } from 'elysia';
+import { assertDeclaredLength, readBodyCapped } from '../lib/body';
 import { type ErrorDetail, errorBody, findErrorCode, HttpError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
@@ -61,16 +62,14 @@ function validationDetails(issues: unknown): ErrorDetail[] {
 export const errorHandler = (options: { logger: Logger; isProduction: boolean; bodyLimitBytes: number }) =>
   new Elysia({ name: 'error-handler' })
     .onParse({ as: 'global' }, async ({ request, contentType }) => {
-      const declared = Number(request.headers.get('content-length') ?? '0');
       // No body at all (GET, or a bodiless POST such as logout): nothing to parse or refuse.
       if (request.body === null || request.headers.get('content-length') === '0') return undefined;
-      if (declared > options.bodyLimitBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `The body is larger than ${options.bodyLimitBytes} bytes`);
+      assertDeclaredLength(request, options.bodyLimitBytes);
       if (!contentType || !JSON_TYPE.test(contentType)) {
         throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
       }
-      // Read as bytes ourselves: a chunked body has no content-length to check up front.
-      const raw = await request.arrayBuffer();
-      if (raw.byteLength > options.bodyLimitBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `The body is larger than ${options.bodyLimitBytes} bytes`);
+      // Counted as it arrives: a chunked body has no content-length to check up front.
+      const raw = await readBodyCapped(request, options.bodyLimitBytes);
       if (raw.byteLength === 0) return undefined;
       const text = new TextDecoder().decode(raw);
       if (jsonNestingExceeds(text, MAX_JSON_DEPTH)) {

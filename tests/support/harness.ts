@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { createApp } from '../../src/app';
 import { DatabaseCluster } from '../../src/config/database';
 import { type AppConfig, parseConfig } from '../../src/config/env';
-import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth, stampClientIp } from '../../src/lib/auth';
+import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from '../../src/lib/auth';
+import { bunBodyCeilingBytes, createFetchHandler } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
 
@@ -78,7 +79,8 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     const server = Bun.serve({
       port: 0,
       hostname: '127.0.0.1',
-      fetch: (incoming, bunServer) => app.handle(stampClientIp(incoming, bunServer.requestIP(incoming)?.address, config.auth.trustedProxies)),
+      fetch: createFetchHandler(app, config.auth.trustedProxies),
+      maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),
     });
     servers.push(server);
     return server;

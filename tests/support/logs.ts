@@ -1,6 +1,5 @@
 /** A logger whose JSON lines are kept in memory, to assert what the service logged. */
-import pino from 'pino';
-import type { Logger } from '../../src/lib/logger';
+import { createLogger, type Logger } from '../../src/lib/logger';
 
 export type LogLine = Record<string, unknown> & { level: number; msg?: string };
 
@@ -8,9 +7,10 @@ export const LOG_LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
 
 export function captureLogs(level: keyof typeof LOG_LEVELS = 'info'): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const logger = pino(
-    { level, base: undefined },
-    {
+  // The service's own logger settings (serializers, redaction): what is asserted is what production writes.
+  const logger = createLogger({
+    level,
+    destination: {
       write(line: string) {
         const parsed: unknown = JSON.parse(line);
         if (typeof parsed === 'object' && parsed !== null && 'level' in parsed && typeof parsed.level === 'number') {
@@ -18,6 +18,6 @@ export function captureLogs(level: keyof typeof LOG_LEVELS = 'info'): { logger: 
         }
       },
     },
-  );
+  });
   return { logger, lines };
 }

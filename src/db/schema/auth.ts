@@ -3,11 +3,17 @@
  * (role, banned, ban_reason, ban_expires, impersonated_by). Field names are Better-Auth's;
  * table names are plural and mapped in src/lib/auth.ts.
  */
-import { boolean, index, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { boolean, check, index, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 
 export const userRoles = ['user', 'moderator', 'admin'] as const;
 export type UserRole = (typeof userRoles)[number];
 
+/**
+ * A role is exactly one of `userRoles`. Better-Auth's admin plugin stores a list as "user,admin"
+ * and reads it split on commas, while our code read the whole string: the same row meant two
+ * roles (issue 7). The CHECK makes one reading the only possible one.
+ */
 export const users = pgTable('users', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
@@ -20,7 +26,9 @@ export const users = pgTable('users', {
   banExpires: timestamp('ban_expires', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
-});
+}, (table) => [
+  check('users_role_check', sql`${table.role} in (${sql.raw(userRoles.map((role) => `'${role}'`).join(', '))})`),
+]);
 
 export const sessions = pgTable(
   'sessions',

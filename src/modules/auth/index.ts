@@ -3,13 +3,16 @@
  * Better-Auth's own endpoints at /api/auth/* for its official client.
  */
 import { Elysia } from 'elysia';
+import { z } from 'zod';
 import { AUTH_BASE_PATH, type Auth, CLIENT_IP_HEADER, guardBetterAuth, rateLimitHeaders } from '../../lib/auth';
-import { HttpError, httpErrorResponse } from '../../lib/errors';
+import { readBodyCapped } from '../../lib/body';
+import { errorBody, HttpError, httpErrorResponse, notFound } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { commonErrors, errorSchema, ok, successSchema } from '../../lib/http';
 import { appendSetCookies, type AuthPlugin, type DatabasePlugin } from '../../plugins/auth';
 import { privateUserSchema } from '../users/schemas';
 import { toPrivateUser } from '../users/service';
+import { exposedAuthEndpoint } from './exposed-endpoints';
 import { loginBody, signedOutSchema, signUpBody } from './schemas';
 import { type AuthGateway, type ForwardedHeaders, signIn, signOut, signUp } from './service';
 
@@ -27,8 +30,8 @@ function forwardedHeaders(request: Request): ForwardedHeaders {
 /** Anonymous access, spelled so the OpenAPI document states it explicitly. */
 const ANONYMOUS: Array<Record<string, string[]>> = [{}];
 
-export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin }) => {
-  const gateway: AuthGateway = { auth: deps.auth, baseUrl: deps.baseUrl };
+export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin; authCallBoundMs: number }) => {
+  const gateway: AuthGateway = { auth: deps.auth, baseUrl: deps.baseUrl, boundMs: deps.authCallBoundMs };
   return new Elysia({ tags: ['auth'] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
@@ -98,35 +101,96 @@ export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: 
     });
 };
 
+/** The Cookie header without one cookie (by name); null when nothing is left. */
+function withoutCookie(header: string | null, name: string): string | null {
+  if (!header) return null;
+  const kept = header
+    .split(';')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0 && part.slice(0, part.indexOf('=') >>> 0).trim() !== name);
+  return kept.length > 0 ? kept.join('; ') : null;
+}
+
+const isJson = (response: Response): boolean => (response.headers.get('content-type') ?? '').includes('application/json');
+const betterAuthErrorBody = z.object({ code: z.string().max(200).optional(), message: z.string().max(2000).optional() });
+
 /**
- * Better-Auth's own endpoints at /api/auth/* (for its official client), with `parse: 'none'` so
- * Better-Auth reads the body itself. Elysia honours 'none' only when it is a route's sole parse
- * hook, and hooks apply to routes registered after them, so src/app.ts mounts this BEFORE the
- * error handler's body parser. A call that could not reach the primary is 503
- * DATABASE_UNAVAILABLE with Retry-After in our error format, like our own routes, not
- * Better-Auth's bare 500.
+ * Better-Auth's refusals in our error format, keeping its `code` beside ours (its official client
+ * reads `code` and `message`, which stay as they were). A 5xx is our fault: logged at error with
+ * the route, and answered without Better-Auth's message.
  */
-export const betterAuthHandler = (deps: { auth: Auth; databasePlugin: DatabasePlugin; logger: Logger }) =>
+async function inOurFormat(response: Response, path: string, logger: Logger): Promise<Response> {
+  if (response.status < 400) return response;
+  if (response.status >= 500) {
+    logger.error({ route: `${AUTH_BASE_PATH}${path}`, status: response.status }, 'Better-Auth endpoint failed');
+    return httpErrorResponse(new HttpError(500, 'INTERNAL_SERVER_ERROR', 'Internal server error'));
+  }
+  const parsed = betterAuthErrorBody.safeParse(isJson(response) ? await response.clone().json().catch(() => null) : null);
+  const code = parsed.success && parsed.data.code ? parsed.data.code : response.status === 429 ? 'TOO_MANY_REQUESTS' : 'REQUEST_REFUSED';
+  const message = parsed.success && parsed.data.message ? parsed.data.message : response.statusText || 'The request was refused';
+  const headers = new Headers(response.headers);
+  headers.set('content-type', 'application/json');
+  headers.delete('content-length');
+  return new Response(JSON.stringify({ ...errorBody(message, code), code }), { status: response.status, headers });
+}
+
+type BetterAuthHandlerDeps = {
+  auth: Auth;
+  databasePlugin: DatabasePlugin;
+  logger: Logger;
+  /** Bound of one Better-Auth call (sign-in hashes a password and runs several queries). */
+  boundMs: number;
+  bodyLimitBytes: number;
+  /** The session cookie cache's name (`authCookieNames(config).sessionData`). */
+  sessionDataCookie: string;
+};
+
+/**
+ * Better-Auth's own endpoints at /api/auth/*, for its official client: only those listed in
+ * ./exposed-endpoints.ts (anything else is 404, a known path with another method 405). Each
+ * request reaches Better-Auth with the body already read within our limit (413 in our format,
+ * never Bun's bare one or a stream error inside Better-Auth) and WITHOUT the session cookie
+ * cache, so every session check there reads the database (issue 7: update-user re-signed the cache
+ * of a signed-out session for as long as it was called).
+ *
+ * `parse: 'none'`: Elysia honours it only when it is a route's sole parse hook, and hooks apply to
+ * routes registered after them, so src/app.ts mounts this BEFORE the error handler's body parser,
+ * which never sees these requests: errors are rendered here, in the one format. A call that could
+ * not reach the primary is 503 DATABASE_UNAVAILABLE with Retry-After, like our own routes.
+ */
+export const betterAuthHandler = (deps: BetterAuthHandlerDeps) =>
   new Elysia({ name: 'better-auth-handler' }).use(deps.databasePlugin).all(
     `${AUTH_BASE_PATH}/*`,
     async ({ request, db }) => {
+      const path = new URL(request.url).pathname.slice(AUTH_BASE_PATH.length);
+      const endpoint = exposedAuthEndpoint(path);
+      if (!endpoint) return httpErrorResponse(notFound('No route matches this path'));
+      if (request.method !== endpoint.method) {
+        return httpErrorResponse(new HttpError(405, 'METHOD_NOT_ALLOWED', `Use ${endpoint.method} for this path`, undefined, { allow: endpoint.method }));
+      }
       let response: Response;
       try {
-        response = await guardBetterAuth(deps.auth, () => deps.auth.handler(request));
+        const headers = new Headers(request.headers);
+        const cookie = withoutCookie(headers.get('cookie'), deps.sessionDataCookie);
+        if (cookie === null) headers.delete('cookie');
+        else headers.set('cookie', cookie);
+        const body = endpoint.method === 'POST' ? await readBodyCapped(request, deps.bodyLimitBytes) : null;
+        headers.delete('content-length');
+        headers.delete('transfer-encoding');
+        const forwarded = new Request(request.url, { method: request.method, headers, body });
+        response = await guardBetterAuth(deps.auth, () => deps.auth.handler(forwarded), deps.boundMs);
       } catch (error) {
-        // This route is mounted before the error handler, which never sees its errors: render ours
-        // here, and like the error handler never echo an unexpected error's message.
         if (error instanceof HttpError) return httpErrorResponse(error);
-        deps.logger.error({ err: error, method: request.method, url: request.url }, 'unhandled error in Better-Auth handler');
+        deps.logger.error({ err: error, route: `${AUTH_BASE_PATH}${path}` }, 'Better-Auth endpoint failed');
         return httpErrorResponse(new HttpError(500, 'INTERNAL_SERVER_ERROR', 'Internal server error'));
       }
       // Better-Auth wrote users or sessions on the primary: hand the client a read-your-writes token.
-      if (request.method !== 'GET' && request.method !== 'HEAD') db.markWritten();
+      if (request.method !== 'GET') db.markWritten();
       if (response.status === 429) {
         const retryAfter = Number(response.headers.get('x-retry-after')) || 1;
-        for (const [name, value] of Object.entries(rateLimitHeaders(retryAfter, new URL(request.url).pathname))) response.headers.set(name, value);
+        for (const [name, value] of Object.entries(rateLimitHeaders(retryAfter, path))) response.headers.set(name, value);
       }
-      return response;
+      return inOurFormat(response, path, deps.logger);
     },
     { parse: 'none', detail: { hide: true } },
   );

@@ -1,27 +1,7 @@
-/**
- * Better-Auth's own paths for our OpenAPI document: prefixed with /api/auth, tagged, given our
- * security schemes, and bounded. Better-Auth declares no string lengths or array sizes; the bound
- * written in is the real one, the request body limit (no field can be longer than the body).
- */
+/** Better-Auth's own paths for our OpenAPI document (see betterAuthOpenApi). */
 import { AUTH_BASE_PATH, type Auth, rateLimitHeaders } from '../../lib/auth';
 import type { ExtraOpenApi, OpenApiObject } from '../../plugins/openapi';
-
-/** Endpoints that work without a session (the rest require one, admin/* an admin's). */
-const ANONYMOUS_PATHS = new Set([
-  '/sign-up/email',
-  '/sign-in/email',
-  '/sign-in/social',
-  '/callback/{id}',
-  '/get-session',
-  '/request-password-reset',
-  '/reset-password',
-  '/reset-password/{token}',
-  '/verify-email',
-  '/send-verification-email',
-  '/verify-password',
-  '/ok',
-  '/error',
-]);
+import { EXPOSED_AUTH_ENDPOINTS } from './exposed-endpoints';
 
 const isObject = (value: unknown): value is OpenApiObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -47,39 +27,105 @@ function bound(node: unknown, limit: number): void {
   for (const value of Object.values(node)) bound(value, limit);
 }
 
+/** Our error format, plus Better-Auth's own `code` (its official client reads it). */
 const errorJson = (description: string): OpenApiObject => ({
   description,
   content: {
     'application/json': {
       schema: {
         type: 'object',
-        properties: { code: { type: 'string', maxLength: 100 }, message: { type: 'string', maxLength: 1000 } },
+        required: ['success', 'message', 'error'],
+        properties: {
+          success: { const: false },
+          message: { type: 'string', maxLength: 2000 },
+          error: { type: 'string', maxLength: 200, description: 'A stable machine-readable code' },
+          code: { type: 'string', maxLength: 200, description: "Better-Auth's code, for its official client" },
+          details: {
+            type: 'array',
+            maxItems: 100,
+            items: { type: 'object', properties: { path: { type: 'string', maxLength: 500 }, message: { type: 'string', maxLength: 1000 } } },
+          },
+        },
       },
     },
   },
 });
 
+/** The refusals our handler (and Better-Auth behind it) can give on any exposed endpoint. */
+const ERROR_RESPONSES: Record<string, string> = {
+  '400': 'Malformed request',
+  '401': 'No or an invalid session',
+  '403': 'Refused (origin, ban, permissions)',
+  '422': 'Invalid values (e.g. the password policy, a taken email)',
+  '429': `Too many requests (sign-in and sign-up: ${rateLimitHeaders(10, '/sign-in/').ratelimit})`,
+  '500': 'Our fault; the message is hidden',
+  '503': 'The database is unavailable, busy or too slow; retry after Retry-After seconds',
+};
+const BODY_ERROR_RESPONSES: Record<string, string> = {
+  '413': 'The body is larger than BODY_LIMIT_BYTES',
+  '415': 'The body is not JSON',
+};
+
+/**
+ * OpenAPI 3.0's `nullable: true` (Better-Auth writes it) as 3.1 spells it, and the fields of
+ * Better-Auth's models that are not required as nullable: those are its nullable columns
+ * (image, banReason, banExpires, impersonatedBy, ipAddress, userAgent), which it returns as null.
+ */
+function allowNulls(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) allowNulls(item);
+    return;
+  }
+  if (!isObject(node)) return;
+  if (node.nullable === true) {
+    delete node.nullable;
+    if (typeof node.type === 'string') node.type = [node.type, 'null'];
+  }
+  for (const value of Object.values(node)) allowNulls(value);
+}
+
+function nullableOptionalProperties(model: OpenApiObject): void {
+  if (!isObject(model.properties)) return;
+  const required = new Set(Array.isArray(model.required) ? model.required : []);
+  for (const [name, property] of Object.entries(model.properties)) {
+    if (required.has(name) || !isObject(property) || typeof property.type !== 'string') continue;
+    property.type = [property.type, 'null'];
+  }
+}
+
+/**
+ * Better-Auth's paths for the endpoints we expose (./exposed-endpoints.ts), as our handler
+ * answers them: prefixed with /api/auth, tagged, with our security schemes, our error format,
+ * nulls where Better-Auth returns them, and bounds (Better-Auth declares no string lengths or
+ * array sizes; the bound written in is the real one, the request body limit).
+ */
 export async function betterAuthOpenApi(auth: Auth, bodyLimitBytes: number): Promise<ExtraOpenApi> {
   const generated: unknown = await auth.api.generateOpenAPISchema();
   if (!isObject(generated) || !isObject(generated.paths)) return { paths: {}, schemas: {} };
   const paths: Record<string, OpenApiObject> = {};
-  for (const [path, item] of Object.entries(generated.paths)) {
-    if (!isObject(item)) continue;
-    for (const operation of Object.values(item)) {
-      if (!isObject(operation)) continue;
-      operation.tags = ['better-auth'];
-      operation.security = ANONYMOUS_PATHS.has(path) ? [{}] : path.startsWith('/admin/') ? [{ adminSession: [] }] : [{ sessionCookie: [] }];
-      const responses: OpenApiObject = isObject(operation.responses) ? operation.responses : {};
-      // Better-Auth's rate limiter and session checks answer these on any endpoint.
-      responses['401'] ??= errorJson('No or an invalid session');
-      responses['429'] ??= errorJson(`Too many requests (sign-in and sign-up: ${rateLimitHeaders(10, '/sign-in/').ratelimit})`);
-      operation.responses = responses;
-    }
-    paths[`${AUTH_BASE_PATH}${path}`] = item;
+  for (const endpoint of EXPOSED_AUTH_ENDPOINTS) {
+    const item = generated.paths[endpoint.path];
+    const method = endpoint.method.toLowerCase();
+    const operation = isObject(item) ? item[method] : undefined;
+    if (!isObject(operation)) throw new Error(`Better-Auth documents no ${endpoint.method} ${endpoint.path}`);
+    operation.tags = ['better-auth'];
+    operation.security = endpoint.needsSession ? [{ sessionCookie: [] }] : [{}];
+    const responses: OpenApiObject = isObject(operation.responses) ? operation.responses : {};
+    for (const status of Object.keys(responses)) if (Number(status) >= 400) delete responses[status];
+    const errors = endpoint.method === 'POST' ? { ...ERROR_RESPONSES, ...BODY_ERROR_RESPONSES } : ERROR_RESPONSES;
+    for (const [status, description] of Object.entries(errors)) responses[status] = errorJson(description);
+    operation.responses = responses;
+    paths[`${AUTH_BASE_PATH}${endpoint.path}`] = { [method]: operation };
   }
   const components = isObject(generated.components) && isObject(generated.components.schemas) ? generated.components.schemas : {};
   const schemas: Record<string, OpenApiObject> = {};
-  for (const [name, schema] of Object.entries(components)) if (isObject(schema)) schemas[name] = schema;
+  for (const [name, schema] of Object.entries(components)) {
+    if (!isObject(schema)) continue;
+    nullableOptionalProperties(schema);
+    schemas[name] = schema;
+  }
+  allowNulls(paths);
+  allowNulls(schemas);
   bound(paths, bodyLimitBytes);
   bound(schemas, bodyLimitBytes);
   return { paths, schemas };

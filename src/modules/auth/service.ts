@@ -15,7 +15,8 @@ import type { LoginInput, SignUpInput } from './schemas';
 /** The caller's headers Better-Auth's checks read (client IP, Origin, Fetch-Metadata). Never cookies. */
 export type ForwardedHeaders = Readonly<Record<string, string>>;
 
-export type AuthGateway = { auth: Auth; baseUrl: string };
+/** `boundMs`: how long one Better-Auth call may take before it is answered 503 (see guardBetterAuth). */
+export type AuthGateway = { auth: Auth; baseUrl: string; boundMs: number };
 
 export type CredentialResult = { user: AuthUser; cookies: string[] };
 
@@ -41,6 +42,7 @@ async function postCredentials(gateway: AuthGateway, path: string, body: object,
   const url = new URL(`${AUTH_BASE_PATH}${path}`, gateway.baseUrl);
   const response = await guardBetterAuth(gateway.auth, () =>
     gateway.auth.handler(new Request(url.href, { method: 'POST', headers, body: JSON.stringify(body) })),
+    gateway.boundMs,
   );
   const payload: unknown = await response.json().catch(() => null);
   if (!response.ok) {
@@ -72,7 +74,11 @@ export const signIn = (gateway: AuthGateway, input: LoginInput, forwarded: Forwa
 export async function signOut(gateway: AuthGateway, cookie: string | null): Promise<string[]> {
   if (!cookie) return [];
   try {
-    const result = await guardBetterAuth(gateway.auth, () => gateway.auth.api.signOut({ headers: new Headers({ cookie }), returnHeaders: true }));
+    const result = await guardBetterAuth(
+      gateway.auth,
+      () => gateway.auth.api.signOut({ headers: new Headers({ cookie }), returnHeaders: true }),
+      gateway.boundMs,
+    );
     return result.headers.getSetCookie();
   } catch (error) {
     throw fromBetterAuthApiError(error, '/sign-out');

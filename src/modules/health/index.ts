@@ -2,10 +2,10 @@
 import { Elysia } from 'elysia';
 import type { DatabaseCluster } from '../../config/database';
 import { errorSchema } from '../../lib/http';
-import { databaseHealthSchema, livenessSchema } from './schemas';
-import { databaseHealth, type Lifecycle, liveness } from './service';
+import { databaseHealthSchema, databaseHealthSummarySchema, livenessSchema } from './schemas';
+import { type DetailAccess, databaseHealth, type Lifecycle, liveness, seesHealthDetail, summarizeHealth } from './service';
 
-export const healthRoutes = (deps: { database: DatabaseCluster; lifecycle: Lifecycle; version: string }) =>
+export const healthRoutes = (deps: { database: DatabaseCluster; lifecycle: Lifecycle; version: string; detail: DetailAccess }) =>
   new Elysia({ prefix: '/health', tags: ['health'] })
     .get(
       '',
@@ -21,16 +21,24 @@ export const healthRoutes = (deps: { database: DatabaseCluster; lifecycle: Lifec
     )
     .get(
       '/db',
-      async ({ set }) => {
-        const body = await databaseHealth(deps.database);
-        if (!body.primary.ok) set.status = 503;
-        return body;
+      async ({ set, request }) => {
+        const health = await databaseHealth(deps.database);
+        if (!health.primary.ok) set.status = 503;
+        return seesHealthDetail(deps.detail, request.headers.get('authorization')) ? health : summarizeHealth(health);
       },
       {
-        response: { 200: databaseHealthSchema, 503: databaseHealthSchema, 500: errorSchema },
+        response: {
+          200: databaseHealthSchema.or(databaseHealthSummarySchema),
+          503: databaseHealthSchema.or(databaseHealthSummarySchema),
+          500: errorSchema,
+        },
         detail: {
           summary: 'Database probe',
-          description: 'The primary and each replica: reachability, latency, replica state and lag. 200 when the primary answers. Answers within 2 s even when a database hangs.',
+          description:
+            '200 when the primary answers, 503 otherwise; answers within 2 s even when a database hangs. ' +
+            'Anyone gets the status and `ok` per node. The detail (node names, latency, replica state and lag, ' +
+            'reads served) needs `Authorization: Bearer <OPS_TOKEN>` in production; outside production without ' +
+            'an OPS_TOKEN everyone sees it.',
           security: [],
         },
       },

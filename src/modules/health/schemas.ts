@@ -32,3 +32,12 @@ export const databaseHealthSchema = z.object({
     byReason: z.record(z.string().max(50), z.number().int().min(0)),
   }),
 });
+
+/** /health/db for callers without the operators' token: the verdict and ok per node. */
+export const databaseHealthSummarySchema = z.object({
+  status: z.enum(['ok', 'degraded', 'down']),
+  primary: z.object({ ok: z.boolean() }),
+  replicas: z.array(z.object({ ok: z.boolean() })).max(32),
+});
+
+export type DatabaseHealthSummary = z.infer<typeof databaseHealthSummarySchema>;

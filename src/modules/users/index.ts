@@ -25,7 +25,7 @@ import { createUser, deleteUser, findUser, listUsers, toPrivateUser, toPublicUse
 /** OpenAPI 3.1 lets a cookie scheme list the roles it needs: these operations need admin. */
 const ADMIN_SECURITY: Array<Record<string, string[]>> = [{ sessionCookie: ['admin'] }];
 
-export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin }) =>
+export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin; authCallBoundMs: number }) =>
   new Elysia({ prefix: '/users', tags: ['users'] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
@@ -127,7 +127,7 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
       async ({ params, user, db, request, set }) => {
         const isSelf = user.id === params.id;
         if (!isSelf && user.role !== 'admin') throw forbidden('You can only delete your own account');
-        if (isSelf) appendSetCookies(set, await signOut({ auth: deps.auth, baseUrl: deps.baseUrl }, request.headers.get('cookie')));
+        if (isSelf) appendSetCookies(set, await signOut({ auth: deps.auth, baseUrl: deps.baseUrl, boundMs: deps.authCallBoundMs }, request.headers.get('cookie')));
         if (!(await deleteUser(db, params.id))) throw notFound('No such user');
         return ok({ id: params.id, deleted: true as const });
       },
