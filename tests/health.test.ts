@@ -50,6 +50,36 @@ describe('GET /health', () => {
   });
 });
 
+// Regression (issue 7, defect 11): in production /health/db showed replica names, lag and reads
+// per node to anyone.
+describe.skipIf(!hasCluster)('/health/db in production', () => {
+  const OPS_TOKEN = 'ops-token-for-the-health-detail-0123456789';
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ NODE_ENV: 'production', OPS_TOKEN });
+  });
+  afterAll(() => t.close());
+
+  const health = async (authorization?: string) => {
+    const response = await t.request('/health/db', authorization ? { headers: { authorization } } : {});
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+
+  test('anonymous callers (and wrong tokens) get the status and ok per node, nothing else', async () => {
+    for (const authorization of [undefined, 'Bearer wrong', `Basic ${OPS_TOKEN}`, `Bearer ${OPS_TOKEN}x`]) {
+      const { status, body } = await health(authorization);
+      expect(status).toBe(200);
+      expect(body).toEqual({ status: 'ok', primary: { ok: true }, replicas: [{ ok: true }] });
+    }
+  });
+
+  test('the ops token sees the detail', async () => {
+    const { body } = await health(`Bearer ${OPS_TOKEN}`);
+    expect(body).toMatchObject({ status: 'ok', mode: 'postgres', primary: { name: 'primary', ok: true }, replicas: [{ name: 'replica1', state: 'healthy' }] });
+    expect(body.reads).toBeDefined();
+  });
+});
+
 describe.skipIf(!clusterEnv.replicaDataDir)('a stopped replica', () => {
   let t: TestApp;
   const replicaDir = clusterEnv.replicaDataDir ?? '';

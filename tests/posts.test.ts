@@ -187,4 +187,20 @@ describe.skipIf(!hasCluster)('posts', () => {
     expect((await t.request('/posts?cursor=bm9wZQ')).status).toBe(422);
     expect((await t.request('/posts?cursor=%27%3B%20drop%20table%20posts')).status).toBe(422);
   });
+
+  // Regression (issue 7, defect 11): a cursor of the right shape but an impossible time reached
+  // PostgreSQL, and its refusal counted as a database read failure in db_read_failures_total.
+  test('a cursor with an impossible timestamp is 422 INVALID_CURSOR and no database failure', async () => {
+    const failures = async () => {
+      const text = await (await t.request('/metrics')).text();
+      return text.split('\n').filter((line) => line.startsWith('db_read_failures_total')).map((line) => Number(line.split(' ').at(-1))).reduce((a, b) => a + b, 0);
+    };
+    const before = await failures();
+    for (const t0 of ['2026-13-45 99:99:99+00', '2026-02-30 10:00:00+00', '2026-01-01 24:00:00+00']) {
+      const cursor = Buffer.from(JSON.stringify({ t: t0, i: MISSING })).toString('base64url');
+      const response = await t.request(`/posts?cursor=${cursor}`);
+      expect([t0, response.status, at(await readJson(response), 'error')]).toEqual([t0, 422, 'INVALID_CURSOR']);
+    }
+    expect(await failures()).toBe(before);
+  });
 });

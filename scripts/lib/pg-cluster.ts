@@ -25,6 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
+import { formatLsn, parseLsn, readYourWritesLsn } from '../../src/db/lsn';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export interface ClusterOptions {
@@ -521,7 +522,15 @@ export async function waitForReplicaCatchUp(options: {
   timeoutMs?: number;
 }): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const target = await psqlQuery(options.primaryPort, 'select pg_current_wal_lsn()');
+  // The INSERT position, not pg_current_wal_lsn(): with synchronous_commit = off (this cluster's
+  // setting) a commit can sit in WAL buffers past the write position, and a replica "caught up"
+  // to that position still lacks it (a test then found a just-created table missing there).
+  const [insertText = '', blockText = ''] = (
+    await psqlQuery(options.primaryPort, "select pg_current_wal_insert_lsn() || '|' || current_setting('wal_block_size')")
+  ).split('|');
+  const insertLsn = parseLsn(insertText);
+  if (insertLsn === null) throw new Error(`unexpected WAL position from the primary: ${insertText}`);
+  const target = formatLsn(readYourWritesLsn(insertLsn, Number(blockText)));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const caughtUp = await tryQuery(

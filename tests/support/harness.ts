@@ -13,6 +13,7 @@ import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from 
 import { bunBodyCeilingBytes, createFetchHandler } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
+import { type ContractChecker, contractChecker } from './contract';
 
 export const hasCluster = Boolean(process.env.TEST_DATABASE_URL);
 export const clusterEnv = {
@@ -63,15 +64,30 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const app = createApp({ config, database, logger, lifecycle, auth });
   /** What src/index.ts stamps from the socket; here each app has its own "client" address. */
   const clientIp = randomIp();
-  /** A request through app.handle; the base must be a real-looking host (Elysia's router needs it). */
-  const request = (path: string, init: RequestInit & { json?: unknown } = {}) => {
-    const { json, ...rest } = init;
+  let contract: Promise<ContractChecker | null> | null = null;
+  /** The app's own API document, as a contract every response below is checked against. */
+  const loadContract = async (): Promise<ContractChecker | null> => {
+    if (!config.swaggerEnabled) return null;
+    const response = await app.handle(new Request('http://localhost/swagger/json'));
+    return response.ok ? contractChecker(await response.text()) : null;
+  };
+  /**
+   * A request through app.handle; the base must be a real-looking host (Elysia's router needs it).
+   * The response must conform to the API document (tests/support/contract.ts), else it throws.
+   */
+  const request = async (path: string, init: RequestInit & { json?: unknown; skipContract?: boolean } = {}) => {
+    const { json, skipContract, ...rest } = init;
     const headers = new Headers(rest.headers);
     if (json !== undefined) headers.set('content-type', 'application/json');
     if (!headers.has(CLIENT_IP_HEADER)) headers.set(CLIENT_IP_HEADER, clientIp);
-    return app.handle(
-      new Request(`http://localhost${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body }),
-    );
+    const outgoing = new Request(`http://localhost${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body });
+    const response = await app.handle(outgoing);
+    if (skipContract) return response;
+    contract ??= loadContract();
+    const checker = await contract;
+    const problems = checker ? await checker.check(outgoing.method, new URL(outgoing.url).pathname, response) : [];
+    if (problems.length > 0) throw new Error(`the response breaks the API document:\n${problems.join('\n')}`);
+    return response;
   };
   const servers: Array<ReturnType<typeof Bun.serve>> = [];
   /** A real listening server, wired like src/index.ts (client IP from the socket). */
