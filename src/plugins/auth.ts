@@ -97,7 +97,7 @@ export function appendSetCookies(set: HeaderSink, cookies: readonly string[]): v
   set.headers['set-cookie'] = [...current, ...cookies];
 }
 
-const isBanActive = (user: AuthUser): boolean =>
+export const isBanActive = (user: AuthUser): boolean =>
   user.banned && (user.banExpires === null || user.banExpires.getTime() > Date.now());
 
 /** `sessionLookupBoundMs`: a session lookup not answered by then is 503 (see guardBetterAuth). */

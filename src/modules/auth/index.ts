@@ -9,7 +9,7 @@ import { readBodyCapped } from '../../lib/body';
 import { errorBody, HttpError, httpErrorResponse, notFound } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { commonErrors, errorSchema, ok, successSchema } from '../../lib/http';
-import { appendSetCookies, type AuthPlugin, type DatabasePlugin } from '../../plugins/auth';
+import { appendSetCookies, type AuthPlugin, type DatabasePlugin, isBanActive, toAuthUser } from '../../plugins/auth';
 import { privateUserSchema } from '../users/schemas';
 import { toPrivateUser } from '../users/service';
 import { exposedAuthEndpoint } from './exposed-endpoints';
@@ -134,6 +134,12 @@ async function inOurFormat(response: Response, path: string, logger: Logger): Pr
   return new Response(JSON.stringify({ ...errorBody(message, code), code }), { status: response.status, headers });
 }
 
+/** Whether the session behind these headers (read from the database: no cache cookie) is banned. */
+async function bannedSession(deps: BetterAuthHandlerDeps, headers: Headers): Promise<boolean> {
+  const found = await guardBetterAuth(deps.auth, () => deps.auth.api.getSession({ headers, query: { disableRefresh: true } }), deps.boundMs);
+  return found !== null && isBanActive(toAuthUser(found.user));
+}
+
 type BetterAuthHandlerDeps = {
   auth: Auth;
   databasePlugin: DatabasePlugin;
@@ -178,6 +184,11 @@ export const betterAuthHandler = (deps: BetterAuthHandlerDeps) =>
         headers.delete('content-length');
         headers.delete('transfer-encoding');
         const forwarded = new Request(request.url, { method: request.method, headers, body });
+        // Better-Auth checks bans only when a session is created; a ban whose sessions survived
+        // (written by hand, say) must not act through these endpoints either, as on our routes.
+        if (endpoint.needsSession && (await bannedSession(deps, headers))) {
+          return httpErrorResponse(new HttpError(403, 'USER_BANNED', 'This account is banned'));
+        }
         response = await guardBetterAuth(deps.auth, () => deps.auth.handler(forwarded), deps.boundMs);
       } catch (error) {
         if (error instanceof HttpError) return httpErrorResponse(error);
