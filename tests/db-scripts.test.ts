@@ -7,7 +7,7 @@ import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { MIGRATION_LOCK_KEY } from '../src/db/migrator';
 import { selectRows } from '../src/db/rows';
-import { clusterEnv, hasCluster, startTestApp, type TestApp } from './support/harness';
+import { clusterEnv, hasCluster, startTestApp, type TestApp, withDatabase } from './support/harness';
 import { holdLock } from './support/locks';
 import { waitFor } from './support/wait';
 
@@ -15,11 +15,6 @@ const journal = z.object({ entries: z.array(z.object({ tag: z.string() })) });
 /** Every migration in drizzle/ (the journal drizzle-kit keeps). */
 const migrationCount = (): number => journal.parse(require('../drizzle/meta/_journal.json')).entries.length;
 
-function withDatabase(url: string, name: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${name}`;
-  return parsed.toString();
-}
 
 const SCRIPT_FILES = { 'db:migrate': 'scripts/db-migrate.ts', 'db:seed': 'scripts/db-seed.ts', 'db:reset': 'scripts/db-reset.ts' } as const;
 

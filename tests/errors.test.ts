@@ -9,6 +9,7 @@ import { createAuth } from '../src/lib/auth';
 import { createLogger } from '../src/lib/logger';
 import { errorHandler } from '../src/plugins/error-handler';
 import { startTestApp, type TestApp } from './support/harness';
+import { captureLogs, LOG_LEVELS } from './support/logs';
 
 const BODY_LIMIT = 4096;
 
@@ -126,6 +127,28 @@ describe("Better-Auth's own endpoints when Better-Auth itself fails", () => {
       expect(JSON.stringify(body)).not.toContain('hunter2');
     } finally {
       await t.close();
+    }
+  });
+});
+
+// Regression (issue 8): a response that failed its own schema was answered 422 VALIDATION_ERROR
+// "Invalid response", blaming the client for a server bug.
+describe('a response that breaks its own schema', () => {
+  const appWith = (isProduction: boolean) => {
+    const logs = captureLogs('info');
+    const app = new Elysia()
+      .use(errorHandler({ logger: logs.logger, isProduction, bodyLimitBytes: BODY_LIMIT }))
+      .get('/broken', () => ({ count: 'not a number' }) as unknown as { count: number }, { response: { 200: z.object({ count: z.number() }) } });
+    return { app, logs };
+  };
+
+  test('is a 500 with an error log naming the route; production hides the message', async () => {
+    for (const isProduction of [false, true]) {
+      const { app, logs } = appWith(isProduction);
+      const body = await expectError(await app.handle(new Request('http://localhost/broken')), 500, 'INTERNAL_SERVER_ERROR');
+      if (isProduction) expect(body.message).toBe('Internal server error');
+      const errors = logs.lines.filter((line) => line.level === LOG_LEVELS.error);
+      expect(errors.map((line) => [line.msg, line.route])).toEqual([['response does not match its schema', 'GET /broken']]);
     }
   });
 });

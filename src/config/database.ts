@@ -160,7 +160,17 @@ const probeRow = z.object({
 const primaryWalRow = z.object({ insert_lsn: z.string(), flush_lsn: z.string(), block_size: z.coerce.number().int().positive() });
 const insertLsnRow = z.object({ lsn: z.string(), block_size: z.coerce.number().int().positive() });
 
-type PoolOptions = { name: string; max: number; readOnly: boolean; connectTimeoutS: number; statementTimeoutMs: number };
+type PoolOptions = {
+  name: string;
+  max: number;
+  readOnly: boolean;
+  connectTimeoutS: number;
+  statementTimeoutMs: number;
+  observeQueries?: QueryObserver | undefined;
+};
+
+/** Sees every statement a request pool sends, with its parameters (tests EXPLAIN them). */
+export type QueryObserver = (query: string, parameters: readonly unknown[]) => void;
 
 function openPool(url: string, config: DatabaseConfig, options: PoolOptions): Sql {
   return postgres(url, {
@@ -168,6 +178,7 @@ function openPool(url: string, config: DatabaseConfig, options: PoolOptions): Sq
     idle_timeout: config.idleTimeoutS,
     connect_timeout: options.connectTimeoutS,
     onnotice: () => {},
+    ...(options.observeQueries ? { debug: (_connection: number, query: string, parameters: unknown[]) => options.observeQueries?.(query, parameters) } : {}),
     connection: {
       application_name: `bountyexpo-${options.name}`,
       statement_timeout: options.statementTimeoutMs,
@@ -273,7 +284,7 @@ export class DatabaseCluster {
   }
 
   /** Opens the pools (or embedded PGlite, migrated) and starts the replica monitor. */
-  static async open(config: DatabaseConfig, logger: Logger): Promise<DatabaseCluster> {
+  static async open(config: DatabaseConfig, logger: Logger, options: { observeQueries?: QueryObserver } = {}): Promise<DatabaseCluster> {
     if (!config.primaryUrl) return DatabaseCluster.openEmbedded(config, logger);
     const closers: Array<() => Promise<void>> = [];
     const track = (pool: Sql): Sql => {
@@ -294,6 +305,7 @@ export class DatabaseCluster {
       openPool(config.primaryUrl, config, {
         name: PRIMARY_NAME, max: config.poolMax, readOnly: false,
         connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: config.statementTimeoutMs,
+        observeQueries: options.observeQueries,
       }),
     );
     const primaryProbePool = probePool(config.primaryUrl, 'primary-probe');
@@ -309,6 +321,7 @@ export class DatabaseCluster {
         openPool(url, config, {
           name, max: config.poolMax, readOnly: true,
           connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: config.statementTimeoutMs,
+          observeQueries: options.observeQueries,
         }),
       );
       const probe = probePool(url, `${name}-probe`);

@@ -81,7 +81,7 @@ export const errorHandler = (options: { logger: Logger; isProduction: boolean; b
         throw new HttpError(400, 'MALFORMED_JSON', 'The body is not valid JSON');
       }
     })
-    .onError({ as: 'global' }, ({ code, error: thrown, set, request }) => {
+    .onError({ as: 'global' }, ({ code, error: thrown, set, request, route }) => {
       // Elysia wraps what a parse hook throws in a ParseError; our own refusal is the cause.
       const error = code === 'PARSE' && thrown.cause instanceof HttpError ? thrown.cause : thrown;
       if (error instanceof HttpError) {
@@ -91,6 +91,12 @@ export const errorHandler = (options: { logger: Logger; isProduction: boolean; b
       }
       switch (code) {
         case 'VALIDATION': {
+          // Our own response failing its schema is our bug, not the client's mistake (issue 8).
+          if (thrown.type === 'response') {
+            options.logger.error({ route: `${request.method} ${route}`, details: validationDetails(thrown.all) }, 'response does not match its schema');
+            set.status = 500;
+            return errorBody(options.isProduction ? 'Internal server error' : 'The response does not match its schema', 'INTERNAL_SERVER_ERROR');
+          }
           set.status = 422;
           const details = validationDetails(thrown.all);
           return errorBody(`Invalid ${thrown.type}`, 'VALIDATION_ERROR', details);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../src/app';
-import { DatabaseCluster } from '../../src/config/database';
+import { DatabaseCluster, type QueryObserver } from '../../src/config/database';
 import { type AppConfig, parseConfig } from '../../src/config/env';
 import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from '../../src/lib/auth';
 import { bunBodyCeilingBytes, createFetchHandler } from '../../src/serve';
@@ -24,6 +24,13 @@ export const clusterEnv = {
   replicaDataDir: process.env.TEST_REPLICA_DATA_DIR,
   primaryDataDir: process.env.TEST_PRIMARY_DATA_DIR,
 };
+
+/** The same server, another database (tests that need a database of their own). */
+export function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
 
 export const TEST_AUTH_SECRET = 'test-secret-for-the-bountyexpo-suite-0123456789';
 
@@ -53,12 +60,14 @@ export type StartOptions = {
   auth?: (deps: Omit<CreateAuthOptions, 'advanced'>) => Auth;
   /** Capture the app's log lines (e.g. tests/support/logs.ts); default: a logger at LOG_LEVEL. */
   logger?: Logger;
+  /** Sees every statement the request pools send (tests/query-plans.test.ts EXPLAINs them). */
+  observeQueries?: QueryObserver;
 };
 
 export async function startTestApp(overrides: Record<string, string | undefined> = {}, options: StartOptions = {}) {
   const config = testConfig(overrides);
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const database = await DatabaseCluster.open(config.database, logger);
+  const database = await DatabaseCluster.open(config.database, logger, options.observeQueries ? { observeQueries: options.observeQueries } : {});
   const lifecycle: Lifecycle = createLifecycle();
   const auth = (options.auth ?? createAuth)({ config, database, logger });
   const app = createApp({ config, database, logger, lifecycle, auth });

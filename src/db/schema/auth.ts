@@ -27,6 +27,8 @@ export const users = pgTable('users', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 }, (table) => [
+  // Newest-first keyset pages of GET /users (NULLS FIRST: see posts_created_at_id_idx).
+  index('users_created_at_id_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
   check('users_role_check', sql`${table.role} in (${sql.raw(userRoles.map((role) => `'${role}'`).join(', '))})`),
 ]);
 
