@@ -15,10 +15,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseCluster } from '../src/config/database';
+import { applyMigrations, DatabaseCluster, posts, users } from '../src/db';
 import { parseConfig } from '../src/config/env';
-import { applyMigrations } from '../src/db/migrator';
-import { posts, users } from '../src/db/schema';
 import { createLogger } from '../src/lib/logger';
 import { freePort } from './lib/ports';
 import { clusterDown, clusterUp, findPostgresBinDir } from './lib/pg-cluster';

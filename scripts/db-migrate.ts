@@ -3,10 +3,8 @@
  * each one, then waits (bounded by MIGRATE_REPLICA_WAIT_MS, default 30 s) until every replica has
  * replayed them. Exit 0 when up to date; non-zero with a one-line reason when it cannot finish.
  */
-import { DatabaseCluster } from '../src/config/database';
+import { applyMigrations, DatabaseCluster, formatLsn } from '../src/db';
 import { loadConfig } from '../src/config/env';
-import { formatLsn } from '../src/db/lsn';
-import { applyMigrations } from '../src/db/migrator';
 import { createLogger } from '../src/lib/logger';
 import { describeDatabaseError, describeTarget } from './lib/describe';
 

@@ -3,9 +3,8 @@
  */
 import { rmSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
-import { DatabaseCluster, embeddedDataDir } from '../src/config/database';
+import { applyMigrations, DatabaseCluster, embeddedDataDir } from '../src/db';
 import { loadConfig } from '../src/config/env';
-import { applyMigrations } from '../src/db/migrator';
 import { createLogger } from '../src/lib/logger';
 import { describeDatabaseError, describeTarget } from './lib/describe';
 

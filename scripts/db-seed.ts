@@ -4,9 +4,8 @@
  * and a few posts, published and draft. Running it again changes nothing. Refuses in production.
  */
 import { and, eq } from 'drizzle-orm';
-import { DatabaseCluster } from '../src/config/database';
+import { DatabaseCluster, posts, type UserRole, users } from '../src/db';
 import { loadConfig } from '../src/config/env';
-import { posts, type UserRole, users } from '../src/db/schema';
 import { createAuth } from '../src/lib/auth';
 import { createLogger } from '../src/lib/logger';
 import { describeDatabaseError } from './lib/describe';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { createApp } from '../src/app';
-import { DatabaseCluster } from '../src/config/database';
+import { DatabaseCluster } from '../src/db';
 import { parseConfig } from '../src/config/env';
 import { createLogger } from '../src/lib/logger';
 

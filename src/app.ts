@@ -3,7 +3,7 @@
  */
 import { Elysia } from 'elysia';
 import type { AppConfig } from './config/env';
-import type { DatabaseCluster } from './config/database';
+import type { DatabaseCluster } from './db';
 import { type Auth, authCookieNames, createAuth } from './lib/auth';
 import type { Logger } from './lib/logger';
 import { notFound } from './lib/errors';

@@ -4,7 +4,7 @@
  * SHUTDOWN_TIMEOUT_MS, then forced), pools close, exit 0.
  */
 import { createApp } from './app';
-import { closeDatabaseConnections, initDatabase } from './config/database';
+import { closeDatabaseConnections, initDatabase } from './db';
 import { loadConfig } from './config/env';
 import { createLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';

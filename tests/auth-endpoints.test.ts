@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { sessions, users } from '../src/db/schema';
+import { sessions, users } from '../src/db';
 import { AUTH_BASE_PATH, CLIENT_IP_HEADER } from '../src/lib/auth';
 import { EXPOSED_AUTH_ENDPOINTS, type ExposedAuthEndpoint } from '../src/modules/auth/exposed-endpoints';
 import { createAdmin, PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { count, eq } from 'drizzle-orm';
-import { posts } from '../src/db/schema';
+import { posts } from '../src/db';
 import { CLIENT_IP_HEADER, createAuth, resolveClientIp } from '../src/lib/auth';
 import { createAdmin, PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';
 import { hasCluster, randomIp, startTestApp, type TestApp } from './support/harness';

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq, inArray } from 'drizzle-orm';
-import { accounts, sessions, users } from '../src/db/schema';
+import { accounts, sessions, users } from '../src/db';
 import { CLIENT_IP_HEADER } from '../src/lib/auth';
 import { PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';
 import { CookieJar, parseSetCookie } from './support/cookies';

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { DatabaseUsageError } from '../src/config/database';
-import { selectRows } from '../src/db/rows';
+import { DatabaseUsageError, selectRows } from '../src/db';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
 
 const recoveryRow = z.object({ in_recovery: z.boolean() });

@@ -5,8 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { MIGRATION_LOCK_KEY } from '../src/db/migrator';
-import { selectRows } from '../src/db/rows';
+import { MIGRATION_LOCK_KEY, selectRows } from '../src/db';
 import { clusterEnv, hasCluster, startTestApp, type TestApp, withDatabase } from './support/harness';
 import { holdLock } from './support/locks';
 import { waitFor } from './support/wait';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { treaty } from '@elysiajs/eden';
 import { eq } from 'drizzle-orm';
 import type { App } from '../src/app';
-import { posts } from '../src/db/schema';
+import { posts } from '../src/db';
 import { createAdmin, signUp, type TestAccount } from './support/accounts';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
 import { at, items, readJson } from './support/json';

@@ -10,9 +10,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterDown, clusterUp, findPostgresBinDir } from '../scripts/lib/pg-cluster';
-import { DatabaseCluster } from '../src/config/database';
+import { applyMigrations, DatabaseCluster } from '../src/db';
 import { parseConfig } from '../src/config/env';
-import { applyMigrations } from '../src/db/migrator';
 import { createLogger } from '../src/lib/logger';
 import { freePort } from './support/ports';
 

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
-import { applyMigrations } from '../src/db/migrator';
+import { applyMigrations } from '../src/db';
 import { createAdmin, signUp, type TestAccount } from './support/accounts';
 import { clusterEnv, hasCluster, startTestApp, type TestApp, withDatabase } from './support/harness';
 import { at, readJson } from './support/json';

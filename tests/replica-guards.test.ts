@@ -6,8 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq, sql } from 'drizzle-orm';
-import { DatabaseUsageError, isReadOnlyStatement } from '../src/config/database';
-import { posts, users } from '../src/db/schema';
+import { DatabaseUsageError, isReadOnlyStatement, posts, users } from '../src/db';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
 
 describe('isReadOnlyStatement', () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { selectRows } from '../src/db/rows';
+import { selectRows } from '../src/db';
 import { clusterEnv, hasCluster, startTestApp, TEST_AUTH_SECRET, type TestApp } from './support/harness';
 import { holdLock } from './support/locks';
 import { freePort } from './support/ports';

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
-import { sessions, users } from '../src/db/schema';
+import { sessions, users } from '../src/db';
 import { CLIENT_IP_HEADER } from '../src/lib/auth';
 import { createAdmin, logIn, PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';
 import { hasCluster, randomIp, startTestApp, type TestApp } from './support/harness';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { z } from 'zod';
-import type { Database } from '../config/database';
+import type { Database } from './types';
 import { selectRows } from './rows';
 
 export const MIGRATIONS_FOLDER = join(import.meta.dir, '..', '..', 'drizzle');

@@ -15,7 +15,7 @@
  * after a single write following a quiet spell (the replay timestamp would claim the whole quiet
  * spell as lag).
  *
- * This file opens no connection: src/config/database.ts hands it the pools and probe functions.
+ * This file opens no connection: src/db/cluster.ts hands it the pools and probe functions.
  */
 import type { Logger } from '../lib/logger';
 import type { Lsn } from './lsn';

@@ -16,14 +16,22 @@ import { getCookies } from 'better-auth/cookies';
 import { admin, openAPI } from 'better-auth/plugins';
 import { createAccessControl } from 'better-auth/plugins/access';
 import { adminAc, defaultStatements, userAc } from 'better-auth/plugins/admin/access';
-import { type DatabaseCluster, isConnectionError, toUnavailable } from '../config/database';
-import { QueryDeadlineError } from '../db/pool-gate';
+import { z } from 'zod';
 import type { AppConfig } from '../config/env';
-import { accounts, sessions, users, verifications } from '../db/schema';
-import { type UserRole, userRoles } from '../db/schema';
+import {
+  accounts,
+  type DatabaseCluster,
+  isConnectionError,
+  QueryDeadlineError,
+  sessions,
+  toUnavailable,
+  type UserRole,
+  userRoles,
+  users,
+  verifications,
+} from '../db';
 import { conflict, forbidden, HttpError, serviceUnavailable, unauthorized } from './errors';
 import { type Logger, serializeError } from './logger';
-import { z } from 'zod';
 import { emailSchema, imageUrlSchema, PASSWORD_MAX_UNITS, PASSWORD_MIN_CHARS, passwordPolicyProblem, personNameSchema } from './validation';
 
 export const AUTH_BASE_PATH = '/api/auth';
@@ -146,7 +154,7 @@ export function rateLimitHeaders(retryAfterS: number, path: string): Record<stri
 
 // --- A primary that is down, as Better-Auth meets it ----------------------------------------
 
-/** What the database layer answers for a connection failure (src/config/database.ts), for auth too. */
+/** What the database layer answers for a connection failure (src/db/errors.ts), for auth too. */
 export const databaseUnavailable = (): HttpError =>
   serviceUnavailable('The database is unavailable, retry shortly', 'DATABASE_UNAVAILABLE');
 

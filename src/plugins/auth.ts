@@ -16,8 +16,7 @@
  * Better-Auth's documented `getSession({ headers })` drops them.
  */
 import { Elysia } from 'elysia';
-import type { UserRole } from '../db/schema';
-import { userRoles } from '../db/schema';
+import { type UserRole, userRoles } from '../db';
 import { type Auth, guardBetterAuth } from '../lib/auth';
 import { forbidden, unauthorized } from '../lib/errors';
 import type { databasePlugin } from './database';

@@ -7,8 +7,7 @@
  * has replayed it; the client may send the header instead of the cookie.
  */
 import { Elysia } from 'elysia';
-import type { DatabaseCluster, DatabaseSession } from '../config/database';
-import { type Lsn, signLsnToken, verifyLsnToken } from '../db/lsn';
+import { type DatabaseCluster, type DatabaseSession, type Lsn, signLsnToken, verifyLsnToken } from '../db';
 import { dbTargetsByRequest } from './request-context';
 
 export const LSN_HEADER = 'x-db-lsn';

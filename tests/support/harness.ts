@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../src/app';
-import { DatabaseCluster, type QueryObserver } from '../../src/config/database';
+import { DatabaseCluster, type QueryObserver } from '../../src/db';
 import { type AppConfig, parseConfig } from '../../src/config/env';
 import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from '../../src/lib/auth';
 import { bunBodyCeilingBytes, createFetchHandler } from '../../src/serve';

@@ -1,5 +1,5 @@
 import type { SQL } from 'drizzle-orm';
-import type { Database } from '../../src/config/database';
+import type { Database } from '../../src/db';
 
 /**
  * Runs `statement` (a lock) in a transaction on `db` and keeps the transaction open until

@@ -1,6 +1,6 @@
 /** Probes for the load balancer: /health (liveness, 503 while draining) and /health/db. */
 import { Elysia } from 'elysia';
-import type { DatabaseCluster } from '../../config/database';
+import type { DatabaseCluster } from '../../db';
 import { errorSchema } from '../../lib/http';
 import { databaseHealthSchema, databaseHealthSummarySchema, livenessSchema } from './schemas';
 import { type DetailAccess, databaseHealth, type Lifecycle, liveness, seesHealthDetail, summarizeHealth } from './service';

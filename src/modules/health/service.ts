@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { DatabaseCluster } from '../../config/database';
+import type { DatabaseCluster } from '../../db';
 import type { DatabaseHealthSummary } from './schemas';
 
 export type Lifecycle = { draining: boolean; readonly startedAt: number };

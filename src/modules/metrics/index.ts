@@ -1,7 +1,7 @@
 /** Prometheus text exposition of the routing counters and replica states. */
 import { Elysia } from 'elysia';
 import { z } from 'zod';
-import type { DatabaseCluster } from '../../config/database';
+import type { DatabaseCluster } from '../../db';
 import { renderMetrics } from './service';
 
 export const metricsRoutes = (deps: { database: DatabaseCluster }) =>

@@ -1,4 +1,4 @@
-import type { DatabaseCluster } from '../../config/database';
+import type { DatabaseCluster } from '../../db';
 
 const STATES = ['healthy', 'lagging', 'down', 'promoted'] as const;
 

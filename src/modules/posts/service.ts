@@ -4,9 +4,7 @@
  * (author or admin), so "not yours" and "not there" are the same outcome, without a race.
  */
 import { and, desc, eq, or, type SQL, sql } from 'drizzle-orm';
-import type { DatabaseSession } from '../../config/database';
-import { type Post, posts } from '../../db/schema';
-import type { UserRole } from '../../db/schema';
+import { type DatabaseSession, type Post, posts, type UserRole } from '../../db';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import type { PostView } from './schemas';
 

@@ -4,8 +4,7 @@
  * the password is hashed and the credential account linked exactly as sign-up does.
  */
 import { and, desc, eq, ilike, type SQL, sql } from 'drizzle-orm';
-import type { DatabaseSession } from '../../config/database';
-import { sessions, users } from '../../db/schema';
+import { type DatabaseSession, sessions, users } from '../../db';
 import { type Auth, fromBetterAuthApiError } from '../../lib/auth';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { type AuthUser, toAuthUser } from '../../plugins/auth';

@@ -1,237 +1,33 @@
 /**
- * The one database module. It alone opens connections: a primary pool, one pool per replica, and a
- * one-connection probe pool per node for health and lag. Everything else gets a `Database` handle
- * (drizzle over the one schema) from here.
- *
- * Routing: writes and transactions go to the primary; reads go to a healthy replica that has
- * replayed the request's read-your-writes LSN (see src/db/replica-router.ts), else to the primary.
- * With no DATABASE_URL the service runs on embedded PGlite under DATA_DIR: one node for everything.
+ * The cluster: it alone opens connections (a primary pool, Better-Auth's pool on the primary, one
+ * pool per replica, and a probe pool per node) and routes each request's work: writes and
+ * transactions to the primary; reads to a healthy replica that has replayed the request's
+ * read-your-writes LSN (see replica-router.ts), else to the primary. With no DATABASE_URL, embedded
+ * PGlite under DATA_DIR: one node for everything.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { type Logger as DrizzleLogger, sql } from 'drizzle-orm';
-import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import postgres, { type Sql } from 'postgres';
-import { z } from 'zod';
-import * as schema from '../db/schema';
-import { type Lsn, parseLsn, readYourWritesLsn } from '../db/lsn';
-import { applyMigrations } from '../db/migrator';
-import { PoolBusyError, PoolGate, QueryDeadlineError } from '../db/pool-gate';
-import { ProbePool, ProbeTimeoutError } from '../db/probe-pool';
-import {
-  type PrimaryWalPosition,
-  type ReadReason,
-  type ReadTarget,
-  REFUSED_TARGET,
-  type ReplicaProbeResult,
-  ReplicaNode,
-  ReplicaRouter,
-  type ReplicaState,
-} from '../db/replica-router';
-import { selectRows } from '../db/rows';
-import { findErrorCode, HttpError, serviceUnavailable } from '../lib/errors';
+import type { Sql } from 'postgres';
+import { findErrorCode, serviceUnavailable } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import type { AppConfig } from './env';
-
-export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
-export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
-export type DatabaseIntent = 'read' | 'write';
-export type DatabaseConfig = AppConfig['database'];
-
-export type PoolHealth = {
-  name: string;
-  ok: boolean;
-  latencyMs: number | null;
-  error?: string;
-};
-export type ReplicaHealth = PoolHealth & {
-  state: ReplicaState;
-  lagBytes: number | null;
-  lagMs: number | null;
-  readsServed: number;
-};
-export type DatabaseHealth = {
-  mode: 'postgres' | 'embedded';
-  primary: PoolHealth;
-  replicas: ReplicaHealth[];
-  reads: { byTarget: Record<string, number>; byReason: Record<string, number> };
-};
-
-const HEALTH_TIMEOUT_MS = 1_500;
-const PRIMARY_NAME = 'primary';
-// Probes must answer fast or count as failed; the client-side bound also covers the connect timeout.
-const PROBE_STATEMENT_TIMEOUT_MS = 500;
-const PROBE_TIMEOUT_MS = 1_500;
-
-/** SQLSTATEs and driver codes that mean "this server is unreachable right now", not "this query is wrong". */
-const CONNECTION_ERROR_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'ENETUNREACH',
-  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
-  '57P01', '57P02', '57P03',
-]);
-const RECOVERY_CONFLICT = '40001';
-
-export function isConnectionError(error: unknown): boolean {
-  const code = findErrorCode(error);
-  return code !== undefined && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'));
-}
-
-/**
- * Whether a failed query says something about the database rather than about the query: an
- * unreachable node, a timeout, a recovery conflict, resource exhaustion (classes 53, 57, 58, XX).
- * A malformed value or a constraint (classes 22, 23, 42) is the request's fault and is not counted
- * in db_read_failures_total.
- */
-function isDatabaseFailure(error: unknown): boolean {
-  if (isConnectionError(error) || error instanceof QueryDeadlineError) return true;
-  const code = findErrorCode(error, (candidate) => /^[0-9A-Z]{5}$/.test(candidate));
-  return code !== undefined && (code === RECOVERY_CONFLICT || /^(53|57|58|XX)/.test(code));
-}
-
-/** A read that failed for one of these reasons may succeed on another node. */
-function isRetryableReadError(error: unknown): boolean {
-  return isConnectionError(error) || findErrorCode(error) === RECOVERY_CONFLICT;
-}
-
-/** Every way the database layer fails fast, as the 503 (with Retry-After) the client gets. */
-export function toUnavailable(error: unknown): unknown {
-  if (error instanceof HttpError) return error;
-  if (isConnectionError(error)) return serviceUnavailable('The database is unavailable, retry shortly', 'DATABASE_UNAVAILABLE');
-  if (error instanceof PoolBusyError) return serviceUnavailable('The database is busy, retry shortly', 'DATABASE_BUSY');
-  if (error instanceof QueryDeadlineError || findErrorCode(error) === '57014') {
-    return serviceUnavailable('The database took too long to answer', 'DATABASE_TIMEOUT');
-  }
-  return error;
-}
-
-/** Set while a transaction callback runs: a routed read there would miss the transaction's own writes. */
-const transactionScope = new AsyncLocalStorage<true>();
-
-export class DatabaseUsageError extends Error {
-  override name = 'DatabaseUsageError';
-}
-
-/**
- * Whether a statement only reads: the first keyword starts a query, and nothing in it writes or
- * takes row locks. Literals, quoted identifiers and comments are blanked first so a value or a
- * column name cannot trip it. Conservative: an unknown statement is not a read.
- */
-export function isReadOnlyStatement(text: string): boolean {
-  const code = text
-    .replace(/--[^\n]*/g, ' ')
-    .replace(/\/\*[\s\S]*?\*\//g, ' ')
-    .replace(/\$([A-Za-z_]*)\$[\s\S]*?\$\1\$/g, ' ')
-    .replace(/'(?:[^']|'')*'/g, ' ')
-    .replace(/"(?:[^"]|"")*"/g, ' ')
-    .toLowerCase();
-  if (!/^\s*\(*\s*(select|with|values|table|show)\b/.test(code)) return false;
-  return !/\b(insert|update|delete|merge|into|truncate|nextval|setval)\b|\bfor\s+(key\s+)?share\b/.test(code);
-}
-
-/**
- * The drizzle logger of every handle a routed read gets (replica or primary): drizzle calls it before
- * sending each statement, so a write or `SELECT ... FOR UPDATE` built inside `read()` (the
- * `db.with(cte).insert()` and `.for('update')` traps) is refused here, whichever node the read was
- * routed to, instead of failing only on a replica or silently running on the primary.
- */
-const readOnlyGuard: DrizzleLogger = {
-  logQuery(query: string): void {
-    if (!isReadOnlyStatement(query)) {
-      throw new DatabaseUsageError(
-        `a write or locking statement was issued through a read handle; use write() or transaction(): ${query.slice(0, 120)}`,
-      );
-    }
-  },
-};
-
-/** Above every real token: the reads of a request that has written go to the primary. */
-const OWN_WRITES = 'own-writes';
-type ReadFloor = Lsn | null | typeof OWN_WRITES;
-
-const probeRow = z.object({
-  in_recovery: z.boolean(),
-  replay_lsn: z.string().nullable(),
-  receive_lsn: z.string().nullable(),
-});
-const primaryWalRow = z.object({ insert_lsn: z.string(), flush_lsn: z.string(), block_size: z.coerce.number().int().positive() });
-const insertLsnRow = z.object({ lsn: z.string(), block_size: z.coerce.number().int().positive() });
-
-type PoolOptions = {
-  name: string;
-  max: number;
-  readOnly: boolean;
-  connectTimeoutS: number;
-  statementTimeoutMs: number;
-  observeQueries?: QueryObserver | undefined;
-};
-
-/** Sees every statement a request pool sends, with its parameters (tests EXPLAIN them). */
-export type QueryObserver = (query: string, parameters: readonly unknown[]) => void;
-
-function openPool(url: string, config: DatabaseConfig, options: PoolOptions): Sql {
-  return postgres(url, {
-    max: options.max,
-    idle_timeout: config.idleTimeoutS,
-    connect_timeout: options.connectTimeoutS,
-    onnotice: () => {},
-    ...(options.observeQueries ? { debug: (_connection: number, query: string, parameters: unknown[]) => options.observeQueries?.(query, parameters) } : {}),
-    connection: {
-      application_name: `bountyexpo-${options.name}`,
-      statement_timeout: options.statementTimeoutMs,
-      ...(options.readOnly ? { default_transaction_read_only: true } : {}),
-    },
-  });
-}
-
-/**
- * A short, public-safe reason for /health/db (unauthenticated): the driver's code, never the
- * failed SQL text drizzle puts in its message.
- */
-function healthFailureReason(error: unknown): string {
-  if (error instanceof TimeoutError || error instanceof ProbeTimeoutError) return 'timeout';
-  const code = findErrorCode(error);
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'CONNECT_TIMEOUT') return 'connect timeout';
-  if (code && isConnectionError(error)) return `connection failed (${code})`;
-  return code ? `query failed (${code})` : 'unreachable';
-}
-
-class TimeoutError extends Error {
-  override name = 'TimeoutError';
-}
-
-/**
- * drizzle sends every query through `sql.unsafe(text, params)`, which postgres-js runs unprepared:
- * parsed and planned anew each time. Queries built by drizzle have a fixed text per call site, so
- * named prepared statements (cached per connection) are safe and cut the database's work per
- * read by about a third. Off with DB_PREPARED_STATEMENTS=false (PgBouncer in transaction mode).
- * Transactions run on the connection postgres-js hands to `begin`, unprepared as before.
- */
-function withPreparedStatements(pool: Sql): Sql {
-  return new Proxy(pool, {
-    get(target, property, receiver) {
-      if (property !== 'unsafe') return Reflect.get(target, property, receiver);
-      const unsafe: Sql['unsafe'] = (query, parameters, options) => target.unsafe(query, parameters, { ...options, prepare: true });
-      return unsafe;
-    },
-  });
-}
-
-async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { isConnectionError, isDatabaseFailure, isRetryableReadError, toUnavailable } from './errors';
+import { assertOutsideTransaction, inTransactionScope, readOnlyGuard } from './guards';
+import { type DatabaseHealth, HEALTH_TIMEOUT_MS, healthFailureReason, type PoolHealth, type ReplicaHealth, withTimeout } from './health';
+import { type Lsn, parseLsn, readYourWritesLsn } from './lsn';
+import { applyMigrations } from './migrator';
+import { PoolGate } from './pool-gate';
+import { openPool, type QueryObserver, withPreparedStatements } from './pools';
+import { ProbePool } from './probe-pool';
+import { insertLsnRow, PROBE_STATEMENT_TIMEOUT_MS, PROBE_TIMEOUT_MS, primaryWalPosition, probeReplica } from './probes';
+import { type ReadTarget, REFUSED_TARGET, ReplicaNode, ReplicaRouter } from './replica-router';
+import { selectRows } from './rows';
+import * as schema from './schema';
+import { DatabaseSession, OWN_WRITES, type ReadFloor, type SessionBackend } from './session';
+import { type Database, type DatabaseConfig, type DatabaseIntent, PRIMARY_NAME, type Transaction } from './types';
 
 /** Runs a probe query on a node's probe connection, bounded; see ProbePool for why it resets. */
 type Prober = <T>(probe: (db: Database) => Promise<T>, timeoutMs: number, what: string) => Promise<T>;
@@ -243,7 +39,7 @@ type Prober = <T>(probe: (db: Database) => Promise<T>, timeoutMs: number, what: 
 export const operationBoundMs = (config: DatabaseConfig): number =>
   config.poolAcquireTimeoutMs + config.connectTimeoutS * 1000 + config.statementTimeoutMs;
 
-export class DatabaseCluster {
+export class DatabaseCluster implements SessionBackend {
   readonly router: ReplicaRouter<Database>;
   private readonly readYourWritesWaitMs: number;
   /** One gate per pool, by node name (see PoolGate). */
@@ -560,7 +356,7 @@ export class DatabaseCluster {
   async runTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     assertOutsideTransaction('transaction()');
     try {
-      return await this.gate(PRIMARY_NAME).run(() => this.primary.transaction((tx) => transactionScope.run(true, () => work(tx))));
+      return await this.gate(PRIMARY_NAME).run(() => this.primary.transaction((tx) => inTransactionScope(() => work(tx))));
     } catch (error) {
       throw toUnavailable(error);
     }
@@ -579,131 +375,5 @@ export class DatabaseCluster {
 }
 
 const MAX_LSN: Lsn = (1n << 64n) - 1n;
-
-/**
- * Inside a transaction callback every query must use the transaction handle: a routed read would
- * miss the transaction's own writes (and may hit a replica), and a write or nested transaction on
- * another connection is not part of it and can deadlock on its locks.
- */
-function assertOutsideTransaction(what: string): void {
-  if (transactionScope.getStore()) {
-    throw new DatabaseUsageError(`${what} inside a transaction callback: use the transaction handle (tx) instead`);
-  }
-}
-
-/** The primary's side of the lag measure (see PrimaryWalHistory). */
-async function primaryWalPosition(db: Database): Promise<PrimaryWalPosition | null> {
-  const [row] = await selectRows(
-    db,
-    sql`select pg_current_wal_insert_lsn()::text as insert_lsn, pg_current_wal_flush_lsn()::text as flush_lsn,
-               current_setting('wal_block_size') as block_size`,
-    primaryWalRow,
-  );
-  const insertLsn = row ? parseLsn(row.insert_lsn) : null;
-  const flushLsn = row ? parseLsn(row.flush_lsn) : null;
-  if (!row || insertLsn === null || flushLsn === null) return null;
-  return { insertLsn: readYourWritesLsn(insertLsn, row.block_size), flushLsn };
-}
-
-async function probeReplica(db: Database): Promise<ReplicaProbeResult> {
-  const [row] = await selectRows(
-    db,
-    sql`select pg_is_in_recovery() as in_recovery,
-               pg_last_wal_replay_lsn()::text as replay_lsn,
-               pg_last_wal_receive_lsn()::text as receive_lsn`,
-    probeRow,
-  );
-  if (!row) throw new Error('replica probe returned no row');
-  return {
-    inRecovery: row.in_recovery,
-    replayLsn: row.replay_lsn ? parseLsn(row.replay_lsn) : null,
-    receiveLsn: row.receive_lsn ? parseLsn(row.receive_lsn) : null,
-  };
-}
-
-/**
- * What one request uses. `read` is routed (token-aware, retried once), `write` and `transaction`
- * run on the primary and mark the request as having written, so the caller gets a fresh token.
- */
-export class DatabaseSession {
-  wrote = false;
-  /**
-   * Set when this request's primary work failed as unavailable (503): asking the same primary for
-   * a token would only add another bounded wait to the answer.
-   */
-  primaryUnavailable = false;
-  readonly targets: string[] = [];
-
-  constructor(
-    private readonly cluster: DatabaseCluster,
-    readonly minLsn: Lsn | null,
-  ) {}
-
-  /**
-   * A routed read. Once this request has written, its reads stay on the primary: its own write's
-   * LSN is not known until the response, and no replica may have it yet.
-   */
-  read<T>(query: (db: Database) => Promise<T>): Promise<T> {
-    return this.cluster.routeRead(this.wrote ? OWN_WRITES : this.minLsn, query, (name) => this.targets.push(name));
-  }
-
-  write<T>(query: (db: Database) => Promise<T>): Promise<T> {
-    assertOutsideTransaction('write()');
-    this.wrote = true;
-    this.targets.push(PRIMARY_NAME);
-    return this.notingUnavailable(this.cluster.runWrite(() => query(this.cluster.primary)));
-  }
-
-  transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
-    assertOutsideTransaction('transaction()');
-    this.wrote = true;
-    this.targets.push(PRIMARY_NAME);
-    return this.notingUnavailable(this.cluster.runTransaction(work));
-  }
-
-  private async notingUnavailable<T>(work: Promise<T>): Promise<T> {
-    try {
-      return await work;
-    } catch (error) {
-      if (error instanceof HttpError && error.status === 503) this.primaryUnavailable = true;
-      throw error;
-    }
-  }
-
-  /** For writes made outside this handle (Better-Auth's own endpoints write sessions and users). */
-  markWritten(): void {
-    this.wrote = true;
-  }
-
-  get lastTarget(): string | null {
-    return this.targets.at(-1) ?? null;
-  }
-}
-
-export type { ReadReason };
-
-// --- The process-wide instance, for src/index.ts and the operator scripts. --------------------
-
-let current: DatabaseCluster | null = null;
-
-export async function initDatabase(config: DatabaseConfig, logger: Logger): Promise<DatabaseCluster> {
-  current ??= await DatabaseCluster.open(config, logger);
-  return current;
-}
-
-function requireDatabase(): DatabaseCluster {
-  if (!current) throw new Error('initDatabase() has not been called');
-  return current;
-}
-
-export const getDatabase = (intent: DatabaseIntent): Database => requireDatabase().getDatabase(intent);
-export const dbPrimary = (): Database => requireDatabase().primary;
-export const checkDatabaseHealth = (): Promise<DatabaseHealth> => requireDatabase().checkHealth();
-
-export async function closeDatabaseConnections(): Promise<void> {
-  const cluster = current;
-  current = null;
-  await cluster?.close();
-}
 
 export const embeddedDataDir = (config: DatabaseConfig): string => join(resolve(config.dataDir), 'pglite');

@@ -1,0 +1,48 @@
+/** How the database layer classifies failures, and the 503 a client gets for each. */
+import { findErrorCode, HttpError, serviceUnavailable } from '../lib/errors';
+import { PoolBusyError, QueryDeadlineError } from './pool-gate';
+
+/** SQLSTATEs and driver codes that mean "this server is unreachable right now", not "this query is wrong". */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'ENETUNREACH',
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  '57P01', '57P02', '57P03',
+]);
+const RECOVERY_CONFLICT = '40001';
+
+export function isConnectionError(error: unknown): boolean {
+  const code = findErrorCode(error);
+  return code !== undefined && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'));
+}
+
+/**
+ * Whether a failed query says something about the database rather than about the query: an
+ * unreachable node, a timeout, a recovery conflict, resource exhaustion (classes 53, 57, 58, XX).
+ * A malformed value or a constraint (classes 22, 23, 42) is the request's fault and is not counted
+ * in db_read_failures_total.
+ */
+export function isDatabaseFailure(error: unknown): boolean {
+  if (isConnectionError(error) || error instanceof QueryDeadlineError) return true;
+  const code = findErrorCode(error, (candidate) => /^[0-9A-Z]{5}$/.test(candidate));
+  return code !== undefined && (code === RECOVERY_CONFLICT || /^(53|57|58|XX)/.test(code));
+}
+
+/** A read that failed for one of these reasons may succeed on another node. */
+export function isRetryableReadError(error: unknown): boolean {
+  return isConnectionError(error) || findErrorCode(error) === RECOVERY_CONFLICT;
+}
+
+/** Every way the database layer fails fast, as the 503 (with Retry-After) the client gets. */
+export function toUnavailable(error: unknown): unknown {
+  if (error instanceof HttpError) return error;
+  if (isConnectionError(error)) return serviceUnavailable('The database is unavailable, retry shortly', 'DATABASE_UNAVAILABLE');
+  if (error instanceof PoolBusyError) return serviceUnavailable('The database is busy, retry shortly', 'DATABASE_BUSY');
+  if (error instanceof QueryDeadlineError || findErrorCode(error) === '57014') {
+    return serviceUnavailable('The database took too long to answer', 'DATABASE_TIMEOUT');
+  }
+  return error;
+}
+
+export class DatabaseUsageError extends Error {
+  override name = 'DatabaseUsageError';
+}
