@@ -1,54 +1,28 @@
 /**
- * The process: load config, open the database, serve, and own the signals.
- * Shutdown: /health turns 503, the server stops accepting, in-flight requests finish (bounded by
- * SHUTDOWN_TIMEOUT_MS, then forced), pools close, exit 0.
+ * The process entry (`bun run start`): parse the config, then serve, or, with WEB_CONCURRENCY
+ * above 1, supervise that many server processes (src/supervisor.ts) that each run this same file.
  */
-import { createApp } from './app';
-import { closeDatabaseConnections, initDatabase } from './db';
 import { loadConfig } from './config/env';
-import { createLogger } from './lib/logger';
-import { createLifecycle } from './modules/health/service';
-import { bunBodyCeilingBytes, createFetchHandler } from './serve';
+import { isConnectionError } from './db';
+import { createProcessLogger } from './lib/logger';
+import { runServer } from './server';
+import { runSupervisor } from './supervisor';
 
 const config = loadConfig();
-const logger = createLogger({ level: config.logLevel });
-const lifecycle = createLifecycle();
+const processLogger = createProcessLogger({ level: config.logLevel, worker: config.workerIndex });
 
-const database = await initDatabase(config.database, logger).catch((error: unknown) => {
-  logger.fatal({ err: error }, 'could not open the database');
+// A crash still leaves its last lines (and the reason) in the log.
+process.on('uncaughtException', (error) => {
+  processLogger.logger.fatal({ err: error }, 'uncaught exception');
+  processLogger.flushSync();
   process.exit(1);
 });
-
-const app = createApp({ config, database, logger, lifecycle });
-const server = Bun.serve({
-  port: config.port,
-  hostname: config.host,
-  // The client IP (for rate limits) comes from the socket, or from X-Forwarded-For only when the
-  // socket peer is one of TRUSTED_PROXIES; any client-sent copy of the header is dropped.
-  fetch: createFetchHandler(app, config.auth.trustedProxies),
-  // Above BODY_LIMIT_BYTES on purpose: our handler refuses from there on in our error format,
-  // reading no further; only past this ceiling does Bun answer alone (see src/serve.ts).
-  maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),
-  idleTimeout: 30,
+// postgres-js 3.4.9 can leave a rejection unhandled when a server dies while a connection starts
+// (its array-type lookup, porsager/postgres#1223): an outage, not a reason to end the process.
+process.on('unhandledRejection', (reason) => {
+  if (isConnectionError(reason)) processLogger.logger.warn({ err: reason }, 'unhandled database connection failure');
+  else processLogger.logger.error({ err: reason }, 'unhandled rejection');
 });
-logger.info({ url: server.url.href, swagger: config.swaggerEnabled ? `${server.url.origin}/swagger` : undefined }, 'listening');
 
-let shuttingDown = false;
-async function shutdown(signal: string): Promise<void> {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  lifecycle.draining = true;
-  logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: draining in-flight requests');
-  const graceful = server.stop(false).then(() => 'drained' as const);
-  const deadline = Bun.sleep(config.shutdownTimeoutMs).then(() => 'timeout' as const);
-  if ((await Promise.race([graceful, deadline])) === 'timeout') {
-    logger.warn('shutdown deadline reached: closing remaining connections');
-    await server.stop(true);
-  }
-  await closeDatabaseConnections();
-  logger.info('shutdown complete');
-  process.exit(0);
-}
-
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+if (config.webConcurrency > 1 && config.workerIndex === null) runSupervisor(config, processLogger, import.meta.path);
+else await runServer(config, processLogger);

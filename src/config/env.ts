@@ -78,7 +78,11 @@ const envSchema = z
 
     DATABASE_URL: postgresUrl.optional(),
     DATABASE_REPLICA_URLS: commaList.pipe(z.array(postgresUrl)),
+    WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+    // Set by the supervisor for the server processes it starts (src/supervisor.ts); not for operators.
+    BOUNTYEXPO_WORKER_INDEX: z.coerce.number().int().min(0).max(63).optional(),
     DB_POOL_MAX: z.coerce.number().int().min(1).max(500).default(20),
+    DB_POOL_MAX_TOTAL: z.coerce.number().int().min(3).max(10_000).default(100),
     DB_AUTH_POOL_MAX: z.coerce.number().int().min(1).max(100).default(5),
     DB_POOL_ACQUIRE_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(1_000),
     DB_IDLE_TIMEOUT_S: z.coerce.number().int().min(0).default(30),
@@ -117,6 +121,18 @@ const envSchema = z
       if (!env.DATABASE_URL)
         ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in production' });
     }
+    if (env.WEB_CONCURRENCY > 1 && !env.DATABASE_URL)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WEB_CONCURRENCY'],
+        message: 'must be 1 on the embedded database (PGlite is one process): set DATABASE_URL to run several',
+      });
+    if (env.WEB_CONCURRENCY > 1 && poolSizes(env).poolMax < 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DB_POOL_MAX_TOTAL'],
+        message: `is too small for WEB_CONCURRENCY=${env.WEB_CONCURRENCY}: each process needs at least 3 connections per node`,
+      });
     if (env.DATABASE_REPLICA_URLS.length > 0 && !env.DATABASE_URL)
       ctx.addIssue({ code: 'custom', path: ['DATABASE_REPLICA_URLS'], message: 'needs DATABASE_URL (the primary)' });
     // Past its token's expiry a writer reads like anyone, from a replica up to MAX_REPLICA_LAG_MS
@@ -125,6 +141,20 @@ const envSchema = z
       ctx.addIssue({ code: 'custom', path: ['DB_LSN_TOKEN_TTL_S'], message: 'must be longer than MAX_REPLICA_LAG_MS' });
   });
 
+/**
+ * Connections per process, so that all WEB_CONCURRENCY processes together stay within
+ * DB_POOL_MAX_TOTAL per database node. A process opens, on the primary, its request pool, its
+ * Better-Auth pool and one probe connection (a replica gets the request pool and a probe); so
+ * per process the budget is floor(TOTAL / N) = pool + auth + 1, the auth pool taking at most a
+ * fifth of it, and neither ever above DB_POOL_MAX / DB_AUTH_POOL_MAX. With the defaults and one
+ * process: 20 + 5 + 1 = 26 of 100.
+ */
+function poolSizes(env: { WEB_CONCURRENCY: number; DB_POOL_MAX_TOTAL: number; DB_POOL_MAX: number; DB_AUTH_POOL_MAX: number }) {
+  const budget = Math.floor(env.DB_POOL_MAX_TOTAL / env.WEB_CONCURRENCY);
+  const authPoolMax = Math.max(1, Math.min(env.DB_AUTH_POOL_MAX, Math.floor(budget / 5)));
+  return { authPoolMax, poolMax: Math.min(env.DB_POOL_MAX, budget - authPoolMax - 1) };
+}
+
 export type AppConfig = Readonly<{
   nodeEnv: 'development' | 'test' | 'production';
   isProduction: boolean;
@@ -132,6 +162,10 @@ export type AppConfig = Readonly<{
   host: string;
   logLevel: string;
   version: string;
+  /** Server processes `bun run start` runs (src/supervisor.ts when above 1). */
+  webConcurrency: number;
+  /** Which of them this process is; null for the supervisor or a single process. */
+  workerIndex: number | null;
   database: Readonly<{
     primaryUrl: string | undefined;
     replicaUrls: readonly string[];
@@ -190,6 +224,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
   }
   const env = result.data;
   const isProduction = env.NODE_ENV === 'production';
+  const pools = poolSizes(env);
   return Object.freeze({
     nodeEnv: env.NODE_ENV,
     isProduction,
@@ -197,11 +232,13 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
     version: packageVersion(),
+    webConcurrency: env.WEB_CONCURRENCY,
+    workerIndex: env.BOUNTYEXPO_WORKER_INDEX ?? null,
     database: Object.freeze({
       primaryUrl: env.DATABASE_URL,
       replicaUrls: Object.freeze([...env.DATABASE_REPLICA_URLS]),
-      poolMax: env.DB_POOL_MAX,
-      authPoolMax: env.DB_AUTH_POOL_MAX,
+      poolMax: pools.poolMax,
+      authPoolMax: pools.authPoolMax,
       poolAcquireTimeoutMs: env.DB_POOL_ACQUIRE_TIMEOUT_MS,
       idleTimeoutS: env.DB_IDLE_TIMEOUT_S,
       connectTimeoutS: env.DB_CONNECT_TIMEOUT_S,

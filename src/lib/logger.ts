@@ -50,3 +50,32 @@ export function createLogger(options: { level: string; name?: string; destinatio
   };
   return options.destination ? pino(settings, options.destination) : pino(settings);
 }
+
+/** Lines wait in memory until this many bytes are buffered, or the next flush tick. */
+const BUFFER_BYTES = 4096;
+const FLUSH_INTERVAL_MS = 250;
+
+export type ProcessLogger = { logger: Logger; flushSync: () => void };
+
+/**
+ * The server process's logger: the same settings, with stdout written asynchronously in 4 KiB
+ * batches. A synchronous write per line cost about 45 µs per request on a pipe (a third of
+ * /health's throughput at info, issue 8). Lines are flushed every 250 ms, and synchronously on
+ * graceful shutdown and on the crash paths src/index.ts handles, so none is lost there.
+ */
+export function createProcessLogger(options: { level: string; worker: number | null }): ProcessLogger {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: BUFFER_BYTES });
+  const root = createLogger({ level: options.level, destination });
+  // With several server processes, each line says which one wrote it.
+  const logger = options.worker === null ? root : root.child({ worker: options.worker });
+  setInterval(() => destination.flush(), FLUSH_INTERVAL_MS).unref();
+  const flushSync = (): void => {
+    try {
+      destination.flushSync();
+    } catch {
+      // Nothing buffered, or stdout already gone: nothing left to save.
+    }
+  };
+  process.on('exit', flushSync);
+  return { logger, flushSync };
+}
