@@ -7,9 +7,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
 import { findErrorCode, serviceUnavailable } from '../lib/errors';
@@ -150,6 +148,8 @@ export class DatabaseCluster implements SessionBackend {
   private static async openEmbedded(config: DatabaseConfig, logger: Logger): Promise<DatabaseCluster> {
     const dataDir = embeddedDataDir(config);
     mkdirSync(dataDir, { recursive: true });
+    // Loaded only here: PGlite's WebAssembly build is tens of MB a production process never needs.
+    const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
     const client = new PGlite(dataDir);
     await client.waitReady;
     const db: Database = drizzlePglite(client, { schema });

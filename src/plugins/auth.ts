@@ -16,29 +16,12 @@
  * Better-Auth's documented `getSession({ headers })` drops them.
  */
 import { Elysia } from 'elysia';
-import { type UserRole, userRoles } from '../db';
-import { type Auth, guardBetterAuth } from '../lib/auth';
+import type { UserRole } from '../db';
+import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, toAuthSession, toAuthUser } from '../lib/auth';
+import { appendSetCookies } from '../lib/cookies';
 import { forbidden, unauthorized } from '../lib/errors';
-import type { databasePlugin } from './database';
 
-/** The database plugin instance a module `.use()`s to get `db` typed (deduplicated by name). */
-export type DatabasePlugin = ReturnType<typeof databasePlugin>;
-
-export type AuthUser = {
-  id: string;
-  email: string;
-  name: string;
-  image: string | null;
-  emailVerified: boolean;
-  role: UserRole;
-  banned: boolean;
-  banReason: string | null;
-  banExpires: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
-};
-
-export type AuthSession = { id: string; userId: string; expiresAt: Date; createdAt: Date };
+type HeaderSink = Parameters<typeof appendSetCookies>[0];
 
 /**
  * `fresh: true` makes a safe read (GET) check the database instead of the cookie cache; unsafe
@@ -46,58 +29,7 @@ export type AuthSession = { id: string; userId: string; expiresAt: Date; created
  */
 export type AuthRequirement = true | { role?: UserRole | readonly UserRole[]; fresh?: boolean };
 
-type HeaderSink = { headers: Record<string, string | number | string[] | undefined> };
-
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-/** An unknown role grants nothing: it is read as the least privileged one. */
-export const toRole = (value: unknown): UserRole =>
-  userRoles.find((role) => role === value) ?? 'user';
-
-const toDate = (value: Date | string | number): Date => (value instanceof Date ? value : new Date(value));
-const toOptionalDate = (value: Date | string | number | null | undefined): Date | null =>
-  value === null || value === undefined ? null : toDate(value);
-
-type SessionUserLike = {
-  id: string;
-  email: string;
-  name: string;
-  image?: string | null;
-  emailVerified: boolean;
-  role?: string | null;
-  banned?: boolean | null;
-  banReason?: string | null;
-  banExpires?: Date | string | null;
-  createdAt: Date | string;
-  updatedAt: Date | string;
-};
-
-export function toAuthUser(user: SessionUserLike): AuthUser {
-  return {
-    id: user.id,
-    email: user.email,
-    name: user.name,
-    image: user.image ?? null,
-    emailVerified: user.emailVerified,
-    role: toRole(user.role),
-    banned: user.banned === true,
-    banReason: user.banReason ?? null,
-    banExpires: toOptionalDate(user.banExpires),
-    createdAt: toDate(user.createdAt),
-    updatedAt: toDate(user.updatedAt),
-  };
-}
-
-/** Appends Set-Cookie values to Elysia's `set` without dropping ones already there. */
-export function appendSetCookies(set: HeaderSink, cookies: readonly string[]): void {
-  if (cookies.length === 0) return;
-  const existing = set.headers['set-cookie'];
-  const current = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-  set.headers['set-cookie'] = [...current, ...cookies];
-}
-
-export const isBanActive = (user: AuthUser): boolean =>
-  user.banned && (user.banExpires === null || user.banExpires.getTime() > Date.now());
 
 /** `sessionLookupBoundMs`: a session lookup not answered by then is 503 (see guardBetterAuth). */
 export const authPlugin = (auth: Auth, sessionLookupBoundMs: number) => {
@@ -146,13 +78,7 @@ export const authPlugin = (auth: Auth, sessionLookupBoundMs: number) => {
     // Powers beyond a plain user's always come from the database: a cached "admin" may have been
     // demoted a second ago. (A cached "user" promoted meanwhile merely waits out the cache.)
     if (!bypassCache && user.role !== 'user') return loadSession(request, set, true);
-    const session: AuthSession = {
-      id: found.session.id,
-      userId: found.session.userId,
-      expiresAt: toDate(found.session.expiresAt),
-      createdAt: toDate(found.session.createdAt),
-    };
-    return { user, session };
+    return { user, session: toAuthSession(found.session) };
   }
 
   return new Elysia({ name: 'auth' })

@@ -106,3 +106,6 @@ export const databasePlugin = (options: DatabasePluginOptions) =>
         else set.headers[name] = value;
       }
     });
+
+/** The database plugin instance a module `.use()`s to get `db` typed (deduplicated by name). */
+export type DatabasePlugin = ReturnType<typeof databasePlugin>;

@@ -4,17 +4,19 @@
  */
 import { Elysia } from 'elysia';
 import { z } from 'zod';
-import { AUTH_BASE_PATH, type Auth, CLIENT_IP_HEADER, guardBetterAuth, rateLimitHeaders } from '../../lib/auth';
+import { AUTH_BASE_PATH, type Auth, CLIENT_IP_HEADER, guardBetterAuth, isBanActive, rateLimitHeaders, signOut, toAuthUser } from '../../lib/auth';
 import { readBodyCapped } from '../../lib/body';
 import { errorBody, HttpError, httpErrorResponse, notFound } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { commonErrors, errorSchema, ok, successSchema } from '../../lib/http';
-import { appendSetCookies, type AuthPlugin, type DatabasePlugin, isBanActive, toAuthUser } from '../../plugins/auth';
+import { appendSetCookies } from '../../lib/cookies';
+import type { AuthPlugin } from '../../plugins/auth';
+import type { DatabasePlugin } from '../../plugins/database';
 import { privateUserSchema } from '../users/schemas';
 import { toPrivateUser } from '../users/service';
 import { exposedAuthEndpoint } from './exposed-endpoints';
 import { loginBody, signedOutSchema, signUpBody } from './schemas';
-import { type AuthGateway, type ForwardedHeaders, signIn, signOut, signUp } from './service';
+import { type AuthGateway, type ForwardedHeaders, signIn, signUp } from './service';
 
 const FORWARDED_HEADERS = [CLIENT_IP_HEADER, 'user-agent', 'origin', 'referer', 'sec-fetch-site', 'sec-fetch-mode', 'sec-fetch-dest'];
 

@@ -8,15 +8,14 @@
  * DATABASE_UNAVAILABLE with Retry-After, through `guardBetterAuth`.
  */
 import { z } from 'zod';
-import { AUTH_BASE_PATH, type Auth, betterAuthError, fromBetterAuthApiError, guardBetterAuth } from '../../lib/auth';
-import { type AuthUser, toAuthUser } from '../../plugins/auth';
+import { AUTH_BASE_PATH, type AuthGateway, type AuthUser, betterAuthError, guardBetterAuth, toAuthUser } from '../../lib/auth';
 import type { LoginInput, SignUpInput } from './schemas';
 
 /** The caller's headers Better-Auth's checks read (client IP, Origin, Fetch-Metadata). Never cookies. */
 export type ForwardedHeaders = Readonly<Record<string, string>>;
 
-/** `boundMs`: how long one Better-Auth call may take before it is answered 503 (see guardBetterAuth). */
-export type AuthGateway = { auth: Auth; baseUrl: string; boundMs: number };
+
+export type { AuthGateway };
 
 export type CredentialResult = { user: AuthUser; cookies: string[] };
 
@@ -66,21 +65,3 @@ export const signUp = (gateway: AuthGateway, input: SignUpInput, forwarded: Forw
 
 export const signIn = (gateway: AuthGateway, input: LoginInput, forwarded: ForwardedHeaders) =>
   postCredentials(gateway, '/sign-in/email', input, forwarded);
-
-/**
- * Deletes the session behind the cookie (if any) and returns the Set-Cookie values clearing it.
- * With the primary down it is 503 and the cookies stay: "signed out" must mean the session is gone.
- */
-export async function signOut(gateway: AuthGateway, cookie: string | null): Promise<string[]> {
-  if (!cookie) return [];
-  try {
-    const result = await guardBetterAuth(
-      gateway.auth,
-      () => gateway.auth.api.signOut({ headers: new Headers({ cookie }), returnHeaders: true }),
-      gateway.boundMs,
-    );
-    return result.headers.getSetCookie();
-  } catch (error) {
-    throw fromBetterAuthApiError(error, '/sign-out');
-  }
-}

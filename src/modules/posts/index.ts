@@ -7,7 +7,8 @@ import { Elysia } from 'elysia';
 import { HttpError, notFound } from '../../lib/errors';
 import { authErrors, commonErrors, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { clampLimit, decodeCursor } from '../../lib/validation';
-import type { AuthPlugin, DatabasePlugin } from '../../plugins/auth';
+import type { AuthPlugin } from '../../plugins/auth';
+import type { DatabasePlugin } from '../../plugins/database';
 import { createPostBody, deletedPostSchema, listPostsQuery, postParams, postSchema, updatePostBody } from './schemas';
 import { createPost, deletePost, findVisiblePost, listPosts, updatePost } from './service';
 

@@ -4,12 +4,13 @@
  * so a non-admin gets the same 403 for someone else's id as for an id that does not exist.
  */
 import { Elysia } from 'elysia';
-import type { Auth } from '../../lib/auth';
+import { type Auth, signOut } from '../../lib/auth';
 import { forbidden, HttpError, notFound } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { clampLimit, decodeCursor } from '../../lib/validation';
-import { appendSetCookies, type AuthPlugin, type DatabasePlugin } from '../../plugins/auth';
-import { signOut } from '../auth/service';
+import { appendSetCookies } from '../../lib/cookies';
+import type { AuthPlugin } from '../../plugins/auth';
+import type { DatabasePlugin } from '../../plugins/database';
 import {
   ADMIN_ONLY_FIELDS,
   createUserBody,

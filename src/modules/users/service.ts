@@ -5,9 +5,9 @@
  */
 import { and, desc, eq, ilike, type SQL, sql } from 'drizzle-orm';
 import { type DatabaseSession, sessions, users } from '../../db';
-import { type Auth, fromBetterAuthApiError } from '../../lib/auth';
+import { type Auth, type AuthUser, fromBetterAuthApiError, toAuthUser } from '../../lib/auth';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
-import { type AuthUser, toAuthUser } from '../../plugins/auth';
+
 import type { PrivateUser, PublicUser } from './schemas';
 
 type UserRow = typeof users.$inferSelect;

@@ -1,0 +1,141 @@
+/**
+ * bun scripts/profile-pipeline.ts — what each stage of the request pipeline costs, in process.
+ *
+ * Builds the app's Elysia pipeline one plugin at a time (bare route, + request id and log line,
+ * + CORS, + error handler/body parser, + OpenAPI, + database session, + auth macro, the whole app)
+ * and times N `app.handle()` calls of GET /health against each, so the difference between two
+ * rows is what the added stage costs per request. Then the same for GET /posts?limit=20 and
+ * GET /posts/:id on the whole app against a real replica, with and without response validation.
+ * In-process timing, no sockets: it isolates our per-request work from the HTTP server's.
+ *
+ * Env: PROFILE_REQUESTS (default 20000), PROFILE_LOG_LEVEL (default info: the log line is a stage).
+ */
+import { mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Elysia } from 'elysia';
+import pino from 'pino';
+import { createApp } from '../src/app';
+import { parseConfig } from '../src/config/env';
+import { applyMigrations, DatabaseCluster, posts, users } from '../src/db';
+import { createAuth } from '../src/lib/auth';
+import { createLogger, type Logger } from '../src/lib/logger';
+import { authPlugin } from '../src/plugins/auth';
+import { corsPlugin } from '../src/plugins/cors';
+import { databasePlugin } from '../src/plugins/database';
+import { errorHandler } from '../src/plugins/error-handler';
+import { openapiPlugin } from '../src/plugins/openapi';
+import { requestContext } from '../src/plugins/request-context';
+import { clusterDown, clusterUp } from './lib/pg-cluster';
+import { freePort } from './lib/ports';
+
+const REQUESTS = Number(process.env.PROFILE_REQUESTS ?? 20_000);
+const LOG_LEVEL = process.env.PROFILE_LOG_LEVEL ?? 'info';
+
+type Handler = { handle: (request: Request) => Promise<Response> | Response };
+
+/** Mean microseconds per request over REQUESTS sequential calls (after a warm-up). */
+async function time(app: Handler, makeRequest: () => Request): Promise<number> {
+  for (let i = 0; i < 2_000; i += 1) await (await app.handle(makeRequest())).arrayBuffer();
+  const started = performance.now();
+  for (let i = 0; i < REQUESTS; i += 1) await (await app.handle(makeRequest())).arrayBuffer();
+  return ((performance.now() - started) * 1000) / REQUESTS;
+}
+
+/** The production logger settings, writing to /dev/null (the write is part of the cost). */
+const devNullLogger = (): Logger => createLogger({ level: LOG_LEVEL, destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: true }) });
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bx-profile-'));
+  const cluster = await clusterUp({ dir, primaryPort: await freePort(), replicaPort: await freePort() });
+  try {
+    const config = parseConfig({
+      NODE_ENV: 'production',
+      LOG_LEVEL,
+      DATABASE_URL: cluster.databaseUrl,
+      DATABASE_REPLICA_URLS: cluster.replicaUrls.join(','),
+      BETTER_AUTH_SECRET: 'profile-secret-0123456789-0123456789-abcdef',
+      BETTER_AUTH_URL: 'http://localhost:3000',
+    });
+    const logger = devNullLogger();
+    const database = await DatabaseCluster.open(config.database, logger);
+    await applyMigrations(database.primary);
+    await database.primary.insert(users).values({ id: 'profile-author', name: 'Author', email: 'profile@example.com' });
+    const [first] = await database.primary
+      .insert(posts)
+      .values(Array.from({ length: 200 }, (_, i) => ({ authorId: 'profile-author', title: `Post ${i}`, content: 'x'.repeat(400), published: true })))
+      .returning({ id: posts.id });
+    const lsn = await database.currentWalInsertLsn();
+    if (lsn !== null) await database.waitForReplicas(lsn, 30_000);
+
+    const auth = createAuth({ config, database, logger });
+    const db = databasePlugin({ database, tokenSecret: config.auth.secret, tokenTtlS: 300, debugHeaders: false, secureCookies: false });
+    const health = () => ({ status: 'ok' as const, uptime: 1, version: '0.1.0' });
+    const healthRequest = () => new Request('http://localhost/health');
+    const stages: Array<[string, Handler]> = [
+      ['bare Elysia route', new Elysia().get('/health', health)],
+      ['+ request id, log line', new Elysia().use(requestContext({ logger })).get('/health', health)],
+      ['+ CORS', new Elysia().use(requestContext({ logger })).use(corsPlugin(config.corsOrigins)).get('/health', health)],
+      [
+        '+ error handler, body parser',
+        new Elysia()
+          .use(requestContext({ logger }))
+          .use(corsPlugin(config.corsOrigins))
+          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes }))
+          .get('/health', health),
+      ],
+      [
+        '+ OpenAPI plugin',
+        new Elysia()
+          .use(requestContext({ logger }))
+          .use(corsPlugin(config.corsOrigins))
+          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes }))
+          .use(openapiPlugin({ version: '0.1.0', enabled: false, sessionCookie: 'x' }))
+          .get('/health', health),
+      ],
+      [
+        '+ database session',
+        new Elysia()
+          .use(requestContext({ logger }))
+          .use(corsPlugin(config.corsOrigins))
+          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes }))
+          .use(openapiPlugin({ version: '0.1.0', enabled: false, sessionCookie: 'x' }))
+          .use(db)
+          .get('/health', health),
+      ],
+      [
+        '+ auth macro',
+        new Elysia()
+          .use(requestContext({ logger }))
+          .use(corsPlugin(config.corsOrigins))
+          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes }))
+          .use(openapiPlugin({ version: '0.1.0', enabled: false, sessionCookie: 'x' }))
+          .use(db)
+          .use(authPlugin(auth, database.operationBoundMs))
+          .get('/health', health),
+      ],
+      ['the whole app', createApp({ config, database, logger, auth })],
+    ];
+    const app = createApp({ config, database, logger, auth });
+    console.log(`profile: ${REQUESTS} sequential app.handle() calls per row, LOG_LEVEL=${LOG_LEVEL}\n`);
+    console.log(`${'GET /health'.padEnd(40)} ${'µs/req'.padStart(8)} ${'stage'.padStart(8)}`);
+    let previous = 0;
+    for (const [name, handler] of stages) {
+      const us = await time(handler, healthRequest);
+      console.log(`${name.padEnd(40)} ${us.toFixed(1).padStart(8)} ${(previous ? us - previous : us).toFixed(1).padStart(8)}`);
+      previous = us;
+    }
+    console.log('');
+    for (const [name, path] of [
+      ['GET /posts?limit=20 (replica)', '/posts?limit=20'],
+      ['GET /posts/:id (replica)', `/posts/${first?.id ?? ''}`],
+    ] as const) {
+      console.log(`${name.padEnd(40)} ${(await time(app, () => new Request(`http://localhost${path}`))).toFixed(1).padStart(8)}`);
+    }
+    await database.close();
+  } finally {
+    await clusterDown({ dir, destroy: true });
+  }
+}
+
+await main();

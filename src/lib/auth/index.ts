@@ -1,0 +1,13 @@
+/**
+ * The one auth module (Better-Auth), by concern: instance.ts (the factory and its options),
+ * client-ip.ts, roles.ts, rate-limit.ts, outage.ts (bounded calls, outages as 503), failures.ts
+ * (Better-Auth errors as ours), policy.ts (our rules on its endpoints), user-fields.ts (users row
+ * invariants), user.ts (the signed-in user), gateway.ts (sign-out on a user's behalf).
+ */
+export { CLIENT_IP_HEADER, resolveClientIp, stampClientIp } from './client-ip';
+export { betterAuthError, type BetterAuthFailure, fromBetterAuthApiError } from './failures';
+export { type AuthGateway, signOut } from './gateway';
+export { AUTH_BASE_PATH, type Auth, authCookieNames, type CreateAuthOptions, createAuth, trustedOrigins, usesSecureCookies } from './instance';
+export { databaseUnavailable, guardBetterAuth } from './outage';
+export { CREDENTIAL_RATE_LIMIT, DEFAULT_RATE_LIMIT, memoryRateLimitStorage, rateLimitHeaders } from './rate-limit';
+export { type AuthSession, type AuthUser, isBanActive, toAuthSession, toAuthUser, toRole } from './user';
