@@ -81,7 +81,7 @@ async function main(): Promise<void> {
         new Elysia()
           .use(requestContext({ logger }))
           .use(corsPlugin(config.corsOrigins))
-          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes }))
+          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
           .get('/health', health),
       ],
       [
@@ -89,8 +89,8 @@ async function main(): Promise<void> {
         new Elysia()
           .use(requestContext({ logger }))
           .use(corsPlugin(config.corsOrigins))
-          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes }))
-          .use(openapiPlugin({ version: '0.1.0', enabled: false, sessionCookie: 'x' }))
+          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
+          .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
           .get('/health', health),
       ],
       [
@@ -98,8 +98,8 @@ async function main(): Promise<void> {
         new Elysia()
           .use(requestContext({ logger }))
           .use(corsPlugin(config.corsOrigins))
-          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes }))
-          .use(openapiPlugin({ version: '0.1.0', enabled: false, sessionCookie: 'x' }))
+          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
+          .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
           .use(db)
           .get('/health', health),
       ],
@@ -108,8 +108,8 @@ async function main(): Promise<void> {
         new Elysia()
           .use(requestContext({ logger }))
           .use(corsPlugin(config.corsOrigins))
-          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes }))
-          .use(openapiPlugin({ version: '0.1.0', enabled: false, sessionCookie: 'x' }))
+          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
+          .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
           .use(db)
           .use(authPlugin(auth, database.operationBoundMs))
           .get('/health', health),

@@ -18,6 +18,7 @@ import { authPlugin } from './plugins/auth';
 import { corsPlugin } from './plugins/cors';
 import { databasePlugin } from './plugins/database';
 import { errorHandler } from './plugins/error-handler';
+import { MODULES } from './modules';
 import { openapiPlugin } from './plugins/openapi';
 import { requestContext } from './plugins/request-context';
 
@@ -49,22 +50,26 @@ export function createApp(deps: AppDeps) {
   // standardHostname: false: Elysia otherwise finds the path by searching for '/' from offset 11
   // of the URL, which a Host of three characters or fewer ("x", "x:1") puts past the path's start.
   return new Elysia({ handler: { standardHostname: false } })
-    .use(requestContext({ logger }))
+    .use(requestContext({ logger, unlogged: lifecycle.unlogged }))
     .use(corsPlugin(config.corsOrigins))
-    // Before the error handler: its body parser must not touch Better-Auth's requests.
     .use(
-      betterAuthHandler({
-        auth,
-        databasePlugin: dbPlugin,
+      errorHandler({
         logger,
-        boundMs: authCallBoundMs,
+        isProduction: config.isProduction,
         bodyLimitBytes: config.bodyLimitBytes,
-        sessionDataCookie: authCookieNames(config).sessionData,
+        unparsedRoutes: betterAuthHandler({
+          auth,
+          databasePlugin: dbPlugin,
+          logger,
+          boundMs: authCallBoundMs,
+          bodyLimitBytes: config.bodyLimitBytes,
+          sessionDataCookie: authCookieNames(config).sessionData,
+        }),
       }),
     )
-    .use(errorHandler({ logger, isProduction: config.isProduction, bodyLimitBytes: config.bodyLimitBytes }))
     .use(
       openapiPlugin({
+        modules: MODULES,
         version: config.version,
         enabled: config.swaggerEnabled,
         sessionCookie: authCookieNames(config).sessionToken,

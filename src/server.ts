@@ -54,6 +54,9 @@ export async function runServer(config: AppConfig, { logger, flushSync }: Proces
       await server.stop(true);
     }
     await closeDatabaseConnections();
+    // Each request's line is written just after its response: wait for the last ones (bounded).
+    const lineDeadline = Date.now() + 1_000;
+    while (lifecycle.unlogged.count > 0 && Date.now() < lineDeadline) await Bun.sleep(5);
     logger.info('shutdown complete');
     flushSync();
     process.exit(0);

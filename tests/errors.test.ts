@@ -16,7 +16,7 @@ const BODY_LIMIT = 4096;
 /** The real error plugin in front of one validated route and one route that crashes. */
 function probeApp(isProduction: boolean) {
   return new Elysia()
-    .use(errorHandler({ logger: createLogger({ level: 'silent' }), isProduction, bodyLimitBytes: BODY_LIMIT }))
+    .use(errorHandler({ logger: createLogger({ level: 'silent' }), isProduction, bodyLimitBytes: BODY_LIMIT, unparsedRoutes: new Elysia() }))
     .post('/echo', ({ body }) => ({ success: true, data: body }), {
       body: z.object({ title: z.string().trim().min(1).max(20), count: z.number().int().min(0) }),
     })
@@ -137,7 +137,7 @@ describe('a response that breaks its own schema', () => {
   const appWith = (isProduction: boolean) => {
     const logs = captureLogs('info');
     const app = new Elysia()
-      .use(errorHandler({ logger: logs.logger, isProduction, bodyLimitBytes: BODY_LIMIT }))
+      .use(errorHandler({ logger: logs.logger, isProduction, bodyLimitBytes: BODY_LIMIT, unparsedRoutes: new Elysia() }))
       .get('/broken', () => ({ count: 'not a number' }) as unknown as { count: number }, { response: { 200: z.object({ count: z.number() }) } });
     return { app, logs };
   };

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createAuth } from '../src/lib/auth';
+import { MODULES } from '../src/modules';
 import { PASSWORD, uniqueEmail } from './support/accounts';
 import { CookieJar } from './support/cookies';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
@@ -24,6 +25,20 @@ describe.skipIf(!hasCluster)('OpenAPI document and Swagger UI', () => {
   afterAll(() => t.close());
 
   const operation = (path: string, method: string) => at(doc, 'paths', path, method);
+
+  test('the tags are the module list: every operation belongs to a listed module, every module has operations, each lists its error codes', () => {
+    const listed = MODULES.flatMap((module) => [module.tag.name, ...(module.extraTags ?? []).map((tag) => tag.name)]);
+    const used = new Set<string>();
+    for (const item of Object.values((at(doc, 'paths') ?? {}) as Record<string, Record<string, unknown>>)) {
+      for (const method of METHODS) for (const tag of items(at(item, method, 'tags'))) used.add(String(tag));
+    }
+    expect([...used].sort()).toEqual([...listed].sort());
+    const described = new Map(items(at(doc, 'tags')).map((tag) => [String(at(tag, 'name')), String(at(tag, 'description'))]));
+    for (const module of MODULES) {
+      for (const [code, entry] of Object.entries(module.errors)) expect(described.get(module.tag.name)).toContain(`${code} (${entry.status})`);
+    }
+    expect(String(at(doc, 'info', 'description'))).toContain('DATABASE_UNAVAILABLE (503)');
+  });
 
   test('is OpenAPI 3.1 with the tags and the session cookie as a security scheme', () => {
     expect(String(at(doc, 'openapi'))).toStartWith('3.1');

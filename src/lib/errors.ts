@@ -56,3 +56,49 @@ export function findErrorCode(error: unknown, accept: (code: string) => boolean 
   }
   return undefined;
 }
+
+// --- Error catalogs ------------------------------------------------------------------------------
+// Each module lists the codes it answers in one catalog beside it (src/modules/<m>/errors.ts); the
+// API document lists them per tag, so a client developer can see every code in one place.
+
+export type ErrorEntry = Readonly<{ status: number; message: string }>;
+export type ErrorCatalog = Readonly<Record<string, ErrorEntry>>;
+
+/** A catalog whose `error(code)` builds the HttpError, typed to its own codes. */
+export function defineErrors<const C extends ErrorCatalog>(codes: C) {
+  return {
+    codes,
+    error(code: keyof C & string, message?: string): HttpError {
+      const entry = codes[code];
+      if (!entry) throw new Error(`unknown error code ${code}`);
+      return new HttpError(entry.status, code, message ?? entry.message);
+    },
+  };
+}
+
+/** Codes any route can answer: refused input, sessions, limits, the database layer. */
+export const COMMON_ERRORS = defineErrors({
+  MALFORMED_JSON: { status: 400, message: 'The body is not valid JSON' },
+  JSON_TOO_DEEP: { status: 400, message: 'The body nests too deep' },
+  MALFORMED_BODY: { status: 400, message: 'The body could not be read' },
+  INVALID_HOST: { status: 400, message: 'The Host header is not a valid host' },
+  UNAUTHORIZED: { status: 401, message: 'Sign in to do this' },
+  FORBIDDEN: { status: 403, message: 'You are not allowed to do this' },
+  INVALID_ORIGIN: { status: 403, message: 'This origin may not send authenticated writes' },
+  USER_BANNED: { status: 403, message: 'This account is banned' },
+  NOT_FOUND: { status: 404, message: 'Not found' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here' },
+  CONFLICT: { status: 409, message: 'A record with these values already exists' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send the body as application/json' },
+  VALIDATION_ERROR: { status: 422, message: 'Invalid input' },
+  INVALID_CURSOR: { status: 422, message: 'The cursor is not one this API issued' },
+  INVALID_VALUE: { status: 422, message: 'A value is out of range or malformed' },
+  TOO_MANY_REQUESTS: { status: 429, message: 'Too many requests' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request line and headers are too large' },
+  INTERNAL_SERVER_ERROR: { status: 500, message: 'Internal server error' },
+  DATABASE_UNAVAILABLE: { status: 503, message: 'The database is unavailable, retry shortly' },
+  DATABASE_BUSY: { status: 503, message: 'The database is busy, retry shortly' },
+  DATABASE_TIMEOUT: { status: 503, message: 'The database took too long to answer' },
+  READ_CAPACITY_EXCEEDED: { status: 503, message: 'No replica can serve reads and the primary is at its fallback limit' },
+});

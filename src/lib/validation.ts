@@ -4,6 +4,7 @@
  * which would otherwise surface as a 500 instead of a 422).
  */
 import { z } from 'zod';
+import { COMMON_ERRORS } from './errors';
 
 /** A JSON-Schema-friendly NUL check: it shows up as `pattern` in the OpenAPI document. */
 export const NO_NUL_PATTERN = /^[^\u0000]*$/;
@@ -139,6 +140,24 @@ export function decodeCursor(raw: string): KeysetCursor | null {
   } catch {
     return null;
   }
+}
+
+/** The `?cursor=` of a list route: null when absent, 422 INVALID_CURSOR when not one we issued. */
+export function cursorFromQuery(raw: string | undefined): KeysetCursor | null {
+  if (!raw) return null;
+  const cursor = decodeCursor(raw);
+  if (!cursor) throw COMMON_ERRORS.error('INVALID_CURSOR');
+  return cursor;
+}
+
+/**
+ * The fields of a patch that were given (not undefined), for an UPDATE's SET: a field left out of
+ * a PATCH body stays as it is; null is a value (it clears the column).
+ */
+export function definedFields<T extends Record<string, unknown>>(changes: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  const defined: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(changes)) if (value !== undefined) defined[field] = value;
+  return defined as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
 /**

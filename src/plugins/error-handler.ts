@@ -3,7 +3,7 @@
  * Also owns body parsing, so malformed JSON (400), an oversized body (413) and a wrong content
  * type (415) are refused before any handler runs.
  */
-import { Elysia } from 'elysia';
+import { type AnyElysia, Elysia } from 'elysia';
 import { assertDeclaredLength, readBodyCapped } from '../lib/body';
 import { type ErrorDetail, errorBody, findErrorCode, HttpError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -59,8 +59,28 @@ function validationDetails(issues: unknown): ErrorDetail[] {
   }));
 }
 
-export const errorHandler = (options: { logger: Logger; isProduction: boolean; bodyLimitBytes: number }) =>
-  new Elysia({ name: 'error-handler' })
+type ErrorHandlerOptions<Unparsed extends AnyElysia> = {
+  logger: Logger;
+  isProduction: boolean;
+  bodyLimitBytes: number;
+  /**
+   * Routes that read their own body (Better-Auth's handler, `parse: 'none'`). Elysia applies a
+   * hook only to routes registered after it, and honours 'none' only when it is a route's sole
+   * parse hook: so they are mounted here, ahead of the parser, which cannot be got wrong by the
+   * order of `.use()` calls in the app.
+   */
+  unparsedRoutes: Unparsed;
+};
+
+/**
+ * The unparsed routes, then the parser and the error renderer. Generic in the unparsed routes
+ * so the app's type (Eden's `type App`) keeps every route.
+ */
+export const errorHandler = <const Unparsed extends AnyElysia>(options: ErrorHandlerOptions<Unparsed>) =>
+  new Elysia({ name: 'error-handler' }).use(options.unparsedRoutes).use(parserAndErrors(options));
+
+const parserAndErrors = (options: Omit<ErrorHandlerOptions<AnyElysia>, 'unparsedRoutes'>) =>
+  new Elysia({ name: 'body-parser-and-errors' })
     .onParse({ as: 'global' }, async ({ request, contentType }) => {
       // No body at all (GET, or a bodiless POST such as logout): nothing to parse or refuse.
       if (request.body === null || request.headers.get('content-length') === '0') return undefined;

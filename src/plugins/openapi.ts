@@ -9,7 +9,15 @@
 import { openapi, toOpenAPISchema } from '@elysiajs/openapi';
 import { Elysia } from 'elysia';
 import { z } from 'zod';
+import { COMMON_ERRORS, type ErrorCatalog } from '../lib/errors';
 import { errorSchema } from '../lib/http';
+import type { ModuleInfo } from '../modules/module';
+
+/** " Error codes: A (409), B (403)." for a tag's description. */
+const errorCodeList = (catalog: ErrorCatalog): string => {
+  const entries = Object.entries(catalog);
+  return entries.length === 0 ? '' : ` Error codes: ${entries.map(([code, entry]) => `${code} (${entry.status})`).join(', ')}.`;
+};
 
 const INT32 = { min: -2_147_483_648, max: 2_147_483_647 };
 
@@ -39,6 +47,8 @@ export type ExtraOpenApi = { paths: Record<string, OpenApiObject>; schemas: Reco
 
 type OpenapiPluginOptions = {
   version: string;
+  /** The module list (src/modules/index.ts): the document's tags and error codes. */
+  modules: readonly ModuleInfo[];
   enabled: boolean;
   /** The session cookie's name, for the security schemes. */
   sessionCookie: string;
@@ -136,17 +146,14 @@ export const openapiPlugin = (options: OpenapiPluginOptions) => {
       title: 'BOUNTYExpo API',
       version: options.version,
       description:
-        'The one BOUNTYExpo backend. Errors: { success: false, message, error, details? }.\n\n' +
+        'The one BOUNTYExpo backend. Errors: { success: false, message, error, details? }; `error` is a stable code. ' +
+        `Any route may answer:${errorCodeList(COMMON_ERRORS.codes)} Each tag lists the codes its routes add.\n\n` +
         'Try it here: POST /auth/signup (sets the session cookie in this browser), then POST /posts, then GET /posts/{id}.',
     },
-    tags: [
-      { name: 'auth', description: 'Sign up, sign in, sign out, the current user' },
-      { name: 'users', description: 'Accounts: public profiles, self-service, admin' },
-      { name: 'posts', description: 'Posts: public reading, drafts for their authors' },
-      { name: 'health', description: 'Probes for load balancers' },
-      { name: 'metrics', description: 'Prometheus metrics' },
-      { name: 'better-auth', description: "Better-Auth's own endpoints, used by its official client (better-auth/client)" },
-    ],
+    tags: options.modules.flatMap((module) => [
+      { name: module.tag.name, description: `${module.tag.description}.${errorCodeList(module.errors)}` },
+      ...(module.extraTags ?? []),
+    ]),
     components: {
       securitySchemes: {
         sessionCookie: {

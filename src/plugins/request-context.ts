@@ -14,9 +14,16 @@ const metaByRequest = new WeakMap<Request, RequestMeta>();
 /** Database targets are recorded here by the database plugin so the log line can name them. */
 export const dbTargetsByRequest = new WeakMap<Request, string[]>();
 
-export const requestContext = (options: { logger: Logger }) =>
+/**
+ * Requests whose log line is not written yet. The line is written after the response has gone
+ * out, so a graceful shutdown waits for this to reach 0 before flushing the log (src/server.ts).
+ */
+export type UnloggedRequests = { count: number };
+
+export const requestContext = (options: { logger: Logger; unlogged?: UnloggedRequests }) =>
   new Elysia({ name: 'request-context' })
     .onRequest(({ request, set }) => {
+      if (options.unlogged) options.unlogged.count += 1;
       const incoming = request.headers.get('x-request-id');
       // A client-supplied id is kept only when it is short and plain: it lands in our logs.
       const id = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
@@ -39,4 +46,5 @@ export const requestContext = (options: { logger: Logger }) =>
         },
         'request',
       );
+      if (options.unlogged) options.unlogged.count -= 1;
     });

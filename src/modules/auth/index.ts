@@ -14,7 +14,10 @@ import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import { privateUserSchema } from '../users/schemas';
 import { toPrivateUser } from '../users/service';
+import type { ModuleInfo } from '../module';
+import { AUTH_ERRORS } from './errors';
 import { exposedAuthEndpoint } from './exposed-endpoints';
+import { BETTER_AUTH_TAG } from './openapi';
 import { loginBody, signedOutSchema, signUpBody } from './schemas';
 import { type AuthGateway, type ForwardedHeaders, signIn, signUp } from './service';
 
@@ -32,9 +35,15 @@ function forwardedHeaders(request: Request): ForwardedHeaders {
 /** Anonymous access, spelled so the OpenAPI document states it explicitly. */
 const ANONYMOUS: Array<Record<string, string[]>> = [{}];
 
+export const authModule: ModuleInfo = {
+  tag: { name: 'auth', description: 'Sign up, sign in, sign out, the current user' },
+  extraTags: [{ name: BETTER_AUTH_TAG, description: "Better-Auth's own endpoints, used by its official client (better-auth/client)" }],
+  errors: AUTH_ERRORS.codes,
+};
+
 export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin; authCallBoundMs: number }) => {
   const gateway: AuthGateway = { auth: deps.auth, baseUrl: deps.baseUrl, boundMs: deps.authCallBoundMs };
-  return new Elysia({ tags: ['auth'] })
+  return new Elysia({ tags: [authModule.tag.name] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
     .post(

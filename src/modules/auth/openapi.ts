@@ -27,6 +27,8 @@ function bound(node: unknown, limit: number): void {
   for (const value of Object.values(node)) bound(value, limit);
 }
 
+export const BETTER_AUTH_TAG = 'better-auth';
+
 /** Our error format, plus Better-Auth's own `code` (its official client reads it). */
 const errorJson = (description: string): OpenApiObject => ({
   description,
@@ -108,7 +110,7 @@ export async function betterAuthOpenApi(auth: Auth, bodyLimitBytes: number): Pro
     const method = endpoint.method.toLowerCase();
     const operation = isObject(item) ? item[method] : undefined;
     if (!isObject(operation)) throw new Error(`Better-Auth documents no ${endpoint.method} ${endpoint.path}`);
-    operation.tags = ['better-auth'];
+    operation.tags = [BETTER_AUTH_TAG];
     operation.security = endpoint.needsSession ? [{ sessionCookie: [] }] : [{}];
     const responses: OpenApiObject = isObject(operation.responses) ? operation.responses : {};
     for (const status of Object.keys(responses)) if (Number(status) >= 400) delete responses[status];

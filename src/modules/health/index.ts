@@ -2,11 +2,17 @@
 import { Elysia } from 'elysia';
 import type { DatabaseCluster } from '../../db';
 import { errorSchema } from '../../lib/http';
+import type { ModuleInfo } from '../module';
 import { databaseHealthSchema, databaseHealthSummarySchema, livenessSchema } from './schemas';
 import { type DetailAccess, databaseHealth, type Lifecycle, liveness, seesHealthDetail, summarizeHealth } from './service';
 
+export const healthModule: ModuleInfo = {
+  tag: { name: 'health', description: 'Probes for load balancers' },
+  errors: {},
+};
+
 export const healthRoutes = (deps: { database: DatabaseCluster; lifecycle: Lifecycle; version: string; detail: DetailAccess }) =>
-  new Elysia({ prefix: '/health', tags: ['health'] })
+  new Elysia({ prefix: '/health', tags: [healthModule.tag.name] })
     .get(
       '',
       ({ set }) => {

@@ -2,9 +2,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DatabaseCluster } from '../../db';
 import type { DatabaseHealthSummary } from './schemas';
 
-export type Lifecycle = { draining: boolean; readonly startedAt: number };
+export type Lifecycle = {
+  draining: boolean;
+  readonly startedAt: number;
+  /** Requests whose log line is still to be written (see src/plugins/request-context.ts). */
+  readonly unlogged: { count: number };
+};
 
-export const createLifecycle = (): Lifecycle => ({ draining: false, startedAt: Date.now() });
+export const createLifecycle = (): Lifecycle => ({ draining: false, startedAt: Date.now(), unlogged: { count: 0 } });
 
 export function liveness(lifecycle: Lifecycle, version: string) {
   return {

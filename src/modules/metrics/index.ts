@@ -2,10 +2,16 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { DatabaseCluster } from '../../db';
+import type { ModuleInfo } from '../module';
 import { renderMetrics } from './service';
 
+export const metricsModule: ModuleInfo = {
+  tag: { name: 'metrics', description: 'Prometheus metrics' },
+  errors: {},
+};
+
 export const metricsRoutes = (deps: { database: DatabaseCluster }) =>
-  new Elysia({ tags: ['metrics'] }).get(
+  new Elysia({ tags: [metricsModule.tag.name] }).get(
     '/metrics',
     ({ set }) => {
       set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8';

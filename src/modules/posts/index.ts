@@ -4,9 +4,10 @@
  * exist, so ids of other people's drafts cannot be probed.
  */
 import { Elysia } from 'elysia';
-import { HttpError, notFound } from '../../lib/errors';
 import { authErrors, commonErrors, ok, page, pageSchema, successSchema } from '../../lib/http';
-import { clampLimit, decodeCursor } from '../../lib/validation';
+import { clampLimit, cursorFromQuery } from '../../lib/validation';
+import type { ModuleInfo } from '../module';
+import { POSTS_ERRORS } from './errors';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import { createPostBody, deletedPostSchema, listPostsQuery, postParams, postSchema, updatePostBody } from './schemas';
@@ -14,17 +15,20 @@ import { createPost, deletePost, findVisiblePost, listPosts, updatePost } from '
 
 /** Public, but a session (when sent) widens what is visible. */
 const OPTIONAL_SESSION: Array<Record<string, string[]>> = [{ sessionCookie: [] }, {}];
-const NO_SUCH_POST = 'No such post';
+
+export const postsModule: ModuleInfo = {
+  tag: { name: 'posts', description: 'Posts: public reading, drafts for their authors' },
+  errors: POSTS_ERRORS.codes,
+};
 
 export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: AuthPlugin }) =>
-  new Elysia({ prefix: '/posts', tags: ['posts'] })
+  new Elysia({ prefix: '/posts', tags: [postsModule.tag.name] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
     .get(
       '',
       async ({ query, viewer, db }) => {
-        const cursor = query.cursor ? decodeCursor(query.cursor) : null;
-        if (query.cursor && !cursor) throw new HttpError(422, 'INVALID_CURSOR', 'The cursor is not one this API issued');
+        const cursor = cursorFromQuery(query.cursor);
         const result = await listPosts(db, viewer, { limit: clampLimit(query.limit), cursor });
         return page(result.items, result.nextCursor);
       },
@@ -43,7 +47,7 @@ export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: 
       '/:id',
       async ({ params, viewer, db }) => {
         const post = await findVisiblePost(db, viewer, params.id);
-        if (!post) throw notFound(NO_SUCH_POST);
+        if (!post) throw POSTS_ERRORS.error('NOT_FOUND');
         return ok(post);
       },
       {
@@ -71,7 +75,7 @@ export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: 
       '/:id',
       async ({ params, body, user, db }) => {
         const post = await updatePost(db, user, params.id, body);
-        if (!post) throw notFound(NO_SUCH_POST);
+        if (!post) throw POSTS_ERRORS.error('NOT_FOUND');
         return ok(post);
       },
       {
@@ -85,7 +89,7 @@ export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: 
     .delete(
       '/:id',
       async ({ params, user, db }) => {
-        if (!(await deletePost(db, user, params.id))) throw notFound(NO_SUCH_POST);
+        if (!(await deletePost(db, user, params.id))) throw POSTS_ERRORS.error('NOT_FOUND');
         return ok({ id: params.id, deleted: true as const });
       },
       {

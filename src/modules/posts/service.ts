@@ -5,7 +5,7 @@
  */
 import { and, desc, eq, or, type SQL, sql } from 'drizzle-orm';
 import { type DatabaseSession, type Post, posts, type UserRole } from '../../db';
-import { type KeysetCursor, keysetPage } from '../../lib/validation';
+import { definedFields, type KeysetCursor, keysetPage } from '../../lib/validation';
 import type { PostView } from './schemas';
 
 /** Who is asking: null for anonymous. */
@@ -68,10 +68,7 @@ export async function createPost(db: DatabaseSession, authorId: string, input: N
 export type PostChanges = { title?: string | undefined; content?: string | undefined; published?: boolean | undefined };
 
 export async function updatePost(db: DatabaseSession, actor: NonNullable<Viewer>, id: string, changes: PostChanges): Promise<PostView | null> {
-  const values: Partial<typeof posts.$inferInsert> = { updatedAt: new Date() };
-  if (changes.title !== undefined) values.title = changes.title;
-  if (changes.content !== undefined) values.content = changes.content;
-  if (changes.published !== undefined) values.published = changes.published;
+  const values = { ...definedFields(changes), updatedAt: new Date() };
   const [row] = await db.write((writer) =>
     writer.update(posts).set(values).where(and(eq(posts.id, id), editableBy(actor))).returning(),
   );

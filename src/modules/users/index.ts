@@ -5,9 +5,10 @@
  */
 import { Elysia } from 'elysia';
 import { type Auth, signOut } from '../../lib/auth';
-import { forbidden, HttpError, notFound } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
-import { clampLimit, decodeCursor } from '../../lib/validation';
+import { clampLimit, cursorFromQuery } from '../../lib/validation';
+import type { ModuleInfo } from '../module';
+import { USERS_ERRORS } from './errors';
 import { appendSetCookies } from '../../lib/cookies';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
@@ -26,15 +27,19 @@ import { createUser, deleteUser, findUser, listUsers, toPrivateUser, toPublicUse
 /** OpenAPI 3.1 lets a cookie scheme list the roles it needs: these operations need admin. */
 const ADMIN_SECURITY: Array<Record<string, string[]>> = [{ sessionCookie: ['admin'] }];
 
+export const usersModule: ModuleInfo = {
+  tag: { name: 'users', description: 'Accounts: public profiles, self-service, admin' },
+  errors: USERS_ERRORS.codes,
+};
+
 export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin; authCallBoundMs: number }) =>
-  new Elysia({ prefix: '/users', tags: ['users'] })
+  new Elysia({ prefix: '/users', tags: [usersModule.tag.name] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
     .get(
       '',
       async ({ query, db }) => {
-        const cursor = query.cursor ? decodeCursor(query.cursor) : null;
-        if (query.cursor && !cursor) throw new HttpError(422, 'INVALID_CURSOR', 'The cursor is not one this API issued');
+        const cursor = cursorFromQuery(query.cursor);
         const result = await listUsers(db, { limit: clampLimit(query.limit), cursor, email: query.email, name: query.name });
         return page(result.items, result.nextCursor);
       },
@@ -71,7 +76,7 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
       '/:id',
       async ({ params, user, db }) => {
         const found = await findUser(db, params.id);
-        if (!found) throw notFound('No such user');
+        if (!found) throw USERS_ERRORS.error('NOT_FOUND');
         return ok(user.id === found.id || user.role === 'admin' ? toPrivateUser(found) : toPublicUser(found));
       },
       {
@@ -89,14 +94,14 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
       async ({ params, body, user, db }) => {
         const isSelf = user.id === params.id;
         const isAdmin = user.role === 'admin';
-        if (!isSelf && !isAdmin) throw forbidden('You can only change your own account');
+        if (!isSelf && !isAdmin) throw USERS_ERRORS.error('NOT_YOUR_ACCOUNT', 'You can only change your own account');
         const adminFields = ADMIN_ONLY_FIELDS.filter((field) => body[field] !== undefined);
         if (adminFields.length > 0 && !isAdmin) {
-          throw forbidden(`Only an admin can change ${adminFields.join(', ')}`, 'ADMIN_ONLY_FIELDS');
+          throw USERS_ERRORS.error('ADMIN_ONLY_FIELDS', `Only an admin can change ${adminFields.join(', ')}`);
         }
         // An admin demoting or banning themselves could leave nobody able to undo it.
         if (isSelf && ((body.role !== undefined && body.role !== user.role) || body.banned === true)) {
-          throw forbidden('You cannot change your own role or ban yourself', 'CANNOT_MODIFY_SELF');
+          throw USERS_ERRORS.error('CANNOT_MODIFY_SELF');
         }
         const updated = await updateUser(db, params.id, {
           name: body.name,
@@ -106,7 +111,7 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
           banReason: body.banReason,
           banExpires: body.banExpires === undefined ? undefined : body.banExpires === null ? null : new Date(body.banExpires),
         });
-        if (!updated) throw notFound('No such user');
+        if (!updated) throw USERS_ERRORS.error('NOT_FOUND');
         return ok(toPrivateUser(updated));
       },
       {
@@ -127,9 +132,9 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
       '/:id',
       async ({ params, user, db, request, set }) => {
         const isSelf = user.id === params.id;
-        if (!isSelf && user.role !== 'admin') throw forbidden('You can only delete your own account');
+        if (!isSelf && user.role !== 'admin') throw USERS_ERRORS.error('NOT_YOUR_ACCOUNT', 'You can only delete your own account');
         if (isSelf) appendSetCookies(set, await signOut({ auth: deps.auth, baseUrl: deps.baseUrl, boundMs: deps.authCallBoundMs }, request.headers.get('cookie')));
-        if (!(await deleteUser(db, params.id))) throw notFound('No such user');
+        if (!(await deleteUser(db, params.id))) throw USERS_ERRORS.error('NOT_FOUND');
         return ok({ id: params.id, deleted: true as const });
       },
       {

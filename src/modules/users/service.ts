@@ -6,7 +6,7 @@
 import { and, desc, eq, ilike, type SQL, sql } from 'drizzle-orm';
 import { type DatabaseSession, sessions, users } from '../../db';
 import { type Auth, type AuthUser, fromBetterAuthApiError, toAuthUser } from '../../lib/auth';
-import { type KeysetCursor, keysetPage } from '../../lib/validation';
+import { definedFields, type KeysetCursor, keysetPage } from '../../lib/validation';
 
 import type { PrivateUser, PublicUser } from './schemas';
 
@@ -68,13 +68,7 @@ export type UserChanges = {
  * lifting a ban clears its reason and expiry.
  */
 export async function updateUser(db: DatabaseSession, id: string, changes: UserChanges): Promise<UserRow | null> {
-  const values: Partial<typeof users.$inferInsert> = { updatedAt: new Date() };
-  if (changes.name !== undefined) values.name = changes.name;
-  if (changes.image !== undefined) values.image = changes.image;
-  if (changes.role !== undefined) values.role = changes.role;
-  if (changes.banned !== undefined) values.banned = changes.banned;
-  if (changes.banReason !== undefined) values.banReason = changes.banReason;
-  if (changes.banExpires !== undefined) values.banExpires = changes.banExpires;
+  const values: Partial<typeof users.$inferInsert> = { ...definedFields(changes), updatedAt: new Date() };
   if (changes.banned === false) {
     values.banReason = null;
     values.banExpires = null;

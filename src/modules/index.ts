@@ -1,0 +1,15 @@
+/**
+ * The module list: every feature module, in the order src/app.ts mounts them. The API document's
+ * tags and error-code lists come from here; tests/structure.test.ts checks that every mounted
+ * route carries one of these tags, so a module cannot be mounted without being listed.
+ */
+import { authModule } from './auth';
+import { healthModule } from './health';
+import { metricsModule } from './metrics';
+import type { ModuleInfo } from './module';
+import { postsModule } from './posts';
+import { usersModule } from './users';
+
+export const MODULES: readonly ModuleInfo[] = [healthModule, metricsModule, authModule, usersModule, postsModule];
+
+export type { ModuleInfo, ModuleTag } from './module';
