@@ -4,7 +4,7 @@
 import { Elysia } from 'elysia';
 import type { AppConfig } from './config/env';
 import type { DatabaseCluster } from './db';
-import { type Auth, authCookieNames, createAuth } from './lib/auth';
+import { type Auth, authCookieNames, createAuth, createSessionReader } from './lib/auth';
 import type { Logger } from './lib/logger';
 import { notFound } from './lib/errors';
 import { authRoutes, betterAuthHandler } from './modules/auth';
@@ -43,7 +43,8 @@ export function createApp(deps: AppDeps) {
     debugHeaders: config.debugHeaders,
     secureCookies: config.auth.baseUrl.startsWith('https://'),
   });
-  const sessionPlugin = authPlugin(auth, database.operationBoundMs);
+  const sessionReader = createSessionReader({ secret: config.auth.secret, cookies: authCookieNames(config), authDatabase: database.authPrimary });
+  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
   const authCallBoundMs = 2 * database.operationBoundMs;
   const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin, authCallBoundMs };

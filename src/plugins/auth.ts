@@ -17,7 +17,7 @@
  */
 import { Elysia } from 'elysia';
 import type { UserRole } from '../db';
-import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, toAuthSession, toAuthUser } from '../lib/auth';
+import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, type SessionReader, toAuthSession, toAuthUser } from '../lib/auth';
 import { appendSetCookies } from '../lib/cookies';
 import { forbidden, unauthorized } from '../lib/errors';
 
@@ -31,8 +31,11 @@ export type AuthRequirement = true | { role?: UserRole | readonly UserRole[]; fr
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** `sessionLookupBoundMs`: a session lookup not answered by then is 503 (see guardBetterAuth). */
-export const authPlugin = (auth: Auth, sessionLookupBoundMs: number) => {
+/**
+ * `sessionLookupBoundMs`: a session lookup not answered by then is 503 (see guardBetterAuth).
+ * `sessions`: the fast readers of the cookie cache and the session row.
+ */
+export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBoundMs: number) => {
   /**
    * Better-Auth checks Origin on its own endpoints; our routes get the same rule from the same
    * switch (`advanced.disableOriginCheck`, skipped by default under NODE_ENV=test). A write that
@@ -62,6 +65,15 @@ export const authPlugin = (auth: Auth, sessionLookupBoundMs: number) => {
     // Writes never trust the cache: a logged-out, banned or deleted user must not write for up to
     // AUTH_COOKIE_CACHE_S more. One primary read per write is the accepted price.
     const bypassCache = fresh || UNSAFE_METHODS.has(request.method);
+    const cookie = request.headers.get('cookie');
+    if (cookie) {
+      // The same checks as Better-Auth's, without its endpoint machinery; "cannot tell" falls
+      // through to Better-Auth below (src/lib/auth/session-reader.ts).
+      const direct = bypassCache
+        ? await guardBetterAuth(auth, () => sessions.fromDatabase(cookie), sessionLookupBoundMs)
+        : sessions.fromCache(cookie);
+      if (direct && (bypassCache || direct.user.role === 'user')) return direct;
+    }
     const result = await guardBetterAuth(auth, () =>
       auth.api.getSession({
         headers: request.headers,

@@ -20,6 +20,7 @@ import { noteOutage } from './outage';
 import { CLIENT_REFUSAL, requestPolicy } from './policy';
 import { CREDENTIAL_RATE_LIMIT, memoryRateLimitStorage } from './rate-limit';
 import { accessControl, roles } from './roles';
+import { SESSION_EXPIRES_IN_S, SESSION_UPDATE_AGE_S } from './session-reader';
 import { checkUserFields } from './user-fields';
 
 export const AUTH_BASE_PATH = '/api/auth';
@@ -71,6 +72,9 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
       maxPasswordLength: PASSWORD_MAX_UNITS,
     },
     session: {
+      // Set explicitly: src/lib/auth/session-reader.ts applies the same renewal rule.
+      expiresIn: SESSION_EXPIRES_IN_S,
+      updateAge: SESSION_UPDATE_AGE_S,
       // A revoked or banned session stays valid on cached checks for at most this long; only
       // safe reads (GET) use them: writes, admin checks and `fresh` ones bypass the cache
       // (src/plugins/auth.ts).
