@@ -42,8 +42,9 @@ async function time(app: Handler, makeRequest: () => Request, requests = REQUEST
   return ((performance.now() - started) * 1000) / requests;
 }
 
-/** The production logger settings, writing to /dev/null (the write is part of the cost). */
-const devNullLogger = (): Logger => createLogger({ level: LOG_LEVEL, destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: true }) });
+/** The production logger settings (asynchronous, 4 KiB batches), writing to /dev/null: the write is part of the cost. */
+const devNullLogger = (level = LOG_LEVEL, redact = true): Logger =>
+  createLogger({ level, redact, destination: pino.destination({ fd: openSync('/dev/null', 'w'), sync: false, minLength: 4096 }) });
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bx-profile-'));
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
       BETTER_AUTH_URL: 'http://localhost:3000',
     });
     const logger = devNullLogger();
+    const requestLogger = devNullLogger(LOG_LEVEL, false);
     const database = await DatabaseCluster.open(config.database, logger);
     await applyMigrations(database.primary);
     await database.primary.insert(users).values({ id: 'profile-author', name: 'Author', email: 'profile@example.com' });
@@ -74,12 +76,13 @@ async function main(): Promise<void> {
     const healthRequest = () => new Request('http://localhost/health');
     const stages: Array<[string, Handler]> = [
       ['bare Elysia route', new Elysia().get('/health', health)],
-      ['+ request id, log line', new Elysia().use(requestContext({ logger })).get('/health', health)],
-      ['+ CORS', new Elysia().use(requestContext({ logger })).use(corsPlugin(config.corsOrigins)).get('/health', health)],
+      ['+ request id, hooks (log level silent)', new Elysia().use(requestContext({ logger: devNullLogger('silent') })).get('/health', health)],
+      ['+ request id, log line', new Elysia().use(requestContext({ logger: requestLogger })).get('/health', health)],
+      ['+ CORS', new Elysia().use(requestContext({ logger: requestLogger })).use(corsPlugin(config.corsOrigins)).get('/health', health)],
       [
         '+ error handler, body parser',
         new Elysia()
-          .use(requestContext({ logger }))
+          .use(requestContext({ logger: requestLogger }))
           .use(corsPlugin(config.corsOrigins))
           .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
           .get('/health', health),
@@ -87,7 +90,7 @@ async function main(): Promise<void> {
       [
         '+ OpenAPI plugin',
         new Elysia()
-          .use(requestContext({ logger }))
+          .use(requestContext({ logger: requestLogger }))
           .use(corsPlugin(config.corsOrigins))
           .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
           .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
       [
         '+ database session',
         new Elysia()
-          .use(requestContext({ logger }))
+          .use(requestContext({ logger: requestLogger }))
           .use(corsPlugin(config.corsOrigins))
           .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
           .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
@@ -106,7 +109,7 @@ async function main(): Promise<void> {
       [
         '+ auth macro',
         new Elysia()
-          .use(requestContext({ logger }))
+          .use(requestContext({ logger: requestLogger }))
           .use(corsPlugin(config.corsOrigins))
           .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
           .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
@@ -114,9 +117,9 @@ async function main(): Promise<void> {
           .use(authPlugin(auth, createSessionReader({ secret: config.auth.secret, cookies: authCookieNames(config), authDatabase: database.authPrimary }), database.operationBoundMs))
           .get('/health', health),
       ],
-      ['the whole app', createApp({ config, database, logger, auth })],
+      ['the whole app', createApp({ config, database, logger, requestLogger, auth })],
     ];
-    const app = createApp({ config, database, logger, auth });
+    const app = createApp({ config, database, logger, requestLogger, auth });
     console.log(`profile: ${REQUESTS} sequential app.handle() calls per row, LOG_LEVEL=${LOG_LEVEL}\n`);
     console.log(`${'GET /health'.padEnd(40)} ${'µs/req'.padStart(8)} ${'stage'.padStart(8)}`);
     let previous = 0;
@@ -124,6 +127,22 @@ async function main(): Promise<void> {
       const us = await time(handler, healthRequest);
       console.log(`${name.padEnd(40)} ${us.toFixed(1).padStart(8)} ${(previous ? us - previous : us).toFixed(1).padStart(8)}`);
       previous = us;
+    }
+    // The same stages behind a real Bun.serve under wrk (one connection pool, 20 connections):
+    // what a stage costs once sockets, headers and the log write are in the picture.
+    if (Bun.which('wrk')) {
+      console.log(`\n${'GET /health over HTTP (wrk -c20, 3 s)'.padEnd(40)} ${'req/s'.padStart(8)} ${'µs/req'.padStart(8)}`);
+      const bare = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => Response.json(health()) });
+      const served: Array<[string, { url: URL; stop: (force?: boolean) => Promise<void> }]> = [['bare Bun.serve', bare]];
+      for (const [name, handler] of stages) served.push([name, Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (request) => handler.handle(request) })]);
+      for (const [name, server] of served) {
+        // Asynchronously: the servers answer from this same event loop.
+        const wrk = Bun.spawn(['wrk', '-t1', '-c20', '-d3s', `${server.url.origin}/health`], { stdout: 'pipe' });
+        const output = await new Response(wrk.stdout).text();
+        const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
+        console.log(`${name.padEnd(40)} ${rps.toFixed(0).padStart(8)} ${(rps ? 1e6 / rps : 0).toFixed(1).padStart(8)}`);
+        await server.stop(true);
+      }
     }
     console.log('');
     for (const [name, path] of [

@@ -26,6 +26,8 @@ export type AppDeps = {
   config: AppConfig;
   database: DatabaseCluster;
   logger: Logger;
+  /** The per-request line's logger (the process logger's unredacted twin); default `logger`. */
+  requestLogger?: Logger;
   lifecycle?: Lifecycle;
   /** Tests pass their own (e.g. with the Origin check on); otherwise built from config. */
   auth?: Auth;
@@ -51,7 +53,7 @@ export function createApp(deps: AppDeps) {
   // standardHostname: false: Elysia otherwise finds the path by searching for '/' from offset 11
   // of the URL, which a Host of three characters or fewer ("x", "x:1") puts past the path's start.
   return new Elysia({ handler: { standardHostname: false } })
-    .use(requestContext({ logger, unlogged: lifecycle.unlogged }))
+    .use(requestContext({ logger: deps.requestLogger ?? logger, unlogged: lifecycle.unlogged }))
     .use(corsPlugin(config.corsOrigins))
     .use(
       errorHandler({

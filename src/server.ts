@@ -10,7 +10,7 @@ import type { ProcessLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
 import { bunBodyCeilingBytes, createFetchHandler } from './serve';
 
-export async function runServer(config: AppConfig, { logger, flushSync }: ProcessLogger): Promise<void> {
+export async function runServer(config: AppConfig, { logger, requestLogger, flushSync }: ProcessLogger): Promise<void> {
   const lifecycle = createLifecycle();
   const database = await initDatabase(config.database, logger).catch((error: unknown) => {
     logger.fatal({ err: error }, 'could not open the database');
@@ -18,7 +18,7 @@ export async function runServer(config: AppConfig, { logger, flushSync }: Proces
     process.exit(1);
   });
 
-  const app = createApp({ config, database, logger, lifecycle });
+  const app = createApp({ config, database, logger, requestLogger, lifecycle });
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,

@@ -20,6 +20,7 @@ export const dbTargetsByRequest = new WeakMap<Request, string[]>();
  */
 export type UnloggedRequests = { count: number };
 
+/** `logger` writes only the request line: fixed, safe fields (it may be an unredacted logger). */
 export const requestContext = (options: { logger: Logger; unlogged?: UnloggedRequests }) =>
   new Elysia({ name: 'request-context' })
     .onRequest(({ request, set }) => {
