@@ -35,9 +35,23 @@ export function isReadOnlyStatement(text: string): boolean {
  * `db.with(cte).insert()` and `.for('update')` traps) is refused here, whichever node the read was
  * routed to, instead of failing only on a replica or silently running on the primary.
  */
+/** Verdicts by statement text: drizzle sends the same few texts over and over. */
+const verdicts = new Map<string, boolean>();
+const VERDICTS_KEPT = 2_000;
+
+function isReadOnlyCached(query: string): boolean {
+  let verdict = verdicts.get(query);
+  if (verdict === undefined) {
+    verdict = isReadOnlyStatement(query);
+    if (verdicts.size >= VERDICTS_KEPT) verdicts.clear();
+    verdicts.set(query, verdict);
+  }
+  return verdict;
+}
+
 export const readOnlyGuard: DrizzleLogger = {
   logQuery(query: string): void {
-    if (!isReadOnlyStatement(query)) {
+    if (!isReadOnlyCached(query)) {
       throw new DatabaseUsageError(
         `a write or locking statement was issued through a read handle; use write() or transaction(): ${query.slice(0, 120)}`,
       );

@@ -14,6 +14,7 @@ export { DatabaseCluster, embeddedDataDir, operationBoundMs } from './cluster';
 export { DatabaseUsageError, isConnectionError, toUnavailable } from './errors';
 export { isReadOnlyStatement } from './guards';
 export { PoolBusyError, QueryDeadlineError } from './pool-gate';
+export { preparedPerHandle } from './prepared';
 export type { DatabaseHealth, PoolHealth, ReplicaHealth } from './health';
 export { formatLsn, type Lsn, parseLsn, readYourWritesLsn, signLsnToken, verifyLsnToken } from './lsn';
 export { applyMigrations, MIGRATION_LOCK_KEY, MIGRATIONS_FOLDER } from './migrator';

@@ -13,9 +13,9 @@
  *   Better-Auth, which renews it or clears the cookies.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { type Database, sessions, users } from '../../db';
+import { type Database, preparedPerHandle, sessions, users } from '../../db';
 import { type AuthSession, type AuthUser, toAuthSession, toAuthUser } from './user';
 
 /** Better-Auth's session lifetime and sliding renewal age (its defaults, set explicitly in instance.ts). */
@@ -82,6 +82,17 @@ export type SessionReaderOptions = {
   now?: () => number;
 };
 
+/** The session row and its user by token: every authenticated write runs it, so it is prepared once. */
+const sessionByToken = preparedPerHandle((db) =>
+  db
+    .select({ session: sessions, user: users })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.token, sql.placeholder('token')))
+    .limit(1)
+    .prepare('session_by_token'),
+);
+
 export function createSessionReader(options: SessionReaderOptions) {
   const clock = options.now ?? Date.now;
   const hmac = (value: string, encoding: 'base64' | 'base64url'): string => createHmac('sha256', options.secret).update(value).digest(encoding);
@@ -131,12 +142,7 @@ export function createSessionReader(options: SessionReaderOptions) {
   async function fromDatabase(cookieHeader: string): Promise<FoundSession | undefined> {
     const token = signedToken(cookieHeader);
     if (!token) return undefined;
-    const [row] = await options.authDatabase
-      .select({ session: sessions, user: users })
-      .from(sessions)
-      .innerJoin(users, eq(users.id, sessions.userId))
-      .where(eq(sessions.token, token))
-      .limit(1);
+    const [row] = await sessionByToken(options.authDatabase).execute({ token });
     if (!row) return undefined;
     const expiresAt = row.session.expiresAt.getTime();
     const now = clock();
