@@ -13,7 +13,7 @@
 import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Elysia } from 'elysia';
+import { type AnyElysia, Elysia } from 'elysia';
 import pino from 'pino';
 import { createApp } from '../src/app';
 import { parseConfig } from '../src/config/env';
@@ -74,49 +74,26 @@ async function main(): Promise<void> {
     const db = databasePlugin({ database, tokenSecret: config.auth.secret, tokenTtlS: 300, debugHeaders: false, secureCookies: false });
     const health = () => ({ status: 'ok' as const, uptime: 1, version: '0.1.0' });
     const healthRequest = () => new Request('http://localhost/health');
+    // Cumulative: each row is the app's plugins up to and including its own, in the app's order.
+    const plugins: Array<[string, AnyElysia]> = [
+      ['+ request id, log line', requestContext({ logger: requestLogger })],
+      ['+ CORS', corsPlugin(config.corsOrigins)],
+      ['+ error handler, body parser', errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() })],
+      ['+ OpenAPI plugin', openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' })],
+      ['+ database session', db],
+      [
+        '+ auth macro',
+        authPlugin(auth, createSessionReader({ secret: config.auth.secret, cookies: authCookieNames(config), authDatabase: database.authPrimary }), database.operationBoundMs),
+      ],
+    ];
     const stages: Array<[string, Handler]> = [
       ['bare Elysia route', new Elysia().get('/health', health)],
       ['+ request id, hooks (log level silent)', new Elysia().use(requestContext({ logger: devNullLogger('silent') })).get('/health', health)],
-      ['+ request id, log line', new Elysia().use(requestContext({ logger: requestLogger })).get('/health', health)],
-      ['+ CORS', new Elysia().use(requestContext({ logger: requestLogger })).use(corsPlugin(config.corsOrigins)).get('/health', health)],
-      [
-        '+ error handler, body parser',
-        new Elysia()
-          .use(requestContext({ logger: requestLogger }))
-          .use(corsPlugin(config.corsOrigins))
-          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
-          .get('/health', health),
-      ],
-      [
-        '+ OpenAPI plugin',
-        new Elysia()
-          .use(requestContext({ logger: requestLogger }))
-          .use(corsPlugin(config.corsOrigins))
-          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
-          .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
-          .get('/health', health),
-      ],
-      [
-        '+ database session',
-        new Elysia()
-          .use(requestContext({ logger: requestLogger }))
-          .use(corsPlugin(config.corsOrigins))
-          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
-          .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
-          .use(db)
-          .get('/health', health),
-      ],
-      [
-        '+ auth macro',
-        new Elysia()
-          .use(requestContext({ logger: requestLogger }))
-          .use(corsPlugin(config.corsOrigins))
-          .use(errorHandler({ logger, isProduction: true, bodyLimitBytes: config.bodyLimitBytes, unparsedRoutes: new Elysia() }))
-          .use(openapiPlugin({ modules: [], version: '0.1.0', enabled: false, sessionCookie: 'x' }))
-          .use(db)
-          .use(authPlugin(auth, createSessionReader({ secret: config.auth.secret, cookies: authCookieNames(config), authDatabase: database.authPrimary }), database.operationBoundMs))
-          .get('/health', health),
-      ],
+      ...plugins.map(([name], index): [string, Handler] => {
+        const app = new Elysia();
+        for (const [, plugin] of plugins.slice(0, index + 1)) app.use(plugin);
+        return [name, app.get('/health', health)];
+      }),
       ['the whole app', createApp({ config, database, logger, requestLogger, auth })],
     ];
     const app = createApp({ config, database, logger, requestLogger, auth });

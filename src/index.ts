@@ -3,10 +3,9 @@
  * above 1, supervise that many server processes (src/supervisor.ts) that each run this same file.
  */
 import { loadConfig } from './config/env';
-import { isConnectionError } from './db';
+// Straight from its file, not the db entry: the supervisor must not load the pools and drivers.
+import { isConnectionError } from './db/errors';
 import { createProcessLogger } from './lib/logger';
-import { runServer } from './server';
-import { runSupervisor } from './supervisor';
 
 const config = loadConfig();
 const processLogger = createProcessLogger({ level: config.logLevel, worker: config.workerIndex });
@@ -24,5 +23,11 @@ process.on('unhandledRejection', (reason) => {
   else processLogger.logger.error({ err: reason }, 'unhandled rejection');
 });
 
-if (config.webConcurrency > 1 && config.workerIndex === null) runSupervisor(config, processLogger, import.meta.path);
-else await runServer(config, processLogger);
+// Imported on demand: the supervisor never loads the app (it stays a small process).
+if (config.webConcurrency > 1 && config.workerIndex === null) {
+  const { runSupervisor } = await import('./supervisor');
+  runSupervisor(config, processLogger, import.meta.path);
+} else {
+  const { runServer } = await import('./server');
+  await runServer(config, processLogger);
+}

@@ -16,7 +16,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { type Database, preparedPerHandle, sessions, users } from '../../db';
-import { type AuthSession, type AuthUser, toAuthSession, toAuthUser } from './user';
+import { type AuthSession, type AuthUser, betterAuthUserJson, toAuthSession, toAuthUser } from './user';
 
 /** Better-Auth's session lifetime and sliding renewal age (its defaults, set explicitly in instance.ts). */
 export const SESSION_EXPIRES_IN_S = 7 * 24 * 60 * 60;
@@ -24,25 +24,14 @@ export const SESSION_UPDATE_AGE_S = 24 * 60 * 60;
 const CACHE_VERSION = '1';
 /** A signed cookie's signature: standard base64 of a SHA-256 HMAC, as better-call writes it. */
 const SIGNATURE_LENGTH = 44;
+const VERIFIED_KEPT = 5_000;
 
 export type FoundSession = { user: AuthUser; session: AuthSession };
 
 const cachedSession = z.object({
   session: z.object({
     session: z.looseObject({ id: z.string(), token: z.string(), userId: z.string(), expiresAt: z.string(), createdAt: z.string() }),
-    user: z.looseObject({
-      id: z.string(),
-      email: z.string(),
-      name: z.string(),
-      image: z.string().nullish(),
-      emailVerified: z.boolean(),
-      role: z.string().nullish(),
-      banned: z.boolean().nullish(),
-      banReason: z.string().nullish(),
-      banExpires: z.string().nullish(),
-      createdAt: z.string(),
-      updatedAt: z.string(),
-    }),
+    user: betterAuthUserJson,
     updatedAt: z.number(),
     version: z.string().optional(),
   }),
@@ -97,10 +86,8 @@ export function createSessionReader(options: SessionReaderOptions) {
   const clock = options.now ?? Date.now;
   const hmac = (value: string, encoding: 'base64' | 'base64url'): string => createHmac('sha256', options.secret).update(value).digest(encoding);
 
-  /** The session token from its signed cookie; null when absent or not signed by us. */
-  function signedToken(cookieHeader: string): string | null {
-    const value = cookieValue(cookieHeader, options.cookies.sessionToken);
-    if (!value) return null;
+  /** The session token of a signed cookie value; null when it is not signed by us. */
+  function verifiedToken(value: string): string | null {
     const dot = value.lastIndexOf('.');
     if (dot < 1) return null;
     const token = value.slice(0, dot);
@@ -109,11 +96,42 @@ export function createSessionReader(options: SessionReaderOptions) {
     return sameBytes(signature, hmac(token, 'base64')) ? token : null;
   }
 
+  /** The session token from its signed cookie; null when absent or not signed by us. */
+  function signedToken(cookieHeader: string): string | null {
+    const value = cookieValue(cookieHeader, options.cookies.sessionToken);
+    return value ? verifiedToken(value) : null;
+  }
+
+  /**
+   * Cookie caches already verified, by their exact cookie text: a signed-in client sends the same
+   * one until it changes, and its content cannot change without changing the text. The expiries
+   * are still judged on every request. Bounded: cleared when full.
+   */
+  const verified = new Map<string, { found: FoundSession; cacheExpiresAt: number; sessionExpiresAt: number }>();
+
   /** From the cookie cache, or undefined when only Better-Auth can tell (absent, chunked, stale). */
   function fromCache(cookieHeader: string): FoundSession | undefined {
-    const token = signedToken(cookieHeader);
-    const data = token ? cookieValue(cookieHeader, options.cookies.sessionData) : null;
-    if (!token || !data) return undefined;
+    const tokenCookie = cookieValue(cookieHeader, options.cookies.sessionToken);
+    const data = tokenCookie ? cookieValue(cookieHeader, options.cookies.sessionData) : null;
+    if (!tokenCookie || !data) return undefined;
+    const key = `${tokenCookie}|${data}`;
+    let entry = verified.get(key);
+    if (!entry) {
+      const decoded = verifyCache(tokenCookie, data);
+      if (!decoded) return undefined;
+      entry = decoded;
+      if (verified.size >= VERIFIED_KEPT) verified.clear();
+      verified.set(key, entry);
+    }
+    const now = clock();
+    if (entry.cacheExpiresAt < now || !(entry.sessionExpiresAt >= now)) return undefined;
+    return entry.found;
+  }
+
+  /** Both signatures and the token match, as Better-Auth checks them; expiries are the caller's. */
+  function verifyCache(tokenCookie: string, data: string): { found: FoundSession; cacheExpiresAt: number; sessionExpiresAt: number } | undefined {
+    const token = verifiedToken(tokenCookie);
+    if (!token) return undefined;
     let raw: unknown;
     try {
       raw = JSON.parse(Buffer.from(data, 'base64url').toString('utf8'));
@@ -129,10 +147,12 @@ export function createSessionReader(options: SessionReaderOptions) {
     const expected = hmac(JSON.stringify({ ...signed, expiresAt: parsed.data.expiresAt }), 'base64url');
     if (!sameBytes(parsed.data.signature, expected)) return undefined;
     const { session, user, version } = parsed.data.session;
-    const now = clock();
     if (session.token !== token || (version ?? CACHE_VERSION) !== CACHE_VERSION) return undefined;
-    if (parsed.data.expiresAt < now || !(Date.parse(session.expiresAt) >= now)) return undefined;
-    return { user: toAuthUser(user), session: toAuthSession(session) };
+    return {
+      found: { user: toAuthUser(user), session: toAuthSession(session) },
+      cacheExpiresAt: parsed.data.expiresAt,
+      sessionExpiresAt: Date.parse(session.expiresAt),
+    };
   }
 
   /**

@@ -1,5 +1,21 @@
 /** The signed-in user as the service sees it: one mapping from Better-Auth's user and our users rows. */
+import { z } from 'zod';
 import { type UserRole, userRoles } from '../../db';
+
+/** A user as Better-Auth puts it in JSON (its responses, the cookie cache): dates as strings. */
+export const betterAuthUserJson = z.looseObject({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  image: z.string().nullish(),
+  emailVerified: z.boolean(),
+  role: z.string().nullish(),
+  banned: z.boolean().nullish(),
+  banReason: z.string().nullish(),
+  banExpires: z.string().nullish(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
 
 export type AuthUser = {
   id: string;

@@ -8,31 +8,17 @@
  * DATABASE_UNAVAILABLE with Retry-After, through `guardBetterAuth`.
  */
 import { z } from 'zod';
-import { AUTH_BASE_PATH, type AuthGateway, type AuthUser, betterAuthError, guardBetterAuth, toAuthUser } from '../../lib/auth';
+import { AUTH_BASE_PATH, type AuthGateway, type AuthUser, betterAuthError, betterAuthUserJson, guardBetterAuth, toAuthUser } from '../../lib/auth';
 import type { LoginInput, SignUpInput } from './schemas';
 
 /** The caller's headers Better-Auth's checks read (client IP, Origin, Fetch-Metadata). Never cookies. */
 export type ForwardedHeaders = Readonly<Record<string, string>>;
 
-
 export type { AuthGateway };
 
 export type CredentialResult = { user: AuthUser; cookies: string[] };
 
-const betterAuthUser = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string(),
-  image: z.string().nullish(),
-  emailVerified: z.boolean(),
-  role: z.string().nullish(),
-  banned: z.boolean().nullish(),
-  banReason: z.string().nullish(),
-  banExpires: z.string().nullish(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-const credentialAnswer = z.object({ user: betterAuthUser });
+const credentialAnswer = z.object({ user: betterAuthUserJson });
 const errorAnswer = z.object({ code: z.string().optional(), message: z.string().optional() });
 
 async function postCredentials(gateway: AuthGateway, path: string, body: object, forwarded: ForwardedHeaders): Promise<CredentialResult> {
