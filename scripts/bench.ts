@@ -244,13 +244,14 @@ async function signUp(origin: string): Promise<CookieJar> {
 }
 
 /**
- * A fresh cookie-cache cookie: /auth/me reads the session from the database and sets a new one,
- * so the round that follows runs inside the cache window instead of straddling its expiry.
+ * A fresh cookie-cache cookie, as a client gets one: Better-Auth's get-session reads the session
+ * from the database and sets a new cache, so the round that follows runs inside the cache window
+ * instead of straddling its expiry (wrk replays one fixed Cookie header and stores nothing).
  */
 async function refreshSession(origin: string, jar: CookieJar): Promise<void> {
-  const response = await fetch(`${origin}/auth/me`, { headers: { cookie: jar.header() } });
+  const response = await fetch(`${origin}/api/auth/get-session`, { headers: { cookie: jar.header() } });
   await response.arrayBuffer();
-  if (response.status !== 200) throw new Error(`the bench session is not signed in: GET /auth/me answered ${response.status}`);
+  if (response.status !== 200) throw new Error(`the bench session is not signed in: GET /api/auth/get-session answered ${response.status}`);
   jar.absorb(response);
 }
 

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
       ['+ database session', db],
       [
         '+ auth macro',
-        authPlugin(auth, createSessionReader({ secret: config.auth.secret, cookies: authCookieNames(config), authDatabase: database.authPrimary }), database.operationBoundMs),
+        authPlugin(auth, createSessionReader({ secret: config.auth.secret, cookies: authCookieNames(config), authDatabase: database.authPrimary, cacheEnabled: true }), database.operationBoundMs),
       ],
     ];
     const stages: Array<[string, Handler]> = [

@@ -1,5 +1,5 @@
 /**
- * Builds the application without listening: src/index.ts serves it, tests call app.handle().
+ * Builds the application without listening: src/server.ts serves it, tests call app.handle().
  */
 import { Elysia } from 'elysia';
 import type { AppConfig } from './config/env';
@@ -45,7 +45,12 @@ export function createApp(deps: AppDeps) {
     debugHeaders: config.debugHeaders,
     secureCookies: config.auth.baseUrl.startsWith('https://'),
   });
-  const sessionReader = createSessionReader({ secret: config.auth.secret, cookies: authCookieNames(config), authDatabase: database.authPrimary });
+  const sessionReader = createSessionReader({
+    secret: config.auth.secret,
+    cookies: authCookieNames(config),
+    authDatabase: database.authPrimary,
+    cacheEnabled: config.auth.cookieCacheS > 0,
+  });
   const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
   const authCallBoundMs = 2 * database.operationBoundMs;

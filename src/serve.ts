@@ -1,5 +1,5 @@
 /**
- * What Bun.serve runs for every request, for src/index.ts and the tests' listening servers alike:
+ * What Bun.serve runs for every request, for src/server.ts and the tests' listening servers alike:
  * the checks that must happen before Elysia routes anything, then the app.
  *
  * Bun answers some malformed requests itself, with an empty body, before any of this runs; those

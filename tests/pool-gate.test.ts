@@ -39,6 +39,25 @@ describe('PoolGate', () => {
     expect(order).toEqual(['first', 'second']);
   });
 
+  test('work that throws before it starts returns its permit at once', async () => {
+    const gate = new PoolGate('primary', 1, 50, 10_000);
+    await expect(
+      gate.run(() => {
+        throw new Error('failed to build the query');
+      }),
+    ).rejects.toThrow('failed to build the query');
+    await Bun.sleep(0);
+    expect(gate.usage.inUse).toBe(0);
+    expect(await gate.run(async () => 'next')).toBe('next');
+  });
+
+  test('work that settles after its deadline never releases twice', async () => {
+    const gate = new PoolGate('primary', 1, 50, 30);
+    await expect(gate.run(() => Bun.sleep(80).then(() => 'late'))).rejects.toBeInstanceOf(QueryDeadlineError);
+    await Bun.sleep(100);
+    expect(gate.usage).toEqual({ inUse: 0, waiting: 0, permits: 1 });
+  });
+
   // Regression: drizzle's query builders run their query on every then(); the gate once called
   // then() twice, so every write through it was executed twice (each POST /posts made two posts).
   test('a thenable is run exactly once', async () => {

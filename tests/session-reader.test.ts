@@ -18,7 +18,7 @@ describe.skipIf(!hasCluster)('the fast session readers', () => {
     t = await startTestApp();
     [ann, bob] = await Promise.all([signUp(t, 'reader-ann'), signUp(t, 'reader-bob')]);
     names = authCookieNames(t.config);
-    reader = createSessionReader({ secret: t.config.auth.secret, cookies: names, authDatabase: t.database.authPrimary });
+    reader = createSessionReader({ secret: t.config.auth.secret, cookies: names, authDatabase: t.database.authPrimary, cacheEnabled: true });
   });
   afterAll(() => t.close());
 
@@ -57,12 +57,22 @@ describe.skipIf(!hasCluster)('the fast session readers', () => {
   });
 
   test('an expired cookie cache is "cannot tell"; a session due for renewal is left to Better-Auth', async () => {
+    // One reader, one clock moved forward: an answer remembered from the first call must not
+    // outlive the cache's expiry.
+    let offsetS = 0;
+    const moving = createSessionReader({ secret: t.config.auth.secret, cookies: names, authDatabase: t.database.authPrimary, cacheEnabled: true, now: () => Date.now() + offsetS * 1000 });
+    expect(moving.fromCache(ann.jar.header())?.user.id).toBe(ann.id);
+    offsetS = t.config.auth.cookieCacheS + 5;
+    expect(moving.fromCache(ann.jar.header())).toBeUndefined();
     const later = (seconds: number) =>
-      createSessionReader({ secret: t.config.auth.secret, cookies: names, authDatabase: t.database.authPrimary, now: () => Date.now() + seconds * 1000 });
-    expect(later(t.config.auth.cookieCacheS + 5).fromCache(ann.jar.header())).toBeUndefined();
-    expect(later(t.config.auth.cookieCacheS - 5).fromCache(ann.jar.header())?.user.id).toBe(ann.id);
+      createSessionReader({ secret: t.config.auth.secret, cookies: names, authDatabase: t.database.authPrimary, cacheEnabled: true, now: () => Date.now() + seconds * 1000 });
     expect(await later(SESSION_UPDATE_AGE_S + 5).fromDatabase(ann.jar.header())).toBeUndefined();
     expect((await later(SESSION_UPDATE_AGE_S - 60).fromDatabase(ann.jar.header()))?.user.id).toBe(ann.id);
+  });
+
+  test('with the cookie cache switched off, a leftover cache cookie is ignored, as Better-Auth ignores it', () => {
+    const off = createSessionReader({ secret: t.config.auth.secret, cookies: names, authDatabase: t.database.authPrimary, cacheEnabled: false });
+    expect(off.fromCache(ann.jar.header())).toBeUndefined();
   });
 
   test('after sign-out the database reader finds nothing (the cache alone still would, for GETs only)', async () => {

@@ -94,7 +94,7 @@ export class DatabaseCluster implements SessionBackend {
       closers.push(() => pool.close());
       return pool;
     };
-    const queryPool = (pool: Sql): Sql => (config.preparedStatements ? withPreparedStatements(pool) : pool);
+    const queryPool = (pool: Sql): Sql => withPreparedStatements(pool, config.preparedStatements);
     const primaryPool = track(
       openPool(config.primaryUrl, config, {
         name: PRIMARY_NAME, max: config.poolMax, readOnly: false,

@@ -25,7 +25,7 @@ export { DatabaseSession } from './session';
 export type { Database, DatabaseConfig, DatabaseIntent, Transaction } from './types';
 export * from './schema';
 
-// --- The process-wide instance, for src/index.ts and the operator scripts. --------------------
+// --- The process-wide instance, for src/server.ts and the operator scripts. --------------------
 
 let current: DatabaseCluster | null = null;
 

@@ -52,7 +52,8 @@ export class PoolGate {
       }, this.deadlineMs);
     });
     // Adopted once: drizzle's query builders are thenables that run their query on EVERY then().
-    const pending: Promise<T> = Promise.resolve(work());
+    // Inside the executor, so a synchronous throw is a rejection and releases the permit now.
+    const pending = new Promise<T>((resolve) => resolve(work()));
     try {
       return await Promise.race([pending, deadline]);
     } finally {

@@ -33,14 +33,17 @@ export function openPool(url: string, config: DatabaseConfig, options: PoolOptio
  * drizzle sends every query through `sql.unsafe(text, params)`, which postgres-js runs unprepared:
  * parsed and planned anew each time. Queries built by drizzle have a fixed text per call site, so
  * named prepared statements (cached per connection) are safe and cut the database's work per
- * read by about a third. Off with DB_PREPARED_STATEMENTS=false (PgBouncer in transaction mode).
+ * read by about a third. Off with DB_PREPARED_STATEMENTS=false (PgBouncer in transaction mode):
+ * then no query of a request pool is prepared, whatever drizzle asks for.
  * Transactions run on the connection postgres-js hands to `begin`, unprepared as before.
  */
-export function withPreparedStatements(pool: Sql): Sql {
+export function withPreparedStatements(pool: Sql, prepare: boolean): Sql {
   return new Proxy(pool, {
     get(target, property, receiver) {
       if (property !== 'unsafe') return Reflect.get(target, property, receiver);
-      const unsafe: Sql['unsafe'] = (query, parameters, options) => target.unsafe(query, parameters, { ...options, prepare: true });
+      // Forced both ways: drizzle's `.prepare()` queries (src/db/prepared.ts) ask for named
+      // statements themselves, which PgBouncer in transaction mode cannot keep.
+      const unsafe: Sql['unsafe'] = (query, parameters, options) => target.unsafe(query, parameters, { ...options, prepare });
       return unsafe;
     },
   });

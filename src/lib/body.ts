@@ -2,7 +2,7 @@
  * Reads a request body up to a limit. The limit is ours, not Bun's: Bun's own refusal past
  * `maxRequestBodySize` is a bare 413 with no body, and a chunked body cut off by Bun surfaced as a
  * stream error inside Better-Auth (a logged "server error" for a client's mistake, issue 7).
- * src/index.ts therefore sets Bun's limit well above ours, and every body is read through here.
+ * src/server.ts therefore sets Bun's limit well above ours, and every body is read through here.
  */
 import { HttpError } from './errors';
 

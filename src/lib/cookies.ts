@@ -1,5 +1,45 @@
-/** Set-Cookie handling on Elysia's `set`. */
+/** Cookies: reading the Cookie header, removing a cookie from it, and Set-Cookie on Elysia's `set`. */
 export type HeaderSink = { headers: Record<string, string | number | string[] | undefined> };
+
+/**
+ * A cookie's value from a Cookie header, the first of that name (as better-call reads it), with
+ * %-escapes and surrounding quotes undone; null when absent or malformed.
+ */
+export function readCookie(header: string | null, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const index = part.indexOf('=');
+    if (index > 0 && part.slice(0, index).trim() === name) {
+      const raw = part.slice(index + 1).trim();
+      try {
+        return decodeURIComponent(raw.startsWith('"') ? raw.slice(1, -1) : raw);
+      } catch {
+        // A malformed %-escape is just an unusable value, not a failed request.
+        return null;
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * The Cookie header without a cookie AND its chunks (`name.0`, `name.1`, ...): Better-Auth
+ * reassembles a cookie from chunks when the plain name is absent, so removing only the plain
+ * name let a renamed copy through (review of issue 7). Null when nothing is left.
+ */
+export function withoutCookie(header: string | null, name: string): string | null {
+  if (!header) return null;
+  const chunk = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.\\d+)?$`);
+  const kept = header
+    .split(';')
+    .map((part) => part.trim())
+    .filter((part) => {
+      if (part.length === 0) return false;
+      const index = part.indexOf('=');
+      return !chunk.test((index < 0 ? part : part.slice(0, index)).trim());
+    });
+  return kept.length > 0 ? kept.join('; ') : null;
+}
 
 /** Appends Set-Cookie values to Elysia's `set` without dropping ones already there. */
 export function appendSetCookies(set: HeaderSink, cookies: readonly string[]): void {

@@ -25,7 +25,7 @@ export const emailSchema = z.preprocess(
 
 // --- The one password policy -------------------------------------------------------------------
 // Every entry point that sets a password applies it: our /auth/signup and POST /users (zod, below)
-// and Better-Auth's own /sign-up/email and /change-password (a before hook in src/lib/auth.ts).
+// and Better-Auth's own /sign-up/email and /change-password (a before hook in src/lib/auth/policy.ts).
 
 export const PASSWORD_MIN_CHARS = 8;
 export const PASSWORD_MAX_CHARS = 128;

@@ -18,10 +18,8 @@
 import { Elysia } from 'elysia';
 import type { UserRole } from '../db';
 import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, type SessionReader, toAuthSession, toAuthUser } from '../lib/auth';
-import { appendSetCookies } from '../lib/cookies';
+import { appendSetCookies, type HeaderSink } from '../lib/cookies';
 import { forbidden, unauthorized } from '../lib/errors';
-
-type HeaderSink = Parameters<typeof appendSetCookies>[0];
 
 /**
  * `fresh: true` makes a safe read (GET) check the database instead of the cookie cache; unsafe

@@ -8,6 +8,7 @@
  */
 import { Elysia } from 'elysia';
 import { type DatabaseCluster, type DatabaseSession, type Lsn, signLsnToken, verifyLsnToken } from '../db';
+import { appendSetCookies, readCookie } from '../lib/cookies';
 import { dbTargetsByRequest } from './request-context';
 
 export const LSN_HEADER = 'x-db-lsn';
@@ -22,22 +23,6 @@ type DatabasePluginOptions = {
   secureCookies: boolean;
 };
 
-function readCookie(header: string | null, name: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(';')) {
-    const index = part.indexOf('=');
-    if (index > 0 && part.slice(0, index).trim() === name) {
-      try {
-        return decodeURIComponent(part.slice(index + 1).trim());
-      } catch {
-        // A malformed %-escape is just an unusable token, not a failed request.
-        return null;
-      }
-    }
-  }
-  return null;
-}
-
 /**
  * The request's read-your-writes floor: the newest valid token among header and cookie (a client
  * may keep an older header around while the cookie moved on). An invalid or expired token is
@@ -50,14 +35,6 @@ function requestMinLsn(request: Request, secret: string): Lsn | null {
     if (lsn !== null && (best === null || lsn > best)) best = lsn;
   }
   return best;
-}
-
-type HeaderBag = Record<string, string | number | string[] | undefined>;
-
-function appendSetCookie(headers: HeaderBag, cookie: string): void {
-  const existing = headers['set-cookie'];
-  headers['set-cookie'] =
-    existing === undefined ? cookie : [...(Array.isArray(existing) ? existing : [String(existing)]), cookie];
 }
 
 const sessionByRequest = new WeakMap<Request, DatabaseSession>();
@@ -102,7 +79,7 @@ export const databasePlugin = (options: DatabasePluginOptions) =>
         }
       }
       for (const [name, value] of headers) {
-        if (name === 'set-cookie') appendSetCookie(set.headers, value);
+        if (name === 'set-cookie') appendSetCookies(set, [value]);
         else set.headers[name] = value;
       }
     });

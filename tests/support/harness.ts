@@ -71,7 +71,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const lifecycle: Lifecycle = createLifecycle();
   const auth = (options.auth ?? createAuth)({ config, database, logger });
   const app = createApp({ config, database, logger, lifecycle, auth });
-  /** What src/index.ts stamps from the socket; here each app has its own "client" address. */
+  /** What src/serve.ts stamps from the socket; here each app has its own "client" address. */
   const clientIp = randomIp();
   let contract: Promise<ContractChecker | null> | null = null;
   /** The app's own API document, as a contract every response below is checked against. */
@@ -99,7 +99,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     return response;
   };
   const servers: Array<ReturnType<typeof Bun.serve>> = [];
-  /** A real listening server, wired like src/index.ts (client IP from the socket). */
+  /** A real listening server, wired like src/server.ts (src/serve.ts in front, Bun's body ceiling). */
   const listen = () => {
     const server = Bun.serve({
       port: 0,

@@ -1,7 +1,7 @@
 /**
  * Better-Auth's tables (user, session, account, verification) plus the admin plugin's columns
  * (role, banned, ban_reason, ban_expires, impersonated_by). Field names are Better-Auth's;
- * table names are plural and mapped in src/lib/auth.ts.
+ * table names are plural and mapped in src/lib/auth/instance.ts.
  */
 import { sql } from 'drizzle-orm';
 import { boolean, check, index, pgTable, text, timestamp } from 'drizzle-orm/pg-core';

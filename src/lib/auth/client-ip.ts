@@ -2,7 +2,7 @@
 import { BlockList, isIP } from 'node:net';
 
 /**
- * The header Better-Auth's rate limiter keys on. Only our server code sets it (src/index.ts strips
+ * The header Better-Auth's rate limiter keys on. Only our server code sets it (src/serve.ts strips
  * any incoming value first), so a client cannot pick its own bucket.
  */
 export const CLIENT_IP_HEADER = 'x-bountyexpo-client-ip';
@@ -47,7 +47,7 @@ export function resolveClientIp(peer: string | null | undefined, forwardedFor: s
   return direct;
 }
 
-/** What src/index.ts does to every request before the app sees it. */
+/** What src/serve.ts does to every request before the app sees it. */
 export function stampClientIp(request: Request, peer: string | null | undefined, trustedProxies: readonly string[]): Request {
   const ip = resolveClientIp(peer, request.headers.get('x-forwarded-for'), trustedProxies);
   request.headers.delete(CLIENT_IP_HEADER);

@@ -1,7 +1,7 @@
 /** Better-Auth calls bounded in time, and a database outage met inside one answered as 503. */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { isConnectionError, QueryDeadlineError, toUnavailable } from '../../db';
-import { type HttpError, serviceUnavailable } from '../errors';
+import { HttpError, serviceUnavailable } from '../errors';
 
 /** What guardBetterAuth needs of a Better-Auth instance: its logger. */
 export type AuthContextHolder = { $context: Promise<{ logger: { warn: (message: string, ...args: unknown[]) => void } }> };
@@ -54,6 +54,9 @@ export async function guardBetterAuth<T>(auth: AuthContextHolder, work: () => Pr
       (await auth.$context).logger.warn('Better-Auth call timed out', error.message);
       throw toUnavailable(error);
     }
+    // A statement timeout (a locked sessions or users table) is the same 503 as on our routes.
+    const mapped = toUnavailable(error);
+    if (mapped instanceof HttpError && !isConnectionError(error)) throw mapped;
     if (scope.outage === undefined && !isConnectionError(error)) throw error;
     if (scope.outage === undefined) (await auth.$context).logger.warn('Better-Auth could not reach the database', error);
     throw databaseUnavailable();

@@ -16,6 +16,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { type Database, preparedPerHandle, sessions, users } from '../../db';
+import { readCookie } from '../cookies';
 import { type AuthSession, type AuthUser, betterAuthUserJson, toAuthSession, toAuthUser } from './user';
 
 /** Better-Auth's session lifetime and sliding renewal age (its defaults, set explicitly in instance.ts). */
@@ -24,7 +25,8 @@ export const SESSION_UPDATE_AGE_S = 24 * 60 * 60;
 const CACHE_VERSION = '1';
 /** A signed cookie's signature: standard base64 of a SHA-256 HMAC, as better-call writes it. */
 const SIGNATURE_LENGTH = 44;
-const VERIFIED_KEPT = 5_000;
+/** About 1.5 KB a cookie pair: at most ~1.5 MB per process. */
+const VERIFIED_KEPT = 1_000;
 
 export type FoundSession = { user: AuthUser; session: AuthSession };
 
@@ -38,21 +40,6 @@ const cachedSession = z.object({
   expiresAt: z.number(),
   signature: z.string(),
 });
-
-function cookieValue(header: string, name: string): string | null {
-  for (const part of header.split(';')) {
-    const index = part.indexOf('=');
-    if (index > 0 && part.slice(0, index).trim() === name) {
-      const raw = part.slice(index + 1).trim();
-      try {
-        return decodeURIComponent(raw.startsWith('"') ? raw.slice(1, -1) : raw);
-      } catch {
-        return null;
-      }
-    }
-  }
-  return null;
-}
 
 const at = (value: unknown, key: string): unknown =>
   typeof value === 'object' && value !== null ? Reflect.get(value, key) : undefined;
@@ -69,6 +56,8 @@ export type SessionReaderOptions = {
   authDatabase: Database;
   /** The clock expiries are judged by (tests move it). */
   now?: () => number;
+  /** AUTH_COOKIE_CACHE_S > 0: with the cache off, Better-Auth ignores a leftover cache cookie, and so do we. */
+  cacheEnabled: boolean;
 };
 
 /** The session row and its user by token: every authenticated write runs it, so it is prepared once. */
@@ -98,7 +87,7 @@ export function createSessionReader(options: SessionReaderOptions) {
 
   /** The session token from its signed cookie; null when absent or not signed by us. */
   function signedToken(cookieHeader: string): string | null {
-    const value = cookieValue(cookieHeader, options.cookies.sessionToken);
+    const value = readCookie(cookieHeader, options.cookies.sessionToken);
     return value ? verifiedToken(value) : null;
   }
 
@@ -111,8 +100,9 @@ export function createSessionReader(options: SessionReaderOptions) {
 
   /** From the cookie cache, or undefined when only Better-Auth can tell (absent, chunked, stale). */
   function fromCache(cookieHeader: string): FoundSession | undefined {
-    const tokenCookie = cookieValue(cookieHeader, options.cookies.sessionToken);
-    const data = tokenCookie ? cookieValue(cookieHeader, options.cookies.sessionData) : null;
+    if (!options.cacheEnabled) return undefined;
+    const tokenCookie = readCookie(cookieHeader, options.cookies.sessionToken);
+    const data = tokenCookie ? readCookie(cookieHeader, options.cookies.sessionData) : null;
     if (!tokenCookie || !data) return undefined;
     const key = `${tokenCookie}|${data}`;
     let entry = verified.get(key);
@@ -148,8 +138,9 @@ export function createSessionReader(options: SessionReaderOptions) {
     if (!sameBytes(parsed.data.signature, expected)) return undefined;
     const { session, user, version } = parsed.data.session;
     if (session.token !== token || (version ?? CACHE_VERSION) !== CACHE_VERSION) return undefined;
+    // Frozen: one verified cache answers every request that sends it.
     return {
-      found: { user: toAuthUser(user), session: toAuthSession(session) },
+      found: Object.freeze({ user: Object.freeze(toAuthUser(user)), session: Object.freeze(toAuthSession(session)) }),
       cacheExpiresAt: parsed.data.expiresAt,
       sessionExpiresAt: Date.parse(session.expiresAt),
     };

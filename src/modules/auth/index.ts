@@ -9,7 +9,7 @@ import { readBodyCapped } from '../../lib/body';
 import { errorBody, HttpError, httpErrorResponse, notFound } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { commonErrors, errorSchema, ok, successSchema } from '../../lib/http';
-import { appendSetCookies } from '../../lib/cookies';
+import { appendSetCookies, withoutCookie } from '../../lib/cookies';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import { privateUserSchema } from '../users/schemas';
@@ -111,16 +111,6 @@ export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: 
       detail: { summary: 'The signed-in user' },
     });
 };
-
-/** The Cookie header without one cookie (by name); null when nothing is left. */
-function withoutCookie(header: string | null, name: string): string | null {
-  if (!header) return null;
-  const kept = header
-    .split(';')
-    .map((part) => part.trim())
-    .filter((part) => part.length > 0 && part.slice(0, part.indexOf('=') >>> 0).trim() !== name);
-  return kept.length > 0 ? kept.join('; ') : null;
-}
 
 const isJson = (response: Response): boolean => (response.headers.get('content-type') ?? '').includes('application/json');
 const betterAuthErrorBody = z.object({ code: z.string().max(200).optional(), message: z.string().max(2000).optional() });
