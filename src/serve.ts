@@ -14,6 +14,7 @@
 import type { Server } from 'bun';
 import { stampClientIp } from './lib/auth';
 import { HttpError, httpErrorResponse } from './lib/errors';
+import type { Logger } from './lib/logger';
 
 /** Request line plus headers we accept; past it, 431 in our format. */
 export const MAX_HEADER_BYTES = 12 * 1024;
@@ -30,14 +31,23 @@ function headerBytes(request: Request): number {
 
 type HandledApp = { handle: (request: Request) => Promise<Response> | Response };
 
-export function createFetchHandler(app: HandledApp, trustedProxies: readonly string[]) {
+/** Refused before the app saw it: still a request id and the one log line, like every request. */
+function refuse(error: HttpError, request: Request, logger: Logger): Response {
+  const requestId = crypto.randomUUID();
+  const response = httpErrorResponse(error);
+  response.headers.set('x-request-id', requestId);
+  logger.info({ requestId, method: request.method, route: null, status: error.status, error: error.code }, 'request');
+  return response;
+}
+
+export function createFetchHandler(app: HandledApp, trustedProxies: readonly string[], logger: Logger) {
   return (request: Request, server: Server<unknown>): Promise<Response> | Response => {
     // Bun builds request.url from the Host header; an unusable Host leaves a URL nothing can route
     // by (issue 7: with "Host: x", /zzzzz/health answered from /health). Short hosts are handled
     // by the app's router (src/app.ts, standardHostname: false).
-    if (!URL.canParse(request.url)) return httpErrorResponse(new HttpError(400, 'INVALID_HOST', 'The Host header is not a valid host'));
+    if (!URL.canParse(request.url)) return refuse(new HttpError(400, 'INVALID_HOST', 'The Host header is not a valid host'), request, logger);
     if (headerBytes(request) > MAX_HEADER_BYTES) {
-      return httpErrorResponse(new HttpError(431, 'HEADERS_TOO_LARGE', `The request line and headers exceed ${MAX_HEADER_BYTES} bytes`));
+      return refuse(new HttpError(431, 'HEADERS_TOO_LARGE', `The request line and headers exceed ${MAX_HEADER_BYTES} bytes`), request, logger);
     }
     return app.handle(stampClientIp(request, server.requestIP(request)?.address, trustedProxies));
   };

@@ -26,7 +26,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     reusePort: config.webConcurrency > 1,
     // The client IP (for rate limits) comes from the socket, or from X-Forwarded-For only when the
     // socket peer is one of TRUSTED_PROXIES; any client-sent copy of the header is dropped.
-    fetch: createFetchHandler(app, config.auth.trustedProxies),
+    fetch: createFetchHandler(app, config.auth.trustedProxies, requestLogger),
     // Above BODY_LIMIT_BYTES on purpose: our handler refuses from there on in our error format,
     // reading no further; only past this ceiling does Bun answer alone (see src/serve.ts).
     maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),

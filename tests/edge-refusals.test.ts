@@ -74,8 +74,12 @@ describe.skipIf(!hasCluster)('refusals at the edge, over a real socket', () => {
       );
       expect([host, ...outcomes]).toEqual([host, ['/posts', 200], ['/health', 200], ['/zzzzz/health', 404], ['/zzzzz/users', 404]]);
     }
+    const from = logs.lines.length;
     const unusable = await raw(port, 'GET /health HTTP/1.1\r\nhost: a/b');
     expect([unusable.status, errorCode(unusable)]).toEqual([400, 'INVALID_HOST']);
+    // Refused before the app, and still a request id and a log line.
+    const requestId = /x-request-id: ([\w-]+)/i.exec(unusable.headers)?.[1];
+    expect(logs.lines.slice(from).filter((line) => line.msg === 'request' && line.requestId === requestId).map((line) => line.status)).toEqual([400]);
   });
 
   // Regression (issue 7, defect 8): bodies over 1,049,600 bytes got Bun's own empty 413.

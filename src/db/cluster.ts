@@ -220,8 +220,22 @@ export class DatabaseCluster implements SessionBackend {
     return { caughtUp, pending: pending.map((node) => node.name) };
   }
 
-  /** Every node is measured at once, so the answer comes within HEALTH_TIMEOUT_MS however many hang. */
-  async checkHealth(): Promise<DatabaseHealth> {
+  private healthInFlight: Promise<DatabaseHealth> | null = null;
+
+  /**
+   * Every node is measured at once, so the answer comes within HEALTH_TIMEOUT_MS however many
+   * hang. Concurrent callers share one measurement: /health/db is anonymous, and a flood of
+   * checks queued on the one-connection probe pools would time out and reset them under the
+   * replica monitor's own probes.
+   */
+  checkHealth(): Promise<DatabaseHealth> {
+    this.healthInFlight ??= this.measureHealth().finally(() => {
+      this.healthInFlight = null;
+    });
+    return this.healthInFlight;
+  }
+
+  private async measureHealth(): Promise<DatabaseHealth> {
     const [primary, replicas] = await Promise.all([
       this.measure(PRIMARY_NAME, async () => {
         await this.primaryProbe((db) => db.execute(sql`select 1`), HEALTH_TIMEOUT_MS, 'primary health check');

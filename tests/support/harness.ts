@@ -104,7 +104,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     const server = Bun.serve({
       port: 0,
       hostname: '127.0.0.1',
-      fetch: createFetchHandler(app, config.auth.trustedProxies),
+      fetch: createFetchHandler(app, config.auth.trustedProxies, logger),
       maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),
     });
     servers.push(server);
