@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
-import { findErrorCode, serviceUnavailable } from '../lib/errors';
+import { databaseRefusal, findErrorCode } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { isConnectionError, isDatabaseFailure, isRetryableReadError, toUnavailable } from './errors';
 import { assertOutsideTransaction, inTransactionScope, readOnlyGuard } from './guards';
@@ -343,7 +343,7 @@ export class DatabaseCluster implements SessionBackend {
     }
     if (target.countsAsFallback && !this.router.tryAcquireFallback()) {
       this.router.countRead(REFUSED_TARGET, 'fallback-capped');
-      throw serviceUnavailable('No replica can serve reads and the primary is at its fallback limit', 'READ_CAPACITY_EXCEEDED');
+      throw databaseRefusal('READ_CAPACITY_EXCEEDED');
     }
     onTarget(PRIMARY_NAME);
     try {

@@ -1,5 +1,5 @@
 /** How the database layer classifies failures, and the 503 a client gets for each. */
-import { findErrorCode, HttpError, serviceUnavailable } from '../lib/errors';
+import { databaseRefusal, findErrorCode, HttpError } from '../lib/errors';
 import { PoolBusyError, QueryDeadlineError } from './pool-gate';
 
 /** SQLSTATEs and driver codes that mean "this server is unreachable right now", not "this query is wrong". */
@@ -35,10 +35,10 @@ export function isRetryableReadError(error: unknown): boolean {
 /** Every way the database layer fails fast, as the 503 (with Retry-After) the client gets. */
 export function toUnavailable(error: unknown): unknown {
   if (error instanceof HttpError) return error;
-  if (isConnectionError(error)) return serviceUnavailable('The database is unavailable, retry shortly', 'DATABASE_UNAVAILABLE');
-  if (error instanceof PoolBusyError) return serviceUnavailable('The database is busy, retry shortly', 'DATABASE_BUSY');
+  if (isConnectionError(error)) return databaseRefusal('DATABASE_UNAVAILABLE');
+  if (error instanceof PoolBusyError) return databaseRefusal('DATABASE_BUSY');
   if (error instanceof QueryDeadlineError || findErrorCode(error) === '57014') {
-    return serviceUnavailable('The database took too long to answer', 'DATABASE_TIMEOUT');
+    return databaseRefusal('DATABASE_TIMEOUT');
   }
   return error;
 }

@@ -102,3 +102,7 @@ export const COMMON_ERRORS = defineErrors({
   DATABASE_TIMEOUT: { status: 503, message: 'The database took too long to answer' },
   READ_CAPACITY_EXCEEDED: { status: 503, message: 'No replica can serve reads and the primary is at its fallback limit' },
 });
+
+/** The 503s of the database layer, with Retry-After, worded once (in COMMON_ERRORS). */
+export const databaseRefusal = (code: 'DATABASE_UNAVAILABLE' | 'DATABASE_BUSY' | 'DATABASE_TIMEOUT' | 'READ_CAPACITY_EXCEEDED'): HttpError =>
+  serviceUnavailable(COMMON_ERRORS.codes[code].message, code);

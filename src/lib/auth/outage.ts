@@ -1,14 +1,13 @@
 /** Better-Auth calls bounded in time, and a database outage met inside one answered as 503. */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { isConnectionError, QueryDeadlineError, toUnavailable } from '../../db';
-import { HttpError, serviceUnavailable } from '../errors';
+import { databaseRefusal, HttpError } from '../errors';
 
 /** What guardBetterAuth needs of a Better-Auth instance: its logger. */
 export type AuthContextHolder = { $context: Promise<{ logger: { warn: (message: string, ...args: unknown[]) => void } }> };
 
 /** What the database layer answers for a connection failure (src/db/errors.ts), for auth too. */
-export const databaseUnavailable = (): HttpError =>
-  serviceUnavailable('The database is unavailable, retry shortly', 'DATABASE_UNAVAILABLE');
+export const databaseUnavailable = (): HttpError => databaseRefusal('DATABASE_UNAVAILABLE');
 
 /**
  * Better-Auth reads and writes the primary itself and reports a failure there in one of three
