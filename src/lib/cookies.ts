@@ -11,8 +11,12 @@ export function readCookie(header: string | null, name: string): string | null {
     const index = part.indexOf('=');
     if (index > 0 && part.slice(0, index).trim() === name) {
       const raw = part.slice(index + 1).trim();
+      const value = raw.startsWith('"') ? raw.slice(1, -1) : raw;
+      // Most values have no %-escape (the 1.5 KB base64url cookie cache): decoding them anyway
+      // was ~5% of a signed-in read's CPU.
+      if (!value.includes('%')) return value;
       try {
-        return decodeURIComponent(raw.startsWith('"') ? raw.slice(1, -1) : raw);
+        return decodeURIComponent(value);
       } catch {
         // A malformed %-escape is just an unusable value, not a failed request.
         return null;
