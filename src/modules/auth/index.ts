@@ -161,8 +161,8 @@ type BetterAuthHandlerDeps = {
  * of a signed-out session for as long as it was called).
  *
  * `parse: 'none'`: Elysia honours it only when it is a route's sole parse hook, and hooks apply to
- * routes registered after them, so src/app.ts mounts this BEFORE the error handler's body parser,
- * which never sees these requests: errors are rendered here, in the one format. A call that could
+ * routes registered after them, so the error handler mounts this itself, ahead of its body parser
+ * (`unparsedRoutes`), which never sees these requests: errors are rendered here, in the one format. A call that could
  * not reach the primary is 503 DATABASE_UNAVAILABLE with Retry-After, like our own routes.
  */
 export const betterAuthHandler = (deps: BetterAuthHandlerDeps) =>
