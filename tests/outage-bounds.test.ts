@@ -9,12 +9,15 @@
  * as a benchmark.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import * as schema from '../src/db/schema';
 import { startNode, stopNode } from '../scripts/lib/pg-cluster';
 import { signUp, type TestAccount } from './support/accounts';
 import { clusterEnv, hasCluster, startTestApp, type TestApp } from './support/harness';
 import { at } from './support/json';
+import { holdLock } from './support/locks';
 import { captureLogs } from './support/logs';
 import { dbHealth, type OwnCluster, startOwnCluster } from './support/replica';
 import { waitFor } from './support/wait';
@@ -59,6 +62,13 @@ describe.skipIf(!hasCluster || !clusterEnv.clusterDir)('the primary killed under
     await t.settle();
   }, 60_000);
 
+  /** A lock held on this file's primary from a connection of its own, until released. */
+  async function lockOnOwnPrimary(statement: SQL) {
+    const connection = postgres(own.env.DATABASE_URL, { max: 1, onnotice: () => {} });
+    const lock = await holdLock(drizzle(connection, { schema }), statement);
+    return { release: lock.release, done: lock.done.finally(() => connection.end({ timeout: 1 })) };
+  }
+
   const post = (title: string) => () =>
     t.request('/posts', { method: 'POST', json: { title, content: 'outage', published: true }, headers: { cookie: member.jar.header() } });
   const me = () => t.request('/auth/me', { headers: { cookie: member.jar.header() } });
@@ -67,20 +77,8 @@ describe.skipIf(!hasCluster || !clusterEnv.clusterDir)('the primary killed under
   // Regression (issue 7, defect 4): with `LOCK TABLE posts IN ACCESS EXCLUSIVE MODE` held, 40
   // POST /posts took 19 s, and GET /auth/me and GET /users/:id sent meanwhile waited 11-17 s.
   test('a locked table: its writes fail fast with 503, and routes that do not touch it are not stalled', async () => {
-    const holder = postgres(own.env.DATABASE_URL, { max: 1, onnotice: () => {} });
-    let release = (): void => {};
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const locked = new Promise<void>((resolveLocked, rejectLocked) => {
-      holder
-        .begin(async (tx) => {
-          await tx`lock table posts in access exclusive mode`;
-          resolveLocked();
-          await released;
-        })
-        .catch(rejectLocked);
-    });
+    const lock = await lockOnOwnPrimary(sql`lock table posts in access exclusive mode`);
     try {
-      await locked;
       const writes = Promise.all(Array.from({ length: 40 }, (_, index) => timed('POST /posts', post(`locked ${index}`))));
       await Bun.sleep(50);
       const unrelated: Timed[] = [];
@@ -97,8 +95,8 @@ describe.skipIf(!hasCluster || !clusterEnv.clusterDir)('the primary killed under
       );
       expect(slowest(written)).toBeLessThan(BOUND_MS);
     } finally {
-      release();
-      await holder.end({ timeout: 1 });
+      lock.release();
+      await lock.done;
     }
     expect((await post('after the lock')()).status).toBe(201);
   }, 30_000);
@@ -106,20 +104,8 @@ describe.skipIf(!hasCluster || !clusterEnv.clusterDir)('the primary killed under
   // Review of issue 7: a session lookup that hit the statement timeout (sessions locked, e.g. by a
   // migration) was rethrown as a 500 instead of the 503 every other timeout is.
   test('a locked sessions table: session checks answer 503 DATABASE_TIMEOUT within the bound, not 500', async () => {
-    const holder = postgres(own.env.DATABASE_URL, { max: 1, onnotice: () => {} });
-    let release = (): void => {};
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const locked = new Promise<void>((resolveLocked, rejectLocked) => {
-      holder
-        .begin(async (tx) => {
-          await tx`lock table sessions in access exclusive mode`;
-          resolveLocked();
-          await released;
-        })
-        .catch(rejectLocked);
-    });
+    const lock = await lockOnOwnPrimary(sql`lock table sessions in access exclusive mode`);
     try {
-      await locked;
       const answers = await Promise.all([timed('GET /auth/me', me), timed('POST /posts', post('sessions locked'))]);
       expect(answers.map((answer) => [answer.name, answer.status, answer.error, answer.retryAfter])).toEqual([
         ['GET /auth/me', 503, 'DATABASE_TIMEOUT', '1'],
@@ -127,8 +113,8 @@ describe.skipIf(!hasCluster || !clusterEnv.clusterDir)('the primary killed under
       ]);
       expect(slowest(answers)).toBeLessThan(BOUND_MS);
     } finally {
-      release();
-      await holder.end({ timeout: 1 });
+      lock.release();
+      await lock.done;
     }
     expect((await me()).status).toBe(200);
   }, 30_000);
