@@ -2,7 +2,7 @@
  * The one config parser. The environment is read here, once, validated with zod and frozen;
  * nothing else in the service reads process.env.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isIP } from 'node:net';
@@ -17,6 +17,9 @@ const PUBLIC_AUTH_SECRETS: ReadonlySet<string> = new Set([
   'better-auth-secret-123456789',
 ]);
 const MIN_AUTH_SECRET_LENGTH = 32;
+
+/** The key the SDK sends to the local Stripe-compatible server (development and tests). */
+export const LOCAL_STRIPE_SECRET_KEY = 'sk_test_bountyexpo_local';
 
 /** The generated secret of an install without BETTER_AUTH_SECRET, kept beside its data. */
 export const authSecretFile = (dataDir: string): string => join(resolve(dataDir), 'auth-secret');
@@ -108,6 +111,18 @@ const envSchema = z
     TRUSTED_PROXIES: commaList.pipe(z.array(ipOrCidr)),
     CORS_ORIGINS: commaList,
 
+    STRIPE_SECRET_KEY: z.string().trim().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret key (sk_live_..., sk_test_... or rk_...)').optional(),
+    STRIPE_WEBHOOK_SECRET: z.string().trim().regex(/^whsec_[A-Za-z0-9_+/=]+$/, 'must be a webhook signing secret (whsec_...)').optional(),
+    STRIPE_API_BASE: z.url({ protocol: /^https?$/ }).optional(),
+    STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(80_000).default(10_000),
+    LOCAL_STRIPE_PORT: z.coerce.number().int().min(0).max(65535).default(12111),
+    CONNECT_RETURN_URL: z.url({ protocol: /^https?$|^[a-z][a-z0-9+.-]*$/ }).optional(),
+    CONNECT_REFRESH_URL: z.url({ protocol: /^https?$|^[a-z][a-z0-9+.-]*$/ }).optional(),
+    APPLE_PAY_DOMAIN_ASSOCIATION: z.string().trim().max(65_536).optional(),
+    PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(5_000).default(1_000),
+    MONEY_MAX_AMOUNT: z.coerce.number().int().min(100).max(100_000_000_00).default(1_000_000),
+    WORKER_ENABLED: boolean.default(true),
+
     OPS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
     SWAGGER_ENABLED: boolean.optional(),
     DEBUG_HEADERS: boolean.optional(),
@@ -120,7 +135,16 @@ const envSchema = z
         ctx.addIssue({ code: 'custom', path: ['BETTER_AUTH_SECRET'], message: 'is a publicly known default: generate one (openssl rand -base64 32)' });
       if (!env.DATABASE_URL)
         ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in production' });
+      // The local Stripe-compatible server is for development and tests only.
+      if (!env.STRIPE_SECRET_KEY)
+        ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'is required in production (the local Stripe server never runs there)' });
+      if (!env.STRIPE_WEBHOOK_SECRET)
+        ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'is required in production' });
+      if (env.STRIPE_API_BASE)
+        ctx.addIssue({ code: 'custom', path: ['STRIPE_API_BASE'], message: 'must not be set in production: the service talks to api.stripe.com' });
     }
+    if (env.STRIPE_SECRET_KEY && !env.STRIPE_WEBHOOK_SECRET)
+      ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'is required with STRIPE_SECRET_KEY (webhooks credit the wallets)' });
     if (env.WEB_CONCURRENCY > 1 && !env.DATABASE_URL)
       ctx.addIssue({
         code: 'custom',
@@ -195,6 +219,31 @@ export type AppConfig = Readonly<{
     trustedProxies: readonly string[];
   }>;
   corsOrigins: readonly string[];
+  stripe: Readonly<{
+    /** The secret key the SDK uses; a fixed local one when `local`. */
+    secretKey: string;
+    webhookSecret: string;
+    /** Where the SDK sends requests; null = api.stripe.com. */
+    apiBase: URL | null;
+    timeoutMs: number;
+    /**
+     * No STRIPE_SECRET_KEY outside production: the service starts the local Stripe-compatible
+     * server (src/dev/stripe-local) on `localPort` and points the SDK at it.
+     */
+    local: boolean;
+    localPort: number;
+  }>;
+  money: Readonly<{
+    /** The platform's fee on a released reward, in basis points (1/100 of a percent). */
+    platformFeeBps: number;
+    /** The largest amount, in minor units, one deposit, withdrawal or reward may be. */
+    maxAmount: number;
+  }>;
+  connect: Readonly<{ returnUrl: string; refreshUrl: string }>;
+  /** The Apple Pay domain-association file's content, served under /.well-known when set. */
+  applePayDomainAssociation: string | null;
+  /** Whether this process runs the job workers (`bun run worker` runs them alone). */
+  workerEnabled: boolean;
   /** Bearer token for operators' detail (replica names, lag, reads) on /health/db. */
   opsToken: string | undefined;
   swaggerEnabled: boolean;
@@ -225,6 +274,9 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
   const env = result.data;
   const isProduction = env.NODE_ENV === 'production';
   const pools = poolSizes(env);
+  const authSecret = env.BETTER_AUTH_SECRET ?? dataDirSecret(env.DATA_DIR);
+  const baseUrl = env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`;
+  const localStripe = !env.STRIPE_SECRET_KEY;
   return Object.freeze({
     nodeEnv: env.NODE_ENV,
     isProduction,
@@ -256,14 +308,30 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     auth: Object.freeze({
-      secret: env.BETTER_AUTH_SECRET ?? dataDirSecret(env.DATA_DIR),
-      baseUrl: env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`,
+      secret: authSecret,
+      baseUrl,
       cookieCacheS: env.AUTH_COOKIE_CACHE_S,
       trustedProxies: Object.freeze([...env.TRUSTED_PROXIES]),
     }),
     corsOrigins: Object.freeze(
       env.CORS_ORIGINS.length > 0 ? [...env.CORS_ORIGINS] : isProduction ? [] : ['http://localhost:3000', 'http://localhost:8081'],
     ),
+    stripe: Object.freeze({
+      secretKey: env.STRIPE_SECRET_KEY ?? LOCAL_STRIPE_SECRET_KEY,
+      // Derived from the install's own secret: events signed with it are accepted, so it must not be public.
+      webhookSecret: env.STRIPE_WEBHOOK_SECRET ?? `whsec_${createHmac('sha256', authSecret).update('local-stripe-webhooks').digest('base64url').replaceAll('-', '_')}`,
+      apiBase: env.STRIPE_API_BASE ? new URL(env.STRIPE_API_BASE) : localStripe ? new URL(`http://127.0.0.1:${env.LOCAL_STRIPE_PORT}`) : null,
+      timeoutMs: env.STRIPE_TIMEOUT_MS,
+      local: localStripe,
+      localPort: env.LOCAL_STRIPE_PORT,
+    }),
+    money: Object.freeze({ platformFeeBps: env.PLATFORM_FEE_BPS, maxAmount: env.MONEY_MAX_AMOUNT }),
+    connect: Object.freeze({
+      returnUrl: env.CONNECT_RETURN_URL ?? `${baseUrl}/connect/account`,
+      refreshUrl: env.CONNECT_REFRESH_URL ?? `${baseUrl}/connect/account`,
+    }),
+    applePayDomainAssociation: env.APPLE_PAY_DOMAIN_ASSOCIATION ?? null,
+    workerEnabled: env.WORKER_ENABLED,
     opsToken: env.OPS_TOKEN,
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     debugHeaders: env.DEBUG_HEADERS ?? !isProduction,
