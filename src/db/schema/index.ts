@@ -1,3 +1,5 @@
 /** The one schema: every table of the service, a file per domain. */
 export * from './auth';
+export * from './ledger';
+export * from './payments';
 export * from './posts';

@@ -1,0 +1,95 @@
+/**
+ * Ledger accounts by what they are for. An account is opened on first use, at zero; its identity
+ * (owner, kind, currency) never changes. `external` and `receivable` may go negative (they are the
+ * platform's view of money outside the ledger and of what a user owes); every other may not.
+ */
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { type AccountKind, type AccountOwnerType, type Database, ledgerAccounts, type Transaction } from '../../db';
+
+export type AccountRef = Readonly<{
+  ownerType: AccountOwnerType;
+  ownerId: string;
+  kind: AccountKind;
+  currency: string;
+  /** The person it is for (the funder of an escrow); the wallet sums by it. */
+  userId: string | null;
+}>;
+
+const PLATFORM = 'platform';
+const NEGATIVE_ALLOWED: ReadonlySet<AccountKind> = new Set(['external', 'receivable']);
+
+export const userAccount = (userId: string, kind: 'available' | 'withdrawal_hold' | 'receivable', currency: string): AccountRef => ({
+  ownerType: 'user',
+  ownerId: userId,
+  kind,
+  currency,
+  userId,
+});
+
+export const escrowAccount = (bountyId: string, funderId: string, currency: string): AccountRef => ({
+  ownerType: 'bounty',
+  ownerId: bountyId,
+  kind: 'escrow',
+  currency,
+  userId: funderId,
+});
+
+export const platformAccount = (kind: 'fees' | 'external', currency: string): AccountRef => ({
+  ownerType: 'platform',
+  ownerId: PLATFORM,
+  kind,
+  currency,
+  userId: null,
+});
+
+export const accountKey = (ref: Pick<AccountRef, 'ownerType' | 'ownerId' | 'kind' | 'currency'>): string =>
+  `${ref.ownerType}:${ref.ownerId}:${ref.kind}:${ref.currency}`;
+
+export type LockedAccount = { id: number; key: string; balance: number; allowNegative: boolean; currency: string };
+
+/**
+ * Opens the accounts that do not exist yet, then locks all of them `FOR UPDATE` in ascending id
+ * order (the sort runs below the lock, so rows are locked in that order): two postings over the
+ * same accounts queue instead of deadlocking, and a balance read here is the one the write uses.
+ */
+export async function lockAccounts(tx: Transaction, refs: readonly AccountRef[]): Promise<Map<string, LockedAccount>> {
+  const unique = [...new Map(refs.map((ref) => [accountKey(ref), ref])).values()];
+  await tx
+    .insert(ledgerAccounts)
+    .values(unique.map((ref) => ({ ...ref, allowNegative: NEGATIVE_ALLOWED.has(ref.kind) })))
+    .onConflictDoNothing({ target: [ledgerAccounts.ownerType, ledgerAccounts.ownerId, ledgerAccounts.kind, ledgerAccounts.currency] });
+  const rows = await tx
+    .select({
+      id: ledgerAccounts.id,
+      ownerType: ledgerAccounts.ownerType,
+      ownerId: ledgerAccounts.ownerId,
+      kind: ledgerAccounts.kind,
+      currency: ledgerAccounts.currency,
+      balance: ledgerAccounts.balance,
+      allowNegative: ledgerAccounts.allowNegative,
+    })
+    .from(ledgerAccounts)
+    .where(
+      sql`(${ledgerAccounts.ownerType}, ${ledgerAccounts.ownerId}, ${ledgerAccounts.kind}, ${ledgerAccounts.currency}) in (${sql.join(
+        unique.map((ref) => sql`(${ref.ownerType}, ${ref.ownerId}, ${ref.kind}, ${ref.currency})`),
+        sql`, `,
+      )})`,
+    )
+    .orderBy(ledgerAccounts.id)
+    .for('update');
+  const locked = new Map<string, LockedAccount>();
+  for (const row of rows) {
+    locked.set(accountKey(row), { id: row.id, key: accountKey(row), balance: row.balance, allowNegative: row.allowNegative, currency: row.currency });
+  }
+  for (const ref of unique) if (!locked.has(accountKey(ref))) throw new Error(`ledger account ${accountKey(ref)} was not opened`);
+  return locked;
+}
+
+/** Balances of a user's own accounts by kind and currency (no lock: for display). */
+export async function userBalances(db: Pick<Database, 'select'>, userId: string) {
+  return db
+    .select({ kind: ledgerAccounts.kind, currency: ledgerAccounts.currency, balance: sql<number>`sum(${ledgerAccounts.balance})::bigint`.mapWith(Number) })
+    .from(ledgerAccounts)
+    .where(and(eq(ledgerAccounts.userId, userId), inArray(ledgerAccounts.kind, ['available', 'withdrawal_hold', 'receivable', 'escrow'])))
+    .groupBy(ledgerAccounts.kind, ledgerAccounts.currency);
+}
