@@ -17,6 +17,13 @@ CREATE TABLE "ledger_accounts" (
 	CONSTRAINT "ledger_accounts_kind_check" CHECK ("ledger_accounts"."kind" in ('available', 'withdrawal_hold', 'receivable', 'escrow', 'fees', 'external'))
 );
 --> statement-breakpoint
+CREATE TABLE "ledger_checks" (
+	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "ledger_checks_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
+	"checked_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"balance_mismatches" integer NOT NULL,
+	"unbalanced_transactions" integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "ledger_entries" (
 	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "ledger_entries_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
 	"transaction_id" bigint NOT NULL,
@@ -67,6 +74,7 @@ CREATE TABLE "connect_accounts" (
 	"payouts_enabled" boolean DEFAULT false NOT NULL,
 	"requirements_due" jsonb DEFAULT '[]'::jsonb NOT NULL,
 	"disabled_reason" text,
+	"payout_failure_reason" text,
 	"state_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
@@ -84,6 +92,7 @@ CREATE TABLE "deposits" (
 	"status" text DEFAULT 'creating' NOT NULL,
 	"payment_intent_id" text,
 	"charge_id" text,
+	"refunded_amount" bigint DEFAULT 0 NOT NULL,
 	"failure_reason" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
@@ -140,6 +149,7 @@ CREATE TABLE "withdrawals" (
 	"status" text DEFAULT 'pending' NOT NULL,
 	"stripe_account_id" text NOT NULL,
 	"stripe_transfer_id" text,
+	"reversed_amount" bigint DEFAULT 0 NOT NULL,
 	"failure_reason" text,
 	"attempts" integer DEFAULT 0 NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { createApp } from '../src/app';
 import { DatabaseCluster } from '../src/db';
+import { JobQueue } from '../src/jobs';
 import { parseConfig } from '../src/config/env';
 import { createLogger } from '../src/lib/logger';
 
@@ -29,7 +30,8 @@ async function writeDocument(): Promise<void> {
   const logger = createLogger({ level: 'silent' });
   const database = await DatabaseCluster.open(config.database, logger);
   try {
-    const app = createApp({ config, database, logger });
+    // Never started: the document needs the routes, not a running queue.
+    const app = createApp({ config, database, logger, jobs: JobQueue.create({ database, logger }) });
     const response = await app.handle(new Request('http://localhost/swagger/json'));
     if (!response.ok) throw new Error(`/swagger/json answered ${response.status}`);
     writeFileSync(documentPath, JSON.stringify(await response.json(), null, 2));

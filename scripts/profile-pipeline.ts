@@ -18,6 +18,7 @@ import pino from 'pino';
 import { createApp } from '../src/app';
 import { parseConfig } from '../src/config/env';
 import { applyMigrations, DatabaseCluster, posts, users } from '../src/db';
+import { JobQueue } from '../src/jobs';
 import { authCookieNames, createAuth, createSessionReader } from '../src/lib/auth';
 import { createLogger, type Logger } from '../src/lib/logger';
 import { authPlugin } from '../src/plugins/auth';
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
     const logger = devNullLogger();
     const requestLogger = devNullLogger(LOG_LEVEL, false);
     const database = await DatabaseCluster.open(config.database, logger);
+    // Never started: nothing here enqueues.
+    const jobs = JobQueue.create({ database, logger });
     await applyMigrations(database.primary);
     await database.primary.insert(users).values({ id: 'profile-author', name: 'Author', email: 'profile@example.com' });
     const [first] = await database.primary
@@ -94,9 +97,9 @@ async function main(): Promise<void> {
         for (const [, plugin] of plugins.slice(0, index + 1)) app.use(plugin);
         return [name, app.get('/health', health)];
       }),
-      ['the whole app', createApp({ config, database, logger, requestLogger, auth })],
+      ['the whole app', createApp({ config, database, logger, requestLogger, auth, jobs })],
     ];
-    const app = createApp({ config, database, logger, requestLogger, auth });
+    const app = createApp({ config, database, logger, requestLogger, auth, jobs });
     console.log(`profile: ${REQUESTS} sequential app.handle() calls per row, LOG_LEVEL=${LOG_LEVEL}\n`);
     console.log(`${'GET /health'.padEnd(40)} ${'µs/req'.padStart(8)} ${'stage'.padStart(8)}`);
     let previous = 0;

@@ -7,7 +7,15 @@ import type { DatabaseCluster } from './db';
 import { type Auth, authCookieNames, createAuth, createSessionReader } from './lib/auth';
 import type { Logger } from './lib/logger';
 import { notFound } from './lib/errors';
+import type { JobQueue } from './jobs';
+import { createStripeClient, type Stripe } from './lib/stripe';
 import { authRoutes, betterAuthHandler } from './modules/auth';
+import { connectRoutes } from './modules/connect';
+import { paymentsRoutes } from './modules/payments';
+import { walletRoutes } from './modules/wallet';
+import { payoutEnqueuer } from './modules/wallet/jobs';
+import { stripeWebhookRoutes } from './modules/webhooks';
+import { reconcileEnqueuer } from './modules/webhooks/jobs';
 import { betterAuthOpenApi } from './modules/auth/openapi';
 import { healthRoutes } from './modules/health';
 import { createLifecycle, type Lifecycle } from './modules/health/service';
@@ -17,6 +25,7 @@ import { usersRoutes } from './modules/users';
 import { authPlugin } from './plugins/auth';
 import { corsPlugin } from './plugins/cors';
 import { databasePlugin } from './plugins/database';
+import { idempotencyPlugin } from './plugins/idempotency';
 import { errorHandler } from './plugins/error-handler';
 import { MODULES } from './modules';
 import { openapiPlugin } from './plugins/openapi';
@@ -31,6 +40,12 @@ export type AppDeps = {
   lifecycle?: Lifecycle;
   /** Tests pass their own (e.g. with the Origin check on); otherwise built from config. */
   auth?: Auth;
+  /** The job queue routes enqueue on (payouts, webhook reconciliation). */
+  jobs: JobQueue;
+  /** Built from config when not given (tests share one with their local Stripe server). */
+  stripe?: Stripe;
+  /** The clock webhook signatures are judged by; tests move it. */
+  now?: () => number;
 };
 
 export function createApp(deps: AppDeps) {
@@ -54,7 +69,40 @@ export function createApp(deps: AppDeps) {
   const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
   const authCallBoundMs = 2 * database.operationBoundMs;
-  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin, authCallBoundMs };
+  // Keys kept 24 h; a request still running after 2 min is taken to have died with its process.
+  const idempotency = idempotencyPlugin({ ttlHours: 24, lockTimeoutMs: 120_000, logger });
+  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin, idempotencyPlugin: idempotency, authCallBoundMs };
+  const stripe = deps.stripe ?? createStripeClient(config.stripe);
+  const money = {
+    ...modules,
+    stripe,
+    liveMode: config.stripe.secretKey.startsWith('sk_live_') || config.stripe.secretKey.startsWith('rk_live_'),
+    maxAmount: config.money.maxAmount,
+    enqueuePayout: payoutEnqueuer(deps.jobs),
+  };
+  // Both read their own body, so the error handler mounts them ahead of its parser.
+  const unparsedRoutes = new Elysia({ name: 'unparsed-routes' })
+    .use(
+      betterAuthHandler({
+        auth,
+        databasePlugin: dbPlugin,
+        logger,
+        boundMs: authCallBoundMs,
+        bodyLimitBytes: config.bodyLimitBytes,
+        sessionDataCookie: authCookieNames(config).sessionData,
+      }),
+    )
+    .use(
+      stripeWebhookRoutes({
+        databasePlugin: dbPlugin,
+        stripe,
+        webhookSecret: config.stripe.webhookSecret,
+        bodyLimitBytes: config.bodyLimitBytes,
+        logger,
+        enqueueReconcile: reconcileEnqueuer(deps.jobs),
+        ...(deps.now ? { now: deps.now } : {}),
+      }),
+    );
   // standardHostname: false: Elysia otherwise finds the path by searching for '/' from offset 11
   // of the URL, which a Host of three characters or fewer ("x", "x:1") puts past the path's start.
   return new Elysia({ handler: { standardHostname: false } })
@@ -65,14 +113,7 @@ export function createApp(deps: AppDeps) {
         logger,
         isProduction: config.isProduction,
         bodyLimitBytes: config.bodyLimitBytes,
-        unparsedRoutes: betterAuthHandler({
-          auth,
-          databasePlugin: dbPlugin,
-          logger,
-          boundMs: authCallBoundMs,
-          bodyLimitBytes: config.bodyLimitBytes,
-          sessionDataCookie: authCookieNames(config).sessionData,
-        }),
+        unparsedRoutes,
       }),
     )
     .use(
@@ -86,11 +127,15 @@ export function createApp(deps: AppDeps) {
     )
     .use(dbPlugin)
     .use(sessionPlugin)
+    .use(idempotency)
     .use(healthRoutes({ database, lifecycle, version: config.version, detail: { token: config.opsToken, openWithoutToken: !config.isProduction } }))
     .use(metricsRoutes({ database }))
     .use(authRoutes(modules))
     .use(usersRoutes(modules))
     .use(postsRoutes(modules))
+    .use(walletRoutes(money))
+    .use(paymentsRoutes({ ...money, applePayDomainAssociation: config.applePayDomainAssociation }))
+    .use(connectRoutes({ ...money, returnUrl: config.connect.returnUrl, refreshUrl: config.connect.refreshUrl }))
     .all('*', () => {
       throw notFound('No route matches this path');
     }, { detail: { hide: true } });

@@ -1,14 +1,24 @@
 /**
- * One server process: open the database, serve the app, own the signals.
- * Shutdown: /health turns 503, the server stops accepting, in-flight requests finish (bounded by
- * SHUTDOWN_TIMEOUT_MS, then forced), pools close, the log is flushed, exit 0.
+ * One server process: open the database, start the job queue, serve the app, own the signals.
+ * The queue always runs here so routes can enqueue; its workers too unless WORKER_ENABLED=false
+ * (then `bun run worker` runs them). Shutdown: /health turns 503, the server stops accepting,
+ * in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS, then forced), running jobs finish
+ * within what is left of it, pools close, the log is flushed, exit 0.
  */
 import { createApp } from './app';
 import type { AppConfig } from './config/env';
 import { closeDatabaseConnections, initDatabase } from './db';
+import { JobQueue } from './jobs';
+import { jobDefinitions } from './jobs/registry';
+import { createStripeClient } from './lib/stripe';
 import type { ProcessLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
 import { bunBodyCeilingBytes, createFetchHandler } from './serve';
+
+/** How long start-up waits for the job queue before listening anyway (it keeps trying). */
+const JOB_START_WAIT_MS = 5_000;
+/** Running jobs get at least this long at shutdown, even after a drain that used up the budget. */
+const JOB_STOP_MIN_MS = 1_000;
 
 export async function runServer(config: AppConfig, { logger, requestLogger, flushSync }: ProcessLogger): Promise<void> {
   const lifecycle = createLifecycle();
@@ -18,7 +28,16 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     process.exit(1);
   });
 
-  const app = createApp({ config, database, logger, requestLogger, lifecycle });
+  const stripe = createStripeClient(config.stripe);
+  const jobs = JobQueue.create({ database, logger, instanceName: 'bountyexpo-api' });
+  for (const definition of jobDefinitions({ stripe })) jobs.define(definition);
+  // Routes may enqueue from the first request, so the queue (its schema, its queues) is started
+  // before listening. A primary that is down now must not keep the replicas' reads offline: past
+  // JOB_START_WAIT_MS the server listens anyway and the queue keeps trying in the background.
+  const jobsStarted = jobs.startWithRetry({ work: config.workerEnabled });
+  await Promise.race([jobsStarted, Bun.sleep(JOB_START_WAIT_MS)]);
+
+  const app = createApp({ config, database, logger, requestLogger, lifecycle, jobs, stripe });
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
@@ -47,12 +66,15 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     shuttingDown = true;
     lifecycle.draining = true;
     logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: draining in-flight requests');
+    const shutdownDeadline = Date.now() + config.shutdownTimeoutMs;
     const graceful = server.stop(false).then(() => 'drained' as const);
     const deadline = Bun.sleep(config.shutdownTimeoutMs).then(() => 'timeout' as const);
     if ((await Promise.race([graceful, deadline])) === 'timeout') {
       logger.warn('shutdown deadline reached: closing remaining connections');
       await server.stop(true);
     }
+    // After the requests (they may still enqueue), before the pools pg-boss runs on.
+    await jobs.stop({ timeoutMs: Math.max(shutdownDeadline - Date.now(), JOB_STOP_MIN_MS) });
     await closeDatabaseConnections();
     // Each request's line is written just after its response: wait for the last ones (bounded).
     const lineDeadline = Date.now() + 1_000;

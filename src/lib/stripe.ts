@@ -5,7 +5,10 @@
  */
 import Stripe from 'stripe';
 import type { AppConfig } from '../config/env';
+import { defineErrors, HttpError } from './errors';
 
+/** The SDK's class (its typed errors live on it); `Stripe` the type is a client. */
+export { Stripe as StripeSdk };
 export type { Stripe };
 
 export function createStripeClient(config: AppConfig['stripe']): Stripe {
@@ -23,4 +26,36 @@ export function createStripeClient(config: AppConfig['stripe']): Stripe {
         }
       : {}),
   });
+}
+
+/** How the service answers when Stripe refuses or cannot be reached (the payments modules' catalog). */
+export const PROVIDER_ERRORS = defineErrors({
+  PAYMENT_DECLINED: { status: 402, message: 'The payment was declined' },
+  PAYMENT_METHOD_NOT_FOUND: { status: 404, message: 'No such payment method' },
+  PAYMENT_PROVIDER_REFUSED: { status: 422, message: 'The payment provider refused this request' },
+  PAYMENT_PROVIDER_UNAVAILABLE: { status: 503, message: 'The payment provider could not be reached, retry shortly' },
+});
+
+/**
+ * Whether Stripe said no for good (retrying the same request gives the same answer), as opposed
+ * to a timeout, a connection failure, a rate limit or a 5xx, which a retry with the SAME
+ * idempotency key may turn into a success (or reveal as one that already happened).
+ */
+export function isDefinitiveRefusal(error: unknown): error is Stripe.errors.StripeError {
+  if (!(error instanceof Stripe.errors.StripeError)) return false;
+  if (error instanceof Stripe.errors.StripeConnectionError || error instanceof Stripe.errors.StripeAPIError) return false;
+  if (error instanceof Stripe.errors.StripeRateLimitError || error instanceof Stripe.errors.StripeIdempotencyError) return false;
+  const status = error.statusCode ?? 0;
+  return status >= 400 && status < 500 && status !== 409 && status !== 429;
+}
+
+/** A Stripe failure during a request, as our refusal: declined 402, refused 422, otherwise 503. */
+export function providerRefusal(error: unknown): HttpError {
+  if (error instanceof Stripe.errors.StripeCardError) return PROVIDER_ERRORS.error('PAYMENT_DECLINED', error.message);
+  if (isDefinitiveRefusal(error)) {
+    if (error.code === 'resource_missing' && error.param === 'payment_method') return PROVIDER_ERRORS.error('PAYMENT_METHOD_NOT_FOUND');
+    return PROVIDER_ERRORS.error('PAYMENT_PROVIDER_REFUSED', error.message);
+  }
+  const unavailable = PROVIDER_ERRORS.error('PAYMENT_PROVIDER_UNAVAILABLE');
+  return new HttpError(unavailable.status, unavailable.code, unavailable.message, undefined, { 'retry-after': '2' });
 }

@@ -4,12 +4,26 @@
  * route carries one of these tags, so a module cannot be mounted without being listed.
  */
 import { authModule } from './auth';
+import { connectModule } from './connect';
 import { healthModule } from './health';
 import { metricsModule } from './metrics';
 import type { ModuleInfo } from './module';
+import { paymentsModule } from './payments';
 import { postsModule } from './posts';
 import { usersModule } from './users';
+import { walletModule } from './wallet';
+import { webhooksModule } from './webhooks';
 
-export const MODULES: readonly ModuleInfo[] = [healthModule, metricsModule, authModule, usersModule, postsModule];
+export const MODULES: readonly ModuleInfo[] = [
+  healthModule,
+  metricsModule,
+  authModule,
+  usersModule,
+  postsModule,
+  walletModule,
+  paymentsModule,
+  connectModule,
+  webhooksModule,
+];
 
 export type { ModuleInfo, ModuleTag } from './module';

@@ -7,8 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../src/app';
+import { type LocalStripe, startLocalStripe } from '../../src/dev/stripe-local';
+import { JobQueue } from '../../src/jobs';
+import { jobDefinitions } from '../../src/jobs/registry';
+import { createStripeClient } from '../../src/lib/stripe';
 import { DatabaseCluster, type QueryObserver } from '../../src/db';
-import { type AppConfig, parseConfig } from '../../src/config/env';
+import { type AppConfig, LOCAL_STRIPE_SECRET_KEY, parseConfig } from '../../src/config/env';
 import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from '../../src/lib/auth';
 import { bunBodyCeilingBytes, createFetchHandler } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
@@ -33,6 +37,8 @@ export function withDatabase(url: string, name: string): string {
 }
 
 export const TEST_AUTH_SECRET = 'test-secret-for-the-bountyexpo-suite-0123456789';
+/** Signs the local Stripe server's webhooks (and nothing else) in tests. */
+export const TEST_WEBHOOK_SECRET = 'whsec_test_bountyexpo_suite';
 
 export function testConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
   return parseConfig({
@@ -45,6 +51,9 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     BETTER_AUTH_URL: 'http://localhost:3000',
     REPLICA_PROBE_MS: '50',
     DB_CONNECT_TIMEOUT_S: '2',
+    // A test key: the SDK talks to the app's local Stripe server (STRIPE_API_BASE, startTestApp).
+    STRIPE_SECRET_KEY: LOCAL_STRIPE_SECRET_KEY,
+    STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     ...overrides,
   });
 }
@@ -62,15 +71,31 @@ export type StartOptions = {
   logger?: Logger;
   /** Sees every statement the request pools send (tests/query-plans.test.ts EXPLAINs them). */
   observeQueries?: QueryObserver;
+  /**
+   * Start the job queue: `true` with its workers (payouts, webhook reconciliation), `false` to
+   * enqueue only. Left out, the queue is not started (tests of outages need no pg-boss schema).
+   */
+  work?: boolean;
+  /** The clock webhook signatures are judged by. */
+  now?: () => number;
 };
 
 export async function startTestApp(overrides: Record<string, string | undefined> = {}, options: StartOptions = {}) {
-  const config = testConfig(overrides);
+  // Each app has a local Stripe-compatible server of its own; its webhooks go to this app.
+  const stripeServer: LocalStripe = await startLocalStripe({ port: 0, webhookSecret: TEST_WEBHOOK_SECRET });
+  const config = testConfig({ STRIPE_API_BASE: stripeServer.url, ...overrides });
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const database = await DatabaseCluster.open(config.database, logger, options.observeQueries ? { observeQueries: options.observeQueries } : {});
   const lifecycle: Lifecycle = createLifecycle();
   const auth = (options.auth ?? createAuth)({ config, database, logger });
-  const app = createApp({ config, database, logger, lifecycle, auth });
+  const stripe = createStripeClient(config.stripe);
+  // A pg-boss schema per app: a worker here never takes another test file's jobs.
+  const jobs = JobQueue.create({ database, logger, schema: `pgboss_t${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`, pollingIntervalSeconds: 0.5 });
+  // Short retries: a test waits seconds, not the minutes production backs off for.
+  for (const definition of jobDefinitions({ stripe, retry: { retryDelaySeconds: 1, retryLimit: 5 } })) jobs.define(definition);
+  if (hasCluster && options.work !== undefined) await jobs.start({ work: options.work });
+  const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, ...(options.now ? { now: options.now } : {}) });
+  stripeServer.setWebhookTarget((request) => app.handle(request));
   /** What src/serve.ts stamps from the socket; here each app has its own "client" address. */
   const clientIp = randomIp();
   let contract: Promise<ContractChecker | null> | null = null;
@@ -125,12 +150,17 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     auth,
     config,
     database,
+    jobs,
+    stripe,
+    stripeServer,
     lifecycle,
     request,
     listen,
     settle,
     close: async () => {
       await Promise.all(servers.map((server) => server.stop(true)));
+      await stripeServer.stop();
+      await jobs.stop({ timeoutMs: 2_000 });
       await database.close();
       // Without a cluster each app ran on its own throwaway PGlite directory (and only that one
       // is ever removed: never a developer's DATA_DIR).

@@ -15,7 +15,7 @@
  * amount the service accepts is bounded by MONEY_MAX_AMOUNT, far inside 2^53.
  */
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, check, foreignKey, index, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, foreignKey, index, integer, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
 
 export const accountOwnerTypes = ['user', 'bounty', 'platform'] as const;
 export type AccountOwnerType = (typeof accountOwnerTypes)[number];
@@ -150,3 +150,11 @@ export type LedgerAccount = typeof ledgerAccounts.$inferSelect;
 export type LedgerHold = typeof ledgerHolds.$inferSelect;
 export type LedgerTransaction = typeof ledgerTransactions.$inferSelect;
 export type LedgerEntry = typeof ledgerEntries.$inferSelect;
+
+/** Each run of the periodic ledger check (src/modules/ledger/check.ts): /metrics shows the latest. */
+export const ledgerChecks = pgTable('ledger_checks', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  checkedAt: timestamp('checked_at', { withTimezone: true }).notNull().defaultNow(),
+  balanceMismatches: integer('balance_mismatches').notNull(),
+  unbalancedTransactions: integer('unbalanced_transactions').notNull(),
+});

@@ -9,6 +9,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import type Stripe from 'stripe';
 import { ledgerHolds } from './ledger';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((value) => `'${value}'`).join(', '));
@@ -37,6 +38,8 @@ export const deposits = pgTable(
     status: text('status').$type<DepositStatus>().notNull().default('creating'),
     paymentIntentId: text('payment_intent_id').unique(),
     chargeId: text('charge_id'),
+    /** How much of the charge has been refunded and taken back from the wallet (charge.refunded). */
+    refundedAmount: bigint('refunded_amount', { mode: 'number' }).notNull().default(0),
     failureReason: text('failure_reason'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -70,6 +73,8 @@ export const withdrawals = pgTable(
     status: text('status').$type<WithdrawalStatus>().notNull().default('pending'),
     stripeAccountId: text('stripe_account_id').notNull(),
     stripeTransferId: text('stripe_transfer_id').unique(),
+    /** How much of the transfer Stripe reversed and we returned to the wallet (transfer.reversed). */
+    reversedAmount: bigint('reversed_amount', { mode: 'number' }).notNull().default(0),
     /** Why it failed (or why the bank payout after it failed), in words the user can act on. */
     failureReason: text('failure_reason'),
     attempts: integer('attempts').notNull().default(0),
@@ -100,6 +105,8 @@ export const connectAccounts = pgTable('connect_accounts', {
   payoutsEnabled: boolean('payouts_enabled').notNull().default(false),
   requirementsDue: jsonb('requirements_due').$type<string[]>().notNull().default([]),
   disabledReason: text('disabled_reason'),
+  /** Why Stripe's last payout to the user's bank failed (payout.failed), until one succeeds. */
+  payoutFailureReason: text('payout_failure_reason'),
   /** When Stripe produced the state stored here: an older event never overwrites a newer state. */
   stateAt: timestamp('state_at', { withTimezone: true }).notNull().defaultNow(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -125,7 +132,7 @@ export const webhookEvents = pgTable(
     objectId: text('object_id'),
     status: text('status').$type<WebhookEventStatus>().notNull(),
     /** The event as received: a deferred one is reconciled from it (and the object, re-fetched). */
-    payload: jsonb('payload').notNull(),
+    payload: jsonb('payload').$type<Stripe.Event>().notNull(),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [check('webhook_events_status_check', sql`${table.status} in (${inList(webhookEventStatuses)})`)],

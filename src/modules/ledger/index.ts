@@ -4,9 +4,10 @@
  * transactions. See src/db/schema/ledger.ts for the invariants the database enforces.
  */
 export { type AccountRef, escrowAccount, platformAccount, userAccount, userBalances } from './accounts';
-export { checkLedger, type LedgerCheck } from './check';
+export { checkLedger, latestLedgerCheck, type LedgerCheck, runLedgerCheck } from './check';
 export { LEDGER_ERRORS, LedgerConflictError } from './errors';
 export { creditFromStripe, holdEscrow, platformFee, refundEscrow, releaseEscrow, splitEscrow } from './escrow';
 export { assertNotFrozen, type HoldSelector, openHold, type Resolution, resolveHold } from './holds';
 export { amountInputSchema, currencySchema, DEFAULT_CURRENCY, type Money, money, moneySchema, SUPPORTED_CURRENCIES } from './money';
 export { type Leg, post, type Posting, type PostingResult } from './posting';
+export { type Reclaim, reclaim, reverseTransaction, unfreezeIfSettled } from './reclaims';

@@ -10,6 +10,7 @@ import type { ModuleInfo } from '../module';
 import { POSTS_ERRORS } from './errors';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
+import type { IdempotencyPlugin } from '../../plugins/idempotency';
 import { createPostBody, deletedPostSchema, listPostsQuery, postParams, postSchema, updatePostBody } from './schemas';
 import { createPost, deletePost, findVisiblePost, listPosts, updatePost } from './service';
 
@@ -21,10 +22,11 @@ export const postsModule: ModuleInfo = {
   errors: POSTS_ERRORS.codes,
 };
 
-export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: AuthPlugin }) =>
+export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: AuthPlugin; idempotencyPlugin: IdempotencyPlugin }) =>
   new Elysia({ prefix: '/posts', tags: [postsModule.tag.name] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
+    .use(deps.idempotencyPlugin)
     .get(
       '',
       async ({ query, viewer, db }) => {
@@ -66,6 +68,7 @@ export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: 
       },
       {
         auth: true,
+        idempotency: 'optional',
         body: createPostBody,
         response: { 201: successSchema(postSchema), ...authErrors, ...commonErrors },
         detail: { summary: 'Create a post', description: 'The author is the signed-in user; `authorId` in the body is ignored.' },

@@ -12,6 +12,7 @@ import { USERS_ERRORS } from './errors';
 import { appendSetCookies } from '../../lib/cookies';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
+import type { IdempotencyPlugin } from '../../plugins/idempotency';
 import {
   ADMIN_ONLY_FIELDS,
   createUserBody,
@@ -32,10 +33,11 @@ export const usersModule: ModuleInfo = {
   errors: USERS_ERRORS.codes,
 };
 
-export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin; authCallBoundMs: number }) =>
+export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: DatabasePlugin; authPlugin: AuthPlugin; idempotencyPlugin: IdempotencyPlugin; authCallBoundMs: number }) =>
   new Elysia({ prefix: '/users', tags: [usersModule.tag.name] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
+    .use(deps.idempotencyPlugin)
     .get(
       '',
       async ({ query, db }) => {
@@ -63,6 +65,7 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
       },
       {
         auth: { role: 'admin' },
+        idempotency: 'optional',
         body: createUserBody,
         response: { 201: successSchema(privateUserSchema), ...authErrors, 409: errorSchema, ...commonErrors },
         detail: {

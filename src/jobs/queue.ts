@@ -1,0 +1,384 @@
+/**
+ * The one job queue: pg-boss over the cluster's primary handle (no pool of its own, see
+ * adapter.ts). A job type is a definition (name, zod payload, retries, expiry, dead letters, cron);
+ * its handler gets the validated payload. pg-boss brings retries with backoff, `startAfter`,
+ * singleton keys, and cron that fires once per cluster; its maintenance and monitoring run on
+ * every instance and coordinate through its own advisory locks.
+ */
+import { PgBoss, type JobResult, type JobWithMetadata, type SendOptions } from 'pg-boss';
+import type { z } from 'zod';
+import type { DatabaseCluster, Transaction } from '../db';
+import { type Logger, serializeError } from '../lib/logger';
+import { executeSqlOn } from './adapter';
+
+export type JobContext = {
+  jobId: string;
+  /** 0 on the first attempt; the last attempt has retryCount === retryLimit. */
+  retryCount: number;
+  retryLimit: number;
+  /** Aborted when the job runs past expireInSeconds or the queue shuts down: stop then. */
+  signal: AbortSignal;
+  database: DatabaseCluster;
+  /** The queue's logger with the job's queue, id and attempt. */
+  logger: Logger;
+};
+
+export interface JobDefinition<T extends object> {
+  /** pg-boss queue name: letters, digits, `_ - . /`; `<name>.dead` is taken by its dead letters. */
+  readonly name: string;
+  /** Checked when a job is sent and again before its handler runs. */
+  readonly payload: z.ZodType<T>;
+  /** Retries after the first attempt. */
+  readonly retryLimit: number;
+  readonly retryDelaySeconds: number;
+  /** Doubles the delay per retry (with jitter), capped by retryDelayMaxSeconds when given. */
+  readonly retryBackoff: boolean;
+  readonly retryDelayMaxSeconds?: number;
+  /** An attempt running longer fails (its signal is aborted) and counts as a retry. */
+  readonly expireInSeconds: number;
+  /** Jobs that fail for good are copied to `<name>.dead` and logged at error level there. */
+  readonly deadLetter?: true;
+  /** A cron expression (UTC); each occurrence sends one job with the payload `{}`, once per cluster. */
+  readonly cron?: string;
+  /** Jobs fetched per poll and run concurrently; default 1. */
+  readonly batchSize?: number;
+  /** Absent: the job is only sent from this process, never worked here. A method: payload types vary. */
+  handler?(payload: T, context: JobContext): Promise<void>;
+}
+
+/** Any definition, as lists of them hold it (src/jobs/registry.ts). */
+export type AnyJobDefinition = JobDefinition<object>;
+
+/** Types a definition where it is written (a module's jobs file). */
+export const defineJob = <T extends object>(definition: JobDefinition<T>): JobDefinition<T> => definition;
+
+export type SendJobOptions = {
+  /** Send inside this transaction: the job exists only if it commits. */
+  tx?: Transaction;
+  /** Not before this time (a Date) or this many seconds from now. */
+  startAfter?: Date | number;
+  /** pg-boss's singleton key: a job with the same key already waiting makes send() return null. */
+  singletonKey?: string;
+  /** A UUID of the caller's choosing (idempotent sends). */
+  id?: string;
+};
+
+export type JobState = 'created' | 'retry' | 'active' | 'completed' | 'cancelled' | 'failed';
+
+/** A job as the database holds it (tests and operators). */
+export type JobSnapshot = {
+  id: string;
+  name: string;
+  state: JobState;
+  retryCount: number;
+  data: unknown;
+  output: unknown;
+  createdOn: Date;
+  startAfter: Date;
+  completedOn: Date | null;
+  /** For a dead letter: the queue and job it came from. */
+  sourceName: string | null;
+  sourceId: string | null;
+};
+
+export type JobQueueOptions = {
+  database: DatabaseCluster;
+  logger: Logger;
+  /** pg-boss's schema; each test file uses one of its own. */
+  schema?: string;
+  /** How often an idle worker asks for jobs (pg-boss's minimum is 0.5). */
+  pollingIntervalSeconds?: number;
+  /** This process in pg-boss's instance registry (`getInstances()`). */
+  instanceName?: string;
+};
+
+export class JobPayloadError extends Error {
+  override name = 'JobPayloadError';
+  constructor(
+    readonly queue: string,
+    readonly issues: Array<{ path: string; message: string }>,
+  ) {
+    super(`invalid payload for job ${queue}: ${issues.map((issue) => `${issue.path || '(root)'} ${issue.message}`).join('; ')}`);
+  }
+}
+
+export const DEFAULT_SCHEMA = 'pgboss';
+const DEFAULT_POLLING_INTERVAL_S = 2;
+const DEAD_LETTER_SUFFIX = '.dead';
+/** A dead letter stays until an operator removes it: completed (logged) ones are never deleted. */
+const DEAD_LETTER_QUEUE = { retryLimit: 0, deleteAfterSeconds: 0, retentionSeconds: 365 * 24 * 3600 } as const;
+const DEAD_LETTER_BATCH = 10;
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** pg-boss's stop() is bounded by its timeout; ours also covers a stop stuck behind a dead database. */
+const STOP_SLACK_MS = 2_000;
+const DEFAULT_START_RETRY_MS = 5_000;
+const QUEUE_NAME = /^[\w.\-/]+$/;
+
+export const deadLetterQueueOf = (name: string): string => `${name}${DEAD_LETTER_SUFFIX}`;
+
+const issuesOf = (error: z.ZodError): Array<{ path: string; message: string }> =>
+  error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }));
+
+export class JobQueue {
+  private readonly definitions = new Map<string, AnyJobDefinition>();
+  /** Queues this process works already (a start retried after a partial failure adds no second worker). */
+  private readonly working = new Set<string>();
+  private readonly pollingIntervalSeconds: number;
+  private stopping = false;
+  private wakeRetry: (() => void) | null = null;
+
+  private constructor(
+    private readonly boss: PgBoss,
+    private readonly database: DatabaseCluster,
+    private readonly logger: Logger,
+    private readonly schema: string,
+    pollingIntervalSeconds: number,
+  ) {
+    this.pollingIntervalSeconds = pollingIntervalSeconds;
+    // pg-boss reports background failures (a poll during an outage, maintenance) as events; an
+    // `error` nobody listens for would end the process.
+    boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
+    boss.on('warning', (warning) => logger.warn({ warning: warning.data }, `job queue: ${warning.message}`));
+  }
+
+  /** Opens nothing: pg-boss runs its SQL on the cluster's primary pool from start() on. */
+  static create(options: JobQueueOptions): JobQueue {
+    const logger = options.logger.child({ component: 'jobs' });
+    const schema = options.schema ?? DEFAULT_SCHEMA;
+    const boss = new PgBoss({
+      db: executeSqlOn(options.database.primary),
+      schema,
+      // PGlite is one connection: pg-boss must not expect SKIP LOCKED to skip anything there.
+      backend: options.database.mode === 'embedded' ? 'pglite' : 'postgres',
+      migrate: true,
+      supervise: true,
+      schedule: true,
+      ...(options.instanceName ? { instanceName: options.instanceName } : {}),
+    });
+    return new JobQueue(boss, options.database, logger, schema, options.pollingIntervalSeconds ?? DEFAULT_POLLING_INTERVAL_S);
+  }
+
+  /** Registers a job type; start() creates its queue (and works it, when asked to). */
+  define<T extends object>(definition: JobDefinition<T>): JobDefinition<T> {
+    const { name } = definition;
+    if (!QUEUE_NAME.test(name) || name.endsWith(DEAD_LETTER_SUFFIX)) throw new Error(`invalid job name: ${name}`);
+    if (this.definitions.has(name)) throw new Error(`job ${name} is defined twice`);
+    // A cron occurrence sends `{}`: a schema refusing it would fail every occurrence.
+    if (definition.cron !== undefined && !definition.payload.safeParse({}).success) {
+      throw new Error(`job ${name} has a cron, so its payload schema must accept {}`);
+    }
+    this.definitions.set(name, definition);
+    return definition;
+  }
+
+  /**
+   * Creates or migrates pg-boss's schema (first start), creates (or updates) every defined queue
+   * and its dead letters, syncs cron schedules, and with `work` runs the handlers here.
+   */
+  async start({ work }: { work: boolean }): Promise<void> {
+    if (this.stopping) throw new Error('the job queue is stopping');
+    await this.boss.start();
+    for (const definition of this.definitions.values()) {
+      await this.createQueues(definition);
+      // Schedules live in the database: one removed from the code is removed there too.
+      if (definition.cron !== undefined) await this.boss.schedule(definition.name, definition.cron, {}, { tz: 'UTC' });
+      else await this.boss.unschedule(definition.name);
+    }
+    if (work) for (const definition of this.definitions.values()) await this.work(definition);
+    this.logger.info({ schema: this.schema, queues: [...this.definitions.keys()], working: [...this.working] }, 'job queue started');
+  }
+
+  /**
+   * start(), tried again every `retryMs` until it succeeds or stop() is called: a primary that is
+   * down when a process starts must not keep it from serving (replica reads go on meanwhile).
+   * Resolves true once started, false when stopped first.
+   */
+  async startWithRetry(options: { work: boolean; retryMs?: number }): Promise<boolean> {
+    while (!this.stopping) {
+      try {
+        await this.start(options);
+        return true;
+      } catch (error) {
+        if (this.stopping) break;
+        this.logger.error({ err: error }, 'the job queue could not start: trying again');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.retryMs ?? DEFAULT_START_RETRY_MS);
+          this.wakeRetry = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeRetry = null;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Enqueues a job after checking its payload (JobPayloadError: a caller's bug, never retried).
+   * Resolves with the job's id, or null when a singleton key dropped it. Without `tx` it is a
+   * primary write like any other (bounded, 503 when the primary is unreachable), and refused
+   * inside a transaction callback: there, pass `{ tx }` so the job commits with the transaction.
+   */
+  async send<T extends object>(job: JobDefinition<T> | string, payload: T, options: SendJobOptions = {}): Promise<string | null> {
+    const name = typeof job === 'string' ? job : job.name;
+    const definition = this.definitions.get(name);
+    if (!definition) throw new Error(`no job named ${name} is defined on this queue`);
+    const checked = definition.payload.safeParse(payload);
+    if (!checked.success) throw new JobPayloadError(name, issuesOf(checked.error));
+    const sendOptions: SendOptions = {
+      ...(options.startAfter !== undefined ? { startAfter: options.startAfter } : {}),
+      ...(options.singletonKey !== undefined ? { singletonKey: options.singletonKey } : {}),
+      ...(options.id !== undefined ? { id: options.id } : {}),
+    };
+    const { tx } = options;
+    if (tx) return this.boss.send(name, payload, { ...sendOptions, db: executeSqlOn(tx) });
+    return this.database.runWrite(() => this.boss.send(name, payload, sendOptions));
+  }
+
+  async findJob(name: string, id: string): Promise<JobSnapshot | null> {
+    const [row] = await this.boss.findJobs(name, { id });
+    return row ? snapshotOf(row) : null;
+  }
+
+  /** The queue's jobs, oldest first (at most 1000). */
+  async findJobs(name: string): Promise<JobSnapshot[]> {
+    return (await this.boss.findJobs(name)).map(snapshotOf);
+  }
+
+  /** Waits until the job completed, failed or was cancelled (for tests and scripts). */
+  async waitForJob(name: string, id: string, { timeoutMs = 10_000, intervalMs = 50 } = {}): Promise<JobSnapshot> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.findJob(name, id);
+      if (job && (job.state === 'completed' || job.state === 'failed' || job.state === 'cancelled')) return job;
+      if (Date.now() >= deadline) throw new Error(`job ${name}/${id} did not finish within ${timeoutMs} ms (state: ${job?.state ?? 'missing'})`);
+      await Bun.sleep(intervalMs);
+    }
+  }
+
+  /**
+   * Stops fetching, lets running handlers finish within `timeoutMs` (then fails them: they are
+   * retried later, like a crash), and stops maintenance. Call before the pools close.
+   */
+  async stop({ timeoutMs = DEFAULT_STOP_TIMEOUT_MS }: { timeoutMs?: number } = {}): Promise<void> {
+    this.stopping = true;
+    this.wakeRetry?.();
+    const stopped = this.boss.stop({ graceful: true, timeout: timeoutMs, close: true }).then(
+      () => 'stopped' as const,
+      (error: unknown) => {
+        this.logger.error({ err: error }, 'the job queue did not stop cleanly');
+        return 'failed' as const;
+      },
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(timeoutMs, 1_000) + STOP_SLACK_MS);
+    });
+    const outcome = await Promise.race([stopped, deadline]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') this.logger.warn({ timeoutMs }, 'the job queue did not stop in time: closing under it');
+    else if (outcome === 'stopped') this.logger.info('job queue stopped');
+  }
+
+  private async createQueues(definition: AnyJobDefinition): Promise<void> {
+    const deadLetter = definition.deadLetter ? deadLetterQueueOf(definition.name) : null;
+    if (deadLetter) {
+      await this.boss.createQueue(deadLetter, DEAD_LETTER_QUEUE);
+      await this.boss.updateQueue(deadLetter, DEAD_LETTER_QUEUE);
+    }
+    const options = {
+      retryLimit: definition.retryLimit,
+      retryDelay: definition.retryDelaySeconds,
+      retryBackoff: definition.retryBackoff,
+      expireInSeconds: definition.expireInSeconds,
+    };
+    await this.boss.createQueue(definition.name, {
+      ...options,
+      ...(deadLetter ? { deadLetter } : {}),
+      ...(definition.retryDelayMaxSeconds !== undefined ? { retryDelayMax: definition.retryDelayMaxSeconds } : {}),
+    });
+    // createQueue leaves an existing queue as it was: settings changed in the code apply here.
+    await this.boss.updateQueue(definition.name, { ...options, deadLetter, retryDelayMax: definition.retryDelayMaxSeconds ?? null });
+  }
+
+  private async work(definition: AnyJobDefinition): Promise<void> {
+    const { name, handler } = definition;
+    if (handler && !this.working.has(name)) {
+      await this.boss.work(
+        name,
+        // With metadata: the job's own retry limit (it may predate a change to the definition's).
+        { batchSize: definition.batchSize ?? 1, pollingIntervalSeconds: this.pollingIntervalSeconds, perJobResults: true, includeMetadata: true },
+        (jobs: JobWithMetadata<unknown>[]) => Promise.all(jobs.map((job) => this.run(definition, handler.bind(definition), job))),
+      );
+      this.working.add(name);
+    }
+    const deadLetter = deadLetterQueueOf(name);
+    if (definition.deadLetter && !this.working.has(deadLetter)) {
+      await this.boss.work(
+        deadLetter,
+        { batchSize: DEAD_LETTER_BATCH, pollingIntervalSeconds: this.pollingIntervalSeconds, includeMetadata: true },
+        async (jobs: JobWithMetadata<unknown>[]) => {
+          for (const job of jobs) this.logDeadLetter(job);
+        },
+      );
+      this.working.add(deadLetter);
+    }
+  }
+
+  /** One job's attempt, settled on its own: a batch's other jobs never share its fate. */
+  private async run(
+    definition: AnyJobDefinition,
+    handler: (payload: object, context: JobContext) => Promise<void>,
+    job: JobWithMetadata<unknown>,
+  ): Promise<JobResult> {
+    const logger = this.logger.child({ queue: definition.name, jobId: job.id, retryCount: job.retryCount });
+    const parsed = definition.payload.safeParse(job.data);
+    if (!parsed.success) {
+      // Retrying cannot fix a payload: it fails for good at once (into its dead letters, if any).
+      const issues = issuesOf(parsed.error);
+      logger.error({ issues }, 'job payload is invalid: failed without retrying');
+      return { id: job.id, status: 'deadletter', output: { error: 'INVALID_PAYLOAD', issues } };
+    }
+    try {
+      const context = { jobId: job.id, retryCount: job.retryCount, retryLimit: job.retryLimit, signal: job.signal, database: this.database, logger };
+      await handler(parsed.data, context);
+      return { id: job.id, status: 'completed' };
+    } catch (error) {
+      if (job.retryCount >= job.retryLimit) logger.error({ err: error }, 'job failed on its last attempt');
+      else logger.warn({ err: error }, 'job failed: it will be retried');
+      return { id: job.id, status: 'failed', output: serializeError(error) };
+    }
+  }
+
+  private logDeadLetter(job: JobWithMetadata<unknown>): void {
+    this.logger.error(
+      {
+        queue: job.sourceName,
+        jobId: job.sourceId,
+        retryCount: job.sourceRetryCount,
+        reason: job.sourceOutput,
+        deadLetterQueue: job.name,
+        deadLetterId: job.id,
+      },
+      'job dead-lettered: kept in its dead letter queue',
+    );
+  }
+}
+
+/** pg-boss's rows carry timestamps as text through drizzle's client (it parses none): Dates here. */
+function snapshotOf(row: JobWithMetadata<unknown>): JobSnapshot {
+  return {
+    id: row.id,
+    name: row.name,
+    state: row.state,
+    retryCount: row.retryCount,
+    data: row.data,
+    output: row.output,
+    createdOn: new Date(row.createdOn),
+    startAfter: new Date(row.startAfter),
+    completedOn: row.completedOn === null ? null : new Date(row.completedOn),
+    sourceName: row.sourceName,
+    sourceId: row.sourceId,
+  };
+}

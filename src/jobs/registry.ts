@@ -1,0 +1,41 @@
+/**
+ * Every job type the service has, in one list: src/server.ts and src/worker.ts define them all on
+ * the queue, so a process can send any of them and a worker runs them all. A feature adds its
+ * definitions here (built with `defineJob` in its own module); what a handler needs beyond the
+ * job context (the Stripe client) comes in `deps`.
+ */
+import { z } from 'zod';
+import type { Stripe } from '../lib/stripe';
+import { ledgerCheckJob } from '../modules/ledger/jobs';
+import { payoutJob, type RetryTiming } from '../modules/wallet/jobs';
+import { reconcileJob } from '../modules/webhooks/jobs';
+import { deleteExpiredIdempotencyKeys } from '../plugins/idempotency';
+import { type AnyJobDefinition, defineJob } from './queue';
+
+export type JobDeps = {
+  stripe: Stripe;
+  /** Tests shorten the payout and reconcile retries; production keeps the modules' defaults. */
+  retry?: RetryTiming;
+};
+
+/** Stored Idempotency-Key responses past their 24 h. */
+const idempotencyCleanupJob = defineJob<Record<string, never>>({
+  name: 'idempotency.cleanup',
+  payload: z.object({}).strict(),
+  retryLimit: 2,
+  retryDelaySeconds: 60,
+  retryBackoff: false,
+  expireInSeconds: 10 * 60,
+  cron: '17 * * * *',
+  async handler(_payload, context) {
+    const deleted = await deleteExpiredIdempotencyKeys(context.database.primary, new Date());
+    context.logger.info({ deleted }, 'expired idempotency keys deleted');
+  },
+});
+
+export const jobDefinitions = (deps: JobDeps): readonly AnyJobDefinition[] => [
+  ledgerCheckJob,
+  idempotencyCleanupJob,
+  payoutJob(deps),
+  reconcileJob(deps),
+];

@@ -1,0 +1,8 @@
+/** The codes the wallet routes answer beside the common ones and the ledger's. */
+import { defineErrors } from '../../lib/errors';
+
+export const WALLET_ERRORS = defineErrors({
+  PAYOUTS_NOT_ENABLED: { status: 409, message: 'Set up payouts first: POST /connect/account, then finish onboarding' },
+  WITHDRAWAL_NOT_FOUND: { status: 404, message: 'No such withdrawal' },
+  DEPOSIT_NOT_FOUND: { status: 404, message: 'No such deposit' },
+});

@@ -1,0 +1,38 @@
+/**
+ * The payout job: one per withdrawal, sent in the withdrawal's transaction. Retried with backoff
+ * on anything a retry may fix (every attempt is the same Stripe transfer: the idempotency key is
+ * the withdrawal's); past its retries it is a dead letter and the money stays held, never lost.
+ */
+import { z } from 'zod';
+import { type AnyJobDefinition, defineJob, type JobQueue } from '../../jobs';
+import type { Stripe } from '../../lib/stripe';
+import { type EnqueuePayout, executePayout } from './withdrawals';
+
+export const PAYOUT_JOB = 'payouts.execute';
+
+const payoutPayload = z.object({ withdrawalId: z.uuid() });
+
+export type RetryTiming = Pick<AnyJobDefinition, 'retryDelaySeconds' | 'retryLimit'>;
+/** About a day of retries: 30 s doubling up to an hour between attempts. */
+export const PAYOUT_RETRY: RetryTiming = { retryDelaySeconds: 30, retryLimit: 30 };
+
+export const payoutJob = (deps: { stripe: Stripe; retry?: RetryTiming }) =>
+  defineJob<z.infer<typeof payoutPayload>>({
+    name: PAYOUT_JOB,
+    payload: payoutPayload,
+    retryLimit: (deps.retry ?? PAYOUT_RETRY).retryLimit,
+    retryDelaySeconds: (deps.retry ?? PAYOUT_RETRY).retryDelaySeconds,
+    retryBackoff: true,
+    retryDelayMaxSeconds: 3_600,
+    // Past the Stripe client's timeout: an attempt that hangs is retried, with the same key.
+    expireInSeconds: 120,
+    deadLetter: true,
+    async handler(payload, context) {
+      const outcome = await executePayout({ database: context.database.primary, stripe: deps.stripe, logger: context.logger }, payload.withdrawalId);
+      context.logger.info({ withdrawalId: payload.withdrawalId, outcome }, 'payout job done');
+    },
+  });
+
+export const payoutEnqueuer = (queue: JobQueue): EnqueuePayout => async (tx, withdrawalId) => {
+  await queue.send(PAYOUT_JOB, { withdrawalId }, { tx, singletonKey: withdrawalId });
+};

@@ -1,0 +1,156 @@
+/**
+ * Withdrawals: cash-out through Stripe Connect, in two steps so a payout happens at most once.
+ * 1. The request holds the amount (a pending ledger transfer: available -> withdrawal_hold),
+ *    writes the withdrawal and enqueues its payout job, all in one transaction.
+ * 2. The job (executePayout) calls Stripe's transfer with the idempotency key `withdrawal:<id>`,
+ *    fixed by the withdrawal, then posts the hold (paid) or, on a definitive refusal, voids it
+ *    (the money is available again and the reason is kept). A timeout or a crash is retried by
+ *    the queue with the SAME key: Stripe answers the retry with the first transfer.
+ * Stripe is never called inside a database transaction.
+ */
+import { and, desc, eq, sql } from 'drizzle-orm';
+import { connectAccounts, type Database, type DatabaseSession, type Transaction, type Withdrawal, withdrawals } from '../../db';
+import type { Logger } from '../../lib/logger';
+import { isDefinitiveRefusal, type Stripe } from '../../lib/stripe';
+import { type KeysetCursor, keysetPage } from '../../lib/validation';
+import { openHold, platformAccount, resolveHold, userAccount } from '../ledger';
+import { WALLET_ERRORS } from './errors';
+import type { WithdrawalView } from './schemas';
+import { toWithdrawalView } from './views';
+
+/** Puts the payout job for a withdrawal on the queue, inside the caller's transaction. */
+export type EnqueuePayout = (tx: Transaction, withdrawalId: string) => Promise<void>;
+
+export async function requestWithdrawal(
+  deps: { db: DatabaseSession; enqueuePayout: EnqueuePayout },
+  userId: string,
+  request: { amount: number; currency: string; requestKey: string },
+): Promise<WithdrawalView> {
+  return deps.db.transaction(async (tx) => {
+    const [existing] = await tx.select().from(withdrawals).where(and(eq(withdrawals.userId, userId), eq(withdrawals.requestKey, request.requestKey)));
+    if (existing) return toWithdrawalView(existing);
+    const [account] = await tx.select().from(connectAccounts).where(eq(connectAccounts.userId, userId));
+    if (!account?.payoutsEnabled) throw WALLET_ERRORS.error('PAYOUTS_NOT_ENABLED');
+    const id = crypto.randomUUID();
+    // The balance check is the posting's own, on the locked account inside this transaction.
+    const { hold } = await openHold(tx, {
+      kind: 'withdrawal',
+      referenceId: id,
+      userId,
+      from: userAccount(userId, 'available', request.currency),
+      to: userAccount(userId, 'withdrawal_hold', request.currency),
+      amount: request.amount,
+      description: 'Withdrawal to your bank account',
+    });
+    const [created] = await tx
+      .insert(withdrawals)
+      .values({ id, userId, requestKey: request.requestKey, holdId: hold.id, amount: request.amount, currency: request.currency, stripeAccountId: account.stripeAccountId })
+      .returning();
+    if (!created) throw new Error('withdrawal insert returned no row');
+    await deps.enqueuePayout(tx, id);
+    return toWithdrawalView(created);
+  });
+}
+
+export async function listWithdrawals(db: DatabaseSession, userId: string, options: { limit: number; cursor: KeysetCursor | null }) {
+  const { cursor } = options;
+  const rows = await db.read((reader) =>
+    reader
+      .select({ withdrawal: withdrawals, cursorAt: sql<string>`${withdrawals.createdAt}::text` })
+      .from(withdrawals)
+      .where(
+        and(
+          eq(withdrawals.userId, userId),
+          cursor ? sql`(${withdrawals.createdAt}, ${withdrawals.id}) < (${cursor.t}::timestamptz, ${cursor.i}::uuid)` : undefined,
+        ),
+      )
+      .orderBy(desc(withdrawals.createdAt), desc(withdrawals.id))
+      .limit(options.limit + 1),
+  );
+  return keysetPage(rows, options.limit, (row) => toWithdrawalView(row.withdrawal), (row) => ({ t: row.cursorAt, i: row.withdrawal.id }));
+}
+
+export async function findWithdrawal(db: DatabaseSession, userId: string, id: string): Promise<WithdrawalView | null> {
+  const [row] = await db.read((reader) => reader.select().from(withdrawals).where(and(eq(withdrawals.id, id), eq(withdrawals.userId, userId))));
+  return row ? toWithdrawalView(row) : null;
+}
+
+export type PayoutDeps = { database: Database; stripe: Stripe; logger: Logger };
+export type PayoutOutcome = 'paid' | 'failed' | 'already-done';
+
+/** What the user reads when Stripe refused the transfer for good. */
+const refusalReason = (error: { message: string; code?: string | undefined }): string =>
+  `The transfer to your payout account was refused: ${error.message}${error.code ? ` (${error.code})` : ''}`;
+
+/**
+ * The payout job's work for one withdrawal. Throws on anything a retry may fix (the queue retries
+ * with backoff, and the idempotency key makes every retry the same transfer).
+ */
+export async function executePayout(deps: PayoutDeps, withdrawalId: string): Promise<PayoutOutcome> {
+  const [withdrawal] = await deps.database
+    .update(withdrawals)
+    .set({ attempts: sql`${withdrawals.attempts} + 1`, updatedAt: new Date() })
+    .where(eq(withdrawals.id, withdrawalId))
+    .returning();
+  if (!withdrawal) throw new Error(`withdrawal ${withdrawalId} does not exist`);
+  if (withdrawal.status !== 'pending') return 'already-done';
+
+  let transfer: Stripe.Transfer;
+  try {
+    transfer = await deps.stripe.transfers.create(
+      {
+        amount: withdrawal.amount,
+        currency: withdrawal.currency,
+        destination: withdrawal.stripeAccountId,
+        transfer_group: `withdrawal_${withdrawal.id}`,
+        description: 'BOUNTYExpo withdrawal',
+        metadata: { withdrawal_id: withdrawal.id, user_id: withdrawal.userId },
+      },
+      { idempotencyKey: `withdrawal:${withdrawal.id}` },
+    );
+  } catch (error) {
+    if (!isDefinitiveRefusal(error)) throw error;
+    await settle(deps.database, withdrawal, { outcome: 'failed', reason: refusalReason(error) });
+    deps.logger.warn({ withdrawalId, code: error.code }, 'withdrawal refused by the payment provider: returned to the balance');
+    return 'failed';
+  }
+  await settle(deps.database, withdrawal, { outcome: 'paid', transferId: transfer.id });
+  return 'paid';
+}
+
+/** Posts (paid) or voids (failed) the withdrawal's hold and records it, in one transaction. */
+async function settle(
+  database: Database,
+  withdrawal: Withdrawal,
+  result: { outcome: 'paid'; transferId: string } | { outcome: 'failed'; reason: string },
+): Promise<void> {
+  await database.transaction(async (tx) => {
+    // The row lock orders this against a concurrent settle of the same withdrawal (a retry).
+    const [current] = await tx.select().from(withdrawals).where(eq(withdrawals.id, withdrawal.id)).for('update');
+    if (!current || current.status !== 'pending') return;
+    // Pending withdrawal, pending hold: they are resolved together, in this transaction.
+    await resolveHold(tx, { id: withdrawal.holdId }, (hold, accounts) =>
+        result.outcome === 'paid'
+          ? {
+              status: 'posted',
+              kind: 'withdrawal.paid',
+              description: 'Withdrawal paid to your payout account',
+              destinations: [{ account: platformAccount('external', hold.currency), amount: hold.amount }],
+            }
+          : {
+              status: 'voided',
+              kind: 'withdrawal.void',
+              description: 'Withdrawal returned to your balance',
+              destinations: [{ account: accounts.source, amount: hold.amount }],
+            },
+    );
+    await tx
+      .update(withdrawals)
+      .set(
+        result.outcome === 'paid'
+          ? { status: 'paid', stripeTransferId: result.transferId, failureReason: null, updatedAt: new Date() }
+          : { status: 'failed', failureReason: result.reason, updatedAt: new Date() },
+      )
+      .where(eq(withdrawals.id, withdrawal.id));
+  });
+}

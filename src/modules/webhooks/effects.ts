@@ -1,0 +1,184 @@
+/**
+ * What each Stripe event does, inside the transaction that records it. Each money effect is
+ * keyed by object and effect (`pi:<id>:succeeded`, `dp:<id>:created`, ...), so two different
+ * events that carry the same effect (Stripe may send both, or an event and its reconciliation)
+ * post it once. An effect about an object we do not know yet answers `unknown`: the event is
+ * deferred and reconciled by a job that retrieves the object (see reconcile.ts).
+ */
+import { and, desc, eq } from 'drizzle-orm';
+import { connectAccounts, type Deposit, deposits, ledgerTransactions, type Transaction, withdrawals } from '../../db';
+import type { Stripe } from '../../lib/stripe';
+import { applyAccountState } from '../connect/service';
+import { creditFromStripe, holdEscrow, platformAccount, post, reclaim, reverseTransaction, unfreezeIfSettled, userAccount } from '../ledger';
+
+export type EffectOutcome = 'processed' | 'unknown' | 'ignored';
+
+const idOf = (value: string | { id: string } | null | undefined): string | null => (typeof value === 'string' ? value : (value?.id ?? null));
+
+/** Our deposit behind a PaymentIntent, locked: by the id in its metadata, else by the intent's id. */
+async function depositOfIntent(tx: Transaction, intent: Pick<Stripe.PaymentIntent, 'id' | 'metadata'>): Promise<Deposit | undefined> {
+  const depositId = intent.metadata?.deposit_id;
+  const where = depositId && /^[0-9a-f-]{36}$/i.test(depositId) ? eq(deposits.id, depositId) : eq(deposits.paymentIntentId, intent.id);
+  const [row] = await tx.select().from(deposits).where(where).for('update');
+  return row;
+}
+
+async function depositOfCharge(tx: Transaction, chargeId: string, paymentIntentId: string | null): Promise<Deposit | undefined> {
+  const [row] = await tx
+    .select()
+    .from(deposits)
+    .where(paymentIntentId ? eq(deposits.paymentIntentId, paymentIntentId) : eq(deposits.chargeId, chargeId))
+    .for('update');
+  return row;
+}
+
+/** Credits the wallet (and, for a bounty funded by card, holds the reward) once per intent. */
+export async function paymentSucceeded(tx: Transaction, intent: Stripe.PaymentIntent): Promise<EffectOutcome> {
+  const deposit = await depositOfIntent(tx, intent);
+  if (!deposit) return intent.metadata?.deposit_id ? 'unknown' : 'ignored';
+  const amount = intent.amount_received || intent.amount;
+  const credited = await creditFromStripe(tx, {
+    userId: deposit.userId,
+    amount,
+    currency: intent.currency,
+    effectKey: `pi:${intent.id}:succeeded`,
+    description: deposit.method === 'apple_pay' ? 'Deposit with Apple Pay' : 'Deposit by card',
+    reference: { type: 'deposit', id: deposit.id },
+  });
+  if (!credited.duplicate && deposit.bountyId) {
+    // A savepoint: a frozen wallet refuses the hold, and then the money stays available.
+    await tx
+      .transaction((inner) => holdEscrow(inner, { bountyId: deposit.bountyId ?? '', posterId: deposit.userId, amount, currency: intent.currency }))
+      .catch((error: unknown) => {
+        if (!(error instanceof Error && 'code' in error && error.code === 'WALLET_FROZEN')) throw error;
+      });
+  }
+  await tx
+    .update(deposits)
+    .set({ status: 'succeeded', paymentIntentId: intent.id, chargeId: idOf(intent.latest_charge), failureReason: null, updatedAt: new Date() })
+    .where(eq(deposits.id, deposit.id));
+  return 'processed';
+}
+
+export async function paymentFailed(tx: Transaction, intent: Stripe.PaymentIntent): Promise<EffectOutcome> {
+  const deposit = await depositOfIntent(tx, intent);
+  if (!deposit) return 'ignored';
+  if (deposit.status === 'succeeded') return 'processed';
+  await tx
+    .update(deposits)
+    .set({ status: 'failed', paymentIntentId: intent.id, failureReason: intent.last_payment_error?.message ?? 'The payment failed', updatedAt: new Date() })
+    .where(eq(deposits.id, deposit.id));
+  return 'processed';
+}
+
+/** Whether the intent's success is on the books (a refund or chargeback needs it first). */
+async function isCredited(tx: Transaction, paymentIntentId: string): Promise<boolean> {
+  const rows = await tx
+    .select({ id: ledgerTransactions.id })
+    .from(ledgerTransactions)
+    .where(eq(ledgerTransactions.effectKey, `pi:${paymentIntentId}:succeeded`));
+  return rows.length > 0;
+}
+
+/** A refund to the card (from our API or Stripe's dashboard): the refunded part leaves the wallet. */
+export async function chargeRefunded(tx: Transaction, charge: Stripe.Charge): Promise<EffectOutcome> {
+  const paymentIntentId = idOf(charge.payment_intent);
+  const deposit = await depositOfCharge(tx, charge.id, paymentIntentId);
+  if (!deposit || !paymentIntentId || !(await isCredited(tx, paymentIntentId))) return 'unknown';
+  const delta = charge.amount_refunded - deposit.refundedAmount;
+  if (delta <= 0) return 'processed';
+  await reclaim(tx, {
+    userId: deposit.userId,
+    amount: delta,
+    currency: charge.currency,
+    kind: 'refund',
+    effectKey: `ch:${charge.id}:refunded:${charge.amount_refunded}`,
+    description: 'Deposit refunded to your card',
+    reference: { type: 'deposit', id: deposit.id },
+    freezeReason: 'A deposit was refunded after its money had been spent',
+  });
+  await tx.update(deposits).set({ refundedAmount: charge.amount_refunded, updatedAt: new Date() }).where(eq(deposits.id, deposit.id));
+  return 'processed';
+}
+
+/** A chargeback: Stripe took the disputed amount; the wallet gives it back, a shortfall freezes it. */
+export async function disputeCreated(tx: Transaction, dispute: Stripe.Dispute): Promise<EffectOutcome> {
+  const paymentIntentId = idOf(dispute.payment_intent);
+  const deposit = await depositOfCharge(tx, idOf(dispute.charge) ?? '', paymentIntentId);
+  if (!deposit || !paymentIntentId || !(await isCredited(tx, paymentIntentId))) return 'unknown';
+  await reclaim(tx, {
+    userId: deposit.userId,
+    amount: dispute.amount,
+    currency: dispute.currency,
+    kind: 'chargeback',
+    effectKey: `dp:${dispute.id}:created`,
+    description: 'Card payment disputed (chargeback)',
+    reference: { type: 'dispute', id: dispute.id },
+    freezeReason: 'A card payment was disputed and the wallet could not cover it',
+  });
+  return 'processed';
+}
+
+/** Won: the chargeback's posting is reversed exactly (and the wallet unfrozen once nothing is owed). */
+export async function disputeClosed(tx: Transaction, dispute: Stripe.Dispute): Promise<EffectOutcome> {
+  if (dispute.status !== 'won') return 'processed';
+  const reversed = await reverseTransaction(tx, {
+    originalKey: `dp:${dispute.id}:created`,
+    effectKey: `dp:${dispute.id}:won`,
+    kind: 'chargeback.reversal',
+    description: 'Dispute won: the chargeback was returned',
+  });
+  if (!reversed) return 'unknown';
+  const paymentIntentId = idOf(dispute.payment_intent);
+  const deposit = await depositOfCharge(tx, idOf(dispute.charge) ?? '', paymentIntentId);
+  if (deposit) await unfreezeIfSettled(tx, deposit.userId);
+  return 'processed';
+}
+
+export async function accountUpdated(tx: Transaction, account: Stripe.Account, stateAt: Date): Promise<EffectOutcome> {
+  return (await applyAccountState(tx, account, stateAt)) ? 'processed' : 'unknown';
+}
+
+/** Stripe pulled back (part of) a payout transfer: that part returns to the wallet. */
+export async function transferReversed(tx: Transaction, transfer: Stripe.Transfer): Promise<EffectOutcome> {
+  const [withdrawal] = await tx.select().from(withdrawals).where(eq(withdrawals.stripeTransferId, transfer.id)).for('update');
+  if (!withdrawal) return 'unknown';
+  const delta = transfer.amount_reversed - withdrawal.reversedAmount;
+  if (delta <= 0) return 'processed';
+  await post(tx, {
+    kind: 'withdrawal.reversal',
+    effectKey: `tr:${transfer.id}:reversed:${transfer.amount_reversed}`,
+    description: 'Withdrawal reversed: returned to your balance',
+    reference: { type: 'withdrawal', id: withdrawal.id },
+    legs: [
+      { account: platformAccount('external', transfer.currency), amount: -delta },
+      { account: userAccount(withdrawal.userId, 'available', transfer.currency), amount: delta },
+    ],
+  });
+  await tx
+    .update(withdrawals)
+    .set({ status: 'reversed', reversedAmount: transfer.amount_reversed, failureReason: 'The transfer was reversed; the money is back in your balance', updatedAt: new Date() })
+    .where(eq(withdrawals.id, withdrawal.id));
+  return 'processed';
+}
+
+/**
+ * The bank refused a payout from the user's Stripe balance. The money is on their Connect account
+ * (Stripe pays it again once the bank details are fixed), so nothing moves in our ledger: the
+ * reason is shown on the account and on their latest paid withdrawal.
+ */
+export async function payoutFailed(tx: Transaction, payout: Stripe.Payout, accountId: string | null): Promise<EffectOutcome> {
+  if (!accountId) return 'ignored';
+  const [account] = await tx.select().from(connectAccounts).where(eq(connectAccounts.stripeAccountId, accountId)).for('update');
+  if (!account) return 'unknown';
+  const reason = `Your bank refused the payout: ${payout.failure_message ?? payout.failure_code ?? 'no reason given'}. Update your bank details through an onboarding link.`;
+  await tx.update(connectAccounts).set({ payoutFailureReason: reason, updatedAt: new Date() }).where(eq(connectAccounts.userId, account.userId));
+  const [latest] = await tx
+    .select({ id: withdrawals.id })
+    .from(withdrawals)
+    .where(and(eq(withdrawals.userId, account.userId), eq(withdrawals.status, 'paid')))
+    .orderBy(desc(withdrawals.createdAt))
+    .limit(1);
+  if (latest) await tx.update(withdrawals).set({ status: 'payout_failed', failureReason: reason, updatedAt: new Date() }).where(eq(withdrawals.id, latest.id));
+  return 'processed';
+}

@@ -1,0 +1,152 @@
+/**
+ * Receiving Stripe events: each event id is recorded once (`INSERT ... ON CONFLICT DO NOTHING`,
+ * which also queues a concurrent duplicate behind the first until it commits) and its effect is
+ * applied in the same transaction, so an event is either recorded with its effect or not at all
+ * (and Stripe, seeing a 5xx, sends it again). An event about an object we do not know yet is
+ * recorded as deferred and handed to the reconcile job in that same transaction.
+ */
+import { eq } from 'drizzle-orm';
+import { connectAccounts, type Database, type Transaction, webhookEvents, type WebhookEventStatus } from '../../db';
+import type { Logger } from '../../lib/logger';
+import type { Stripe } from '../../lib/stripe';
+import { accountState } from '../connect/service';
+import {
+  accountUpdated,
+  chargeRefunded,
+  disputeClosed,
+  disputeCreated,
+  type EffectOutcome,
+  paymentFailed,
+  paymentSucceeded,
+  payoutFailed,
+  transferReversed,
+} from './effects';
+
+/** Puts the reconcile job for an event on the queue, inside the caller's transaction. */
+export type EnqueueReconcile = (tx: Transaction, eventId: string) => Promise<void>;
+export type RunTransaction = <T>(work: (tx: Transaction) => Promise<T>) => Promise<T>;
+
+export type ReceiveOutcome = WebhookEventStatus | 'duplicate';
+
+/** The handled types (the README lists them); every other type is recorded and ignored. */
+export async function applyEvent(tx: Transaction, event: Stripe.Event): Promise<EffectOutcome> {
+  switch (event.type) {
+    case 'payment_intent.succeeded':
+      return paymentSucceeded(tx, event.data.object);
+    case 'payment_intent.payment_failed':
+      return paymentFailed(tx, event.data.object);
+    case 'charge.refunded':
+      return chargeRefunded(tx, event.data.object);
+    case 'charge.dispute.created':
+      return disputeCreated(tx, event.data.object);
+    case 'charge.dispute.closed':
+      return disputeClosed(tx, event.data.object);
+    case 'account.updated':
+      return accountUpdated(tx, event.data.object, new Date(event.created * 1000));
+    case 'transfer.reversed':
+      return transferReversed(tx, event.data.object);
+    case 'payout.failed':
+      return payoutFailed(tx, event.data.object, event.account ?? null);
+    default:
+      return 'ignored';
+  }
+}
+
+const objectIdOf = (event: Stripe.Event): string | null => {
+  const object: unknown = event.data.object;
+  return typeof object === 'object' && object !== null && 'id' in object && typeof object.id === 'string' ? object.id : null;
+};
+
+const statusOf = (outcome: EffectOutcome): WebhookEventStatus => (outcome === 'unknown' ? 'deferred' : outcome);
+
+export async function receiveEvent(runTransaction: RunTransaction, enqueueReconcile: EnqueueReconcile, event: Stripe.Event): Promise<ReceiveOutcome> {
+  return runTransaction(async (tx) => {
+    const [recorded] = await tx
+      .insert(webhookEvents)
+      .values({ id: event.id, type: event.type, objectId: objectIdOf(event), status: 'processed', payload: event })
+      .onConflictDoNothing({ target: webhookEvents.id })
+      .returning({ id: webhookEvents.id });
+    if (!recorded) return 'duplicate';
+    const status = statusOf(await applyEvent(tx, event));
+    if (status !== 'processed') await tx.update(webhookEvents).set({ status }).where(eq(webhookEvents.id, event.id));
+    if (status === 'deferred') await enqueueReconcile(tx, event.id);
+    return status;
+  });
+}
+
+export type ReconcileDeps = { database: Database; stripe: Stripe; logger: Logger };
+
+/** Thrown while the object an event is about is still unknown: the queue retries with backoff. */
+export class NotYetKnownError extends Error {
+  constructor(eventId: string) {
+    super(`the object of event ${eventId} is not known yet`);
+    this.name = 'NotYetKnownError';
+  }
+}
+
+const idOf = (value: string | { id: string } | null | undefined): string | null => (typeof value === 'string' ? value : (value?.id ?? null));
+
+/**
+ * A deferred event, again: first the object we were missing is retrieved from Stripe (outside
+ * any transaction) and its current state applied (a payment's success, a payout account), then
+ * the event itself. Its effects are keyed as the webhook's are, so nothing happens twice.
+ */
+export async function reconcileEvent(deps: ReconcileDeps, eventId: string): Promise<WebhookEventStatus> {
+  const [row] = await deps.database.select().from(webhookEvents).where(eq(webhookEvents.id, eventId));
+  if (!row) throw new Error(`webhook event ${eventId} is not recorded`);
+  if (row.status !== 'deferred') return row.status;
+  const event = row.payload;
+  const missing = await retrieveMissing(deps.stripe, event);
+  const status = await deps.database.transaction(async (tx) => {
+    if (missing.intent?.status === 'succeeded') await paymentSucceeded(tx, missing.intent);
+    if (missing.account) await adoptAccount(tx, missing.account);
+    // An account none of our users created (no user_id in its metadata) is not ours to track.
+    const foreign = missing.account !== undefined && !missing.account.metadata?.user_id;
+    const outcome = foreign
+      ? 'ignored'
+      : missing.transfer && event.type === 'transfer.reversed' ? await transferReversed(tx, missing.transfer) : await applyEvent(tx, event);
+    if (outcome === 'unknown') return 'deferred' as const;
+    await tx.update(webhookEvents).set({ status: outcome }).where(eq(webhookEvents.id, eventId));
+    return outcome;
+  });
+  if (status === 'deferred') throw new NotYetKnownError(eventId);
+  deps.logger.info({ eventId, type: event.type, status }, 'deferred webhook event reconciled');
+  return status;
+}
+
+type Missing = { intent?: Stripe.PaymentIntent; account?: Stripe.Account; transfer?: Stripe.Transfer };
+
+async function retrieveMissing(stripe: Stripe, event: Stripe.Event): Promise<Missing> {
+  switch (event.type) {
+    case 'payment_intent.succeeded':
+    case 'payment_intent.payment_failed':
+      return { intent: await stripe.paymentIntents.retrieve(event.data.object.id) };
+    case 'charge.refunded':
+    case 'charge.dispute.created':
+    case 'charge.dispute.closed': {
+      const intentId = idOf(event.data.object.payment_intent);
+      return intentId ? { intent: await stripe.paymentIntents.retrieve(intentId) } : {};
+    }
+    case 'account.updated':
+      return { account: await stripe.accounts.retrieve(event.data.object.id) };
+    case 'payout.failed':
+      return event.account ? { account: await stripe.accounts.retrieve(event.account) } : {};
+    case 'transfer.reversed':
+      return { transfer: await stripe.transfers.retrieve(event.data.object.id) };
+    default:
+      return {};
+  }
+}
+
+/**
+ * A payout account Stripe has and we do not (the request that created it failed after Stripe
+ * answered): recorded for the user its metadata names, with its current state.
+ */
+async function adoptAccount(tx: Transaction, account: Stripe.Account): Promise<void> {
+  const userId = account.metadata?.user_id;
+  if (!userId) return;
+  await tx
+    .insert(connectAccounts)
+    .values({ userId, stripeAccountId: account.id, ...accountState(account), stateAt: new Date() })
+    .onConflictDoNothing();
+}
