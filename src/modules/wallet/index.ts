@@ -45,7 +45,7 @@ export type WalletDeps = {
   enqueuePayout: EnqueuePayout;
 };
 
-const idParams = z.object({ id: z.uuid() });
+const idParams = z.object({ id: z.uuid().max(36) });
 
 /** Wallet history cursors carry the entry id (an integer), never anything else. */
 function entryCursor(raw: string | undefined): KeysetCursor | null {

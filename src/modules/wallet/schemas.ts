@@ -44,7 +44,7 @@ export const depositBody = (maxAmount: number) =>
   });
 
 export const depositSchema = z.object({
-  id: z.uuid(),
+  id: z.uuid().max(36),
   amount: moneySchema,
   method: z.enum(depositMethods),
   status: z.enum(depositStatuses).describe('succeeded once the wallet is credited (by the payment_intent.succeeded webhook)'),
@@ -59,7 +59,7 @@ export type DepositView = z.infer<typeof depositSchema>;
 export const withdrawalBody = (maxAmount: number) => z.object({ amount: amountInputSchema(maxAmount) });
 
 export const withdrawalSchema = z.object({
-  id: z.uuid(),
+  id: z.uuid().max(36),
   amount: moneySchema,
   status: z.enum(withdrawalStatuses).describe('pending: held and being paid; paid; failed: returned to your balance (see failureReason); reversed; payout_failed: your bank refused the payout (see failureReason)'),
   failureReason: z.string().max(500).nullable(),
