@@ -11,14 +11,21 @@
  *   4. GET /posts/:id signed in            app trusting the session cookie cache vs bare by id
  *   5. POST /posts signed in (primary)     app vs a bare insert ... returning *
  *   6. GET /posts?limit=20                 app with WEB_CONCURRENCY=2 vs one process
+ * and, with the app servers stopped, the ledger from this process (scripts/lib/ledger-bench.ts):
+ *   7. ledger transfers                    post() between 100 funded wallets, 32 concurrent, in
+ *                                          postings/s, vs a bare single-row UPDATE balance + $1;
+ *                                          then the ledger's self-check (checkLedger) must be clean.
  * Each pair runs ROUNDS interleaved rounds (app, bare, app, bare, ...), so drift on the machine
  * (thermal, page cache, autovacuum) hits both sides alike; the median of the rounds is reported.
  * Speed is judged only by the ratios to the baseline, never by timed assertions in tests, and a
- * missed target is reported, never a failure: the bench exits non-zero only when it cannot run.
+ * missed target is reported, never a failure: the bench exits non-zero only when it cannot run
+ * (or when the ledger check after the ledger scenario finds a mismatch: that is a broken ledger).
  *
  * Env: BENCH_DURATION_S (default 5, per run), BENCH_CONNECTIONS (default 20), BENCH_THREADS
  *      (wrk threads, default 1: on a 2-core machine wrk must leave the other core to the server),
- *      BENCH_LOG_LEVEL (the app's LOG_LEVEL, default info: one log line per request is part of the cost).
+ *      BENCH_LOG_LEVEL (the app's LOG_LEVEL, default info: one log line per request is part of the cost),
+ *      BENCH_ONLY (`http` or `ledger`, default both; also `--only <group>` on the command line:
+ *      `bun run bench --only ledger` needs no wrk and starts no app).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -30,8 +37,9 @@ import { z } from 'zod';
 import { parseConfig } from '../src/config/env';
 import { applyMigrations, DatabaseCluster, selectRows, users } from '../src/db';
 import { createLogger } from '../src/lib/logger';
-import { clusterDown, clusterUp, findPostgresBinDir } from './lib/pg-cluster';
+import { type ClusterInfo, clusterDown, clusterUp, findPostgresBinDir } from './lib/pg-cluster';
 import { freePort } from './lib/ports';
+import { LEDGER_CONCURRENCY, LEDGER_WALLETS, LedgerBench, type LedgerVerification, type LoadResult, ledgerVerified } from './lib/ledger-bench';
 import { findWrk, runWrk, type WrkRequest, type WrkResult, wrkVersion } from './lib/wrk';
 
 function positiveInt(name: string, fallback: number): number {
@@ -44,6 +52,34 @@ function positiveInt(name: string, fallback: number): number {
   process.exit(1);
 }
 
+const GROUPS = ['http', 'ledger'] as const;
+type Group = (typeof GROUPS)[number];
+const isGroup = (value: string): value is Group => GROUPS.some((group) => group === value);
+
+/** `--only <groups>` (or `--only=<groups>`), else BENCH_ONLY, else every group; comma-separated. */
+function selectedGroups(): ReadonlySet<Group> {
+  const args = process.argv.slice(2);
+  let raw = process.env.BENCH_ONLY ?? '';
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--only' && i + 1 < args.length) raw = args[++i] ?? '';
+    else if (arg.startsWith('--only=')) raw = arg.slice('--only='.length);
+    else {
+      console.error(`bench: unknown argument '${arg}' (usage: bun run bench [--only ${GROUPS.join('|')}])`);
+      process.exit(1);
+    }
+  }
+  const names = raw.split(',').map((name) => name.trim()).filter(Boolean);
+  if (names.length === 0) return new Set(GROUPS);
+  const unknown = names.filter((name) => !isGroup(name));
+  if (unknown.length > 0) {
+    console.error(`bench: unknown scenario group '${unknown.join(', ')}' (known: ${GROUPS.join(', ')})`);
+    process.exit(1);
+  }
+  return new Set(names.filter(isGroup));
+}
+
+const ONLY = selectedGroups();
 const DURATION_S = positiveInt('BENCH_DURATION_S', 5);
 const CONNECTIONS = positiveInt('BENCH_CONNECTIONS', 20);
 const THREADS = positiveInt('BENCH_THREADS', 1);
@@ -70,17 +106,24 @@ const BUN_FLAGS = ['--max-http-header-size=65536'];
 const ROOT = resolve(import.meta.dir, '..');
 /** Random per run: production refuses the publicly known defaults. */
 const AUTH_SECRET = randomBytes(32).toString('base64url');
+/**
+ * Production requires Stripe keys: well-formed throwaway ones, and an API base on a port nothing
+ * listens on, so a job the app runs in the background can never reach the real Stripe API.
+ */
+const STRIPE_SECRET_KEY = `sk_test_bench${randomBytes(12).toString('hex')}`;
+const STRIPE_WEBHOOK_SECRET = `whsec_bench${randomBytes(12).toString('hex')}`;
 const PASSWORD = 'bench-password-123';
 const NEW_POST = JSON.stringify({ title: 'bench', content: 'a post written by the benchmark', published: true });
 
-/** null minRpsRatio: the req/s ratio is reported, not judged. */
-type Target = { minRpsRatio: number | null; maxP99Ratio: number };
+/** null: that ratio is reported, not judged. */
+type Target = { minRpsRatio: number | null; maxP99Ratio: number | null };
 const P99_RATIO_MAX = 1.5;
 
 type Side = { label: string; request: () => Promise<WrkRequest> | WrkRequest; expectStatus: number };
-type Scenario = { name: string; measured: Side; baseline: Side; target: Target };
+type Scenario = { name: string; measured: Side; baseline: Side; target: Target; note?: string };
 type Metrics = { rps: number; p50Ms: number; p99Ms: number; errors: number };
-type Outcome = { scenario: Scenario; measured: Metrics; baseline: Metrics } | { name: string; skipped: string };
+/** `note` says what a report-only row compares; printed under the table. */
+type Outcome = { name: string; target: Target; note?: string; measured: Metrics; baseline: Metrics } | { name: string; skipped: string };
 
 type Server = { name: string; proc: Subprocess; origin: string; logFile: string };
 
@@ -278,7 +321,7 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-const medianOf = (rounds: WrkResult[]): Metrics => ({
+const medianOf = (rounds: Metrics[]): Metrics => ({
   rps: median(rounds.map((r) => r.rps)),
   p50Ms: median(rounds.map((r) => r.p50Ms)),
   p99Ms: median(rounds.map((r) => r.p99Ms)),
@@ -289,9 +332,9 @@ const fmtRps = (rps: number): string => rps.toFixed(0);
 const fmtMs = (ms: number): string => `${ms.toFixed(2)} ms`;
 const fmtRatio = (ratio: number): string => (Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a');
 
-function describe(label: string, r: Metrics | WrkResult): string {
+function describe(label: string, r: Metrics, unit = 'req/s'): string {
   const errors = r.errors > 0 ? `  ERRORS ${r.errors}` : '';
-  return `${label.padEnd(24)} ${fmtRps(r.rps).padStart(7)} req/s  p50 ${fmtMs(r.p50Ms).padStart(9)}  p99 ${fmtMs(r.p99Ms).padStart(9)}${errors}`;
+  return `${label.padEnd(24)} ${fmtRps(r.rps).padStart(7)} ${unit}  p50 ${fmtMs(r.p50Ms).padStart(9)}  p99 ${fmtMs(r.p99Ms).padStart(9)}${errors}`;
 }
 
 async function measure(wrk: string, scenario: Scenario, index: number, total: number): Promise<Outcome> {
@@ -312,7 +355,62 @@ async function measure(wrk: string, scenario: Scenario, index: number, total: nu
   console.log(`  median   ${describe(scenario.measured.label, measured)}`);
   console.log(`  median   ${describe(scenario.baseline.label, baseline)}`);
   console.log(`  ratio    req/s ${fmtRatio(measured.rps / baseline.rps)}  p50 ${fmtRatio(measured.p50Ms / baseline.p50Ms)}  p99 ${fmtRatio(measured.p99Ms / baseline.p99Ms)}`);
-  return { scenario, measured, baseline };
+  return { name: scenario.name, target: scenario.target, note: scenario.note, measured, baseline };
+}
+
+const LEDGER_NAME = `ledger transfers, ${LEDGER_CONCURRENCY} concurrent`;
+
+/**
+ * The ledger pair, like `measure` but driven from this process (see scripts/lib/ledger-bench.ts):
+ * postings/s of post() in a transaction vs single-row UPDATEs/s, then the ledger's self-check.
+ */
+async function measureLedger(bench: LedgerBench, index: number, total: number): Promise<{ outcome: Outcome; verification: LedgerVerification }> {
+  console.log(`\n[${index}/${total}] ${LEDGER_NAME}`);
+  const sides: Array<{ label: string; unit: string; run: (durationS: number) => Promise<LoadResult> }> = [
+    { label: 'ledger post()', unit: 'postings/s', run: (durationS) => bench.runLedger(durationS) },
+    { label: 'bare UPDATE', unit: 'updates/s ', run: (durationS) => bench.runBaseline(durationS) },
+  ];
+  const reportErrors = (label: string, result: LoadResult): void => {
+    if (result.firstError !== null) console.log(`           ${label}: ${result.errors} failed, first: ${result.firstError}`);
+  };
+  for (const side of sides) reportErrors(`${side.label} warm-up`, await side.run(WARMUP_S));
+  const rounds: [LoadResult[], LoadResult[]] = [[], []];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [i, side] of sides.entries()) {
+      const result = await side.run(DURATION_S);
+      rounds[i === 0 ? 0 : 1].push(result);
+      console.log(`  round ${round}  ${describe(side.label, result, side.unit)}`);
+      reportErrors(side.label, result);
+    }
+  }
+  const measured = medianOf(rounds[0]);
+  const baseline = medianOf(rounds[1]);
+  console.log(`  median   ${describe(sides[0]?.label ?? '', measured, sides[0]?.unit)}`);
+  console.log(`  median   ${describe(sides[1]?.label ?? '', baseline, sides[1]?.unit)}`);
+  console.log(`  ratio    postings/s per update/s ${fmtRatio(measured.rps / baseline.rps)}  p50 ${fmtRatio(measured.p50Ms / baseline.p50Ms)}  p99 ${fmtRatio(measured.p99Ms / baseline.p99Ms)}`);
+  const verification = await bench.verify();
+  console.log(`  ${describeVerification(verification)}`);
+  return {
+    outcome: {
+      name: LEDGER_NAME,
+      target: { minRpsRatio: null, maxP99Ratio: null },
+      note:
+        `"app" is postings/s of post() (2 legs, ${LEDGER_WALLETS} wallets) in the service's transaction path, ` +
+        `"bare" single-row UPDATEs/s on a plain ${LEDGER_WALLETS}-row table; latencies per operation`,
+      measured,
+      baseline,
+    },
+    verification,
+  };
+}
+
+function describeVerification(v: LedgerVerification): string {
+  const { balanceMismatches, unbalancedTransactions } = v.check;
+  const status = ledgerVerified(v) ? 'ok' : 'FAILED';
+  return (
+    `ledger check: ${status}: checkLedger ${balanceMismatches.length} balance mismatch(es), ${unbalancedTransactions.length} unbalanced transaction(s); ` +
+    `${v.stored} transfers stored / ${v.counted} counted committed; wallet total ${v.walletTotal} (expected ${v.expectedWalletTotal})`
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -325,12 +423,11 @@ function printTable(outcomes: Outcome[]): void {
   const header = ['scenario', 'app req/s', 'bare req/s', 'ratio', 'target', 'app p99', 'bare p99', 'p99 ratio', 'target'];
   const rows: string[][] = outcomes.map((outcome) => {
     if ('skipped' in outcome) return [outcome.name, 'skipped', '', '', '', '', '', '', ''];
-    const { scenario, measured, baseline } = outcome;
+    const { measured, baseline, target } = outcome;
     const rpsRatio = measured.rps / baseline.rps;
     const p99Ratio = measured.p99Ms / baseline.p99Ms;
-    const target = scenario.target;
     return [
-      scenario.name + (measured.errors + baseline.errors > 0 ? ' (!)' : ''),
+      outcome.name + (measured.errors + baseline.errors > 0 ? ' (!)' : ''),
       fmtRps(measured.rps),
       fmtRps(baseline.rps),
       fmtRatio(rpsRatio),
@@ -338,7 +435,7 @@ function printTable(outcomes: Outcome[]): void {
       fmtMs(measured.p99Ms),
       fmtMs(baseline.p99Ms),
       fmtRatio(p99Ratio),
-      `<= ${target.maxP99Ratio} ${verdict(p99Ratio <= target.maxP99Ratio)}`,
+      target.maxP99Ratio === null ? 'report only' : `<= ${target.maxP99Ratio} ${verdict(p99Ratio <= target.maxP99Ratio)}`,
     ];
   });
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
@@ -347,11 +444,9 @@ function printTable(outcomes: Outcome[]): void {
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   for (const row of rows) console.log(line(row));
   for (const outcome of outcomes) if ('skipped' in outcome) console.log(`  ${outcome.name}: skipped, ${outcome.skipped}`);
-  if (outcomes.some((o) => !('skipped' in o) && o.scenario.target.minRpsRatio === null)) {
-    console.log('  report-only rows compare the app with itself: "app" is WEB_CONCURRENCY=2, "bare" one app process (ratio 2/1)');
-  }
+  for (const outcome of outcomes) if (!('skipped' in outcome) && outcome.note) console.log(`  ${outcome.name}: ${outcome.note}`);
   if (outcomes.some((o) => !('skipped' in o) && o.measured.errors + o.baseline.errors > 0)) {
-    console.log('  (!) some requests failed (HTTP >= 400 or socket errors): see the rounds above');
+    console.log('  (!) some operations failed (HTTP >= 400, socket errors, failed postings or updates): see the rounds above');
   }
 }
 
@@ -388,22 +483,15 @@ function printMemory(readings: MemoryReading[]): void {
 
 const postIdRow = z.object({ id: z.string() });
 
-async function main(): Promise<void> {
-  const wrk = findWrk();
-  if (!wrk) throw new Error('wrk is not installed (the load generator of this bench): install it, e.g. `apt-get install wrk`');
-  if (!findPostgresBinDir()) throw new Error('PostgreSQL server binaries not found (install postgresql or set PG_BIN_DIR)');
-  if (THREADS > CONNECTIONS) throw new Error(`BENCH_THREADS (${THREADS}) must not exceed BENCH_CONNECTIONS (${CONNECTIONS})`);
-  clusterDir = mkdtempSync(join(tmpdir(), 'bx-bench-'));
-  logDir = mkdtempSync(join(tmpdir(), 'bx-bench-logs-'));
-
-  console.log('bench: starting a primary + streaming replica');
-  const cluster = await clusterUp({ dir: clusterDir, primaryPort: await freePort(), replicaPort: await freePort() });
+/** Migrates the primary; for the HTTP scenarios also seeds the posts, waits for the replica and returns a post id. */
+async function prepareDatabase(cluster: ClusterInfo, seedPosts: boolean): Promise<string | null> {
   const replicaUrl = cluster.replicaUrls[0] ?? '';
   const config = parseConfig({ DATABASE_URL: cluster.databaseUrl, DATABASE_REPLICA_URLS: replicaUrl });
   const database = await DatabaseCluster.open(config.database, createLogger({ level: 'error' }));
   let postId: string;
   try {
     await applyMigrations(database.primary);
+    if (!seedPosts) return null;
     await database.primary.insert(users).values({ id: AUTHOR_ID, name: 'Bench Author', email: 'bench-author@example.com' });
     // One statement for all rows; distinct created_at so the keyset order is the index's, not ties.
     await database.primary.execute(sql`
@@ -429,8 +517,14 @@ async function main(): Promise<void> {
     await database.close();
   }
   console.log(`bench: seeded ${SEED_POSTS} published posts, replica caught up`);
+  return postId;
+}
 
-  const [appPort, barePort, app2Port] = [await freePort(), await freePort(), await freePort()];
+/** Scenarios 1-6: the app and the bare server under wrk; then their memory, then both stopped. */
+async function httpScenarios(wrk: string, cluster: ClusterInfo, postId: string, outcomes: Outcome[], total: number): Promise<void> {
+  const replicaUrl = cluster.replicaUrls[0] ?? '';
+
+  const [appPort, barePort, app2Port, stripePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const appEnv = (port: number, workers: number): Record<string, string> => ({
     NODE_ENV: 'production',
     LOG_LEVEL,
@@ -441,6 +535,9 @@ async function main(): Promise<void> {
     BETTER_AUTH_SECRET: AUTH_SECRET,
     BETTER_AUTH_URL: `http://127.0.0.1:${port}`,
     WEB_CONCURRENCY: String(workers),
+    STRIPE_SECRET_KEY,
+    STRIPE_WEBHOOK_SECRET,
+    STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`,
   });
   const app = spawnServer('app', 'src/index.ts', appPort, appEnv(appPort, 1));
   const bare = spawnServer('bare', 'scripts/bench-baseline.ts', barePort, {
@@ -461,8 +558,6 @@ async function main(): Promise<void> {
 
   const get = (origin: string, path: string, headers?: Record<string, string>) => (): WrkRequest => ({ url: `${origin}${path}`, headers });
   const side = (label: string, request: Side['request'], expectStatus = 200): Side => ({ label, request, expectStatus });
-  const total = 6;
-  const outcomes: Outcome[] = [];
 
   outcomes.push(await measure(wrk, {
     name: 'GET /health',
@@ -533,6 +628,7 @@ async function main(): Promise<void> {
       measured: side('app, 2 processes', get(app2.origin, '/posts?limit=20')),
       baseline: side('app, 1 process', get(app.origin, '/posts?limit=20')),
       target: { minRpsRatio: null, maxP99Ratio: P99_RATIO_MAX },
+      note: 'report only: the app against itself, "app" is WEB_CONCURRENCY=2, "bare" one app process (ratio 2/1)',
     }, 6, total));
   } else {
     console.log(`\n[6/${total}] ${scaledName}: skipped: ${scaledProblem}`);
@@ -541,7 +637,52 @@ async function main(): Promise<void> {
   }
 
   printMemory(memory);
+  // Stopped before the ledger scenario: the app's own jobs (pg-boss workers, its ledger check) must not run beside it.
+  const running = servers.splice(0);
+  await Promise.all(running.map(stopServer));
+}
+
+async function main(): Promise<void> {
+  const runHttp = ONLY.has('http');
+  const runLedger = ONLY.has('ledger');
+  const wrk = runHttp ? findWrk() : null;
+  if (runHttp && !wrk) throw new Error('wrk is not installed (the load generator of this bench): install it, e.g. `apt-get install wrk`, or run `bun run bench --only ledger`');
+  if (!findPostgresBinDir()) throw new Error('PostgreSQL server binaries not found (install postgresql or set PG_BIN_DIR)');
+  if (runHttp && THREADS > CONNECTIONS) throw new Error(`BENCH_THREADS (${THREADS}) must not exceed BENCH_CONNECTIONS (${CONNECTIONS})`);
+  clusterDir = mkdtempSync(join(tmpdir(), 'bx-bench-'));
+  logDir = mkdtempSync(join(tmpdir(), 'bx-bench-logs-'));
+
+  console.log(`bench: scenario groups: ${[...ONLY].join(', ')}; starting a primary + streaming replica`);
+  const cluster = await clusterUp({ dir: clusterDir, primaryPort: await freePort(), replicaPort: await freePort() });
+  const postId = await prepareDatabase(cluster, runHttp);
+  const total = (runHttp ? 6 : 0) + (runLedger ? 1 : 0);
+  const outcomes: Outcome[] = [];
+  if (wrk !== null && postId !== null) await httpScenarios(wrk, cluster, postId, outcomes, total);
+
+  let verification: LedgerVerification | null = null;
+  if (runLedger) {
+    console.log(`\nbench: ledger: funding ${LEDGER_WALLETS} wallets (bench-wallet-<n>) through creditFromStripe, one transaction each`);
+    const bench = await LedgerBench.open(cluster.databaseUrl);
+    try {
+      console.log(
+        `bench: ledger: ${LEDGER_CONCURRENCY} workers in this process; "ledger" is runTransaction + post() on a DatabaseCluster ` +
+          `(primary pool ${bench.poolMax}), "bare" postgres-js (max ${LEDGER_CONCURRENCY}) autocommitted single-row UPDATEs; ` +
+          `${DURATION_S} s per run (+${WARMUP_S} s warm-up per side), ${ROUNDS} interleaved rounds, median reported; ` +
+          'throwaway cluster: fsync and synchronous_commit off, so commits cost no flush on either side',
+      );
+      const result = await measureLedger(bench, total, total);
+      outcomes.push(result.outcome);
+      verification = result.verification;
+    } finally {
+      await bench.close();
+    }
+  }
+
   printTable(outcomes);
+  if (verification !== null) {
+    console.log(`  ${describeVerification(verification)}`);
+    if (!ledgerVerified(verification)) throw new Error('the ledger does not check out after the ledger scenario (see above): a correctness failure, not a slow run');
+  }
 }
 
 let exitCode = 0;

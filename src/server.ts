@@ -29,7 +29,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
   });
 
   const stripe = createStripeClient(config.stripe);
-  const jobs = JobQueue.create({ database, logger, instanceName: 'bountyexpo-api' });
+  const jobs = JobQueue.create({ database, logger, schema: config.jobsSchema, instanceName: 'bountyexpo-api' });
   for (const definition of jobDefinitions({ stripe })) jobs.define(definition);
   // Routes may enqueue from the first request, so the queue (its schema, its queues) is started
   // before listening. A primary that is down now must not keep the replicas' reads offline: past

@@ -39,7 +39,7 @@ const database = await initDatabase(config.database, logger).catch((error: unkno
   flushSync();
   process.exit(1);
 });
-const jobs = JobQueue.create({ database, logger, instanceName: 'bountyexpo-worker' });
+const jobs = JobQueue.create({ database, logger, schema: config.jobsSchema, instanceName: 'bountyexpo-worker' });
 const definitions = jobDefinitions({ stripe: createStripeClient(config.stripe) });
 for (const definition of definitions) jobs.define(definition);
 

@@ -122,6 +122,7 @@ const envSchema = z
     PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(5_000).default(1_000),
     MONEY_MAX_AMOUNT: z.coerce.number().int().min(100).max(100_000_000_00).default(1_000_000),
     WORKER_ENABLED: boolean.default(true),
+    JOBS_SCHEMA: z.string().trim().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case PostgreSQL identifier').default('pgboss'),
 
     OPS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
     SWAGGER_ENABLED: boolean.optional(),
@@ -242,6 +243,8 @@ export type AppConfig = Readonly<{
   applePayDomainAssociation: string | null;
   /** Whether this process runs the job workers (`bun run worker` runs them alone). */
   workerEnabled: boolean;
+  /** The PostgreSQL schema of the job queue's tables (pg-boss). */
+  jobsSchema: string;
   /** Bearer token for operators' detail (replica names, lag, reads) on /health/db. */
   opsToken: string | undefined;
   swaggerEnabled: boolean;
@@ -330,6 +333,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     }),
     applePayDomainAssociation: env.APPLE_PAY_DOMAIN_ASSOCIATION ?? null,
     workerEnabled: env.WORKER_ENABLED,
+    jobsSchema: env.JOBS_SCHEMA,
     opsToken: env.OPS_TOKEN,
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     debugHeaders: env.DEBUG_HEADERS ?? !isProduction,

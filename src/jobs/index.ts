@@ -16,5 +16,6 @@ export {
   type JobQueueOptions,
   type JobSnapshot,
   type JobState,
+  type RetryTiming,
   type SendJobOptions,
 } from './queue';

@@ -49,6 +49,9 @@ export interface JobDefinition<T extends object> {
 /** Any definition, as lists of them hold it (src/jobs/registry.ts). */
 export type AnyJobDefinition = JobDefinition<object>;
 
+/** A job's retry timing as a process may override it (tests shorten it). */
+export type RetryTiming = Pick<AnyJobDefinition, 'retryDelaySeconds' | 'retryLimit'> & { expireInSeconds?: number };
+
 /** Types a definition where it is written (a module's jobs file). */
 export const defineJob = <T extends object>(definition: JobDefinition<T>): JobDefinition<T> => definition;
 
@@ -90,6 +93,11 @@ export type JobQueueOptions = {
   pollingIntervalSeconds?: number;
   /** This process in pg-boss's instance registry (`getInstances()`). */
   instanceName?: string;
+  /**
+   * How often pg-boss looks for expired jobs (a worker that died mid-job: its job is retried once
+   * expired). pg-boss's default, 60 s, suits production; tests of a killed worker use 1.
+   */
+  superviseIntervalSeconds?: number;
 };
 
 export class JobPayloadError extends Error {
@@ -154,6 +162,9 @@ export class JobQueue {
       supervise: true,
       schedule: true,
       ...(options.instanceName ? { instanceName: options.instanceName } : {}),
+      ...(options.superviseIntervalSeconds
+        ? { superviseIntervalSeconds: options.superviseIntervalSeconds, monitorIntervalSeconds: options.superviseIntervalSeconds }
+        : {}),
     });
     return new JobQueue(boss, options.database, logger, schema, options.pollingIntervalSeconds ?? DEFAULT_POLLING_INTERVAL_S);
   }

@@ -7,10 +7,10 @@
 import { z } from 'zod';
 import type { Stripe } from '../lib/stripe';
 import { ledgerCheckJob } from '../modules/ledger/jobs';
-import { payoutJob, type RetryTiming } from '../modules/wallet/jobs';
+import { payoutJob } from '../modules/wallet/jobs';
 import { reconcileJob } from '../modules/webhooks/jobs';
 import { deleteExpiredIdempotencyKeys } from '../plugins/idempotency';
-import { type AnyJobDefinition, defineJob } from './queue';
+import { type AnyJobDefinition, defineJob, type RetryTiming } from './queue';
 
 export type JobDeps = {
   stripe: Stripe;

@@ -37,6 +37,9 @@ export function withDatabase(url: string, name: string): string {
 }
 
 export const TEST_AUTH_SECRET = 'test-secret-for-the-bountyexpo-suite-0123456789';
+/** Job retries in tests: every second, five times; an attempt whose worker died expires after 4 s. */
+export const TEST_JOB_TIMING = { retryDelaySeconds: 1, retryLimit: 5, expireInSeconds: 4 };
+
 /** Signs the local Stripe server's webhooks (and nothing else) in tests. */
 export const TEST_WEBHOOK_SECRET = 'whsec_test_bountyexpo_suite';
 
@@ -90,9 +93,10 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const auth = (options.auth ?? createAuth)({ config, database, logger });
   const stripe = createStripeClient(config.stripe);
   // A pg-boss schema per app: a worker here never takes another test file's jobs.
-  const jobs = JobQueue.create({ database, logger, schema: `pgboss_t${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`, pollingIntervalSeconds: 0.5 });
-  // Short retries: a test waits seconds, not the minutes production backs off for.
-  for (const definition of jobDefinitions({ stripe, retry: { retryDelaySeconds: 1, retryLimit: 5 } })) jobs.define(definition);
+  const jobsSchema = `pgboss_t${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const jobs = JobQueue.create({ database, logger, schema: jobsSchema, pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 });
+  // Short retries and expiries: a test waits seconds, not the minutes production backs off for.
+  for (const definition of jobDefinitions({ stripe, retry: TEST_JOB_TIMING })) jobs.define(definition);
   if (hasCluster && options.work !== undefined) await jobs.start({ work: options.work });
   const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, ...(options.now ? { now: options.now } : {}) });
   stripeServer.setWebhookTarget((request) => app.handle(request));
@@ -151,6 +155,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     config,
     database,
     jobs,
+    jobsSchema,
     stripe,
     stripeServer,
     lifecycle,

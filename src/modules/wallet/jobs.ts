@@ -4,7 +4,7 @@
  * the withdrawal's); past its retries it is a dead letter and the money stays held, never lost.
  */
 import { z } from 'zod';
-import { type AnyJobDefinition, defineJob, type JobQueue } from '../../jobs';
+import { defineJob, type JobQueue, type RetryTiming } from '../../jobs';
 import type { Stripe } from '../../lib/stripe';
 import { type EnqueuePayout, executePayout } from './withdrawals';
 
@@ -12,7 +12,6 @@ export const PAYOUT_JOB = 'payouts.execute';
 
 const payoutPayload = z.object({ withdrawalId: z.uuid() });
 
-export type RetryTiming = Pick<AnyJobDefinition, 'retryDelaySeconds' | 'retryLimit'>;
 /** About a day of retries: 30 s doubling up to an hour between attempts. */
 export const PAYOUT_RETRY: RetryTiming = { retryDelaySeconds: 30, retryLimit: 30 };
 
@@ -25,7 +24,7 @@ export const payoutJob = (deps: { stripe: Stripe; retry?: RetryTiming }) =>
     retryBackoff: true,
     retryDelayMaxSeconds: 3_600,
     // Past the Stripe client's timeout: an attempt that hangs is retried, with the same key.
-    expireInSeconds: 120,
+    expireInSeconds: deps.retry?.expireInSeconds ?? 120,
     deadLetter: true,
     async handler(payload, context) {
       const outcome = await executePayout({ database: context.database.primary, stripe: deps.stripe, logger: context.logger }, payload.withdrawalId);

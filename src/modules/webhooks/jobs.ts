@@ -3,7 +3,7 @@
  * retrieved from Stripe. Retried with backoff while the object is still unknown.
  */
 import { z } from 'zod';
-import { type AnyJobDefinition, defineJob, type JobQueue } from '../../jobs';
+import { defineJob, type JobQueue, type RetryTiming } from '../../jobs';
 import type { Stripe } from '../../lib/stripe';
 import { type EnqueueReconcile, reconcileEvent } from './service';
 
@@ -11,7 +11,6 @@ export const RECONCILE_JOB = 'webhooks.reconcile';
 
 const reconcilePayload = z.object({ eventId: z.string().min(1).max(255) });
 
-export type RetryTiming = Pick<AnyJobDefinition, 'retryDelaySeconds' | 'retryLimit'>;
 export const RECONCILE_RETRY: RetryTiming = { retryDelaySeconds: 5, retryLimit: 20 };
 
 export const reconcileJob = (deps: { stripe: Stripe; retry?: RetryTiming }) =>
@@ -22,7 +21,7 @@ export const reconcileJob = (deps: { stripe: Stripe; retry?: RetryTiming }) =>
     retryDelaySeconds: (deps.retry ?? RECONCILE_RETRY).retryDelaySeconds,
     retryBackoff: true,
     retryDelayMaxSeconds: 3_600,
-    expireInSeconds: 120,
+    expireInSeconds: deps.retry?.expireInSeconds ?? 120,
     deadLetter: true,
     async handler(payload, context) {
       await reconcileEvent({ database: context.database.primary, stripe: deps.stripe, logger: context.logger }, payload.eventId);
