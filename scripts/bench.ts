@@ -303,7 +303,15 @@ async function refreshSession(origin: string, jar: CookieJar): Promise<void> {
 // ---------------------------------------------------------------------------
 
 async function load(wrk: string, side: Side, durationS: number): Promise<WrkResult> {
-  return runWrk(wrk, await side.request(), { durationS, connections: CONNECTIONS, threads: THREADS, track: wrkRuns });
+  try {
+    return await runWrk(wrk, await side.request(), { durationS, connections: CONNECTIONS, threads: THREADS, track: wrkRuns });
+  } catch (error) {
+    // A server that died under load is the story, not wrk's refused connections: say which, with its last log lines.
+    const dead = servers.filter((server) => server.proc.exitCode !== null || server.proc.signalCode !== null);
+    if (dead.length === 0) throw error;
+    const detail = dead.map((server) => `${server.name} exited (${server.proc.signalCode ?? `code ${server.proc.exitCode}`}); last log lines:\n${tail(server.logFile, 10)}`);
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${detail.join('\n')}`);
+  }
 }
 
 /** One request before any load: a wrong status here would make every number meaningless. */

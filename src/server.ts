@@ -11,7 +11,7 @@ import { closeDatabaseConnections, initDatabase } from './db';
 import { JobQueue } from './jobs';
 import { jobDefinitions } from './jobs/registry';
 import { createStripeClient } from './lib/stripe';
-import type { ProcessLogger } from './lib/logger';
+import type { Logger, ProcessLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
 import { bunBodyCeilingBytes, createFetchHandler } from './serve';
 
@@ -51,6 +51,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),
     idleTimeout: 30,
   });
+  const localStripe = await startLocalStripeForDevelopment(config, server.port ?? config.port, logger);
   logger.info(
     {
       url: server.url.href,
@@ -75,6 +76,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     }
     // After the requests (they may still enqueue), before the pools pg-boss runs on.
     await jobs.stop({ timeoutMs: Math.max(shutdownDeadline - Date.now(), JOB_STOP_MIN_MS) });
+    await localStripe?.stop();
     await closeDatabaseConnections();
     // Each request's line is written just after its response: wait for the last ones (bounded).
     const lineDeadline = Date.now() + 1_000;
@@ -86,4 +88,28 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
 
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/**
+ * Without STRIPE_SECRET_KEY outside production (config.stripe.local), the local Stripe-compatible
+ * server runs beside the service, its webhooks signed for and sent to this process, so
+ * `bun run dev` alone can take deposits and pay withdrawals. Loaded only then: production never
+ * imports it (and refuses to start without real keys, src/config/env.ts).
+ */
+async function startLocalStripeForDevelopment(config: AppConfig, port: number, logger: Logger): Promise<{ stop(): Promise<void> } | null> {
+  // One per machine: with several processes, the first one runs it.
+  if (!config.stripe.local || config.isProduction || (config.workerIndex ?? 0) !== 0 || !config.stripe.apiBase) return null;
+  const { startLocalStripe } = await import('./dev/stripe-local');
+  const localStripe = await startLocalStripe({
+    port: config.stripe.localPort,
+    hostname: config.stripe.apiBase.hostname,
+    webhookSecret: config.stripe.webhookSecret,
+    webhookTarget: `http://127.0.0.1:${port}/webhooks/stripe`,
+    logger,
+  });
+  logger.warn(
+    { url: localStripe.url, controls: `${localStripe.url}/_local` },
+    'STRIPE_SECRET_KEY is not set: payments go to the local Stripe-compatible server (development only; test cards such as pm_card_visa)',
+  );
+  return localStripe;
 }

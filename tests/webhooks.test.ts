@@ -472,7 +472,8 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
     const succeeded = eventAbout('payment_intent.succeeded', intentId);
     expect(answerIndex(succeeded.id)).toBeLessThan(answerIndex(failed.id));
     expect(outcomesOf(succeeded.id)).toEqual(['processed']);
-    expect(outcomesOf(failed.id)).toHaveLength(1);
+    // Accepted (200), so Stripe does not send it again, and it changes nothing.
+    expect(answers.filter((answer) => answer.eventId === failed.id).map((answer) => answer.status)).toEqual([200]);
 
     expect((await walletOf(t, user)).available.amount).toBe(1_200);
     const deposit = await readJson(await t.request(`/wallet/deposits/${depositId}`, withCookie(user)));
@@ -497,6 +498,16 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
     expect(updates).toHaveLength(2);
     expect(new Set(updates.map((event) => event.created)).size).toBe(1);
 
+    // A fix may defer one of them to the reconcile job: wait until neither is deferred any more.
+    await waitFor(
+      'both account.updated events to be settled',
+      async () => {
+        const rows = await Promise.all(updates.map((event) => recordedEvents(event.id)));
+        return rows.every(([row]) => row !== undefined && row.status !== 'deferred');
+      },
+      RECONCILE_WAIT_MS,
+      POLL_MS,
+    );
     await t.settle();
     // What the user is shown must be what Stripe has now: restricted, payouts off.
     expect(await connectAccountOf(user)).toMatchObject({ payoutsEnabled: false, requirementsDue: ['individual.verification.document'] });

@@ -1,4 +1,5 @@
 import type { DatabaseCluster } from '../../db';
+import { latestLedgerCheck } from '../ledger';
 
 const STATES = ['healthy', 'lagging', 'down', 'promoted'] as const;
 
@@ -28,4 +29,29 @@ export function renderMetrics(database: DatabaseCluster): string {
   lines.push('# HELP db_read_fallback_inflight Reads running on the primary because no replica qualified.', '# TYPE db_read_fallback_inflight gauge');
   lines.push(`db_read_fallback_inflight ${router.fallbackInflight}`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The last periodic ledger check (any process may have run it: the job runs once per cluster),
+ * read from the primary. Absent before the first check; an unreachable primary leaves them out
+ * rather than failing the scrape (the replica metrics above still tell that story).
+ */
+const LEDGER_METRICS_WAIT_MS = 1_000;
+
+export async function renderLedgerMetrics(database: DatabaseCluster): Promise<string> {
+  // Bounded: a scrape must answer even while the primary hangs.
+  const check = await Promise.race([latestLedgerCheck(database.primary), Bun.sleep(LEDGER_METRICS_WAIT_MS).then(() => null)]).catch(() => null);
+  if (!check) return '';
+  return [
+    '# HELP ledger_check_balance_mismatches Accounts whose cached balance differed from the sum of their entries at the last ledger check (must be 0).',
+    '# TYPE ledger_check_balance_mismatches gauge',
+    `ledger_check_balance_mismatches ${check.balanceMismatches}`,
+    '# HELP ledger_check_unbalanced_transactions Ledger transactions whose entries did not sum to zero at the last check (must be 0).',
+    '# TYPE ledger_check_unbalanced_transactions gauge',
+    `ledger_check_unbalanced_transactions ${check.unbalancedTransactions}`,
+    '# HELP ledger_check_last_run_timestamp_seconds When the last ledger check ran.',
+    '# TYPE ledger_check_last_run_timestamp_seconds gauge',
+    `ledger_check_last_run_timestamp_seconds ${Math.floor(check.checkedAt.getTime() / 1000)}`,
+    '',
+  ].join('\n');
 }

@@ -1,0 +1,70 @@
+/**
+ * Money's operations on the real cluster: the periodic ledger check (a job) and its metrics, a
+ * bounty funded straight from a card (credited and held in escrow by the webhook), the Apple Pay
+ * domain-association file.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { selectRows } from '../src/db';
+import { createDeposit } from '../src/modules/wallet/deposits';
+import { LEDGER_CHECK_JOB } from '../src/modules/ledger/jobs';
+import { signUp, type TestAccount } from './support/accounts';
+import { hasCluster, startTestApp, type TestApp } from './support/harness';
+import { settleWebhooks, walletOf } from './support/money';
+
+describe.skipIf(!hasCluster)('money operations', () => {
+  let t: TestApp;
+  let poster: TestAccount;
+  beforeAll(async () => {
+    t = await startTestApp({ APPLE_PAY_DOMAIN_ASSOCIATION: 'apple-association-file-content' }, { work: true });
+    poster = await signUp(t, 'poster');
+  });
+  afterAll(() => t.close());
+
+  test('a bounty funded straight from a card: the webhook credits the poster and holds the reward in escrow together', async () => {
+    const bountyId = crypto.randomUUID();
+    const deposit = await createDeposit(
+      { db: t.database.session(), stripe: t.stripe, liveMode: false },
+      { id: poster.id, email: poster.email, name: poster.name },
+      { amount: 3_000, currency: 'usd', method: 'card', paymentMethodId: 'pm_card_visa', bountyId, requestKey: crypto.randomUUID() },
+    );
+    expect(deposit.bountyId).toBe(bountyId);
+    await settleWebhooks(t);
+    const wallet = await walletOf(t, poster);
+    expect(wallet.available.amount).toBe(0);
+    expect(wallet.inEscrow.amount).toBe(3_000);
+    const kinds = await selectRows(
+      t.database.primary,
+      sql`select kind from ledger_transactions where reference_id in (${deposit.id}, ${bountyId}) order by id`,
+      z.object({ kind: z.string() }),
+    );
+    expect(kinds.map((row) => row.kind)).toEqual(['deposit', 'escrow.hold']);
+  });
+
+  test('the ledger check job finds every balance equal to its entries, and /metrics shows its result', async () => {
+    const id = await t.jobs.send(LEDGER_CHECK_JOB, {});
+    if (!id) throw new Error('the ledger check was not enqueued');
+    const job = await t.jobs.waitForJob(LEDGER_CHECK_JOB, id, { timeoutMs: 15_000 });
+    expect(job.state).toBe('completed');
+    const metrics = await (await t.request('/metrics')).text();
+    expect(metrics).toContain('ledger_check_balance_mismatches 0');
+    expect(metrics).toContain('ledger_check_unbalanced_transactions 0');
+    expect(metrics).toMatch(/ledger_check_last_run_timestamp_seconds \d+/);
+  });
+
+  test('the Apple Pay domain-association file is served from config, as text', async () => {
+    const response = await t.request('/.well-known/apple-developer-merchantid-domain-association');
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('apple-association-file-content');
+  });
+
+  test('without the file configured, the path is 404', async () => {
+    const plain = await startTestApp();
+    try {
+      expect((await plain.request('/.well-known/apple-developer-merchantid-domain-association')).status).toBe(404);
+    } finally {
+      await plain.close();
+    }
+  });
+});
