@@ -7,11 +7,12 @@
  * self-check must stay clean.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import { z } from 'zod';
-import { deposits, ledgerAccounts, ledgerEntries, ledgerTransactions, webhookEvents } from '../src/db';
+import { deposits, ledgerAccounts, ledgerEntries, ledgerTransactions, selectRows, webhookEvents } from '../src/db';
 import { checkLedger, holdEscrow } from '../src/modules/ledger';
+import { lockAccounts, userAccount } from '../src/modules/ledger/accounts';
 import { RECONCILE_JOB } from '../src/modules/webhooks/jobs';
 import { signUp, type TestAccount } from './support/accounts';
 import { hasCluster, startTestApp, TEST_WEBHOOK_SECRET, type TestApp } from './support/harness';
@@ -69,7 +70,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   let pinnedNowMs: number | null = null;
   const answers: Answer[] = [];
   let users: Record<
-    'duplicates' | 'twice' | 'refunded' | 'disputed' | 'covered' | 'reversed' | 'bankRefused' | 'adopted' | 'lateFailure' | 'reordered',
+    'duplicates' | 'twice' | 'refunded' | 'disputed' | 'covered' | 'reversed' | 'bankRefused' | 'adopted' | 'lateFailure' | 'reordered' | 'busy',
     TestAccount
   >;
 
@@ -83,7 +84,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
       answers.push({ eventId: head.id, type: head.type, status: response.status, outcome: body.success ? body.data.data.outcome : null });
       return response;
     });
-    const labels = ['duplicates', 'twice', 'refunded', 'disputed', 'covered', 'reversed', 'bankRefused', 'adopted', 'lateFailure', 'reordered'] as const;
+    const labels = ['duplicates', 'twice', 'refunded', 'disputed', 'covered', 'reversed', 'bankRefused', 'adopted', 'lateFailure', 'reordered', 'busy'] as const;
     const accounts = await Promise.all(labels.map((label) => signUp(t, `webhook-${label}`)));
     users = Object.fromEntries(labels.map((label, index) => [label, accounts[index]])) as typeof users;
   });
@@ -479,6 +480,60 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
     const deposit = await readJson(await t.request(`/wallet/deposits/${depositId}`, withCookie(user)));
     expect(at(deposit, 'data')).toMatchObject({ status: 'succeeded', failureReason: null });
     expect(await postingsWithKey(`pi:${intentId}:succeeded`)).toBe(1);
+    await expectCleanLedger();
+  });
+
+  test('regression (reclaim locks the wallet before the platform account): a refund and a deposit landing on one wallet at the same moment are both accepted, neither answered 500 by a deadlock', async () => {
+    const user = users.busy;
+    let first = '';
+    let second = '';
+    let refundPayload = '';
+    let creditPayload = '';
+    await withHeldWebhooks(async () => {
+      first = (await depositByCard(t, user, 1_000)).paymentIntentId ?? '';
+      second = (await depositByCard(t, user, 1_000)).paymentIntentId ?? '';
+      t.stripeServer.charges.refund(chargeOf(first), 300);
+      const credited = JSON.stringify(eventAbout('payment_intent.succeeded', first));
+      expect(await outcomeOf(await deliver(credited, await signatureFor(credited)))).toBe('processed');
+      refundPayload = JSON.stringify(eventAbout('charge.refunded', chargeOf(first)));
+      creditPayload = JSON.stringify(eventAbout('payment_intent.succeeded', second));
+      const [refundSignature, creditSignature] = await Promise.all([signatureFor(refundPayload), signatureFor(creditPayload)]);
+
+      // Someone else (a withdrawal, a bounty) is busy with the wallet; the refund, then the credit, queue behind it.
+      const lockWaiters = async (): Promise<number> =>
+        (
+          await selectRows(
+            t.database.primary,
+            sql`select count(*)::int as waiting from pg_stat_activity
+                where datname = current_database() and wait_event_type = 'Lock' and query ilike '%ledger_accounts%'`,
+            z.object({ waiting: z.coerce.number() }),
+          )
+        )[0]?.waiting ?? 0;
+      let release = (): void => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let locked = (): void => undefined;
+      const isLocked = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
+      const busy = t.database.primary.transaction(async (tx) => {
+        await lockAccounts(tx, [userAccount(user.id, 'available', 'usd')]);
+        locked();
+        await released;
+      });
+      await isLocked;
+      const baseline = await lockWaiters();
+      const refund = deliver(refundPayload, refundSignature);
+      await waitFor('the refund to wait for the wallet', async () => (await lockWaiters()) >= baseline + 1, 5_000, 10);
+      const credit = deliver(creditPayload, creditSignature);
+      await waitFor('the credit to wait for the wallet', async () => (await lockWaiters()) >= baseline + 2, 5_000, 10);
+      release();
+      await busy;
+      const answered = await Promise.all([refund, credit]);
+      expect(answered.map((response) => response.status)).toEqual([200, 200]);
+    });
+    await waitFor('the wallet to hold 2000 - 300', async () => (await walletOf(t, user)).available.amount === 1_700, RECONCILE_WAIT_MS, POLL_MS);
     await expectCleanLedger();
   });
 

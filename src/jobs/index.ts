@@ -13,6 +13,7 @@ export {
   type JobDefinition,
   JobPayloadError,
   JobQueue,
+  persistentRetry,
   type JobQueueOptions,
   type JobSnapshot,
   type JobState,

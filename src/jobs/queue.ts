@@ -52,6 +52,20 @@ export type AnyJobDefinition = JobDefinition<object>;
 /** A job's retry timing as a process may override it (tests shorten it). */
 export type RetryTiming = Pick<AnyJobDefinition, 'retryDelaySeconds' | 'retryLimit'> & { expireInSeconds?: number };
 
+/**
+ * The policy of a job that must eventually succeed (money): retried with backoff (from `timing`,
+ * else `defaults`) up to an hour apart, an attempt bounded by `expireInSeconds`, and a dead letter
+ * past the last retry.
+ */
+export const persistentRetry = (defaults: Required<RetryTiming>, timing?: RetryTiming) => ({
+  retryLimit: timing?.retryLimit ?? defaults.retryLimit,
+  retryDelaySeconds: timing?.retryDelaySeconds ?? defaults.retryDelaySeconds,
+  retryBackoff: true,
+  retryDelayMaxSeconds: 3_600,
+  expireInSeconds: timing?.expireInSeconds ?? defaults.expireInSeconds,
+  deadLetter: true as const,
+});
+
 /** Types a definition where it is written (a module's jobs file). */
 export const defineJob = <T extends object>(definition: JobDefinition<T>): JobDefinition<T> => definition;
 

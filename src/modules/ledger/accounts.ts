@@ -42,6 +42,15 @@ export const platformAccount = (kind: 'fees' | 'external', currency: string): Ac
   userId: null,
 });
 
+/** The columns that say which account a row is (an AccountRef), for selects. */
+export const accountRefColumns = {
+  ownerType: ledgerAccounts.ownerType,
+  ownerId: ledgerAccounts.ownerId,
+  kind: ledgerAccounts.kind,
+  currency: ledgerAccounts.currency,
+  userId: ledgerAccounts.userId,
+};
+
 export const accountKey = (ref: Pick<AccountRef, 'ownerType' | 'ownerId' | 'kind' | 'currency'>): string =>
   `${ref.ownerType}:${ref.ownerId}:${ref.kind}:${ref.currency}`;
 
@@ -59,15 +68,7 @@ export async function lockAccounts(tx: Transaction, refs: readonly AccountRef[])
     .values(unique.map((ref) => ({ ...ref, allowNegative: NEGATIVE_ALLOWED.has(ref.kind) })))
     .onConflictDoNothing({ target: [ledgerAccounts.ownerType, ledgerAccounts.ownerId, ledgerAccounts.kind, ledgerAccounts.currency] });
   const rows = await tx
-    .select({
-      id: ledgerAccounts.id,
-      ownerType: ledgerAccounts.ownerType,
-      ownerId: ledgerAccounts.ownerId,
-      kind: ledgerAccounts.kind,
-      currency: ledgerAccounts.currency,
-      balance: ledgerAccounts.balance,
-      allowNegative: ledgerAccounts.allowNegative,
-    })
+    .select({ id: ledgerAccounts.id, ...accountRefColumns, balance: ledgerAccounts.balance, allowNegative: ledgerAccounts.allowNegative })
     .from(ledgerAccounts)
     .where(
       sql`(${ledgerAccounts.ownerType}, ${ledgerAccounts.ownerId}, ${ledgerAccounts.kind}, ${ledgerAccounts.currency}) in (${sql.join(

@@ -7,7 +7,7 @@
  */
 import { and, eq, inArray } from 'drizzle-orm';
 import { type HoldKind, type HoldStatus, type LedgerHold, ledgerAccounts, ledgerHolds, type Transaction, walletFreezes } from '../../db';
-import { type AccountRef, accountKey, lockAccounts } from './accounts';
+import { type AccountRef, accountKey, accountRefColumns, lockAccounts } from './accounts';
 import { LEDGER_ERRORS } from './errors';
 import { type Leg, post } from './posting';
 
@@ -120,14 +120,7 @@ export async function resolveHold(
 
 async function heldAccounts(tx: Transaction, hold: LedgerHold): Promise<HeldAccounts> {
   const rows = await tx
-    .select({
-      id: ledgerAccounts.id,
-      ownerType: ledgerAccounts.ownerType,
-      ownerId: ledgerAccounts.ownerId,
-      kind: ledgerAccounts.kind,
-      currency: ledgerAccounts.currency,
-      userId: ledgerAccounts.userId,
-    })
+    .select({ id: ledgerAccounts.id, ...accountRefColumns })
     .from(ledgerAccounts)
     .where(inArray(ledgerAccounts.id, [hold.sourceAccountId, hold.holdAccountId]));
   const byId = new Map(rows.map(({ id, ...ref }) => [id, ref]));

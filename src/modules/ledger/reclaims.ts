@@ -6,7 +6,7 @@
  */
 import { and, eq, lt } from 'drizzle-orm';
 import { ledgerAccounts, ledgerEntries, ledgerTransactions, type Transaction, walletFreezes } from '../../db';
-import { accountKey, lockAccounts, platformAccount, userAccount } from './accounts';
+import { accountKey, accountRefColumns, lockAccounts, platformAccount, userAccount } from './accounts';
 import { type Leg, post, type PostingResult } from './posting';
 
 export type Reclaim = Readonly<{
@@ -48,14 +48,7 @@ export async function reverseTransaction(
   const [original] = await tx.select().from(ledgerTransactions).where(eq(ledgerTransactions.effectKey, input.originalKey));
   if (!original) return null;
   const entries = await tx
-    .select({
-      amount: ledgerEntries.amount,
-      ownerType: ledgerAccounts.ownerType,
-      ownerId: ledgerAccounts.ownerId,
-      kind: ledgerAccounts.kind,
-      currency: ledgerAccounts.currency,
-      userId: ledgerAccounts.userId,
-    })
+    .select({ amount: ledgerEntries.amount, ...accountRefColumns })
     .from(ledgerEntries)
     .innerJoin(ledgerAccounts, eq(ledgerAccounts.id, ledgerEntries.accountId))
     .where(eq(ledgerEntries.transactionId, original.id));

@@ -8,11 +8,11 @@ export const paymentMethodSchema = z.object({
   expYear: z.number().int().nullable(),
 });
 
+/** A Stripe PaymentMethod id (`pm_...`): a saved card, or with test keys a test card such as pm_card_visa. */
+export const paymentMethodIdSchema = z.string().max(255).regex(/^pm_[A-Za-z0-9_]+$/, 'is not a payment method id');
+
 export const setupBody = z.object({
-  paymentMethodId: z
-    .string()
-    .max(255)
-    .regex(/^pm_[A-Za-z0-9_]+$/, 'is not a payment method id')
+  paymentMethodId: paymentMethodIdSchema
     .optional()
     .describe('Confirm at once with this payment method (a developer or a test, where the app would confirm; e.g. pm_card_visa with test keys)'),
 });
@@ -24,5 +24,5 @@ export const setupSchema = z.object({
   paymentMethod: paymentMethodSchema.nullable().describe('The saved card, once the SetupIntent succeeded'),
 });
 
-export const paymentMethodParams = z.object({ id: z.string().max(255).regex(/^pm_[A-Za-z0-9_]+$/, 'is not a payment method id') });
+export const paymentMethodParams = z.object({ id: paymentMethodIdSchema });
 export const removedSchema = z.object({ id: z.string().max(255), removed: z.literal(true) });

@@ -67,11 +67,22 @@ export async function listPaymentMethods({ db, stripe }: PaymentsDeps, userId: s
  */
 export async function assertUsablePaymentMethod({ stripe }: PaymentsDeps, customerId: string, paymentMethodId: string, liveMode: boolean): Promise<void> {
   if (!liveMode && TEST_PAYMENT_METHOD.test(paymentMethodId)) return;
-  const method = await stripe.paymentMethods.retrieve(paymentMethodId).catch((error: unknown) => {
-    throw providerRefusal(error).status === 503 ? providerRefusal(error) : PROVIDER_ERRORS.error('PAYMENT_METHOD_NOT_FOUND');
-  });
-  const owner = typeof method.customer === 'string' ? method.customer : (method.customer?.id ?? null);
-  if (owner !== customerId) throw PROVIDER_ERRORS.error('PAYMENT_METHOD_NOT_FOUND');
+  if ((await ownerOf(stripe, paymentMethodId)) !== customerId) throw PROVIDER_ERRORS.error('PAYMENT_METHOD_NOT_FOUND');
+}
+
+/**
+ * The customer a payment method is saved on; null when it is on none or does not exist (Stripe's
+ * refusal). Only an unreachable Stripe is an error (503).
+ */
+async function ownerOf(stripe: Stripe, paymentMethodId: string): Promise<string | null> {
+  try {
+    const method = await stripe.paymentMethods.retrieve(paymentMethodId);
+    return typeof method.customer === 'string' ? method.customer : (method.customer?.id ?? null);
+  } catch (error) {
+    const refusal = providerRefusal(error);
+    if (refusal.status === 503) throw refusal;
+    return null;
+  }
 }
 
 export type SetupResult = { setupIntentId: string; clientSecret: string | null; status: string; paymentMethod: PaymentMethodView | null };
@@ -102,14 +113,7 @@ export async function startSetup(deps: PaymentsDeps, payer: Payer, input: { paym
 /** Detaches a saved card. Not the user's (or not there): false, the caller's 404. */
 export async function removePaymentMethod(deps: PaymentsDeps, userId: string, paymentMethodId: string): Promise<boolean> {
   const customerId = await findCustomerId(deps.db, userId);
-  if (!customerId) return false;
-  const method = await deps.stripe.paymentMethods.retrieve(paymentMethodId).catch((error: unknown) => {
-    const refusal = providerRefusal(error);
-    if (refusal.status === 503) throw refusal;
-    return null;
-  });
-  const owner = typeof method?.customer === 'string' ? method.customer : (method?.customer?.id ?? null);
-  if (!method || owner !== customerId) return false;
+  if (!customerId || (await ownerOf(deps.stripe, paymentMethodId)) !== customerId) return false;
   await callStripe(() => deps.stripe.paymentMethods.detach(paymentMethodId));
   return true;
 }

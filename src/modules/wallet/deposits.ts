@@ -10,8 +10,8 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { type DatabaseSession, type Deposit, type DepositMethod, type DepositStatus, deposits } from '../../db';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
-import { type Stripe, StripeSdk } from '../../lib/stripe';
-import { assertUsablePaymentMethod, callStripe, ensureCustomer, type Payer } from '../payments/service';
+import { providerRefusal, type Stripe, StripeSdk } from '../../lib/stripe';
+import { assertUsablePaymentMethod, ensureCustomer, type Payer } from '../payments/service';
 import type { DepositView } from './schemas';
 import { toDepositView } from './views';
 
@@ -83,7 +83,7 @@ export async function createDeposit(deps: DepositDeps, payer: Payer, request: De
       await markDeposit(db, deposit.id, { paymentIntentId: declined.id, status: 'failed', failureReason: declined.last_payment_error?.message ?? 'The card was declined' });
     }
     // Anything else leaves the deposit 'creating': a retry with the same key reaches the same intent.
-    return callStripe(() => Promise.reject(error));
+    throw providerRefusal(error);
   }
   const updated = await markDeposit(db, deposit.id, { paymentIntentId: intent.id, status: depositStatusOf(intent) });
   return toDepositView(updated ?? deposit, intent.client_secret);

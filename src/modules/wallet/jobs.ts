@@ -4,7 +4,7 @@
  * the withdrawal's); past its retries it is a dead letter and the money stays held, never lost.
  */
 import { z } from 'zod';
-import { defineJob, type JobQueue, type RetryTiming } from '../../jobs';
+import { defineJob, type JobQueue, persistentRetry, type RetryTiming } from '../../jobs';
 import type { Stripe } from '../../lib/stripe';
 import { type EnqueuePayout, executePayout } from './withdrawals';
 
@@ -12,20 +12,17 @@ export const PAYOUT_JOB = 'payouts.execute';
 
 const payoutPayload = z.object({ withdrawalId: z.uuid() });
 
-/** About a day of retries: 30 s doubling up to an hour between attempts. */
-export const PAYOUT_RETRY: RetryTiming = { retryDelaySeconds: 30, retryLimit: 30 };
+/**
+ * About a day of retries, 30 s doubling up to an hour apart; an attempt past 120 s (beyond the
+ * Stripe client's timeout: a hung one) is retried too, with the same key.
+ */
+const PAYOUT_RETRY = { retryDelaySeconds: 30, retryLimit: 30, expireInSeconds: 120 };
 
 export const payoutJob = (deps: { stripe: Stripe; retry?: RetryTiming }) =>
   defineJob<z.infer<typeof payoutPayload>>({
     name: PAYOUT_JOB,
     payload: payoutPayload,
-    retryLimit: (deps.retry ?? PAYOUT_RETRY).retryLimit,
-    retryDelaySeconds: (deps.retry ?? PAYOUT_RETRY).retryDelaySeconds,
-    retryBackoff: true,
-    retryDelayMaxSeconds: 3_600,
-    // Past the Stripe client's timeout: an attempt that hangs is retried, with the same key.
-    expireInSeconds: deps.retry?.expireInSeconds ?? 120,
-    deadLetter: true,
+    ...persistentRetry(PAYOUT_RETRY, deps.retry),
     async handler(payload, context) {
       const outcome = await executePayout({ database: context.database.primary, stripe: deps.stripe, logger: context.logger }, payload.withdrawalId);
       context.logger.info({ withdrawalId: payload.withdrawalId, outcome }, 'payout job done');

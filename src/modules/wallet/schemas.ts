@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { depositMethods, depositStatuses, withdrawalStatuses } from '../../db';
 import { cursorQuery, limitQuery } from '../../lib/validation';
 import { amountInputSchema, currencySchema, moneySchema } from '../ledger';
+import { paymentMethodIdSchema } from '../payments/schemas';
 
 /** Stripe's smallest charge in USD is 50 cents. */
 export const MIN_DEPOSIT = 50;
@@ -35,10 +36,7 @@ export const depositBody = (maxAmount: number) =>
   z.object({
     amount: amountInputSchema(maxAmount, MIN_DEPOSIT),
     method: z.enum(depositMethods).describe('card or apple_pay: the same PaymentIntent, confirmed by the app with a card or an Apple Pay token'),
-    paymentMethodId: z
-      .string()
-      .max(255)
-      .regex(/^pm_[A-Za-z0-9_]+$/, 'is not a payment method id')
+    paymentMethodId: paymentMethodIdSchema
       .optional()
       .describe('Confirm now with a saved card (GET /payments/methods); with test keys also Stripe test cards such as pm_card_visa'),
   });

@@ -130,19 +130,19 @@ async function settle(
     if (!current || current.status !== 'pending') return;
     // Pending withdrawal, pending hold: they are resolved together, in this transaction.
     await resolveHold(tx, { id: withdrawal.holdId }, (hold, accounts) =>
-        result.outcome === 'paid'
-          ? {
-              status: 'posted',
-              kind: 'withdrawal.paid',
-              description: 'Withdrawal paid to your payout account',
-              destinations: [{ account: platformAccount('external', hold.currency), amount: hold.amount }],
-            }
-          : {
-              status: 'voided',
-              kind: 'withdrawal.void',
-              description: 'Withdrawal returned to your balance',
-              destinations: [{ account: accounts.source, amount: hold.amount }],
-            },
+      result.outcome === 'paid'
+        ? {
+            status: 'posted',
+            kind: 'withdrawal.paid',
+            description: 'Withdrawal paid to your payout account',
+            destinations: [{ account: platformAccount('external', hold.currency), amount: hold.amount }],
+          }
+        : {
+            status: 'voided',
+            kind: 'withdrawal.void',
+            description: 'Withdrawal returned to your balance',
+            destinations: [{ account: accounts.source, amount: hold.amount }],
+          },
     );
     await tx
       .update(withdrawals)
