@@ -62,8 +62,13 @@ function selectedGroups(): ReadonlySet<Group> {
   let raw = process.env.BENCH_ONLY ?? '';
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
-    if (arg === '--only' && i + 1 < args.length) raw = args[++i] ?? '';
-    else if (arg.startsWith('--only=')) raw = arg.slice('--only='.length);
+    if (arg === '--only') {
+      if (i + 1 >= args.length) {
+        console.error(`bench: --only needs a value (${GROUPS.join(' or ')})`);
+        process.exit(1);
+      }
+      raw = args[++i] ?? '';
+    } else if (arg.startsWith('--only=')) raw = arg.slice('--only='.length);
     else {
       console.error(`bench: unknown argument '${arg}' (usage: bun run bench [--only ${GROUPS.join('|')}])`);
       process.exit(1);

@@ -64,15 +64,21 @@ const signatureFor = (payload: string, options: { secret?: string; timestamp?: n
     ...(options.timestamp === undefined ? {} : { timestamp: options.timestamp }),
   });
 
+const LABELS = ['duplicates', 'twice', 'refunded', 'disputed', 'covered', 'reversed', 'bankRefused', 'adopted', 'lateFailure', 'reordered', 'busy'] as const;
+type Label = (typeof LABELS)[number];
+
 describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   let t: TestApp;
   /** The clock webhook signatures are judged by: real time unless a test pins it. */
   let pinnedNowMs: number | null = null;
   const answers: Answer[] = [];
-  let users: Record<
-    'duplicates' | 'twice' | 'refunded' | 'disputed' | 'covered' | 'reversed' | 'bankRefused' | 'adopted' | 'lateFailure' | 'reordered' | 'busy',
-    TestAccount
-  >;
+  const signedUp = new Map<Label, TestAccount>();
+  /** The user signed up for one test (each test has its own wallet). */
+  const userFor = (label: Label): TestAccount => {
+    const account = signedUp.get(label);
+    if (!account) throw new Error(`no user ${label}`);
+    return account;
+  };
 
   beforeAll(async () => {
     t = await startTestApp({}, { work: true, now: () => pinnedNowMs ?? Date.now() });
@@ -84,9 +90,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
       answers.push({ eventId: head.id, type: head.type, status: response.status, outcome: body.success ? body.data.data.outcome : null });
       return response;
     });
-    const labels = ['duplicates', 'twice', 'refunded', 'disputed', 'covered', 'reversed', 'bankRefused', 'adopted', 'lateFailure', 'reordered', 'busy'] as const;
-    const accounts = await Promise.all(labels.map((label) => signUp(t, `webhook-${label}`)));
-    users = Object.fromEntries(labels.map((label, index) => [label, accounts[index]])) as typeof users;
+    await Promise.all(LABELS.map(async (label) => signedUp.set(label, await signUp(t, `webhook-${label}`))));
   });
   afterAll(() => t.close());
 
@@ -249,7 +253,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('the same payment_intent.succeeded sent 5 times at once and 5 times in a row credits the wallet once: one answer `processed`, nine `duplicate`', async () => {
-    const user = users.duplicates;
+    const user = userFor('duplicates');
     let intentId = '';
     await withHeldWebhooks(async () => {
       const deposit = await depositByCard(t, user, 1_000);
@@ -278,7 +282,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('Stripe delivering every event twice (webhooks.configure duplicate) still credits a deposit once', async () => {
-    const user = users.twice;
+    const user = userFor('twice');
     t.stripeServer.webhooks.configure({ duplicate: true });
     let intentId = '';
     try {
@@ -295,7 +299,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('a refund delivered before the payment it refunds is deferred, then reconciled after the credit: the wallet ends at deposit - refund', async () => {
-    const user = users.refunded;
+    const user = userFor('refunded');
     let intentId = '';
     let chargeId = '';
     await withHeldWebhooks(async () => {
@@ -334,7 +338,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('a chargeback the wallet cannot cover takes what is there (never below 0), shows what is owed and freezes the wallet; the dispute won restores it exactly', async () => {
-    const user = users.disputed;
+    const user = userFor('disputed');
     await onboard(t, user);
     const deposit = await depositByCard(t, user, 1_000);
     // 800 of it funds a bounty: only 200 is left to give back.
@@ -361,7 +365,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('a chargeback the wallet covers takes the money back without freezing the wallet', async () => {
-    const user = users.covered;
+    const user = userFor('covered');
     // Stripe's dispute test card: the payment succeeds, then is disputed.
     await depositByCard(t, user, 1_000, 'pm_card_createDispute');
     expect(await walletOf(t, user)).toMatchObject({ available: { amount: 0 }, owed: { amount: 0 }, frozen: false, frozenReason: null });
@@ -369,7 +373,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('a paid withdrawal whose transfer Stripe reverses shows `reversed` and its money is back in the balance, once even when the event comes twice', async () => {
-    const user = users.reversed;
+    const user = userFor('reversed');
     await onboard(t, user);
     await depositByCard(t, user, 3_000);
     const withdrawal = await withdrawAndWaitPaid(user, 1_000);
@@ -391,7 +395,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test("the bank refusing a payout from the user's Stripe account marks the latest paid withdrawal `payout_failed` with the bank's reason, on the payout account too; no money moves", async () => {
-    const user = users.bankRefused;
+    const user = userFor('bankRefused');
     const accountId = await onboard(t, user);
     await depositByCard(t, user, 2_000);
     const withdrawal = await withdrawAndWaitPaid(user, 1_500);
@@ -416,7 +420,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('a payout account Stripe made but we never recorded (our request died after Stripe answered) is adopted once onboarding completes: payouts show enabled', async () => {
-    const user = users.adopted;
+    const user = userFor('adopted');
     const created = await t.stripe.accounts.create({ type: 'express', metadata: { user_id: user.id } });
     expect(await connectAccountOf(user)).toBeNull();
 
@@ -452,7 +456,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('a payment_intent.payment_failed arriving after the payment succeeded (a declined first try) neither un-credits the wallet nor marks the deposit failed', async () => {
-    const user = users.lateFailure;
+    const user = userFor('lateFailure');
     let depositId = '';
     let intentId = '';
     await withHeldWebhooks(async () => {
@@ -484,7 +488,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('regression (reclaim locks the wallet before the platform account): a refund and a deposit landing on one wallet at the same moment are both accepted, neither answered 500 by a deadlock', async () => {
-    const user = users.busy;
+    const user = userFor('busy');
     let first = '';
     let second = '';
     let refundPayload = '';
@@ -538,7 +542,7 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
   });
 
   test('regression (account.updated events in the same second, delivered out of order): the older state does not overwrite the newer one', async () => {
-    const user = users.reordered;
+    const user = userFor('reordered');
     const response = user.jar.store(await t.request('/connect/account', withCookie(user, { method: 'POST' })));
     const accountId = connectBody.parse(await response.json()).data.accountId;
     await withHeldWebhooks(async () => {

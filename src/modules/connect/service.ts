@@ -59,7 +59,8 @@ export async function ensureConnectAccount(deps: ConnectDeps, user: { id: string
   await deps.db.write((primary) =>
     primary
       .insert(connectAccounts)
-      .values({ userId: user.id, stripeAccountId: account.id, ...accountState(account), stateAt: account.created ? new Date(account.created * 1000) : new Date() })
+      // A millisecond before its creation second: every event about the account is newer.
+      .values({ userId: user.id, stripeAccountId: account.id, ...accountState(account), stateAt: new Date((account.created ?? 0) * 1000 - 1) })
       .onConflictDoNothing(),
   );
   const stored = await findOnPrimary(deps.db, user.id);
@@ -82,16 +83,40 @@ export async function createOnboardingLink(deps: ConnectDeps, userId: string): P
   return { url: link.url, expiresAt: new Date(link.expires_at * 1000) };
 }
 
+export type AccountStateOutcome = 'applied' | 'stale' | 'tie' | 'unknown';
+
 /**
- * Stores Stripe's account state as of `stateAt`, unless a newer state is stored already (events
- * arrive in any order). False when we have no row for the account (yet).
+ * Stores an `account.updated` event's state unless a newer one is stored (events come in any
+ * order). Stripe dates events to the second: a tie with the stored state cannot be ordered, so it
+ * is `tie` and the caller has the current state fetched instead. `unknown`: no row for it (yet).
  */
-export async function applyAccountState(tx: Transaction, account: Stripe.Account, stateAt: Date): Promise<boolean> {
-  const [known] = await tx.select({ userId: connectAccounts.userId }).from(connectAccounts).where(eq(connectAccounts.stripeAccountId, account.id));
-  if (!known) return false;
-  await tx
+export async function applyAccountEvent(tx: Transaction, account: Stripe.Account, eventAt: Date): Promise<AccountStateOutcome> {
+  const [stored] = await tx.select({ stateAt: connectAccounts.stateAt }).from(connectAccounts).where(eq(connectAccounts.stripeAccountId, account.id)).for('update');
+  if (!stored) return 'unknown';
+  if (stored.stateAt.getTime() > eventAt.getTime()) return 'stale';
+  if (stored.stateAt.getTime() === eventAt.getTime()) return 'tie';
+  await tx.update(connectAccounts).set({ ...accountState(account), stateAt: eventAt, updatedAt: new Date() }).where(eq(connectAccounts.stripeAccountId, account.id));
+  return 'applied';
+}
+
+/**
+ * Stores the account as just fetched from Stripe (the truth as of `fetchedAt`), recording it for
+ * the user its metadata names if we have no row (the request that created it failed after Stripe
+ * answered). Dated to the second it was fetched in, so an event of that same second is a tie
+ * (fetched again) rather than wrongly older. False when the account is none of our users'.
+ */
+export async function storeFetchedAccount(tx: Transaction, account: Stripe.Account, fetchedAt: Date): Promise<boolean> {
+  const stateAt = new Date(Math.floor(fetchedAt.getTime() / 1000) * 1000);
+  const userId = account.metadata?.user_id;
+  if (userId) {
+    await tx.insert(connectAccounts).values({ userId, stripeAccountId: account.id, ...accountState(account), stateAt }).onConflictDoNothing();
+  }
+  const updated = await tx
     .update(connectAccounts)
     .set({ ...accountState(account), stateAt, updatedAt: new Date() })
-    .where(and(eq(connectAccounts.stripeAccountId, account.id), lte(connectAccounts.stateAt, stateAt)));
-  return true;
+    .where(and(eq(connectAccounts.stripeAccountId, account.id), lte(connectAccounts.stateAt, stateAt)))
+    .returning({ userId: connectAccounts.userId });
+  if (updated.length > 0) return true;
+  const [known] = await tx.select({ userId: connectAccounts.userId }).from(connectAccounts).where(eq(connectAccounts.stripeAccountId, account.id));
+  return known !== undefined;
 }

@@ -57,33 +57,40 @@ export const accountKey = (ref: Pick<AccountRef, 'ownerType' | 'ownerId' | 'kind
 export type LockedAccount = { id: number; key: string; balance: number; allowNegative: boolean; currency: string };
 
 /**
- * Opens the accounts that do not exist yet, then locks all of them `FOR UPDATE` in ascending id
- * order (the sort runs below the lock, so rows are locked in that order): two postings over the
- * same accounts queue instead of deadlocking, and a balance read here is the one the write uses.
+ * Locks the accounts `FOR UPDATE` in ascending id order (the sort runs below the lock, so rows are
+ * locked in that order), opening any that do not exist yet: two postings over the same accounts
+ * queue instead of deadlocking, and a balance read here is the one the write uses.
  */
 export async function lockAccounts(tx: Transaction, refs: readonly AccountRef[]): Promise<Map<string, LockedAccount>> {
   const unique = [...new Map(refs.map((ref) => [accountKey(ref), ref])).values()];
-  await tx
-    .insert(ledgerAccounts)
-    .values(unique.map((ref) => ({ ...ref, allowNegative: NEGATIVE_ALLOWED.has(ref.kind) })))
-    .onConflictDoNothing({ target: [ledgerAccounts.ownerType, ledgerAccounts.ownerId, ledgerAccounts.kind, ledgerAccounts.currency] });
+  let locked = await selectForUpdate(tx, unique);
+  if (locked.size < unique.length) {
+    // First use of an account: opened at zero (a concurrent opener's row wins), then locked.
+    // Inserted in key order: two postings opening the same new accounts wait in the same order.
+    const missing = unique.filter((ref) => !locked.has(accountKey(ref))).sort((a, b) => (accountKey(a) < accountKey(b) ? -1 : 1));
+    await tx
+      .insert(ledgerAccounts)
+      .values(missing.map((ref) => ({ ...ref, allowNegative: NEGATIVE_ALLOWED.has(ref.kind) })))
+      .onConflictDoNothing({ target: [ledgerAccounts.ownerType, ledgerAccounts.ownerId, ledgerAccounts.kind, ledgerAccounts.currency] });
+    locked = await selectForUpdate(tx, unique);
+  }
+  for (const ref of unique) if (!locked.has(accountKey(ref))) throw new Error(`ledger account ${accountKey(ref)} was not opened`);
+  return locked;
+}
+
+async function selectForUpdate(tx: Transaction, refs: readonly AccountRef[]): Promise<Map<string, LockedAccount>> {
   const rows = await tx
     .select({ id: ledgerAccounts.id, ...accountRefColumns, balance: ledgerAccounts.balance, allowNegative: ledgerAccounts.allowNegative })
     .from(ledgerAccounts)
     .where(
       sql`(${ledgerAccounts.ownerType}, ${ledgerAccounts.ownerId}, ${ledgerAccounts.kind}, ${ledgerAccounts.currency}) in (${sql.join(
-        unique.map((ref) => sql`(${ref.ownerType}, ${ref.ownerId}, ${ref.kind}, ${ref.currency})`),
+        refs.map((ref) => sql`(${ref.ownerType}, ${ref.ownerId}, ${ref.kind}, ${ref.currency})`),
         sql`, `,
       )})`,
     )
     .orderBy(ledgerAccounts.id)
     .for('update');
-  const locked = new Map<string, LockedAccount>();
-  for (const row of rows) {
-    locked.set(accountKey(row), { id: row.id, key: accountKey(row), balance: row.balance, allowNegative: row.allowNegative, currency: row.currency });
-  }
-  for (const ref of unique) if (!locked.has(accountKey(ref))) throw new Error(`ledger account ${accountKey(ref)} was not opened`);
-  return locked;
+  return new Map(rows.map((row) => [accountKey(row), { id: row.id, key: accountKey(row), balance: row.balance, allowNegative: row.allowNegative, currency: row.currency }]));
 }
 
 /** Balances of a user's own accounts by kind and currency (no lock: for display). */

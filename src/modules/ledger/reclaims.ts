@@ -22,14 +22,18 @@ export type Reclaim = Readonly<{
 }>;
 
 export async function reclaim(tx: Transaction, input: Reclaim): Promise<PostingResult & { shortfall: number }> {
+  const external = platformAccount('external', input.currency);
   const available = userAccount(input.userId, 'available', input.currency);
-  const locked = await lockAccounts(tx, [available]);
+  const receivable = userAccount(input.userId, 'receivable', input.currency);
+  // Every account the posting may touch, in one ordered lock: locking the wallet alone first
+  // would take it before `external` (a lower id), the opposite of every other posting's order.
+  const locked = await lockAccounts(tx, [external, available, receivable]);
   const balance = locked.get(accountKey(available))?.balance ?? 0;
   const taken = Math.min(Math.max(balance, 0), input.amount);
   const shortfall = input.amount - taken;
-  const legs: Leg[] = [{ account: platformAccount('external', input.currency), amount: input.amount }];
+  const legs: Leg[] = [{ account: external, amount: input.amount }];
   if (taken > 0) legs.push({ account: available, amount: -taken });
-  if (shortfall > 0) legs.push({ account: userAccount(input.userId, 'receivable', input.currency), amount: -shortfall });
+  if (shortfall > 0) legs.push({ account: receivable, amount: -shortfall });
   const result = await post(tx, { kind: input.kind, effectKey: input.effectKey, description: input.description, reference: input.reference, legs });
   if (!result.duplicate && shortfall > 0) {
     await tx.insert(walletFreezes).values({ userId: input.userId, reason: input.freezeReason }).onConflictDoNothing();

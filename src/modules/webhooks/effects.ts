@@ -3,12 +3,12 @@
  * keyed by object and effect (`pi:<id>:succeeded`, `dp:<id>:created`, ...), so two different
  * events that carry the same effect (Stripe may send both, or an event and its reconciliation)
  * post it once. An effect about an object we do not know yet answers `unknown`: the event is
- * deferred and reconciled by a job that retrieves the object (see reconcile.ts).
+ * deferred and reconciled by a job that retrieves the object (reconcileEvent in service.ts).
  */
 import { and, desc, eq } from 'drizzle-orm';
 import { connectAccounts, type Deposit, deposits, ledgerTransactions, type Transaction, withdrawals } from '../../db';
 import type { Stripe } from '../../lib/stripe';
-import { applyAccountState } from '../connect/service';
+import { applyAccountEvent } from '../connect/service';
 import { creditFromStripe, holdEscrow, platformAccount, post, reclaim, reverseTransaction, unfreezeIfSettled, userAccount } from '../ledger';
 
 export type EffectOutcome = 'processed' | 'unknown' | 'ignored';
@@ -135,8 +135,10 @@ export async function disputeClosed(tx: Transaction, dispute: Stripe.Dispute): P
   return 'processed';
 }
 
-export async function accountUpdated(tx: Transaction, account: Stripe.Account, stateAt: Date): Promise<EffectOutcome> {
-  return (await applyAccountState(tx, account, stateAt)) ? 'processed' : 'unknown';
+/** A tie with the stored state, or an account we have no row for: reconciled from Stripe's current state. */
+export async function accountUpdated(tx: Transaction, account: Stripe.Account, eventAt: Date): Promise<EffectOutcome> {
+  const outcome = await applyAccountEvent(tx, account, eventAt);
+  return outcome === 'applied' || outcome === 'stale' ? 'processed' : 'unknown';
 }
 
 /** Stripe pulled back (part of) a payout transfer: that part returns to the wallet. */

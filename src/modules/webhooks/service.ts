@@ -6,10 +6,10 @@
  * recorded as deferred and handed to the reconcile job in that same transaction.
  */
 import { eq } from 'drizzle-orm';
-import { connectAccounts, type Database, type Transaction, webhookEvents, type WebhookEventStatus } from '../../db';
+import { type Database, type Transaction, webhookEvents, type WebhookEventStatus } from '../../db';
 import type { Logger } from '../../lib/logger';
 import type { Stripe } from '../../lib/stripe';
-import { accountState } from '../connect/service';
+import { storeFetchedAccount } from '../connect/service';
 import {
   accountUpdated,
   chargeRefunded,
@@ -99,12 +99,9 @@ export async function reconcileEvent(deps: ReconcileDeps, eventId: string): Prom
   const missing = await retrieveMissing(deps.stripe, event);
   const status = await deps.database.transaction(async (tx) => {
     if (missing.intent?.status === 'succeeded') await paymentSucceeded(tx, missing.intent);
-    if (missing.account) await adoptAccount(tx, missing.account);
-    // An account none of our users created (no user_id in its metadata) is not ours to track.
-    const foreign = missing.account !== undefined && !missing.account.metadata?.user_id;
-    const outcome = foreign
-      ? 'ignored'
-      : missing.transfer && event.type === 'transfer.reversed' ? await transferReversed(tx, missing.transfer) : await applyEvent(tx, event);
+    // The account as Stripe has it now; one that none of our users has is not ours to track.
+    const foreign = missing.account !== undefined && !(await storeFetchedAccount(tx, missing.account, missing.fetchedAt));
+    const outcome = await reconciledOutcome(tx, event, missing, foreign);
     if (outcome === 'unknown') return 'deferred' as const;
     await tx.update(webhookEvents).set({ status: outcome }).where(eq(webhookEvents.id, eventId));
     return outcome;
@@ -114,9 +111,23 @@ export async function reconcileEvent(deps: ReconcileDeps, eventId: string): Prom
   return status;
 }
 
-type Missing = { intent?: Stripe.PaymentIntent; account?: Stripe.Account; transfer?: Stripe.Transfer };
+/** The event again, in the light of what was just fetched. */
+async function reconciledOutcome(tx: Transaction, event: Stripe.Event, missing: Missing, foreign: boolean): Promise<EffectOutcome> {
+  if (foreign) return 'ignored';
+  // The account fetched after this event arrived is at least as new as the event's snapshot.
+  if (event.type === 'account.updated' && missing.account) return 'processed';
+  if (event.type === 'transfer.reversed' && missing.transfer) return transferReversed(tx, missing.transfer);
+  return applyEvent(tx, event);
+}
+
+type Missing = { intent?: Stripe.PaymentIntent; account?: Stripe.Account; transfer?: Stripe.Transfer; fetchedAt: Date };
 
 async function retrieveMissing(stripe: Stripe, event: Stripe.Event): Promise<Missing> {
+  const fetchedAt = new Date();
+  return { ...(await retrieveObjects(stripe, event)), fetchedAt };
+}
+
+async function retrieveObjects(stripe: Stripe, event: Stripe.Event): Promise<Omit<Missing, 'fetchedAt'>> {
   switch (event.type) {
     case 'payment_intent.succeeded':
     case 'payment_intent.payment_failed':
@@ -136,17 +147,4 @@ async function retrieveMissing(stripe: Stripe, event: Stripe.Event): Promise<Mis
     default:
       return {};
   }
-}
-
-/**
- * A payout account Stripe has and we do not (the request that created it failed after Stripe
- * answered): recorded for the user its metadata names, with its current state.
- */
-async function adoptAccount(tx: Transaction, account: Stripe.Account): Promise<void> {
-  const userId = account.metadata?.user_id;
-  if (!userId) return;
-  await tx
-    .insert(connectAccounts)
-    .values({ userId, stripeAccountId: account.id, ...accountState(account), stateAt: new Date() })
-    .onConflictDoNothing();
 }

@@ -9,13 +9,19 @@ import { WEBHOOK_ERRORS } from './errors';
 
 export const WEBHOOK_TOLERANCE_S = 300;
 
-/** The `t=` of a Stripe-Signature header (unix seconds), or null. */
+/**
+ * The one `t=` of a Stripe-Signature header (unix seconds), read as Stripe's library reads it
+ * (items split on `,` and `=`, untrimmed), or null. A header with two `t=` is refused: the
+ * library would verify the last while a check of the first let an old signature through.
+ */
 function signedAt(header: string): number | null {
-  for (const part of header.split(',')) {
-    const [name, value] = part.split('=', 2);
-    if (name?.trim() === 't' && value !== undefined && /^\d{1,12}$/.test(value.trim())) return Number(value.trim());
-  }
-  return null;
+  const stamps = header
+    .split(',')
+    .map((item) => item.split('='))
+    .filter(([name]) => name === 't');
+  if (stamps.length !== 1) return null;
+  const value = stamps[0]?.[1] ?? '';
+  return /^\d{1,12}$/.test(value) ? Number(value) : null;
 }
 
 export async function verifyStripeEvent(
@@ -29,8 +35,8 @@ export async function verifyStripeEvent(
   if (nowS - at > WEBHOOK_TOLERANCE_S) throw WEBHOOK_ERRORS.error('WEBHOOK_TIMESTAMP_STALE');
   if (at - nowS > WEBHOOK_TOLERANCE_S) throw WEBHOOK_ERRORS.error('WEBHOOK_TIMESTAMP_IN_FUTURE');
   try {
-    // Our own tolerance check above is authoritative (and uses the injected clock).
-    return await stripe.webhooks.constructEventAsync(input.body, input.signature, input.secret, Number.MAX_SAFE_INTEGER);
+    // The library checks the age too, on the same clock (receivedAt): two locks on one door.
+    return await stripe.webhooks.constructEventAsync(input.body, input.signature, input.secret, WEBHOOK_TOLERANCE_S, undefined, nowS);
   } catch {
     throw WEBHOOK_ERRORS.error('WEBHOOK_SIGNATURE_INVALID');
   }
