@@ -51,7 +51,6 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),
     idleTimeout: 30,
   });
-  const localStripe = await startLocalStripeForDevelopment(config, server.port ?? config.port, logger);
   logger.info(
     {
       url: server.url.href,
@@ -61,6 +60,8 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     'listening',
   );
 
+  // Assigned once the signal handlers are in place (a SIGTERM meanwhile must drain, not kill).
+  let localStripe: { stop(): Promise<void> } | null = null;
   let shuttingDown = false;
   async function shutdown(signal: string): Promise<void> {
     if (shuttingDown) return;
@@ -74,13 +75,14 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
       logger.warn('shutdown deadline reached: closing remaining connections');
       await server.stop(true);
     }
+    // Each request's line is written just after its response: wait for the last ones (bounded),
+    // before the queue's shutdown competes with them for the event loop.
+    const lineDeadline = Date.now() + 1_000;
+    while (lifecycle.unlogged.count > 0 && Date.now() < lineDeadline) await Bun.sleep(5);
     // After the requests (they may still enqueue), before the pools pg-boss runs on.
     await jobs.stop({ timeoutMs: Math.max(shutdownDeadline - Date.now(), JOB_STOP_MIN_MS) });
     await localStripe?.stop();
     await closeDatabaseConnections();
-    // Each request's line is written just after its response: wait for the last ones (bounded).
-    const lineDeadline = Date.now() + 1_000;
-    while (lifecycle.unlogged.count > 0 && Date.now() < lineDeadline) await Bun.sleep(5);
     logger.info('shutdown complete');
     flushSync();
     process.exit(0);
@@ -88,6 +90,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
 
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  localStripe = await startLocalStripeForDevelopment(config, server.port ?? config.port, logger);
 }
 
 /**

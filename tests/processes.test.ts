@@ -38,7 +38,8 @@ const parseLines = (text: string): LogLine[] =>
 describe.skipIf(!hasCluster)('the server process', () => {
   test('the last request before SIGTERM is in the log, though lines are written asynchronously', async () => {
     const port = await freePort();
-    const child = start({ PORT: String(port) });
+    // Without a Stripe key the server runs the local Stripe server too: on a port of its own.
+    const child = start({ PORT: String(port), LOCAL_STRIPE_PORT: String(await freePort()) });
     const output = new Response(child.stdout).text();
     await waitFor('the server to listen', async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok, 20_000);
     const response = await fetch(`http://127.0.0.1:${port}/health`, { headers: { 'x-request-id': 'the-last-request' } });
@@ -52,7 +53,7 @@ describe.skipIf(!hasCluster)('the server process', () => {
 
   test('WEB_CONCURRENCY=2: two processes share the port, both answer, one SIGTERM stops both', async () => {
     const port = await freePort();
-    const child = start({ PORT: String(port), WEB_CONCURRENCY: '2' });
+    const child = start({ PORT: String(port), WEB_CONCURRENCY: '2', LOCAL_STRIPE_PORT: String(await freePort()) });
     const output = new Response(child.stdout).text();
     await waitFor('the server to listen', async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok, 20_000);
     await Bun.sleep(500); // both processes up

@@ -33,6 +33,8 @@ describe.skipIf(!hasCluster)('graceful shutdown', () => {
         DATABASE_URL: clusterEnv.databaseUrl,
         BETTER_AUTH_SECRET: TEST_AUTH_SECRET,
         SHUTDOWN_TIMEOUT_MS: '10000',
+        // Without a Stripe key the server runs the local Stripe server too: on a port of its own.
+        LOCAL_STRIPE_PORT: String(await freePort()),
       },
       stdout: 'ignore',
       stderr: 'pipe',

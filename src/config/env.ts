@@ -115,7 +115,7 @@ const envSchema = z
     STRIPE_WEBHOOK_SECRET: z.string().trim().regex(/^whsec_[A-Za-z0-9_+/=]+$/, 'must be a webhook signing secret (whsec_...)').optional(),
     STRIPE_API_BASE: z.url({ protocol: /^https?$/ }).optional(),
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(80_000).default(10_000),
-    LOCAL_STRIPE_PORT: z.coerce.number().int().min(0).max(65535).default(12111),
+    LOCAL_STRIPE_PORT: z.coerce.number().int().min(1).max(65535).default(12111),
     CONNECT_RETURN_URL: z.url({ protocol: /^https?$|^[a-z][a-z0-9+.-]*$/ }).optional(),
     CONNECT_REFRESH_URL: z.url({ protocol: /^https?$|^[a-z][a-z0-9+.-]*$/ }).optional(),
     APPLE_PAY_DOMAIN_ASSOCIATION: z.string().trim().max(65_536).optional(),
