@@ -1,6 +1,6 @@
 /**
- * Query plans are tested (issue 8): on a database of this file's own, seeded with 20,000 users
- * and 20,000 posts and analysed, every list query the API runs (captured from the request pools
+ * Query plans are tested (issue 8): on a database of this file's own, seeded with 20,000 users,
+ * 20,000 posts and 20,000 of each money record (issue 9) and analysed, every list query the API runs (captured from the request pools
  * while the routes answer) is EXPLAINed; none may Sort over a Seq Scan of its table for a keyset
  * page. Regression: GET /posts sorted every published row per request, because the index said
  * `DESC NULLS LAST` (drizzle's `.desc()`) where the query's `DESC` means NULLS FIRST.
@@ -60,6 +60,34 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
         select 'seed-' || (1 + n % 500), 'Post ' || n, 'content', n % 10 <> 0, now() - n * interval '1 minute', now()
         from generate_series(1, ${ROWS}) as n;
       analyze users; analyze posts;`);
+    // Money: ${ROWS} deposits into the member's wallet (a balanced, chained transaction each, as
+    // the ledger's triggers demand), and ${ROWS} deposits and withdrawals, half of them the member's.
+    const memberId = member.id;
+    await direct.unsafe(`
+      insert into ledger_accounts (owner_type, owner_id, kind, currency, user_id, allow_negative) values
+        ('platform', 'platform', 'external', 'usd', null, true),
+        ('user', '${memberId}', 'available', 'usd', '${memberId}', false),
+        ('user', '${memberId}', 'withdrawal_hold', 'usd', '${memberId}', false);
+      insert into ledger_transactions (kind, effect_key, fingerprint, description, created_at)
+        select 'deposit', 'seed:' || n, 'seed', 'Seed deposit', now() - (${ROWS} - n) * interval '1 second'
+        from generate_series(1, ${ROWS}) as n order by n;
+      insert into ledger_entries (transaction_id, account_id, currency, amount, balance_after, created_at)
+        select t.id, (select id from ledger_accounts where kind = 'external'), 'usd', -1, -row_number() over (order by t.id), t.created_at
+        from ledger_transactions t where t.effect_key like 'seed:%' order by t.id;
+      insert into ledger_entries (transaction_id, account_id, currency, amount, balance_after, created_at)
+        select t.id, (select id from ledger_accounts where owner_id = '${memberId}' and kind = 'available'), 'usd', 1, row_number() over (order by t.id), t.created_at
+        from ledger_transactions t where t.effect_key like 'seed:%' order by t.id;
+      update ledger_accounts set balance = case kind when 'external' then -${ROWS} when 'available' then ${ROWS} else 0 end;
+      insert into ledger_holds (kind, reference_id, user_id, source_account_id, hold_account_id, amount, currency)
+        select 'withdrawal', 'seed', '${memberId}', a.id, h.id, 1, 'usd' from ledger_accounts a, ledger_accounts h
+        where a.owner_id = '${memberId}' and a.kind = 'available' and h.owner_id = '${memberId}' and h.kind = 'withdrawal_hold';
+      insert into deposits (user_id, request_key, amount, currency, method, status, created_at)
+        select case when n % 2 = 0 then '${memberId}' else 'seed-' || n end, 'seed-' || n, 100, 'usd', 'card', 'succeeded', now() - n * interval '1 second'
+        from generate_series(1, ${ROWS}) as n;
+      insert into withdrawals (user_id, request_key, hold_id, amount, currency, status, stripe_account_id, created_at)
+        select case when n % 2 = 0 then '${memberId}' else 'seed-' || n end, 'seed-' || n, (select id from ledger_holds limit 1), 100, 'usd', 'paid', 'acct_seed', now() - n * interval '1 second'
+        from generate_series(1, ${ROWS}) as n;
+      analyze ledger_accounts; analyze ledger_transactions; analyze ledger_entries; analyze ledger_holds; analyze deposits; analyze withdrawals;`);
   }, 60_000);
   afterAll(async () => {
     await direct?.end({ timeout: 1 });
@@ -76,6 +104,9 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     { name: 'GET /posts (admin)', path: '/posts?limit=20', as: () => admin },
     { name: 'GET /users (admin)', path: '/users?limit=20', as: () => admin },
     { name: 'GET /users?name= (admin)', path: '/users?limit=20&name=Seed', as: () => admin },
+    { name: 'GET /wallet/transactions', path: '/wallet/transactions?limit=20', as: () => member },
+    { name: 'GET /wallet/deposits', path: '/wallet/deposits?limit=20', as: () => member },
+    { name: 'GET /wallet/withdrawals', path: '/wallet/withdrawals?limit=20', as: () => member },
   ];
 
   test('no list query sorts a table scan, on its first page or a later one', async () => {
