@@ -550,6 +550,7 @@ async function httpScenarios(wrk: string, cluster: ClusterInfo, postId: string, 
     WEB_CONCURRENCY: String(workers),
     STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET,
+    STRIPE_CONNECT_WEBHOOK_SECRET: STRIPE_WEBHOOK_SECRET,
     STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`,
   });
   const app = spawnServer('app', 'src/index.ts', appPort, appEnv(appPort, 1));

@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps) {
   const money = {
     ...modules,
     stripe,
-    liveMode: config.stripe.secretKey.startsWith('sk_live_') || config.stripe.secretKey.startsWith('rk_live_'),
+    liveMode: config.stripe.liveMode,
     maxAmount: config.money.maxAmount,
     enqueuePayout: payoutEnqueuer(deps.jobs),
   };
@@ -96,7 +96,8 @@ export function createApp(deps: AppDeps) {
       stripeWebhookRoutes({
         databasePlugin: dbPlugin,
         stripe,
-        webhookSecret: config.stripe.webhookSecret,
+        webhookSecrets: config.stripe.webhookSecrets,
+        liveMode: config.stripe.liveMode,
         bodyLimitBytes: config.bodyLimitBytes,
         logger,
         enqueueReconcile: reconcileEnqueuer(deps.jobs),

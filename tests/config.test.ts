@@ -47,10 +47,13 @@ describe('configuration', () => {
 
   test('production refuses to start without real Stripe keys (the local Stripe server is for development)', () => {
     const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', BETTER_AUTH_SECRET: 'k'.repeat(40) };
-    expect(() => parseConfig(production)).toThrow(/STRIPE_SECRET_KEY.*STRIPE_WEBHOOK_SECRET/);
-    expect(() => parseConfig({ ...production, STRIPE_SECRET_KEY: 'not-a-key', STRIPE_WEBHOOK_SECRET: 'whsec_abc' })).toThrow(/STRIPE_SECRET_KEY/);
-    const config = parseConfig({ ...production, STRIPE_SECRET_KEY: 'sk_live_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc' });
-    expect(config.stripe).toMatchObject({ local: false, apiBase: null, secretKey: 'sk_live_abc', webhookSecret: 'whsec_abc' });
+    expect(() => parseConfig(production)).toThrow(/STRIPE_SECRET_KEY.*STRIPE_WEBHOOK_SECRET.*STRIPE_CONNECT_WEBHOOK_SECRET/);
+    const keys = { STRIPE_WEBHOOK_SECRET: 'whsec_abc', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_def' };
+    expect(() => parseConfig({ ...production, ...keys, STRIPE_SECRET_KEY: 'not-a-key' })).toThrow(/STRIPE_SECRET_KEY/);
+    // The Connect endpoint signs with its own secret: without it payout accounts never update.
+    expect(() => parseConfig({ ...production, STRIPE_SECRET_KEY: 'sk_live_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc' })).toThrow(/STRIPE_CONNECT_WEBHOOK_SECRET/);
+    const config = parseConfig({ ...production, ...keys, STRIPE_SECRET_KEY: 'sk_live_abc' });
+    expect(config.stripe).toMatchObject({ local: false, liveMode: true, apiBase: null, secretKey: 'sk_live_abc', webhookSecrets: ['whsec_abc', 'whsec_def'] });
     // Outside production without a key: the local server, and a webhook secret derived from the install's own.
     const development = parseConfig({ BETTER_AUTH_SECRET: 'k'.repeat(40) });
     expect(development.stripe.local).toBe(true);
@@ -62,7 +65,7 @@ describe('configuration', () => {
   // Regression (issue 7, defect 5): NODE_ENV=production started with the repository's public
   // development secret, with which anyone could forge a session for any user id.
   test('production refuses a publicly known or short auth secret', () => {
-    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', STRIPE_SECRET_KEY: 'sk_live_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc' };
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', STRIPE_SECRET_KEY: 'sk_live_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_def' };
     for (const known of ['dev-only-secret-change-me-0123456789abcdef', 'better-auth-secret-123456789']) {
       expect(() => parseConfig({ ...production, BETTER_AUTH_SECRET: known })).toThrow(/BETTER_AUTH_SECRET/);
     }

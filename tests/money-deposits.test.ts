@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
-import { deposits } from '../src/db';
+import { deposits, idempotencyKeys } from '../src/db';
 import { signUp, type TestAccount } from './support/accounts';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
 import { at, items, readJson } from './support/json';
@@ -92,8 +92,29 @@ describe.skipIf(!hasCluster)('deposits through Stripe', () => {
     expect(different.status).toBe(422);
   });
 
+  test('regression (a key reused after its 24 h): the same deposit and its one PaymentIntent, never a second charge', async () => {
+    const key = crypto.randomUUID();
+    const body = { amount: { amount: 1_200, currency: 'usd' }, method: 'card', paymentMethodId: 'pm_card_visa' };
+    const first = await readJson(await t.request('/wallet/deposits', moneyPost(alice, body, key)));
+    await settleWebhooks(t);
+    const before = (await walletOf(t, alice)).available.amount;
+    // A day later: our stored answer has expired, and Stripe has forgotten its own key too.
+    await t.database.primary.delete(idempotencyKeys).where(eq(idempotencyKeys.key, key));
+    t.stripeServer.idempotency.forgetAll();
+    const again = await t.request('/wallet/deposits', moneyPost(alice, body, key));
+    expect(again.status).toBe(201);
+    const second = await readJson(again);
+    expect(at(second, 'data', 'id')).toBe(at(first, 'data', 'id'));
+    expect(at(second, 'data', 'paymentIntentId')).toBe(at(first, 'data', 'paymentIntentId'));
+    const intents = t.stripeServer.state.paymentIntents().filter((intent) => intent.metadata.deposit_id === at(first, 'data', 'id'));
+    expect(intents).toHaveLength(1);
+    await settleWebhooks(t);
+    expect((await walletOf(t, alice)).available.amount).toBe(before);
+  });
+
   test('bad amounts are 422 and create nothing: 0, -1, 1.5, 1e309, "10", past 2^53, over the maximum, below Stripe\'s 50 cents, another currency', async () => {
-    const bad: unknown[] = [0, -1, 1.5, '10', 2 ** 53 + 2, 1_000_001, 49, null];
+    const depositsBefore = (await t.database.primary.select().from(deposits).where(eq(deposits.userId, alice.id))).length;
+    const bad: unknown[] = [0, -1, 1.5, '10', 2 ** 53, 1_000_001, 49, null];
     for (const amount of bad) {
       const response = await t.request('/wallet/deposits', moneyPost(alice, { amount: { amount, currency: 'usd' }, method: 'card' }));
       expect(response.status, `amount ${String(amount)}`).toBe(422);
@@ -106,11 +127,12 @@ describe.skipIf(!hasCluster)('deposits through Stripe', () => {
     expect(infinite.status).toBe(422);
     const euro = await t.request('/wallet/deposits', moneyPost(alice, { amount: { amount: 1_000, currency: 'eur' }, method: 'card' }));
     expect(euro.status).toBe(422);
-    const withdrawals = [0, -1, 1.5, '10'];
+    const withdrawals: unknown[] = [0, -1, 1.5, '10', 2 ** 53, 1_000_001];
     for (const amount of withdrawals) {
       const response = await t.request('/wallet/withdrawals', moneyPost(alice, { amount: { amount, currency: 'usd' } }));
       expect(response.status, `withdrawal ${String(amount)}`).toBe(422);
     }
+    expect((await t.database.primary.select().from(deposits).where(eq(deposits.userId, alice.id))).length).toBe(depositsBefore);
   });
 
   test("another user's deposit is the same 404 as one that does not exist", async () => {

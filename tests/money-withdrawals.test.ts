@@ -38,6 +38,14 @@ async function settledWithdrawal(t: TestApp, account: TestAccount, id: string, t
   return at(body, 'data');
 }
 
+/** A worker for an app started with `work: false`: the app's queue, worked from here. */
+async function startWorker(t: TestApp): Promise<JobQueue> {
+  const worker = JobQueue.create({ database: t.database, logger: createLogger({ level: 'silent' }), schema: t.jobsSchema, pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 });
+  for (const definition of jobDefinitions({ stripe: t.stripe, retry: TEST_JOB_TIMING })) worker.define(definition);
+  await worker.start({ work: true });
+  return worker;
+}
+
 const transfersFor = (t: TestApp, withdrawalId: string) => t.stripeServer.state.transfers().filter((transfer) => transfer.metadata.withdrawal_id === withdrawalId);
 
 describe.skipIf(!hasCluster)('withdrawals through Stripe Connect', () => {
@@ -179,6 +187,34 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
     }
   }, 30_000);
 
+  test('a wallet frozen by a chargeback while its withdrawal waits for the payout job is not paid out: the withdrawal fails with the reason, the money stays', async () => {
+    const t = await startTestApp({}, { work: false });
+    let worker: JobQueue | null = null;
+    try {
+      const alice = await signUp(t, 'frozen-payout');
+      const deposit = await depositByCard(t, alice, 1_000);
+      await onboard(t, alice);
+      const id = String(at(await readJson(await withdraw(t, alice, 800)), 'data', 'id'));
+      // The card payment is disputed before the payout runs: 200 available cannot cover 1000.
+      const chargeId = t.stripeServer.state.paymentIntents().find((intent) => intent.id === deposit.paymentIntentId)?.latest_charge ?? '';
+      t.stripeServer.charges.dispute(chargeId);
+      await settleWebhooks(t);
+      expect((await walletOf(t, alice)).frozen).toBe(true);
+      worker = await startWorker(t);
+      const settled = await settledWithdrawal(t, alice, id);
+      expect(at(settled, 'status')).toBe('failed');
+      expect(String(at(settled, 'failureReason'))).toContain('frozen');
+      expect(transfersFor(t, id)).toHaveLength(0);
+      const wallet = await walletOf(t, alice);
+      expect(wallet.heldForWithdrawals.amount).toBe(0);
+      expect(wallet.available.amount).toBe(800);
+      expect(wallet.owed.amount).toBe(800);
+    } finally {
+      await worker?.stop({ timeoutMs: 2_000 });
+      await t.close();
+    }
+  }, 30_000);
+
   test('the worker is killed between the hold and the provider call: after a restart the user is paid once', async () => {
     // This app only enqueues; the payout is worked by a separate `bun run worker` process.
     const t = await startTestApp({}, { work: false });
@@ -217,9 +253,7 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
       expect(transfersFor(t, id)).toHaveLength(0);
 
       // A worker again (here, in this process): the dead worker's job expires and is retried.
-      replacement = JobQueue.create({ database: t.database, logger: createLogger({ level: 'silent' }), schema: t.jobsSchema, pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 });
-      for (const definition of jobDefinitions({ stripe: t.stripe, retry: TEST_JOB_TIMING })) replacement.define(definition);
-      await replacement.start({ work: true });
+      replacement = await startWorker(t);
       const settled = await settledWithdrawal(t, alice, id, 25_000);
       expect(at(settled, 'status')).toBe('paid');
       expect(transfersFor(t, id)).toHaveLength(1);

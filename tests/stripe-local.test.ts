@@ -22,10 +22,7 @@ let answer: () => number;
 
 const client = (timeoutMs = 5_000): Stripe =>
   createStripeClient({
-    local: true,
-    localPort: local.port,
     secretKey: LOCAL_STRIPE_SECRET_KEY,
-    webhookSecret: WEBHOOK_SECRET,
     apiBase: new URL(local.url),
     timeoutMs,
   });

@@ -15,7 +15,7 @@ import { checkLedger, holdEscrow } from '../src/modules/ledger';
 import { lockAccounts, userAccount } from '../src/modules/ledger/accounts';
 import { RECONCILE_JOB } from '../src/modules/webhooks/jobs';
 import { signUp, type TestAccount } from './support/accounts';
-import { hasCluster, startTestApp, TEST_WEBHOOK_SECRET, type TestApp } from './support/harness';
+import { hasCluster, startTestApp, TEST_CONNECT_WEBHOOK_SECRET, TEST_WEBHOOK_SECRET, type TestApp } from './support/harness';
 import { at, items, readJson } from './support/json';
 import { depositByCard, moneyPost, onboard, settleWebhooks, walletOf, withCookie } from './support/money';
 import { waitFor } from './support/wait';
@@ -64,7 +64,7 @@ const signatureFor = (payload: string, options: { secret?: string; timestamp?: n
     ...(options.timestamp === undefined ? {} : { timestamp: options.timestamp }),
   });
 
-const LABELS = ['duplicates', 'twice', 'refunded', 'disputed', 'covered', 'reversed', 'bankRefused', 'adopted', 'lateFailure', 'reordered', 'busy'] as const;
+const LABELS = ['otherMode', 'duplicates', 'twice', 'refunded', 'disputed', 'covered', 'reversed', 'bankRefused', 'adopted', 'lateFailure', 'reordered', 'busy'] as const;
 type Label = (typeof LABELS)[number];
 
 describe.skipIf(!hasCluster)('Stripe webhooks', () => {
@@ -250,6 +250,19 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
     const rows = await recordedEvents(event.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ type: 'invoice.paid', status: 'ignored', objectId: 'in_test_unhandled' });
+  });
+
+  test("the Connect endpoint's secret signs too; an event of the other mode (live, for our test keys) is recorded and ignored", async () => {
+    const user = userFor('otherMode');
+    await withHeldWebhooks(async () => {
+      const deposit = await depositByCard(t, user, 700);
+      const event = eventAbout('payment_intent.succeeded', deposit.paymentIntentId ?? '');
+      const live = JSON.stringify({ ...event, id: `${event.id}_live`, livemode: true });
+      expect(await outcomeOf(await deliver(live, await signatureFor(live, { secret: TEST_CONNECT_WEBHOOK_SECRET })))).toBe('ignored');
+      expect((await walletOf(t, user)).available.amount).toBe(0);
+    });
+    // Stripe's own (test-mode) event, signed with the account endpoint's secret, credits it.
+    expect((await walletOf(t, user)).available.amount).toBe(700);
   });
 
   test('the same payment_intent.succeeded sent 5 times at once and 5 times in a row credits the wallet once: one answer `processed`, nine `duplicate`', async () => {

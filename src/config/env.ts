@@ -113,6 +113,7 @@ const envSchema = z
 
     STRIPE_SECRET_KEY: z.string().trim().regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret key (sk_live_..., sk_test_... or rk_...)').optional(),
     STRIPE_WEBHOOK_SECRET: z.string().trim().regex(/^whsec_[A-Za-z0-9_+/=]+$/, 'must be a webhook signing secret (whsec_...)').optional(),
+    STRIPE_CONNECT_WEBHOOK_SECRET: z.string().trim().regex(/^whsec_[A-Za-z0-9_+/=]+$/, 'must be a webhook signing secret (whsec_...)').optional(),
     STRIPE_API_BASE: z.url({ protocol: /^https?$/ }).optional(),
     STRIPE_TIMEOUT_MS: z.coerce.number().int().min(100).max(80_000).default(10_000),
     LOCAL_STRIPE_PORT: z.coerce.number().int().min(1).max(65535).default(12111),
@@ -141,6 +142,10 @@ const envSchema = z
         ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'is required in production (the local Stripe server never runs there)' });
       if (!env.STRIPE_WEBHOOK_SECRET)
         ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'is required in production' });
+      // Connected accounts' events (account.updated, payout.failed) come only to a Connect
+      // endpoint, which Stripe signs with a secret of its own.
+      if (!env.STRIPE_CONNECT_WEBHOOK_SECRET)
+        ctx.addIssue({ code: 'custom', path: ['STRIPE_CONNECT_WEBHOOK_SECRET'], message: "is required in production (the Connect endpoint's secret: payout accounts are kept current by its events)" });
     }
     if (env.STRIPE_SECRET_KEY && !env.STRIPE_WEBHOOK_SECRET)
       ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'is required with STRIPE_SECRET_KEY (webhooks credit the wallets)' });
@@ -221,7 +226,12 @@ export type AppConfig = Readonly<{
   stripe: Readonly<{
     /** The secret key the SDK uses; a fixed local one when `local`. */
     secretKey: string;
+    /** A live key (sk_live_/rk_live_): test-mode events and Stripe's named test cards are refused. */
+    liveMode: boolean;
+    /** The account endpoint's signing secret (the local server signs with it too). */
     webhookSecret: string;
+    /** Every secret a webhook may be signed with: the account endpoint's and the Connect endpoint's. */
+    webhookSecrets: readonly string[];
     /** Where the SDK sends requests; null = api.stripe.com. */
     apiBase: URL | null;
     timeoutMs: number;
@@ -278,6 +288,8 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
   const authSecret = env.BETTER_AUTH_SECRET ?? dataDirSecret(env.DATA_DIR);
   const baseUrl = env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`;
   const localStripe = !env.STRIPE_SECRET_KEY;
+  // Derived from the install's own secret: events signed with it are accepted, so it must not be public.
+  const webhookSecret = env.STRIPE_WEBHOOK_SECRET ?? `whsec_${createHmac('sha256', authSecret).update('local-stripe-webhooks').digest('base64url').replaceAll('-', '_')}`;
   return Object.freeze({
     nodeEnv: env.NODE_ENV,
     isProduction,
@@ -319,8 +331,9 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     ),
     stripe: Object.freeze({
       secretKey: env.STRIPE_SECRET_KEY ?? LOCAL_STRIPE_SECRET_KEY,
-      // Derived from the install's own secret: events signed with it are accepted, so it must not be public.
-      webhookSecret: env.STRIPE_WEBHOOK_SECRET ?? `whsec_${createHmac('sha256', authSecret).update('local-stripe-webhooks').digest('base64url').replaceAll('-', '_')}`,
+      liveMode: /^(sk|rk)_live_/.test(env.STRIPE_SECRET_KEY ?? ''),
+      webhookSecret,
+      webhookSecrets: Object.freeze([webhookSecret, ...(env.STRIPE_CONNECT_WEBHOOK_SECRET ? [env.STRIPE_CONNECT_WEBHOOK_SECRET] : [])]),
       apiBase: env.STRIPE_API_BASE ? new URL(env.STRIPE_API_BASE) : localStripe ? new URL(`http://127.0.0.1:${env.LOCAL_STRIPE_PORT}`) : null,
       timeoutMs: env.STRIPE_TIMEOUT_MS,
       local: localStripe,

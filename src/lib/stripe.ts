@@ -11,7 +11,7 @@ import { defineErrors, HttpError } from './errors';
 export { Stripe as StripeSdk };
 export type { Stripe };
 
-export function createStripeClient(config: AppConfig['stripe']): Stripe {
+export function createStripeClient(config: Pick<AppConfig['stripe'], 'secretKey' | 'apiBase' | 'timeoutMs'>): Stripe {
   const base = config.apiBase;
   return new Stripe(config.secretKey, {
     // Our jobs retry, with the same idempotency key, on their own schedule; an SDK retry inside a
@@ -44,6 +44,9 @@ export const PROVIDER_ERRORS = defineErrors({
 export function isDefinitiveRefusal(error: unknown): error is Stripe.errors.StripeError {
   if (!(error instanceof Stripe.errors.StripeError)) return false;
   if (error instanceof Stripe.errors.StripeConnectionError || error instanceof Stripe.errors.StripeAPIError) return false;
+  // Our key was refused (rotated, revoked, lacking a permission): ours to fix, not the user's
+  // request to fail; everything waits and retries meanwhile.
+  if (error instanceof Stripe.errors.StripeAuthenticationError || error instanceof Stripe.errors.StripePermissionError) return false;
   if (error instanceof Stripe.errors.StripeRateLimitError || error instanceof Stripe.errors.StripeIdempotencyError) return false;
   const status = error.statusCode ?? 0;
   return status >= 400 && status < 500 && status !== 409 && status !== 429;
@@ -58,4 +61,13 @@ export function providerRefusal(error: unknown): HttpError {
   }
   const unavailable = PROVIDER_ERRORS.error('PAYMENT_PROVIDER_UNAVAILABLE');
   return new HttpError(unavailable.status, unavailable.code, unavailable.message, undefined, { 'retry-after': '2' });
+}
+
+/** Runs a Stripe call during a request; its failure becomes our refusal (402, 404, 422 or 503). */
+export async function callStripe<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw providerRefusal(error);
+  }
 }

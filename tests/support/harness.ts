@@ -42,6 +42,8 @@ export const TEST_JOB_TIMING = { retryDelaySeconds: 1, retryLimit: 5, expireInSe
 
 /** Signs the local Stripe server's webhooks (and nothing else) in tests. */
 export const TEST_WEBHOOK_SECRET = 'whsec_test_bountyexpo_suite';
+/** The Connect endpoint's secret in tests (events of connected accounts may be signed with it). */
+export const TEST_CONNECT_WEBHOOK_SECRET = 'whsec_test_bountyexpo_connect';
 
 export function testConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
   return parseConfig({
@@ -57,6 +59,7 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     // A test key: the SDK talks to the app's local Stripe server (STRIPE_API_BASE, startTestApp).
     STRIPE_SECRET_KEY: LOCAL_STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    STRIPE_CONNECT_WEBHOOK_SECRET: TEST_CONNECT_WEBHOOK_SECRET,
     ...overrides,
   });
 }

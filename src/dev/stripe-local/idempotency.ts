@@ -80,6 +80,11 @@ export class IdempotencyKeys {
     };
   }
 
+  /** Forgets every key, as Stripe does 24 h after each was first used (tests of what comes after). */
+  forgetAll(): void {
+    this.entries.clear();
+  }
+
   private expire(): void {
     const cutoff = Date.now() - KEY_TTL_MS;
     for (const [key, entry] of this.entries) {

@@ -69,6 +69,8 @@ export type LocalStripe = TestControls & {
   /** Stops listening, drops queued events and frees held requests. */
   stop(): Promise<void>;
   setWebhookTarget(target: WebhookTarget | null): void;
+  /** Stripe forgets an idempotency key 24 h after its first use: `forgetAll` is that day passing. */
+  idempotency: { forgetAll(): void };
 };
 
 const silent: Logger = { info: () => undefined, warn: () => undefined };
@@ -87,6 +89,7 @@ export async function startLocalStripe(options: LocalStripeOptions): Promise<Loc
     },
   };
   const controls = createTestControls(controlOps, dispatcher, faults);
+  const keys = new IdempotencyKeys();
   const { server, url } = startServer({
     hostname,
     port: options.port ?? 0,
@@ -94,7 +97,7 @@ export async function startLocalStripe(options: LocalStripeOptions): Promise<Loc
     routes: [...customerRoutes, ...paymentRoutes, ...connectRoutes],
     dispatcher,
     faults,
-    idempotency: new IdempotencyKeys(),
+    idempotency: keys,
     controls,
     logger,
   });
@@ -105,6 +108,7 @@ export async function startLocalStripe(options: LocalStripeOptions): Promise<Loc
     url,
     port: Number(new URL(url).port),
     setWebhookTarget: (target) => dispatcher.setTarget(target),
+    idempotency: { forgetAll: () => keys.forgetAll() },
     stop: async () => {
       faults.release();
       await server.stop(true);

@@ -4,7 +4,7 @@
  */
 import { and, eq, lte } from 'drizzle-orm';
 import { type ConnectAccount, connectAccounts, type DatabaseSession, type Transaction } from '../../db';
-import { providerRefusal, type Stripe } from '../../lib/stripe';
+import { callStripe, type Stripe } from '../../lib/stripe';
 import type { ConnectAccountView } from './schemas';
 
 export type ConnectDeps = { db: DatabaseSession; stripe: Stripe; returnUrl: string; refreshUrl: string };
@@ -18,14 +18,6 @@ export const toConnectAccountView = (account: ConnectAccount): ConnectAccountVie
   disabledReason: account.disabledReason,
   payoutFailureReason: account.payoutFailureReason,
 });
-
-async function call<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw providerRefusal(error);
-  }
-}
 
 async function findOnPrimary(db: DatabaseSession, userId: string): Promise<ConnectAccount | undefined> {
   const [row] = await db.write((primary) => primary.select().from(connectAccounts).where(eq(connectAccounts.userId, userId)));
@@ -50,7 +42,7 @@ export function accountState(account: Stripe.Account) {
 export async function ensureConnectAccount(deps: ConnectDeps, user: { id: string; email: string }): Promise<{ account: ConnectAccountView; created: boolean }> {
   const existing = await findOnPrimary(deps.db, user.id);
   if (existing) return { account: toConnectAccountView(existing), created: false };
-  const account = await call(() =>
+  const account = await callStripe(() =>
     deps.stripe.accounts.create(
       { type: 'express', country: 'US', email: user.email, capabilities: { transfers: { requested: true } }, metadata: { user_id: user.id } },
       { idempotencyKey: `connect-account:${user.id}` },
@@ -77,7 +69,7 @@ export async function findConnectAccount(db: DatabaseSession, userId: string): P
 export async function createOnboardingLink(deps: ConnectDeps, userId: string): Promise<{ url: string; expiresAt: Date } | null> {
   const account = await findOnPrimary(deps.db, userId);
   if (!account) return null;
-  const link = await call(() =>
+  const link = await callStripe(() =>
     deps.stripe.accountLinks.create({ account: account.stripeAccountId, type: 'account_onboarding', return_url: deps.returnUrl, refresh_url: deps.refreshUrl }),
   );
   return { url: link.url, expiresAt: new Date(link.expires_at * 1000) };

@@ -5,7 +5,7 @@
  */
 import { eq } from 'drizzle-orm';
 import { type DatabaseSession, paymentCustomers } from '../../db';
-import { PROVIDER_ERRORS, providerRefusal, type Stripe } from '../../lib/stripe';
+import { callStripe, PROVIDER_ERRORS, providerRefusal, type Stripe } from '../../lib/stripe';
 
 export type PaymentsDeps = { db: DatabaseSession; stripe: Stripe };
 export type Payer = { id: string; email: string; name: string };
@@ -22,15 +22,6 @@ const toView = (method: Stripe.PaymentMethod): PaymentMethodView => ({
   expMonth: method.card?.exp_month ?? null,
   expYear: method.card?.exp_year ?? null,
 });
-
-/** Runs a Stripe call; its failure becomes our refusal (402, 404, 422 or 503). */
-export async function callStripe<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw providerRefusal(error);
-  }
-}
 
 export async function findCustomerId(db: DatabaseSession, userId: string): Promise<string | null> {
   // On the primary: a customer created a moment ago must be found, or a second one would be made.

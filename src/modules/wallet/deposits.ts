@@ -10,7 +10,7 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { type DatabaseSession, type Deposit, type DepositMethod, type DepositStatus, deposits } from '../../db';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
-import { providerRefusal, type Stripe, StripeSdk } from '../../lib/stripe';
+import { callStripe, isDefinitiveRefusal, providerRefusal, type Stripe, StripeSdk } from '../../lib/stripe';
 import { assertUsablePaymentMethod, ensureCustomer, type Payer } from '../payments/service';
 import type { DepositView } from './schemas';
 import { toDepositView } from './views';
@@ -58,9 +58,16 @@ export async function createDeposit(deps: DepositDeps, payer: Payer, request: De
       .onConflictDoNothing({ target: [deposits.userId, deposits.requestKey] })
       .returning(),
   );
-  // The same Idempotency-Key again (its stored response expired or was never stored): the same deposit.
+  // The same Idempotency-Key again (its stored answer expired or was never stored): the same
+  // deposit. Once it has an intent, that intent is the deposit's answer for good: Stripe forgets
+  // its own idempotency key after 24 h, and creating again then would charge the card again.
   const deposit = inserted ?? (await findOwnDeposit(db, payer.id, { requestKey: request.requestKey }));
   if (!deposit) throw new Error('deposit row missing after insert');
+  const existingIntentId = deposit.paymentIntentId;
+  if (existingIntentId) {
+    const intent = await callStripe(() => stripe.paymentIntents.retrieve(existingIntentId));
+    return toDepositView(deposit, intent.client_secret);
+  }
 
   let intent: Stripe.PaymentIntent;
   try {
@@ -81,8 +88,11 @@ export async function createDeposit(deps: DepositDeps, payer: Payer, request: De
     const declined = declinedIntent(error);
     if (declined) {
       await markDeposit(db, deposit.id, { paymentIntentId: declined.id, status: 'failed', failureReason: declined.last_payment_error?.message ?? 'The card was declined' });
+    } else if (isDefinitiveRefusal(error)) {
+      // Refused for good (the answer to this key is stored as refused): the deposit failed.
+      await markDeposit(db, deposit.id, { paymentIntentId: null, status: 'failed', failureReason: 'The payment provider refused the payment' });
     }
-    // Anything else leaves the deposit 'creating': a retry with the same key reaches the same intent.
+    // A timeout or an outage leaves it 'creating': a retry with the same key reaches the same intent.
     throw providerRefusal(error);
   }
   const updated = await markDeposit(db, deposit.id, { paymentIntentId: intent.id, status: depositStatusOf(intent) });
@@ -93,17 +103,20 @@ export async function createDeposit(deps: DepositDeps, payer: Payer, request: De
 const declinedIntent = (error: unknown): Stripe.PaymentIntent | null =>
   error instanceof StripeSdk.errors.StripeCardError ? (error.payment_intent ?? null) : null;
 
-/** Moves a deposit forward, never back from succeeded (the webhook may have got there first). */
+/**
+ * Moves a deposit forward, never back from succeeded or failed (the webhook may have got there
+ * first), and never to another intent once it has one.
+ */
 async function markDeposit(
   db: DatabaseSession,
   id: string,
-  changes: { paymentIntentId: string; status: DepositStatus; failureReason?: string },
+  changes: { paymentIntentId: string | null; status: DepositStatus; failureReason?: string },
 ): Promise<Deposit | undefined> {
   const [row] = await db.write((primary) =>
     primary
       .update(deposits)
       .set({
-        paymentIntentId: changes.paymentIntentId,
+        paymentIntentId: sql`coalesce(${deposits.paymentIntentId}, ${changes.paymentIntentId})`,
         failureReason: changes.failureReason ?? null,
         updatedAt: new Date(),
         status: sql`case when ${deposits.status} in ('succeeded', 'failed') then ${deposits.status} else ${changes.status} end`,

@@ -9,7 +9,7 @@
  * Stripe is never called inside a database transaction.
  */
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { connectAccounts, type Database, type DatabaseSession, type Transaction, type Withdrawal, withdrawals } from '../../db';
+import { connectAccounts, type Database, type DatabaseSession, type Transaction, type Withdrawal, walletFreezes, withdrawals } from '../../db';
 import type { Logger } from '../../lib/logger';
 import { isDefinitiveRefusal, type Stripe } from '../../lib/stripe';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
@@ -78,9 +78,12 @@ export async function findWithdrawal(db: DatabaseSession, userId: string, id: st
 export type PayoutDeps = { database: Database; stripe: Stripe; logger: Logger };
 export type PayoutOutcome = 'paid' | 'failed' | 'already-done';
 
-/** What the user reads when Stripe refused the transfer for good. */
-const refusalReason = (error: { message: string; code?: string | undefined }): string =>
-  `The transfer to your payout account was refused: ${error.message}${error.code ? ` (${error.code})` : ''}`;
+/**
+ * What the user reads when Stripe refused the transfer for good: the code, never Stripe's whole
+ * message (it may speak of our keys or accounts); the log keeps the message.
+ */
+const refusalReason = (error: { code?: string | undefined }): string =>
+  `The transfer to your payout account was refused${error.code ? ` (${error.code})` : ''}; the amount is back in your balance. Check your payout account, then try again.`;
 
 /**
  * The payout job's work for one withdrawal. Throws on anything a retry may fix (the queue retries
@@ -94,6 +97,12 @@ export async function executePayout(deps: PayoutDeps, withdrawalId: string): Pro
     .returning();
   if (!withdrawal) throw new Error(`withdrawal ${withdrawalId} does not exist`);
   if (withdrawal.status !== 'pending') return 'already-done';
+  // A wallet frozen by a chargeback sends nothing out. Only on a first attempt: after one, Stripe
+  // may have made the transfer already, and only the same key again can tell.
+  if (withdrawal.attempts === 1 && (await isFrozen(deps.database, withdrawal.userId))) {
+    await settle(deps.database, withdrawal, { outcome: 'failed', reason: FROZEN_REASON });
+    return 'failed';
+  }
 
   let transfer: Stripe.Transfer;
   try {
@@ -111,11 +120,18 @@ export async function executePayout(deps: PayoutDeps, withdrawalId: string): Pro
   } catch (error) {
     if (!isDefinitiveRefusal(error)) throw error;
     await settle(deps.database, withdrawal, { outcome: 'failed', reason: refusalReason(error) });
-    deps.logger.warn({ withdrawalId, code: error.code }, 'withdrawal refused by the payment provider: returned to the balance');
+    deps.logger.warn({ withdrawalId, code: error.code, message: error.message, requestId: error.requestId }, 'withdrawal refused by the payment provider: returned to the balance');
     return 'failed';
   }
   await settle(deps.database, withdrawal, { outcome: 'paid', transferId: transfer.id });
   return 'paid';
+}
+
+const FROZEN_REASON = 'Your wallet was frozen after a card payment was disputed; the amount is back in your balance.';
+
+async function isFrozen(database: Database, userId: string): Promise<boolean> {
+  const [row] = await database.select({ userId: walletFreezes.userId }).from(walletFreezes).where(eq(walletFreezes.userId, userId));
+  return row !== undefined;
 }
 
 /** Posts (paid) or voids (failed) the withdrawal's hold and records it, in one transaction. */

@@ -5,7 +5,7 @@
  * post it once. An effect about an object we do not know yet answers `unknown`: the event is
  * deferred and reconciled by a job that retrieves the object (reconcileEvent in service.ts).
  */
-import { and, desc, eq } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import { connectAccounts, type Deposit, deposits, ledgerTransactions, type Transaction, withdrawals } from '../../db';
 import type { Stripe } from '../../lib/stripe';
 import { applyAccountEvent } from '../connect/service';
@@ -55,7 +55,13 @@ export async function paymentSucceeded(tx: Transaction, intent: Stripe.PaymentIn
   }
   await tx
     .update(deposits)
-    .set({ status: 'succeeded', paymentIntentId: intent.id, chargeId: idOf(intent.latest_charge), failureReason: null, updatedAt: new Date() })
+    .set({
+      status: 'succeeded',
+      paymentIntentId: sql`coalesce(${deposits.paymentIntentId}, ${intent.id})`,
+      chargeId: idOf(intent.latest_charge),
+      failureReason: null,
+      updatedAt: new Date(),
+    })
     .where(eq(deposits.id, deposit.id));
   return 'processed';
 }
@@ -66,7 +72,12 @@ export async function paymentFailed(tx: Transaction, intent: Stripe.PaymentInten
   if (deposit.status === 'succeeded') return 'processed';
   await tx
     .update(deposits)
-    .set({ status: 'failed', paymentIntentId: intent.id, failureReason: intent.last_payment_error?.message ?? 'The payment failed', updatedAt: new Date() })
+    .set({
+      status: 'failed',
+      paymentIntentId: sql`coalesce(${deposits.paymentIntentId}, ${intent.id})`,
+      failureReason: intent.last_payment_error?.message ?? 'The payment failed',
+      updatedAt: new Date(),
+    })
     .where(eq(deposits.id, deposit.id));
   return 'processed';
 }

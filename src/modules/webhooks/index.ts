@@ -24,7 +24,10 @@ export const webhooksModule: ModuleInfo = {
 export type WebhookRouteDeps = {
   databasePlugin: DatabasePlugin;
   stripe: Stripe;
-  webhookSecret: string;
+  /** The account endpoint's and the Connect endpoint's signing secrets. */
+  webhookSecrets: readonly string[];
+  /** Live keys take only live events (a Connect endpoint also receives connected accounts' test events). */
+  liveMode: boolean;
   bodyLimitBytes: number;
   logger: Logger;
   enqueueReconcile: EnqueueReconcile;
@@ -46,10 +49,10 @@ export const stripeWebhookRoutes = (deps: WebhookRouteDeps) =>
         const event = await verifyStripeEvent(deps.stripe, {
           body,
           signature: request.headers.get('stripe-signature'),
-          secret: deps.webhookSecret,
+          secrets: deps.webhookSecrets,
           nowMs: (deps.now ?? Date.now)(),
         });
-        const outcome = await receiveEvent((work) => db.transaction(work), deps.enqueueReconcile, event);
+        const outcome = await receiveEvent((work) => db.transaction(work), deps.enqueueReconcile, event, deps.liveMode);
         return Response.json(ok({ received: true as const, outcome }));
       } catch (error) {
         if (error instanceof HttpError) return httpErrorResponse(error);

@@ -59,7 +59,13 @@ const objectIdOf = (event: Stripe.Event): string | null => {
 
 const statusOf = (outcome: EffectOutcome): WebhookEventStatus => (outcome === 'unknown' ? 'deferred' : outcome);
 
-export async function receiveEvent(runTransaction: RunTransaction, enqueueReconcile: EnqueueReconcile, event: Stripe.Event): Promise<ReceiveOutcome> {
+/** `liveMode`: whether our key is live; an event of the other mode is recorded and ignored. */
+export async function receiveEvent(
+  runTransaction: RunTransaction,
+  enqueueReconcile: EnqueueReconcile,
+  event: Stripe.Event,
+  liveMode: boolean,
+): Promise<ReceiveOutcome> {
   return runTransaction(async (tx) => {
     const [recorded] = await tx
       .insert(webhookEvents)
@@ -67,7 +73,7 @@ export async function receiveEvent(runTransaction: RunTransaction, enqueueReconc
       .onConflictDoNothing({ target: webhookEvents.id })
       .returning({ id: webhookEvents.id });
     if (!recorded) return 'duplicate';
-    const status = statusOf(await applyEvent(tx, event));
+    const status = event.livemode === liveMode ? statusOf(await applyEvent(tx, event)) : 'ignored';
     if (status !== 'processed') await tx.update(webhookEvents).set({ status }).where(eq(webhookEvents.id, event.id));
     if (status === 'deferred') await enqueueReconcile(tx, event.id);
     return status;

@@ -26,7 +26,7 @@ function signedAt(header: string): number | null {
 
 export async function verifyStripeEvent(
   stripe: Stripe,
-  input: { body: string; signature: string | null; secret: string; nowMs: number },
+  input: { body: string; signature: string | null; secrets: readonly string[]; nowMs: number },
 ): Promise<Stripe.Event> {
   if (!input.signature) throw WEBHOOK_ERRORS.error('WEBHOOK_SIGNATURE_MISSING');
   const at = signedAt(input.signature);
@@ -34,10 +34,14 @@ export async function verifyStripeEvent(
   const nowS = Math.floor(input.nowMs / 1000);
   if (nowS - at > WEBHOOK_TOLERANCE_S) throw WEBHOOK_ERRORS.error('WEBHOOK_TIMESTAMP_STALE');
   if (at - nowS > WEBHOOK_TOLERANCE_S) throw WEBHOOK_ERRORS.error('WEBHOOK_TIMESTAMP_IN_FUTURE');
-  try {
-    // The library checks the age too, on the same clock (receivedAt): two locks on one door.
-    return await stripe.webhooks.constructEventAsync(input.body, input.signature, input.secret, WEBHOOK_TOLERANCE_S, undefined, nowS);
-  } catch {
-    throw WEBHOOK_ERRORS.error('WEBHOOK_SIGNATURE_INVALID');
+  // The account endpoint and the Connect endpoint sign with secrets of their own.
+  for (const secret of input.secrets) {
+    try {
+      // The library checks the age too, on the same clock (receivedAt): two locks on one door.
+      return await stripe.webhooks.constructEventAsync(input.body, input.signature, secret, WEBHOOK_TOLERANCE_S, undefined, nowS);
+    } catch {
+      // Not signed with this one: try the next.
+    }
   }
+  throw WEBHOOK_ERRORS.error('WEBHOOK_SIGNATURE_INVALID');
 }
