@@ -1,5 +1,7 @@
 -- The ledger's invariants, enforced where the data lives (see src/db/schema/ledger.ts).
--- Every message names the invariant, so a failure in a log says which rule a write broke.
+-- Every message names the invariant, so a failure in a log says which rule a write broke. They
+-- raise P0001, not a constraint class: a broken invariant is our bug (a 500, logged), never a
+-- client's mistake (the error handler maps constraint classes to 4xx).
 
 -- Entries and transactions are append-only: a correction is a reversing transaction.
 CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -20,7 +22,7 @@ BEGIN
   SELECT balance_after INTO previous FROM ledger_entries WHERE account_id = NEW.account_id ORDER BY id DESC LIMIT 1;
   IF coalesce(previous, 0) + NEW.amount <> NEW.balance_after THEN
     RAISE EXCEPTION 'ledger invariant: entry on account % says balance % after %, the previous balance was %',
-      NEW.account_id, NEW.balance_after, NEW.amount, coalesce(previous, 0) USING ERRCODE = '23514';
+      NEW.account_id, NEW.balance_after, NEW.amount, coalesce(previous, 0) USING ERRCODE = 'P0001';
   END IF;
   RETURN NEW;
 END
@@ -36,11 +38,11 @@ BEGIN
     SELECT currency, sum(amount) AS total FROM ledger_entries WHERE transaction_id = NEW.id GROUP BY currency
   ) per_currency WHERE total <> 0;
   IF unbalanced IS NOT NULL THEN
-    RAISE EXCEPTION 'ledger invariant: transaction % does not sum to zero (%)', NEW.id, unbalanced USING ERRCODE = '23514';
+    RAISE EXCEPTION 'ledger invariant: transaction % does not sum to zero (%)', NEW.id, unbalanced USING ERRCODE = 'P0001';
   END IF;
   SELECT count(*) INTO legs FROM ledger_entries WHERE transaction_id = NEW.id;
   IF legs < 2 THEN
-    RAISE EXCEPTION 'ledger invariant: transaction % has % entries, at least 2 are needed', NEW.id, legs USING ERRCODE = '23514';
+    RAISE EXCEPTION 'ledger invariant: transaction % has % entries, at least 2 are needed', NEW.id, legs USING ERRCODE = 'P0001';
   END IF;
   RETURN NULL;
 END
@@ -59,7 +61,7 @@ BEGIN
   SELECT balance INTO cached FROM ledger_accounts WHERE id = target;
   SELECT balance_after INTO last_balance FROM ledger_entries WHERE account_id = target ORDER BY id DESC LIMIT 1;
   IF cached IS DISTINCT FROM coalesce(last_balance, 0) THEN
-    RAISE EXCEPTION 'ledger invariant: account % caches balance %, its entries say %', target, cached, coalesce(last_balance, 0) USING ERRCODE = '23514';
+    RAISE EXCEPTION 'ledger invariant: account % caches balance %, its entries say %', target, cached, coalesce(last_balance, 0) USING ERRCODE = 'P0001';
   END IF;
   RETURN NULL;
 END
@@ -72,7 +74,7 @@ CREATE CONSTRAINT TRIGGER ledger_entries_balance_matches AFTER INSERT ON ledger_
 CREATE FUNCTION ledger_account_starts_empty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.balance <> 0 THEN
-    RAISE EXCEPTION 'ledger invariant: account % opened with balance %, balances come from entries', NEW.id, NEW.balance USING ERRCODE = '23514';
+    RAISE EXCEPTION 'ledger invariant: account % opened with balance %, balances come from entries', NEW.id, NEW.balance USING ERRCODE = 'P0001';
   END IF;
   RETURN NEW;
 END

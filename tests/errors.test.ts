@@ -22,6 +22,10 @@ function probeApp(isProduction: boolean) {
     })
     .get('/crash', () => {
       throw new Error('password=hunter2 at db.internal:5432');
+    })
+    // A CHECK violation as the driver reports it (wrapped like drizzle wraps it), by constraint.
+    .get('/check/:constraint', ({ params }) => {
+      throw new Error('Failed query', { cause: Object.assign(new Error('check violation'), { code: '23514', constraint_name: params.constraint }) });
     });
 }
 
@@ -83,6 +87,13 @@ describe('error format', () => {
     const body = await expectError(response, 500, 'INTERNAL_SERVER_ERROR');
     expect(JSON.stringify(body)).not.toContain('hunter2');
     expect(JSON.stringify(body)).not.toContain('db.internal');
+  });
+});
+
+describe('constraint violations', () => {
+  test("a CHECK the client's input broke is 422 INVALID_VALUE; one of the ledger's (our bug, money's safety net) is a 500", async () => {
+    await expectError(await probeApp(true).handle(new Request('http://localhost/check/users_role_check')), 422, 'INVALID_VALUE');
+    await expectError(await probeApp(true).handle(new Request('http://localhost/check/ledger_accounts_non_negative')), 500, 'INTERNAL_SERVER_ERROR');
   });
 });
 

@@ -10,6 +10,7 @@ import { HttpError } from '../src/lib/errors';
 import {
   checkLedger,
   holdEscrow,
+  runLedgerCheck,
   LedgerConflictError,
   platformAccount,
   platformFee,
@@ -20,6 +21,7 @@ import {
   userAccount,
 } from '../src/modules/ledger';
 import { hasCluster } from './support/harness';
+import { captureLogs, LOG_LEVELS } from './support/logs';
 import { balanceOf, fund, openTestDatabase, randomUserId } from './support/ledger';
 
 const codeOf = (error: unknown): string | undefined => (error instanceof HttpError ? error.code : undefined);
@@ -174,6 +176,28 @@ describe.skipIf(!hasCluster)('ledger invariants (enforced by the database)', () 
       })
       .catch((caught: unknown) => caught);
     expect(databaseMessage(error)).toContain('ledger_entries_account_currency_fk');
+  });
+
+  test('the ledger check finds a cached balance that drifted from its entries, and logs it at error level', async () => {
+    const alice = randomUserId('alice');
+    await fund(database, alice, 500);
+    const logs = captureLogs('info');
+    const rolledBack = new Error('rolled back on purpose');
+    let found: unknown = null;
+    const outcome = await database.primary
+      .transaction(async (tx) => {
+        // Triggers off for this transaction only (a restore or a hand edit could do this): the
+        // periodic check is what still notices. Rolled back afterwards.
+        await tx.execute(sql`set local session_replication_role = replica`);
+        await tx.update(ledgerAccounts).set({ balance: 499 }).where(eq(ledgerAccounts.ownerId, alice));
+        found = await runLedgerCheck(tx, logs.logger);
+        throw rolledBack;
+      })
+      .catch((error: unknown) => error);
+    expect(outcome).toBe(rolledBack);
+    expect(found).toMatchObject({ balanceMismatches: [{ cached: 499, summed: 500 }], unbalancedTransactions: [] });
+    expect(logs.lines.some((line) => line.level === LOG_LEVELS.error && String(line.msg).includes('ledger check'))).toBe(true);
+    expect(await balanceOf(database, alice)).toBe(500);
   });
 
   test('the ledger check finds no mismatch after all of the above', async () => {

@@ -35,8 +35,20 @@ function jsonNestingExceeds(text: string, limit: number): boolean {
 }
 
 
+/** The constraint a database error names (postgres-js: `constraint_name`), on the error or a cause. */
+function constraintOf(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
+    if ('constraint_name' in current && typeof current.constraint_name === 'string') return current.constraint_name;
+    current = 'cause' in current ? current.cause : undefined;
+  }
+  return undefined;
+}
+
 /** SQLSTATE classes that mean the input was wrong; validation should catch them first, this is the net. */
 function postgresClientError(error: unknown): { status: number; code: string; message: string } | null {
+  // The ledger's constraints guard money against our own bugs: tripping one is a 500, logged.
+  if (constraintOf(error)?.startsWith('ledger_')) return null;
   const code = findErrorCode(error, (candidate) => /^[0-9A-Z]{5}$/.test(candidate));
   if (code === '23505') return { status: 409, code: 'CONFLICT', message: 'A record with these values already exists' };
   if (code === '23503') return { status: 409, code: 'CONFLICT', message: 'A referenced record does not exist' };

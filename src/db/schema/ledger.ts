@@ -16,6 +16,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, check, foreignKey, index, integer, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { inList } from './checks';
 
 export const accountOwnerTypes = ['user', 'bounty', 'platform'] as const;
 export type AccountOwnerType = (typeof accountOwnerTypes)[number];
@@ -33,7 +34,6 @@ export type AccountOwnerType = (typeof accountOwnerTypes)[number];
 export const accountKinds = ['available', 'withdrawal_hold', 'receivable', 'escrow', 'fees', 'external'] as const;
 export type AccountKind = (typeof accountKinds)[number];
 
-const inList = (values: readonly string[]) => sql.raw(values.map((value) => `'${value}'`).join(', '));
 
 export const ledgerAccounts = pgTable(
   'ledger_accounts',

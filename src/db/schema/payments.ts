@@ -10,9 +10,9 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
 import type Stripe from 'stripe';
+import { inList } from './checks';
 import { ledgerHolds } from './ledger';
 
-const inList = (values: readonly string[]) => sql.raw(values.map((value) => `'${value}'`).join(', '));
 
 export const depositMethods = ['card', 'apple_pay'] as const;
 export type DepositMethod = (typeof depositMethods)[number];

@@ -13,7 +13,8 @@ import { creditFromStripe, holdEscrow, platformAccount, post, reclaim, reverseTr
 
 export type EffectOutcome = 'processed' | 'unknown' | 'ignored';
 
-const idOf = (value: string | { id: string } | null | undefined): string | null => (typeof value === 'string' ? value : (value?.id ?? null));
+/** A Stripe reference field: an id, or the object itself when expanded. */
+export const idOf = (value: string | { id: string } | null | undefined): string | null => (typeof value === 'string' ? value : (value?.id ?? null));
 
 /** Our deposit behind a PaymentIntent, locked: by the id in its metadata, else by the intent's id. */
 async function depositOfIntent(tx: Transaction, intent: Pick<Stripe.PaymentIntent, 'id' | 'metadata'>): Promise<Deposit | undefined> {
@@ -178,20 +179,45 @@ export async function transferReversed(tx: Transaction, transfer: Stripe.Transfe
 /**
  * The bank refused a payout from the user's Stripe balance. The money is on their Connect account
  * (Stripe pays it again once the bank details are fixed), so nothing moves in our ledger: the
- * reason is shown on the account and on their latest paid withdrawal.
+ * reason is shown on the payout account, and on the withdrawal the payout was for when one matches
+ * it (a paid withdrawal of the same amount and currency; a payout of several shows on the account).
  */
 export async function payoutFailed(tx: Transaction, payout: Stripe.Payout, accountId: string | null): Promise<EffectOutcome> {
-  if (!accountId) return 'ignored';
-  const [account] = await tx.select().from(connectAccounts).where(eq(connectAccounts.stripeAccountId, accountId)).for('update');
+  const account = await payoutAccount(tx, accountId);
+  if (account === 'none') return 'ignored';
   if (!account) return 'unknown';
   const reason = `Your bank refused the payout: ${payout.failure_message ?? payout.failure_code ?? 'no reason given'}. Update your bank details through an onboarding link.`;
   await tx.update(connectAccounts).set({ payoutFailureReason: reason, updatedAt: new Date() }).where(eq(connectAccounts.userId, account.userId));
-  const [latest] = await tx
+  const withdrawal = await withdrawalOfPayout(tx, account.userId, payout, 'paid');
+  if (withdrawal) await tx.update(withdrawals).set({ status: 'payout_failed', failureReason: reason, updatedAt: new Date() }).where(eq(withdrawals.id, withdrawal));
+  return 'processed';
+}
+
+/** A payout reached the bank: a failure shown before is over (the retried payout of the same amount). */
+export async function payoutPaid(tx: Transaction, payout: Stripe.Payout, accountId: string | null): Promise<EffectOutcome> {
+  const account = await payoutAccount(tx, accountId);
+  if (account === 'none') return 'ignored';
+  if (!account) return 'unknown';
+  await tx.update(connectAccounts).set({ payoutFailureReason: null, updatedAt: new Date() }).where(eq(connectAccounts.userId, account.userId));
+  const withdrawal = await withdrawalOfPayout(tx, account.userId, payout, 'payout_failed');
+  if (withdrawal) await tx.update(withdrawals).set({ status: 'paid', failureReason: null, updatedAt: new Date() }).where(eq(withdrawals.id, withdrawal));
+  return 'processed';
+}
+
+/** The payout account a connected account's event is about: 'none' without one, undefined when unknown (yet). */
+async function payoutAccount(tx: Transaction, accountId: string | null) {
+  if (!accountId) return 'none' as const;
+  const [account] = await tx.select().from(connectAccounts).where(eq(connectAccounts.stripeAccountId, accountId)).for('update');
+  return account;
+}
+
+/** The latest withdrawal in `status` whose amount and currency are the payout's. */
+async function withdrawalOfPayout(tx: Transaction, userId: string, payout: Stripe.Payout, status: 'paid' | 'payout_failed'): Promise<string | null> {
+  const [match] = await tx
     .select({ id: withdrawals.id })
     .from(withdrawals)
-    .where(and(eq(withdrawals.userId, account.userId), eq(withdrawals.status, 'paid')))
+    .where(and(eq(withdrawals.userId, userId), eq(withdrawals.status, status), eq(withdrawals.amount, payout.amount), eq(withdrawals.currency, payout.currency)))
     .orderBy(desc(withdrawals.createdAt))
     .limit(1);
-  if (latest) await tx.update(withdrawals).set({ status: 'payout_failed', failureReason: reason, updatedAt: new Date() }).where(eq(withdrawals.id, latest.id));
-  return 'processed';
+  return match?.id ?? null;
 }

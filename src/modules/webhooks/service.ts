@@ -16,9 +16,11 @@ import {
   disputeClosed,
   disputeCreated,
   type EffectOutcome,
+  idOf,
   paymentFailed,
   paymentSucceeded,
   payoutFailed,
+  payoutPaid,
   transferReversed,
 } from './effects';
 
@@ -47,6 +49,8 @@ export async function applyEvent(tx: Transaction, event: Stripe.Event): Promise<
       return transferReversed(tx, event.data.object);
     case 'payout.failed':
       return payoutFailed(tx, event.data.object, event.account ?? null);
+    case 'payout.paid':
+      return payoutPaid(tx, event.data.object, event.account ?? null);
     default:
       return 'ignored';
   }
@@ -56,6 +60,18 @@ const objectIdOf = (event: Stripe.Event): string | null => {
   const object: unknown = event.data.object;
   return typeof object === 'object' && object !== null && 'id' in object && typeof object.id === 'string' ? object.id : null;
 };
+
+/**
+ * The event as kept in webhook_events: without the secrets Stripe objects carry (a
+ * PaymentIntent's or SetupIntent's client_secret confirms a payment from the app), which we
+ * never need again.
+ */
+function storable(event: Stripe.Event): Stripe.Event {
+  const copy = structuredClone(event);
+  const object: unknown = copy.data.object;
+  if (typeof object === 'object' && object !== null && 'client_secret' in object) Reflect.deleteProperty(object, 'client_secret');
+  return copy;
+}
 
 const statusOf = (outcome: EffectOutcome): WebhookEventStatus => (outcome === 'unknown' ? 'deferred' : outcome);
 
@@ -69,7 +85,7 @@ export async function receiveEvent(
   return runTransaction(async (tx) => {
     const [recorded] = await tx
       .insert(webhookEvents)
-      .values({ id: event.id, type: event.type, objectId: objectIdOf(event), status: 'processed', payload: event })
+      .values({ id: event.id, type: event.type, objectId: objectIdOf(event), status: 'processed', payload: storable(event) })
       .onConflictDoNothing({ target: webhookEvents.id })
       .returning({ id: webhookEvents.id });
     if (!recorded) return 'duplicate';
@@ -90,7 +106,6 @@ export class NotYetKnownError extends Error {
   }
 }
 
-const idOf = (value: string | { id: string } | null | undefined): string | null => (typeof value === 'string' ? value : (value?.id ?? null));
 
 /**
  * A deferred event, again: first the object we were missing is retrieved from Stripe (outside
@@ -147,6 +162,7 @@ async function retrieveObjects(stripe: Stripe, event: Stripe.Event): Promise<Omi
     case 'account.updated':
       return { account: await stripe.accounts.retrieve(event.data.object.id) };
     case 'payout.failed':
+    case 'payout.paid':
       return event.account ? { account: await stripe.accounts.retrieve(event.account) } : {};
     case 'transfer.reversed':
       return { transfer: await stripe.transfers.retrieve(event.data.object.id) };
