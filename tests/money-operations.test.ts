@@ -1,17 +1,20 @@
 /**
- * Money's operations on the real cluster: the periodic ledger check (a job) and its metrics, a
+ * Money's operations on the real cluster: the sweep for deposits whose webhook never came, the
+ * periodic ledger check (a job) and its metrics, a
  * bounty funded straight from a card (credited and held in escrow by the webhook), the Apple Pay
  * domain-association file.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { selectRows } from '../src/db';
+import { deposits, selectRows } from '../src/db';
+import { createLogger } from '../src/lib/logger';
+import { sweepWaitingDeposits } from '../src/modules/webhooks/service';
 import { createDeposit } from '../src/modules/wallet/deposits';
 import { LEDGER_CHECK_JOB } from '../src/modules/ledger/jobs';
 import { signUp, type TestAccount } from './support/accounts';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
-import { settleWebhooks, walletOf } from './support/money';
+import { depositByCard, settleWebhooks, walletOf } from './support/money';
 
 describe.skipIf(!hasCluster)('money operations', () => {
   let t: TestApp;
@@ -40,6 +43,29 @@ describe.skipIf(!hasCluster)('money operations', () => {
       z.object({ kind: z.string() }),
     );
     expect(kinds.map((row) => row.kind)).toEqual(['deposit', 'escrow.hold']);
+  });
+
+  test('a deposit whose webhook never comes is credited by the sweep once it has waited 15 minutes (the clock moved, not slept), and only once', async () => {
+    const payer = await signUp(t, 'unheard');
+    t.stripeServer.webhooks.configure({ hold: true });
+    try {
+      const deposit = await depositByCard(t, payer, 900);
+      const sweep = (minutesLater: number) =>
+        sweepWaitingDeposits({ database: t.database.primary, stripe: t.stripe, logger: createLogger({ level: 'silent' }) }, new Date(Date.now() + minutesLater * 60_000));
+      expect(await sweep(5)).toBe(0);
+      expect((await walletOf(t, payer)).available.amount).toBe(0);
+      expect(await sweep(16)).toBe(1);
+      expect((await walletOf(t, payer)).available.amount).toBe(900);
+      expect(await sweep(40)).toBe(0);
+      const [row] = await t.database.primary.select().from(deposits).where(eq(deposits.id, deposit.id));
+      expect(row?.status).toBe('succeeded');
+    } finally {
+      // The webhooks come after all: the same effect, credited once.
+      t.stripeServer.webhooks.configure({ hold: false });
+      t.stripeServer.webhooks.flush();
+      await settleWebhooks(t);
+    }
+    expect((await walletOf(t, payer)).available.amount).toBe(900);
   });
 
   test('the ledger check job finds every balance equal to its entries, and /metrics shows its result', async () => {

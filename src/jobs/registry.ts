@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Stripe } from '../lib/stripe';
 import { ledgerCheckJob } from '../modules/ledger/jobs';
 import { payoutJob } from '../modules/wallet/jobs';
-import { reconcileJob } from '../modules/webhooks/jobs';
+import { depositSweepJob, reconcileJob } from '../modules/webhooks/jobs';
 import { deleteExpiredIdempotencyKeys } from '../plugins/idempotency';
 import { type AnyJobDefinition, defineJob, type RetryTiming } from './queue';
 
@@ -38,4 +38,5 @@ export const jobDefinitions = (deps: JobDeps): readonly AnyJobDefinition[] => [
   idempotencyCleanupJob,
   payoutJob(deps),
   reconcileJob(deps),
+  depositSweepJob(deps),
 ];

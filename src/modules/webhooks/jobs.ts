@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { defineJob, type JobQueue, persistentRetry, type RetryTiming } from '../../jobs';
 import type { Stripe } from '../../lib/stripe';
-import { type EnqueueReconcile, reconcileEvent } from './service';
+import { type EnqueueReconcile, reconcileEvent, sweepWaitingDeposits } from './service';
 
 export const RECONCILE_JOB = 'webhooks.reconcile';
 
@@ -27,3 +27,20 @@ export const reconcileJob = (deps: { stripe: Stripe; retry?: RetryTiming }) =>
 export const reconcileEnqueuer = (queue: JobQueue): EnqueueReconcile => async (tx, eventId) => {
   await queue.send(RECONCILE_JOB, { eventId }, { tx, singletonKey: eventId });
 };
+
+export const DEPOSIT_SWEEP_JOB = 'deposits.sweep';
+
+/** Every 10 minutes, once per cluster: deposits whose webhook never came (sweepWaitingDeposits). */
+export const depositSweepJob = (deps: { stripe: Stripe; now?: () => Date }) =>
+  defineJob<Record<string, never>>({
+    name: DEPOSIT_SWEEP_JOB,
+    payload: z.object({}).strict(),
+    retryLimit: 2,
+    retryDelaySeconds: 60,
+    retryBackoff: false,
+    expireInSeconds: 10 * 60,
+    cron: '*/10 * * * *',
+    async handler(_payload, context) {
+      await sweepWaitingDeposits({ database: context.database.primary, stripe: deps.stripe, logger: context.logger }, (deps.now ?? (() => new Date()))());
+    },
+  });

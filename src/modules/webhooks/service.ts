@@ -5,8 +5,8 @@
  * (and Stripe, seeing a 5xx, sends it again). An event about an object we do not know yet is
  * recorded as deferred and handed to the reconcile job in that same transaction.
  */
-import { eq } from 'drizzle-orm';
-import { type Database, type Transaction, webhookEvents, type WebhookEventStatus } from '../../db';
+import { and, eq, inArray, isNotNull, lt } from 'drizzle-orm';
+import { type Database, deposits, type Transaction, webhookEvents, type WebhookEventStatus } from '../../db';
 import type { Logger } from '../../lib/logger';
 import type { Stripe } from '../../lib/stripe';
 import { storeFetchedAccount } from '../connect/service';
@@ -169,4 +169,45 @@ async function retrieveObjects(stripe: Stripe, event: Stripe.Event): Promise<Omi
     default:
       return {};
   }
+}
+
+/** How long a deposit may wait for its webhook before the sweep asks Stripe about it. */
+export const DEPOSIT_SWEEP_AFTER_MS = 15 * 60 * 1000;
+const DEPOSIT_SWEEP_BATCH = 200;
+
+/**
+ * The backstop for webhooks that never came (an endpoint misconfigured, an outage past Stripe's
+ * 3 days of retries): deposits still waiting after DEPOSIT_SWEEP_AFTER_MS are looked up at Stripe
+ * and a payment that succeeded is credited exactly as its webhook would have (same effect key,
+ * so a late webhook changes nothing). Returns how many were credited.
+ */
+export async function sweepWaitingDeposits(deps: ReconcileDeps, now: Date): Promise<number> {
+  const waiting = await deps.database
+    .select({ id: deposits.id, paymentIntentId: deposits.paymentIntentId })
+    .from(deposits)
+    .where(
+      and(
+        inArray(deposits.status, ['requires_payment', 'processing']),
+        isNotNull(deposits.paymentIntentId),
+        lt(deposits.updatedAt, new Date(now.getTime() - DEPOSIT_SWEEP_AFTER_MS)),
+      ),
+    )
+    .limit(DEPOSIT_SWEEP_BATCH);
+  let credited = 0;
+  for (const deposit of waiting) {
+    if (!deposit.paymentIntentId) continue;
+    // Outside any transaction: Stripe first, then the database.
+    const intent = await deps.stripe.paymentIntents.retrieve(deposit.paymentIntentId);
+    if (intent.status === 'succeeded') {
+      await deps.database.transaction((tx) => paymentSucceeded(tx, intent));
+      credited += 1;
+    } else if (intent.status === 'canceled') {
+      await deps.database.update(deposits).set({ status: 'canceled', updatedAt: now }).where(eq(deposits.id, deposit.id));
+    } else {
+      // Still open (the app never confirmed it): asked again on a later sweep, not every run.
+      await deps.database.update(deposits).set({ updatedAt: now }).where(eq(deposits.id, deposit.id));
+    }
+  }
+  if (credited > 0) deps.logger.warn({ credited }, 'deposits credited by the sweep: their webhooks never arrived');
+  return credited;
 }
