@@ -172,5 +172,6 @@ CREATE INDEX "ledger_entries_transaction_id_idx" ON "ledger_entries" USING btree
 CREATE INDEX "ledger_transactions_hold_id_idx" ON "ledger_transactions" USING btree ("hold_id");--> statement-breakpoint
 CREATE INDEX "deposits_user_created_idx" ON "deposits" USING btree ("user_id","created_at" DESC NULLS FIRST,"id" DESC NULLS FIRST);--> statement-breakpoint
 CREATE INDEX "deposits_charge_id_idx" ON "deposits" USING btree ("charge_id");--> statement-breakpoint
+CREATE INDEX "deposits_waiting_idx" ON "deposits" USING btree ("updated_at") WHERE "deposits"."status" in ('requires_payment', 'processing');--> statement-breakpoint
 CREATE INDEX "idempotency_keys_expires_at_idx" ON "idempotency_keys" USING btree ("expires_at");--> statement-breakpoint
 CREATE INDEX "withdrawals_user_created_idx" ON "withdrawals" USING btree ("user_id","created_at" DESC NULLS FIRST,"id" DESC NULLS FIRST);

@@ -48,6 +48,8 @@ export const deposits = pgTable(
     unique('deposits_user_request_key').on(table.userId, table.requestKey),
     index('deposits_user_created_idx').on(table.userId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('deposits_charge_id_idx').on(table.chargeId),
+    // The sweep's work list (deposits still waiting for their webhook), oldest first.
+    index('deposits_waiting_idx').on(table.updatedAt).where(sql`${table.status} in ('requires_payment', 'processing')`),
     check('deposits_amount_positive', sql`${table.amount} > 0`),
     check('deposits_method_check', sql`${table.method} in (${inList(depositMethods)})`),
     check('deposits_status_check', sql`${table.status} in (${inList(depositStatuses)})`),

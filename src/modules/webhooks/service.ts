@@ -192,13 +192,20 @@ export async function sweepWaitingDeposits(deps: ReconcileDeps, now: Date): Prom
         lt(deposits.updatedAt, new Date(now.getTime() - DEPOSIT_SWEEP_AFTER_MS)),
       ),
     )
+    .orderBy(deposits.updatedAt)
     .limit(DEPOSIT_SWEEP_BATCH);
   let credited = 0;
   for (const deposit of waiting) {
     if (!deposit.paymentIntentId) continue;
-    // Outside any transaction: Stripe first, then the database.
-    const intent = await deps.stripe.paymentIntents.retrieve(deposit.paymentIntentId);
-    if (intent.status === 'succeeded') {
+    // Outside any transaction: Stripe first, then the database. One deposit Stripe cannot answer
+    // for must not stop the others: it is asked again on a later sweep.
+    const intent = await deps.stripe.paymentIntents.retrieve(deposit.paymentIntentId).catch((error: unknown) => {
+      deps.logger.warn({ depositId: deposit.id, err: error }, 'deposit sweep: the payment intent could not be retrieved');
+      return null;
+    });
+    if (!intent) {
+      await deps.database.update(deposits).set({ updatedAt: now }).where(eq(deposits.id, deposit.id));
+    } else if (intent.status === 'succeeded') {
       await deps.database.transaction((tx) => paymentSucceeded(tx, intent));
       credited += 1;
     } else if (intent.status === 'canceled') {
