@@ -187,6 +187,28 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
     }
   }, 30_000);
 
+  test('regression (a retry after Stripe forgot the key): the retry finds the transfer the timed-out attempt made instead of making a second one', async () => {
+    const t = await startTestApp({ STRIPE_TIMEOUT_MS: '300' }, { work: true });
+    try {
+      const alice = await signUp(t, 'forgotten-key');
+      await depositByCard(t, alice, 2_000);
+      await onboard(t, alice);
+      t.stripeServer.faults.inject({ method: 'POST', path: /^\/v1\/transfers$/, mode: 'timeout_after', times: 1 });
+      const id = String(at(await readJson(await withdraw(t, alice, 1_000)), 'data', 'id'));
+      // The first attempt made the transfer and never heard back; then Stripe forgets its key
+      // (24 h pass before the retry, or an operator re-sends the dead letter).
+      await waitFor('the first attempt to reach Stripe', () => transfersFor(t, id).length === 1, 10_000, 20);
+      t.stripeServer.idempotency.forgetAll();
+      const settled = await settledWithdrawal(t, alice, id);
+      expect(at(settled, 'status')).toBe('paid');
+      expect(transfersFor(t, id)).toHaveLength(1);
+      expect((await walletOf(t, alice)).available.amount).toBe(1_000);
+    } finally {
+      t.stripeServer.faults.release();
+      await t.close();
+    }
+  }, 30_000);
+
   test('a wallet frozen by a chargeback while its withdrawal waits for the payout job is not paid out: the withdrawal fails with the reason, the money stays', async () => {
     const t = await startTestApp({}, { work: false });
     let worker: JobQueue | null = null;

@@ -14,6 +14,7 @@ import {
   type Transfer,
   type TransferReversal,
   emptyList,
+  listOf,
   newId,
   unixNow,
 } from './state';
@@ -206,6 +207,14 @@ export const connectRoutes: readonly Route[] = [
       return transfer;
     },
   ),
+  route('GET', '/v1/transfers', ['destination', 'transfer_group', 'limit', 'starting_after', 'ending_before'], ({ params, path, store }) => {
+    const destination = params.string('destination');
+    const group = params.string('transfer_group');
+    const transfers = [...store.transfers.values()].filter(
+      (transfer) => (destination === undefined || transfer.destination === destination) && (group === undefined || transfer.transfer_group === group),
+    );
+    return listOf(transfers, path, params);
+  }),
   route('GET', '/v1/transfers/:id', [], ({ id, store }) => {
     const transfer = store.transfers.get(id);
     if (!transfer) throw noSuch('transfer', id, 'id', 404);

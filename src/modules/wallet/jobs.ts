@@ -14,8 +14,8 @@ const payoutPayload = z.object({ withdrawalId: z.uuid() });
 
 /**
  * Retries 30 s doubling up to an hour apart, 20 of them: at most about 15 h, inside the 24 h
- * Stripe keeps an idempotency key (a retry after that could make a second transfer), so a payout
- * still failing by then is a dead letter for an operator, its money held. An attempt past 120 s
+ * Stripe keeps an idempotency key (each retry also looks for the transfer first, see
+ * executePayout), then a dead letter for an operator, its money held. An attempt past 120 s
  * (beyond the Stripe client's timeout: a hung one) is retried too, with the same key.
  */
 const PAYOUT_RETRY = { retryDelaySeconds: 30, retryLimit: 20, expireInSeconds: 120 };

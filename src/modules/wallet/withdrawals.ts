@@ -5,7 +5,8 @@
  * 2. The job (executePayout) calls Stripe's transfer with the idempotency key `withdrawal:<id>`,
  *    fixed by the withdrawal, then posts the hold (paid) or, on a definitive refusal, voids it
  *    (the money is available again and the reason is kept). A timeout or a crash is retried by
- *    the queue with the SAME key: Stripe answers the retry with the first transfer.
+ *    the queue with the SAME key: Stripe answers the retry with the first transfer; and a retry
+ *    first looks the transfer up by its group, which still holds after Stripe forgets the key.
  * Stripe is never called inside a database transaction.
  */
 import { and, desc, eq, sql } from 'drizzle-orm';
@@ -104,14 +105,18 @@ export async function executePayout(deps: PayoutDeps, withdrawalId: string): Pro
     return 'failed';
   }
 
+  // A retry first looks for the transfer an earlier attempt may have made: the idempotency key
+  // alone protects only for the 24 h Stripe keeps it (an operator may re-send a dead letter later).
+  // Any failure of this lookup is retried: it must never be mistaken for a refused transfer.
+  const earlier = withdrawal.attempts > 1 ? await findTransfer(deps.stripe, withdrawal.id) : null;
   let transfer: Stripe.Transfer;
   try {
-    transfer = await deps.stripe.transfers.create(
+    transfer = earlier ?? await deps.stripe.transfers.create(
       {
         amount: withdrawal.amount,
         currency: withdrawal.currency,
         destination: withdrawal.stripeAccountId,
-        transfer_group: `withdrawal_${withdrawal.id}`,
+        transfer_group: transferGroupOf(withdrawal.id),
         description: 'BOUNTYExpo withdrawal',
         metadata: { withdrawal_id: withdrawal.id, user_id: withdrawal.userId },
       },
@@ -125,6 +130,13 @@ export async function executePayout(deps: PayoutDeps, withdrawalId: string): Pro
   }
   await settle(deps.database, withdrawal, { outcome: 'paid', transferId: transfer.id });
   return 'paid';
+}
+
+const transferGroupOf = (withdrawalId: string): string => `withdrawal_${withdrawalId}`;
+
+async function findTransfer(stripe: Stripe, withdrawalId: string): Promise<Stripe.Transfer | null> {
+  const found = await stripe.transfers.list({ transfer_group: transferGroupOf(withdrawalId), limit: 1 });
+  return found.data[0] ?? null;
 }
 
 const FROZEN_REASON = 'Your wallet was frozen after a card payment was disputed; the amount is back in your balance.';
