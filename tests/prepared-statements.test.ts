@@ -1,13 +1,14 @@
 /**
  * DB_PREPARED_STATEMENTS (issue 8 review): with it off, no request query leaves a named
- * statement on its connection, even the queries drizzle prepares itself (src/db/prepared.ts),
+ * statement on its connection, even the queries drizzle prepares itself (src/db/prepared.ts) or
+ * runs in a transaction (issue 9),
  * which PgBouncer in transaction mode could not keep. One connection per pool, so the check
  * runs on the connection the requests used.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { selectRows } from '../src/db';
+import { posts, selectRows } from '../src/db';
 import { signUp } from './support/accounts';
 import { clusterEnv, hasCluster, startTestApp, type TestApp } from './support/harness';
 import { at, readJson } from './support/json';
@@ -28,6 +29,10 @@ describe.skipIf(!hasCluster)('DB_PREPARED_STATEMENTS', () => {
     const id = String(at(await readJson(created), 'data', 'id'));
     expect((await t.request(`/posts/${id}`)).status).toBe(200);
     expect((await t.request('/posts?limit=5')).status).toBe(200);
+    // A transaction's statements follow the same switch (the ledger's postings run in them), and
+    // so does postgres-js's own `commit`.
+    const ids = await t.database.runTransaction((tx) => tx.select({ id: posts.id }).from(posts).where(eq(posts.id, id)));
+    expect(ids).toHaveLength(1);
     // postgres-js's own array-type lookup when it connects is not a request query.
     const [row] = await selectRows(
       t.database.primary,
