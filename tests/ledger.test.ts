@@ -200,6 +200,32 @@ describe.skipIf(!hasCluster)('ledger invariants (enforced by the database)', () 
     expect(await balanceOf(database, alice)).toBe(500);
   });
 
+  test('two transactions locking the same two accounts in opposite orders both commit: the deadlock\'s loser is run again', async () => {
+    const [alice, bob] = [randomUserId('alice'), randomUserId('bob')];
+    await Promise.all([fund(database, alice, 100), fund(database, bob, 100)]);
+    const ids = await database.primary.select({ id: ledgerAccounts.id, owner: ledgerAccounts.ownerId }).from(ledgerAccounts).where(sql`${ledgerAccounts.ownerId} in (${alice}, ${bob})`);
+    const idOf = (owner: string) => ids.find((row) => row.owner === owner)?.id ?? 0;
+    // Each first run takes its first lock, waits until the other has taken its own, then reaches
+    // for the other's: a deadlock PostgreSQL breaks by failing one of them.
+    let firstLocks = 0;
+    const bothHoldOne = async () => {
+      firstLocks += 1;
+      while (firstLocks < 2) await Bun.sleep(5);
+    };
+    const runs = { forward: 0, backward: 0 };
+    const lockBoth = (name: 'forward' | 'backward', first: number, second: number) =>
+      database.runTransaction(async (tx) => {
+        runs[name] += 1;
+        await tx.execute(sql`select id from ledger_accounts where id = ${first} for update`);
+        if (runs[name] === 1) await bothHoldOne();
+        await tx.execute(sql`select id from ledger_accounts where id = ${second} for update`);
+        return name;
+      });
+    const outcomes = await Promise.all([lockBoth('forward', idOf(alice), idOf(bob)), lockBoth('backward', idOf(bob), idOf(alice))]);
+    expect(outcomes.sort()).toEqual(['backward', 'forward']);
+    expect(runs.forward + runs.backward).toBe(3);
+  });
+
   test('the ledger check finds no mismatch after all of the above', async () => {
     const result = await checkLedger(database.primary);
     expect(result).toEqual({ balanceMismatches: [], unbalancedTransactions: [] });

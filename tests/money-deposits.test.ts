@@ -112,6 +112,20 @@ describe.skipIf(!hasCluster)('deposits through Stripe', () => {
     expect((await walletOf(t, alice)).available.amount).toBe(before);
   });
 
+  test('a key whose deposit never reached Stripe is spent after 23 hours: 409 DEPOSIT_KEY_EXPIRED, no intent made', async () => {
+    const key = crypto.randomUUID();
+    const body = { amount: { amount: 600, currency: 'usd' }, method: 'card' };
+    // The first try timed out at Stripe a day ago: the deposit was never given an intent.
+    t.stripeServer.faults.inject({ method: 'POST', path: /^\/v1\/payment_intents$/, mode: 'error_500', times: 1 });
+    expect((await t.request('/wallet/deposits', moneyPost(bob, body, key))).status).toBe(503);
+    await t.database.primary.update(deposits).set({ createdAt: new Date(Date.now() - 24 * 3_600_000) }).where(eq(deposits.requestKey, key));
+    const retry = await t.request('/wallet/deposits', moneyPost(bob, body, key));
+    expect(retry.status).toBe(409);
+    expect(at(await readJson(retry), 'error')).toBe('DEPOSIT_KEY_EXPIRED');
+    const [row] = await t.database.primary.select().from(deposits).where(eq(deposits.requestKey, key));
+    expect(row?.paymentIntentId).toBeNull();
+  });
+
   test('bad amounts are 422 and create nothing: 0, -1, 1.5, 1e309, "10", past 2^53, over the maximum, below Stripe\'s 50 cents, another currency', async () => {
     const depositsBefore = (await t.database.primary.select().from(deposits).where(eq(deposits.userId, alice.id))).length;
     const bad: unknown[] = [0, -1, 1.5, '10', 2 ** 53, 1_000_001, 49, null];

@@ -68,6 +68,25 @@ describe.skipIf(!hasCluster)('money operations', () => {
     expect((await walletOf(t, payer)).available.amount).toBe(900);
   });
 
+  test('a deposit the app never confirms is cancelled by the sweep after 3 days, and no longer asked about', async () => {
+    const payer = await signUp(t, 'abandoned');
+    const created = await t.request('/wallet/deposits', {
+      method: 'POST',
+      json: { amount: { amount: 800, currency: 'usd' }, method: 'apple_pay' },
+      headers: { cookie: payer.jar.header(), 'idempotency-key': crypto.randomUUID() },
+    });
+    expect(created.status).toBe(201);
+    const id = String(((await created.json()) as { data: { id: string } }).data.id);
+    const sweepAt = (minutesLater: number) =>
+      sweepWaitingDeposits({ database: t.database.primary, stripe: t.stripe, logger: createLogger({ level: 'silent' }) }, new Date(Date.now() + minutesLater * 60_000));
+    await sweepAt(60);
+    expect((await t.database.primary.select().from(deposits).where(eq(deposits.id, id)))[0]?.status).toBe('requires_payment');
+    await sweepAt(4 * 24 * 60);
+    expect((await t.database.primary.select().from(deposits).where(eq(deposits.id, id)))[0]?.status).toBe('canceled');
+    const intentId = (await t.database.primary.select().from(deposits).where(eq(deposits.id, id)))[0]?.paymentIntentId;
+    expect(t.stripeServer.state.paymentIntents().find((intent) => intent.id === intentId)?.status).toBe('canceled');
+  });
+
   test('the ledger check job finds every balance equal to its entries, and /metrics shows its result', async () => {
     const id = await t.jobs.send(LEDGER_CHECK_JOB, {});
     if (!id) throw new Error('the ledger check was not enqueued');

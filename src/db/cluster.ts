@@ -12,7 +12,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
 import { databaseRefusal, findErrorCode } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import { isConnectionError, isDatabaseFailure, isRetryableReadError, toUnavailable } from './errors';
+import { isConnectionError, isDatabaseFailure, isRetryableReadError, isTransactionConflict, toUnavailable } from './errors';
 import { assertOutsideTransaction, inTransactionScope, readOnlyGuard } from './guards';
 import { type DatabaseHealth, HEALTH_TIMEOUT_MS, healthFailureReason, type PoolHealth, type ReplicaHealth, withTimeout } from './health';
 import { type Lsn, parseLsn, readYourWritesLsn } from './lsn';
@@ -367,12 +367,23 @@ export class DatabaseCluster implements SessionBackend {
     }
   }
 
+  /**
+   * A transaction, run once more if it loses a deadlock (or a serialization failure): PostgreSQL
+   * rolled it back whole, and `work` touches nothing outside the database (Stripe is never called
+   * inside one), so a second run is the same request again. Each run has its own bound.
+   */
   async runTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     assertOutsideTransaction('transaction()');
-    try {
-      return await this.gate(PRIMARY_NAME).run(() => this.primary.transaction((tx) => inTransactionScope(() => work(tx))));
-    } catch (error) {
-      throw toUnavailable(error);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.gate(PRIMARY_NAME).run(() => this.primary.transaction((tx) => inTransactionScope(() => work(tx))));
+      } catch (error) {
+        if (attempt < TRANSACTION_ATTEMPTS && isTransactionConflict(error)) {
+          this.logger.warn({ attempt, error: findErrorCode(error) }, 'transaction lost a deadlock: running it again');
+          continue;
+        }
+        throw toUnavailable(error);
+      }
     }
   }
 
@@ -389,5 +400,8 @@ export class DatabaseCluster implements SessionBackend {
 }
 
 const MAX_LSN: Lsn = (1n << 64n) - 1n;
+
+/** A transaction runs at most twice (see runTransaction). */
+const TRANSACTION_ATTEMPTS = 2;
 
 export const embeddedDataDir = (config: DatabaseConfig): string => join(resolve(config.dataDir), 'pglite');

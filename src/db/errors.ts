@@ -27,6 +27,15 @@ export function isDatabaseFailure(error: unknown): boolean {
   return code !== undefined && (code === RECOVERY_CONFLICT || /^(53|57|58|XX)/.test(code));
 }
 
+/**
+ * A transaction that lost to another (deadlock 40P01, serialization failure 40001): nothing of it
+ * was kept, and running it again may well succeed.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = findErrorCode(error, (candidate) => /^[0-9A-Z]{5}$/.test(candidate));
+  return code === '40P01' || code === RECOVERY_CONFLICT;
+}
+
 /** A read that failed for one of these reasons may succeed on another node. */
 export function isRetryableReadError(error: unknown): boolean {
   return isConnectionError(error) || findErrorCode(error) === RECOVERY_CONFLICT;

@@ -59,7 +59,9 @@ export type LockedAccount = { id: number; key: string; balance: number; allowNeg
 /**
  * Locks the accounts `FOR UPDATE` in ascending id order (the sort runs below the lock, so rows are
  * locked in that order), opening any that do not exist yet: two postings over the same accounts
- * queue instead of deadlocking, and a balance read here is the one the write uses.
+ * queue instead of deadlocking, and a balance read here is the one the write uses. Accounts
+ * opened by several postings at the same moment can still deadlock (the re-lock may meet a row
+ * another opened meanwhile, below ours): PostgreSQL breaks it and runTransaction runs the loser again.
  */
 export async function lockAccounts(tx: Transaction, refs: readonly AccountRef[]): Promise<Map<string, LockedAccount>> {
   const unique = [...new Map(refs.map((ref) => [accountKey(ref), ref])).values()];

@@ -12,8 +12,12 @@ import { type DatabaseSession, type Deposit, type DepositMethod, type DepositSta
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { callStripe, isDefinitiveRefusal, providerRefusal, type Stripe, StripeSdk } from '../../lib/stripe';
 import { assertUsablePaymentMethod, ensureCustomer, type Payer } from '../payments/service';
+import { WALLET_ERRORS } from './errors';
 import type { DepositView } from './schemas';
 import { toDepositView } from './views';
+
+/** How long a deposit without an intent may be retried with its key: inside Stripe's 24 h. */
+const DEPOSIT_KEY_RETRY_MS = 23 * 60 * 60 * 1000;
 
 export type DepositDeps = { db: DatabaseSession; stripe: Stripe; liveMode: boolean };
 
@@ -68,6 +72,9 @@ export async function createDeposit(deps: DepositDeps, payer: Payer, request: De
     const intent = await callStripe(() => stripe.paymentIntents.retrieve(existingIntentId));
     return toDepositView(deposit, intent.client_secret);
   }
+  // No intent on record (an earlier try timed out, or was refused): Stripe keeps `deposit:<id>`
+  // 24 h, so past that a retry could make (and charge) a second intent. The key is spent.
+  if (!inserted && Date.now() - deposit.createdAt.getTime() > DEPOSIT_KEY_RETRY_MS) throw WALLET_ERRORS.error('DEPOSIT_KEY_EXPIRED');
 
   let intent: Stripe.PaymentIntent;
   try {

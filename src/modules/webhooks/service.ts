@@ -5,7 +5,7 @@
  * (and Stripe, seeing a 5xx, sends it again). An event about an object we do not know yet is
  * recorded as deferred and handed to the reconcile job in that same transaction.
  */
-import { and, eq, inArray, isNotNull, lt } from 'drizzle-orm';
+import { and, eq, isNotNull, lt, sql } from 'drizzle-orm';
 import { type Database, deposits, type Transaction, webhookEvents, type WebhookEventStatus } from '../../db';
 import type { Logger } from '../../lib/logger';
 import type { Stripe } from '../../lib/stripe';
@@ -174,6 +174,8 @@ async function retrieveObjects(stripe: Stripe, event: Stripe.Event): Promise<Omi
 /** How long a deposit may wait for its webhook before the sweep asks Stripe about it. */
 export const DEPOSIT_SWEEP_AFTER_MS = 15 * 60 * 1000;
 const DEPOSIT_SWEEP_BATCH = 200;
+/** An intent the app has not confirmed in this long is cancelled by the sweep (Stripe retries webhooks for 3 days). */
+const DEPOSIT_ABANDONED_MS = 3 * 24 * 60 * 60 * 1000;
 
 /**
  * The backstop for webhooks that never came (an endpoint misconfigured, an outage past Stripe's
@@ -183,11 +185,12 @@ const DEPOSIT_SWEEP_BATCH = 200;
  */
 export async function sweepWaitingDeposits(deps: ReconcileDeps, now: Date): Promise<number> {
   const waiting = await deps.database
-    .select({ id: deposits.id, paymentIntentId: deposits.paymentIntentId })
+    .select({ id: deposits.id, paymentIntentId: deposits.paymentIntentId, createdAt: deposits.createdAt })
     .from(deposits)
     .where(
       and(
-        inArray(deposits.status, ['requires_payment', 'processing']),
+        // Literal, as the partial index says it: a parameter would keep a generic plan off it.
+        sql`${deposits.status} in ('requires_payment', 'processing')`,
         isNotNull(deposits.paymentIntentId),
         lt(deposits.updatedAt, new Date(now.getTime() - DEPOSIT_SWEEP_AFTER_MS)),
       ),
@@ -210,6 +213,10 @@ export async function sweepWaitingDeposits(deps: ReconcileDeps, now: Date): Prom
       credited += 1;
     } else if (intent.status === 'canceled') {
       await deps.database.update(deposits).set({ status: 'canceled', updatedAt: now }).where(eq(deposits.id, deposit.id));
+    } else if (intent.status !== 'processing' && now.getTime() - deposit.createdAt.getTime() > DEPOSIT_ABANDONED_MS) {
+      // Never confirmed by the app in 3 days: cancelled, so it stops being asked about.
+      const canceled = await deps.stripe.paymentIntents.cancel(intent.id).catch(() => null);
+      if (canceled?.status === 'canceled') await deps.database.update(deposits).set({ status: 'canceled', updatedAt: now }).where(eq(deposits.id, deposit.id));
     } else {
       // Still open (the app never confirmed it): asked again on a later sweep, not every run.
       await deps.database.update(deposits).set({ updatedAt: now }).where(eq(deposits.id, deposit.id));

@@ -37,8 +37,8 @@ export async function verifyStripeEvent(
   // The account endpoint and the Connect endpoint sign with secrets of their own.
   for (const secret of input.secrets) {
     try {
-      // The library checks the age too, on the same clock (receivedAt): two locks on one door.
-      return await stripe.webhooks.constructEventAsync(input.body, input.signature, secret, WEBHOOK_TOLERANCE_S, undefined, nowS);
+      // The library checks the age too, on the same clock (receivedAt, in milliseconds).
+      return await stripe.webhooks.constructEventAsync(input.body, input.signature, secret, WEBHOOK_TOLERANCE_S, undefined, input.nowMs);
     } catch {
       // Not signed with this one: try the next.
     }
