@@ -34,7 +34,6 @@ export type AccountOwnerType = (typeof accountOwnerTypes)[number];
 export const accountKinds = ['available', 'withdrawal_hold', 'receivable', 'escrow', 'fees', 'external'] as const;
 export type AccountKind = (typeof accountKinds)[number];
 
-
 export const ledgerAccounts = pgTable(
   'ledger_accounts',
   {

@@ -13,7 +13,6 @@ import type Stripe from 'stripe';
 import { inList } from './checks';
 import { ledgerHolds } from './ledger';
 
-
 export const depositMethods = ['card', 'apple_pay'] as const;
 export type DepositMethod = (typeof depositMethods)[number];
 export const depositStatuses = ['creating', 'requires_payment', 'processing', 'succeeded', 'failed', 'canceled'] as const;

@@ -106,7 +106,6 @@ export class NotYetKnownError extends Error {
   }
 }
 
-
 /**
  * A deferred event, again: first the object we were missing is retrieved from Stripe (outside
  * any transaction) and its current state applied (a payment's success, a payout account), then
