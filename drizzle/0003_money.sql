@@ -75,6 +75,7 @@ CREATE TABLE "connect_accounts" (
 	"requirements_due" jsonb DEFAULT '[]'::jsonb NOT NULL,
 	"disabled_reason" text,
 	"payout_failure_reason" text,
+	"payout_event_at" timestamp with time zone,
 	"state_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,

@@ -64,7 +64,7 @@ const signatureFor = (payload: string, options: { secret?: string; timestamp?: n
     ...(options.timestamp === undefined ? {} : { timestamp: options.timestamp }),
   });
 
-const LABELS = ['otherMode', 'duplicates', 'twice', 'refunded', 'disputed', 'covered', 'reversed', 'bankRefused', 'adopted', 'lateFailure', 'reordered', 'busy'] as const;
+const LABELS = ['payoutOrder', 'otherMode', 'duplicates', 'twice', 'refunded', 'disputed', 'covered', 'reversed', 'bankRefused', 'adopted', 'lateFailure', 'reordered', 'busy'] as const;
 type Label = (typeof LABELS)[number];
 
 describe.skipIf(!hasCluster)('Stripe webhooks', () => {
@@ -444,6 +444,26 @@ describe.skipIf(!hasCluster)('Stripe webhooks', () => {
     expect((await connectAccountOf(user))?.payoutFailureReason).toBeNull();
     expect(await walletOf(t, user)).toEqual(walletBefore);
     await expectCleanLedger();
+  });
+
+  test('payout events out of order: a failure older than a later payout that succeeded does not show', async () => {
+    const user = userFor('payoutOrder');
+    const accountId = await onboard(t, user);
+    await depositByCard(t, user, 1_000);
+    const withdrawal = await withdrawAndWaitPaid(user, 700);
+    const nowS = Math.floor(Date.now() / 1000);
+    const payout = (id: string, status: string) => ({ id, object: 'payout', amount: 700, currency: 'usd', status, failure_code: status === 'failed' ? 'account_closed' : null, failure_message: status === 'failed' ? 'closed' : null });
+    const send = async (type: string, object: object, createdS: number) => {
+      const made = eventPayload(type, object, createdS);
+      const payload = JSON.stringify({ ...JSON.parse(made.payload), account: accountId });
+      return outcomeOf(await deliver(payload, await signatureFor(payload, { secret: TEST_CONNECT_WEBHOOK_SECRET })));
+    };
+    // Stripe: the first payout failed (a minute ago), the next one was paid (now); delivered newest first.
+    expect(await send('payout.paid', payout('po_second', 'paid'), nowS)).toBe('processed');
+    expect(await send('payout.failed', payout('po_first', 'failed'), nowS - 60)).toBe('processed');
+    await t.settle();
+    expect((await connectAccountOf(user))?.payoutFailureReason).toBeNull();
+    expect((await getWithdrawal(user, withdrawal.id)).status).toBe('paid');
   });
 
   test('a payout account Stripe made but we never recorded (our request died after Stripe answered) is adopted once onboarding completes: payouts show enabled', async () => {

@@ -108,6 +108,8 @@ export const connectAccounts = pgTable('connect_accounts', {
   disabledReason: text('disabled_reason'),
   /** Why Stripe's last payout to the user's bank failed (payout.failed), until one succeeds. */
   payoutFailureReason: text('payout_failure_reason'),
+  /** When the payout event behind payoutFailureReason was created: an older one changes nothing. */
+  payoutEventAt: timestamp('payout_event_at', { withTimezone: true }),
   /** When Stripe produced the state stored here: an older event never overwrites a newer state. */
   stateAt: timestamp('state_at', { withTimezone: true }).notNull().defaultNow(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

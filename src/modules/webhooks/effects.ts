@@ -182,27 +182,32 @@ export async function transferReversed(tx: Transaction, transfer: Stripe.Transfe
  * reason is shown on the payout account, and on the withdrawal the payout was for when one matches
  * it (a paid withdrawal of the same amount and currency; a payout of several shows on the account).
  */
-export async function payoutFailed(tx: Transaction, payout: Stripe.Payout, accountId: string | null): Promise<EffectOutcome> {
+export async function payoutFailed(tx: Transaction, payout: Stripe.Payout, accountId: string | null, eventAt: Date): Promise<EffectOutcome> {
   const account = await payoutAccount(tx, accountId);
   if (account === 'none') return 'ignored';
   if (!account) return 'unknown';
+  if (isOlderPayoutEvent(account.payoutEventAt, eventAt)) return 'processed';
   const reason = `Your bank refused the payout: ${payout.failure_message ?? payout.failure_code ?? 'no reason given'}. Update your bank details through an onboarding link.`;
-  await tx.update(connectAccounts).set({ payoutFailureReason: reason, updatedAt: new Date() }).where(eq(connectAccounts.userId, account.userId));
+  await tx.update(connectAccounts).set({ payoutFailureReason: reason, payoutEventAt: eventAt, updatedAt: new Date() }).where(eq(connectAccounts.userId, account.userId));
   const withdrawal = await withdrawalOfPayout(tx, account.userId, payout, 'paid');
   if (withdrawal) await tx.update(withdrawals).set({ status: 'payout_failed', failureReason: reason, updatedAt: new Date() }).where(eq(withdrawals.id, withdrawal));
   return 'processed';
 }
 
 /** A payout reached the bank: a failure shown before is over (the retried payout of the same amount). */
-export async function payoutPaid(tx: Transaction, payout: Stripe.Payout, accountId: string | null): Promise<EffectOutcome> {
+export async function payoutPaid(tx: Transaction, payout: Stripe.Payout, accountId: string | null, eventAt: Date): Promise<EffectOutcome> {
   const account = await payoutAccount(tx, accountId);
   if (account === 'none') return 'ignored';
   if (!account) return 'unknown';
-  await tx.update(connectAccounts).set({ payoutFailureReason: null, updatedAt: new Date() }).where(eq(connectAccounts.userId, account.userId));
+  // A success older than the failure shown (events come in any order) does not end it.
+  if (isOlderPayoutEvent(account.payoutEventAt, eventAt)) return 'processed';
+  await tx.update(connectAccounts).set({ payoutFailureReason: null, payoutEventAt: eventAt, updatedAt: new Date() }).where(eq(connectAccounts.userId, account.userId));
   const withdrawal = await withdrawalOfPayout(tx, account.userId, payout, 'payout_failed');
   if (withdrawal) await tx.update(withdrawals).set({ status: 'paid', failureReason: null, updatedAt: new Date() }).where(eq(withdrawals.id, withdrawal));
   return 'processed';
 }
+
+const isOlderPayoutEvent = (stored: Date | null, eventAt: Date): boolean => stored !== null && stored.getTime() > eventAt.getTime();
 
 /** The payout account a connected account's event is about: 'none' without one, undefined when unknown (yet). */
 async function payoutAccount(tx: Transaction, accountId: string | null) {

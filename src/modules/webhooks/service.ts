@@ -48,9 +48,9 @@ export async function applyEvent(tx: Transaction, event: Stripe.Event): Promise<
     case 'transfer.reversed':
       return transferReversed(tx, event.data.object);
     case 'payout.failed':
-      return payoutFailed(tx, event.data.object, event.account ?? null);
+      return payoutFailed(tx, event.data.object, event.account ?? null, new Date(event.created * 1000));
     case 'payout.paid':
-      return payoutPaid(tx, event.data.object, event.account ?? null);
+      return payoutPaid(tx, event.data.object, event.account ?? null, new Date(event.created * 1000));
     default:
       return 'ignored';
   }
