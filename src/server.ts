@@ -9,7 +9,7 @@ import { createApp } from './app';
 import type { AppConfig } from './config/env';
 import { closeDatabaseConnections, initDatabase } from './db';
 import { JobQueue } from './jobs';
-import { jobDefinitions } from './jobs/registry';
+import { jobDefinitions } from './job-definitions';
 import { createStripeClient } from './lib/stripe';
 import type { Logger, ProcessLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';

@@ -8,7 +8,7 @@
 import { loadConfig } from './config/env';
 import { closeDatabaseConnections, initDatabase, isConnectionError } from './db';
 import { JobQueue } from './jobs';
-import { jobDefinitions } from './jobs/registry';
+import { jobDefinitions } from './job-definitions';
 import { createStripeClient } from './lib/stripe';
 import { createProcessLogger } from './lib/logger';
 

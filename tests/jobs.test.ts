@@ -99,7 +99,7 @@ describe.skipIf(!hasCluster)('the job queue', () => {
     });
     database = await DatabaseCluster.open(config.database, logger);
     queue = JobQueue.create({ database, logger, schema: SCHEMA, pollingIntervalSeconds: 0.5 });
-    // Typed as src/jobs/registry.ts holds them: definitions of different payloads in one list.
+    // Typed as src/job-definitions.ts holds them: definitions of different payloads in one list.
     const definitions: readonly AnyJobDefinition[] = [txJob, flakyJob, strictJob, laterJob];
     for (const definition of definitions) queue.define(definition);
     await queue.start({ work: true });

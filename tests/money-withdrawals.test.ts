@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq } from 'drizzle-orm';
 import { withdrawals } from '../src/db';
 import { JobQueue } from '../src/jobs';
-import { jobDefinitions } from '../src/jobs/registry';
+import { jobDefinitions } from '../src/job-definitions';
 import { createLogger } from '../src/lib/logger';
 import { checkLedger } from '../src/modules/ledger';
 import { signUp, type TestAccount } from './support/accounts';

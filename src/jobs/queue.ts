@@ -46,7 +46,7 @@ export interface JobDefinition<T extends object> {
   handler?(payload: T, context: JobContext): Promise<void>;
 }
 
-/** Any definition, as lists of them hold it (src/jobs/registry.ts). */
+/** Any definition, as lists of them hold it (src/job-definitions.ts). */
 export type AnyJobDefinition = JobDefinition<object>;
 
 /** A job's retry timing as a process may override it (tests shorten it). */

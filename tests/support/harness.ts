@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createApp } from '../../src/app';
 import { type LocalStripe, startLocalStripe } from '../../src/dev/stripe-local';
 import { JobQueue } from '../../src/jobs';
-import { jobDefinitions } from '../../src/jobs/registry';
+import { jobDefinitions } from '../../src/job-definitions';
 import { createStripeClient } from '../../src/lib/stripe';
 import { DatabaseCluster, type QueryObserver } from '../../src/db';
 import { type AppConfig, LOCAL_STRIPE_SECRET_KEY, parseConfig } from '../../src/config/env';

@@ -2,15 +2,16 @@
  * Every job type the service has, in one list: src/server.ts and src/worker.ts define them all on
  * the queue, so a process can send any of them and a worker runs them all. A feature adds its
  * definitions here (built with `defineJob` in its own module); what a handler needs beyond the
- * job context (the Stripe client) comes in `deps`.
+ * job context (the Stripe client) comes in `deps`. It sits beside app.ts, not in src/jobs: like
+ * the app, it is where the modules are put together, and src/jobs stays below them.
  */
 import { z } from 'zod';
-import type { Stripe } from '../lib/stripe';
-import { ledgerCheckJob } from '../modules/ledger/jobs';
-import { payoutJob } from '../modules/wallet/jobs';
-import { depositSweepJob, reconcileJob } from '../modules/webhooks/jobs';
-import { deleteExpiredIdempotencyKeys } from '../plugins/idempotency';
-import { type AnyJobDefinition, defineJob, type RetryTiming } from './queue';
+import type { Stripe } from './lib/stripe';
+import { ledgerCheckJob } from './modules/ledger/jobs';
+import { payoutJob } from './modules/wallet/jobs';
+import { depositSweepJob, reconcileJob } from './modules/webhooks/jobs';
+import { deleteExpiredIdempotencyKeys } from './plugins/idempotency';
+import { type AnyJobDefinition, defineJob, type RetryTiming } from './jobs';
 
 export type JobDeps = {
   stripe: Stripe;
