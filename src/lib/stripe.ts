@@ -5,7 +5,7 @@
  */
 import Stripe from 'stripe';
 import type { AppConfig } from '../config/env';
-import { defineErrors, HttpError } from './errors';
+import { defineErrors, type HttpError, serviceUnavailable } from './errors';
 
 /** The SDK's class (its typed errors live on it); `Stripe` the type is a client. */
 export { Stripe as StripeSdk };
@@ -59,8 +59,7 @@ export function providerRefusal(error: unknown): HttpError {
     if (error.code === 'resource_missing' && error.param === 'payment_method') return PROVIDER_ERRORS.error('PAYMENT_METHOD_NOT_FOUND');
     return PROVIDER_ERRORS.error('PAYMENT_PROVIDER_REFUSED', error.message);
   }
-  const unavailable = PROVIDER_ERRORS.error('PAYMENT_PROVIDER_UNAVAILABLE');
-  return new HttpError(unavailable.status, unavailable.code, unavailable.message, undefined, { 'retry-after': '2' });
+  return serviceUnavailable(PROVIDER_ERRORS.codes.PAYMENT_PROVIDER_UNAVAILABLE.message, 'PAYMENT_PROVIDER_UNAVAILABLE', 2);
 }
 
 /** Runs a Stripe call during a request; its failure becomes our refusal (402, 404, 422 or 503). */

@@ -9,7 +9,7 @@ import type { ConnectAccountView } from './schemas';
 
 export type ConnectDeps = { db: DatabaseSession; stripe: Stripe; returnUrl: string; refreshUrl: string };
 
-export const toConnectAccountView = (account: ConnectAccount): ConnectAccountView => ({
+const toConnectAccountView = (account: ConnectAccount): ConnectAccountView => ({
   accountId: account.stripeAccountId,
   detailsSubmitted: account.detailsSubmitted,
   chargesEnabled: account.chargesEnabled,
@@ -25,7 +25,7 @@ async function findOnPrimary(db: DatabaseSession, userId: string): Promise<Conne
 }
 
 /** What Stripe's account object says, as our columns. */
-export function accountState(account: Stripe.Account) {
+function accountState(account: Stripe.Account) {
   return {
     detailsSubmitted: account.details_submitted ?? false,
     chargesEnabled: account.charges_enabled ?? false,

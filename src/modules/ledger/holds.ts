@@ -6,7 +6,7 @@
  * unique, so two resolutions racing cannot both commit.
  */
 import { and, eq, inArray } from 'drizzle-orm';
-import { type HoldKind, type HoldStatus, type LedgerHold, ledgerAccounts, ledgerHolds, type Transaction, walletFreezes } from '../../db';
+import { type Database, type HoldKind, type HoldStatus, type LedgerHold, ledgerAccounts, ledgerHolds, type Transaction, walletFreezes } from '../../db';
 import { type AccountRef, accountKey, accountRefColumns, lockAccounts } from './accounts';
 import { LEDGER_ERRORS } from './errors';
 import { type Leg, post } from './posting';
@@ -21,10 +21,15 @@ export type HoldOpening = Readonly<{
   description: string;
 }>;
 
+/** Whether money may not leave the user's wallet (a chargeback it could not cover). */
+export async function isWalletFrozen(db: Pick<Database, 'select'>, userId: string): Promise<boolean> {
+  const [frozen] = await db.select({ userId: walletFreezes.userId }).from(walletFreezes).where(eq(walletFreezes.userId, userId));
+  return frozen !== undefined;
+}
+
 /** Refuses money leaving a frozen wallet. Call with the wallet's available account locked. */
 export async function assertNotFrozen(tx: Transaction, userId: string): Promise<void> {
-  const [frozen] = await tx.select({ userId: walletFreezes.userId }).from(walletFreezes).where(eq(walletFreezes.userId, userId));
-  if (frozen) throw LEDGER_ERRORS.error('WALLET_FROZEN');
+  if (await isWalletFrozen(tx, userId)) throw LEDGER_ERRORS.error('WALLET_FROZEN');
 }
 
 /**

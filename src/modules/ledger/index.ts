@@ -7,7 +7,7 @@ export { type AccountRef, escrowAccount, platformAccount, userAccount, userBalan
 export { checkLedger, latestLedgerCheck, type LedgerCheck, runLedgerCheck } from './check';
 export { LEDGER_ERRORS, LedgerConflictError } from './errors';
 export { creditFromStripe, holdEscrow, platformFee, refundEscrow, releaseEscrow, splitEscrow } from './escrow';
-export { assertNotFrozen, type HoldSelector, openHold, type Resolution, resolveHold } from './holds';
+export { assertNotFrozen, type HoldSelector, isWalletFrozen, openHold, type Resolution, resolveHold } from './holds';
 export { amountInputSchema, currencySchema, DEFAULT_CURRENCY, type Money, money, moneySchema, SUPPORTED_CURRENCIES } from './money';
 export { type Leg, post, type Posting, type PostingResult } from './posting';
 export { type Reclaim, reclaim, reverseTransaction, unfreezeIfSettled } from './reclaims';

@@ -19,7 +19,7 @@ export const paymentsModule: ModuleInfo = {
   errors: PROVIDER_ERRORS.codes,
 };
 
-export const APPLE_PAY_ASSOCIATION_PATH = '/.well-known/apple-developer-merchantid-domain-association';
+const APPLE_PAY_ASSOCIATION_PATH = '/.well-known/apple-developer-merchantid-domain-association';
 
 export type PaymentsRouteDeps = {
   databasePlugin: DatabasePlugin;

@@ -5,7 +5,7 @@ import { amountInputSchema, currencySchema, moneySchema } from '../ledger';
 import { paymentMethodIdSchema } from '../payments/schemas';
 
 /** Stripe's smallest charge in USD is 50 cents. */
-export const MIN_DEPOSIT = 50;
+const MIN_DEPOSIT = 50;
 
 export const walletSchema = z.object({
   currency: z.string().max(3),
@@ -18,7 +18,7 @@ export const walletSchema = z.object({
 });
 export type WalletView = z.infer<typeof walletSchema>;
 
-export const walletTransactionStatuses = ['pending', 'completed', 'returned'] as const;
+const walletTransactionStatuses = ['pending', 'completed', 'returned'] as const;
 
 export const walletTransactionSchema = z.object({
   id: z.string().max(32),

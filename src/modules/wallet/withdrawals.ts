@@ -10,11 +10,11 @@
  * Stripe is never called inside a database transaction.
  */
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { connectAccounts, type Database, type DatabaseSession, type Transaction, type Withdrawal, walletFreezes, withdrawals } from '../../db';
+import { connectAccounts, type Database, type DatabaseSession, type Transaction, type Withdrawal, withdrawals } from '../../db';
 import type { Logger } from '../../lib/logger';
 import { isDefinitiveRefusal, type Stripe } from '../../lib/stripe';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
-import { openHold, platformAccount, resolveHold, userAccount } from '../ledger';
+import { isWalletFrozen, openHold, platformAccount, resolveHold, userAccount } from '../ledger';
 import { WALLET_ERRORS } from './errors';
 import type { WithdrawalView } from './schemas';
 import { toWithdrawalView } from './views';
@@ -100,7 +100,7 @@ export async function executePayout(deps: PayoutDeps, withdrawalId: string): Pro
   if (withdrawal.status !== 'pending') return 'already-done';
   // A wallet frozen by a chargeback sends nothing out. Only on a first attempt: after one, Stripe
   // may have made the transfer already, and only the same key again can tell.
-  if (withdrawal.attempts === 1 && (await isFrozen(deps.database, withdrawal.userId))) {
+  if (withdrawal.attempts === 1 && (await isWalletFrozen(deps.database, withdrawal.userId))) {
     await settle(deps.database, withdrawal, { outcome: 'failed', reason: FROZEN_REASON });
     return 'failed';
   }
@@ -140,11 +140,6 @@ async function findTransfer(stripe: Stripe, withdrawalId: string): Promise<Strip
 }
 
 const FROZEN_REASON = 'Your wallet was frozen after a card payment was disputed; the amount is back in your balance.';
-
-async function isFrozen(database: Database, userId: string): Promise<boolean> {
-  const [row] = await database.select({ userId: walletFreezes.userId }).from(walletFreezes).where(eq(walletFreezes.userId, userId));
-  return row !== undefined;
-}
 
 /** Posts (paid) or voids (failed) the withdrawal's hold and records it, in one transaction. */
 async function settle(

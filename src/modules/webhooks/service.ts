@@ -99,7 +99,7 @@ export async function receiveEvent(
 export type ReconcileDeps = { database: Database; stripe: Stripe; logger: Logger };
 
 /** Thrown while the object an event is about is still unknown: the queue retries with backoff. */
-export class NotYetKnownError extends Error {
+class NotYetKnownError extends Error {
   constructor(eventId: string) {
     super(`the object of event ${eventId} is not known yet`);
     this.name = 'NotYetKnownError';
@@ -171,7 +171,7 @@ async function retrieveObjects(stripe: Stripe, event: Stripe.Event): Promise<Omi
 }
 
 /** How long a deposit may wait for its webhook before the sweep asks Stripe about it. */
-export const DEPOSIT_SWEEP_AFTER_MS = 15 * 60 * 1000;
+const DEPOSIT_SWEEP_AFTER_MS = 15 * 60 * 1000;
 const DEPOSIT_SWEEP_BATCH = 200;
 /** An intent the app has not confirmed in this long is cancelled by the sweep (Stripe retries webhooks for 3 days). */
 const DEPOSIT_ABANDONED_MS = 3 * 24 * 60 * 60 * 1000;

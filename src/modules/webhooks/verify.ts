@@ -7,7 +7,7 @@
 import type { Stripe } from '../../lib/stripe';
 import { WEBHOOK_ERRORS } from './errors';
 
-export const WEBHOOK_TOLERANCE_S = 300;
+const WEBHOOK_TOLERANCE_S = 300;
 
 /**
  * The one `t=` of a Stripe-Signature header (unix seconds), read as Stripe's library reads it
