@@ -122,6 +122,13 @@ const envSchema = z
     APPLE_PAY_DOMAIN_ASSOCIATION: z.string().trim().max(65_536).optional(),
     PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(5_000).default(1_000),
     MONEY_MAX_AMOUNT: z.coerce.number().int().min(100).max(100_000_000_00).default(1_000_000),
+    BOUNTY_EXPIRY_GRACE_H: z.coerce.number().int().min(0).max(24 * 90).default(48),
+    AUTO_APPROVE_DAYS: z.coerce.number().int().min(4).max(60).default(7),
+    DISPUTE_RESPONSE_DAYS: z.coerce.number().int().min(1).max(30).default(5),
+    MUTUAL_CANCEL_HOURS: z.coerce.number().int().min(1).max(24 * 14).default(48),
+    IDLE_HUNTER_NUDGE_DAYS: z.coerce.number().int().min(1).max(30).default(3),
+    REVIEW_WINDOW_DAYS: z.coerce.number().int().min(1).max(90).default(14),
+    MAX_PENDING_REQUESTS: z.coerce.number().int().min(1).max(1_000).default(20),
     WORKER_ENABLED: boolean.default(true),
     JOBS_SCHEMA: z.string().trim().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case PostgreSQL identifier').default('pgboss'),
 
@@ -182,6 +189,25 @@ function poolSizes(env: { WEB_CONCURRENCY: number; DB_POOL_MAX_TOTAL: number; DB
   const authPoolMax = Math.max(1, Math.min(env.DB_AUTH_POOL_MAX, Math.floor(budget / 5)));
   return { authPoolMax, poolMax: Math.min(env.DB_POOL_MAX, budget - authPoolMax - 1) };
 }
+
+/** The marketplace's clocks and limits; reminders come 3 and 1 days before auto-approval. */
+export type MarketplaceSettings = Readonly<{
+  platformFeeBps: number;
+  /** An open bounty with no accepted hunter expires this long after its deadline (refunded). */
+  expiryGraceHours: number;
+  /** A submission is approved automatically this long after the LAST one. */
+  autoApproveDays: number;
+  /** The other side's time to answer a dispute before it escalates to an admin. */
+  disputeResponseDays: number;
+  /** A mutual-cancel proposal lapses after this. */
+  mutualCancelHours: number;
+  /** The accepted hunter is nudged after this long without a submission. */
+  idleHunterNudgeDays: number;
+  /** Each side may review within this long after the work ends. */
+  reviewWindowDays: number;
+  /** Pending applications a hunter may have at once. */
+  maxPendingRequests: number;
+}>;
 
 export type AppConfig = Readonly<{
   nodeEnv: 'development' | 'test' | 'production';
@@ -249,6 +275,8 @@ export type AppConfig = Readonly<{
     maxAmount: number;
   }>;
   connect: Readonly<{ returnUrl: string; refreshUrl: string }>;
+  /** The lifecycle's clocks and limits (src/modules/bounties/lifecycle.ts reads them). */
+  marketplace: MarketplaceSettings;
   /** The Apple Pay domain-association file's content, served under /.well-known when set. */
   applePayDomainAssociation: string | null;
   /** Whether this process runs the job workers (`bun run worker` runs them alone). */
@@ -340,6 +368,16 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
       localPort: env.LOCAL_STRIPE_PORT,
     }),
     money: Object.freeze({ platformFeeBps: env.PLATFORM_FEE_BPS, maxAmount: env.MONEY_MAX_AMOUNT }),
+    marketplace: Object.freeze({
+      platformFeeBps: env.PLATFORM_FEE_BPS,
+      expiryGraceHours: env.BOUNTY_EXPIRY_GRACE_H,
+      autoApproveDays: env.AUTO_APPROVE_DAYS,
+      disputeResponseDays: env.DISPUTE_RESPONSE_DAYS,
+      mutualCancelHours: env.MUTUAL_CANCEL_HOURS,
+      idleHunterNudgeDays: env.IDLE_HUNTER_NUDGE_DAYS,
+      reviewWindowDays: env.REVIEW_WINDOW_DAYS,
+      maxPendingRequests: env.MAX_PENDING_REQUESTS,
+    }),
     connect: Object.freeze({
       returnUrl: env.CONNECT_RETURN_URL ?? `${baseUrl}/connect/account`,
       refreshUrl: env.CONNECT_REFRESH_URL ?? `${baseUrl}/connect/account`,

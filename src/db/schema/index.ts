@@ -3,3 +3,4 @@ export * from './auth';
 export * from './ledger';
 export * from './payments';
 export * from './posts';
+export * from './marketplace';

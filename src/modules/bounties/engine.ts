@@ -1,0 +1,267 @@
+/**
+ * The transition engine: every lifecycle step goes through `transition()`, inside the caller's
+ * transaction. It locks the bounty row, checks the state and the actor against LIFECYCLE, runs the
+ * step's own effect (which may move money through the ledger), applies the release or refund the
+ * table names, stores who acts next, writes the history row, starts the step's timers and records
+ * the outbox events. Whatever the step, a refusal leaves nothing behind: the caller's transaction
+ * rolls back.
+ */
+import { and, count, eq, gte, isNull, sql } from 'drizzle-orm';
+import type { MarketplaceSettings } from '../../config/env';
+import {
+  type Bounty,
+  bounties,
+  type BountyDispute,
+  bountyDisputes,
+  bountyRequests,
+  type BountyState,
+  bountySubmissions,
+  bountyTimers,
+  bountyTransitions,
+  type CancelReason,
+  type Database,
+  type TimerKind,
+  type Transaction,
+  type UserRole,
+} from '../../db';
+import { HttpError } from '../../lib/errors';
+import { refundEscrow, releaseEscrow } from '../ledger';
+import { type OutboxMessage, recordEvents } from '../outbox';
+import { BOUNTIES_ERRORS } from './errors';
+import { type GuardFacts, LIFECYCLE, nextStep, type Party, partiesOf, REVIEW_REMINDER_DAYS_BEFORE, refusal, timerDue, type TransitionName } from './lifecycle';
+
+/** A signed-in person, or a timer. */
+export type Actor = Readonly<{ id: string; role: UserRole }> | 'system';
+
+export type Marketplace = Readonly<{ settings: MarketplaceSettings }>;
+
+/** States anyone may see; drafts and cancelled bounties only their participants and staff. */
+export const PUBLIC_STATES: readonly BountyState[] = ['open', 'in_progress', 'submitted', 'changes_requested', 'disputed', 'completed'];
+
+const STAFF_ROLES: readonly UserRole[] = ['admin', 'moderator'];
+
+/** Whether `viewer` may see `bounty` at all (else it is a 404, as for one that does not exist). */
+export async function canSee(db: Pick<Database, 'select'>, bounty: Bounty, viewer: Readonly<{ id: string; role: UserRole }> | null): Promise<boolean> {
+  if (PUBLIC_STATES.includes(bounty.state)) return true;
+  if (!viewer) return false;
+  if (STAFF_ROLES.includes(viewer.role) || viewer.id === bounty.posterId || viewer.id === bounty.hunterId) return true;
+  // A cancelled bounty stays visible to those who applied to it.
+  const [row] = await db
+    .select({ id: bountyRequests.id })
+    .from(bountyRequests)
+    .where(and(eq(bountyRequests.bountyId, bounty.id), eq(bountyRequests.hunterId, viewer.id)))
+    .limit(1);
+  return row !== undefined;
+}
+
+export async function lockBounty(tx: Transaction, bountyId: string): Promise<Bounty | undefined> {
+  const [row] = await tx.select().from(bounties).where(eq(bounties.id, bountyId)).for('update');
+  return row;
+}
+
+export async function openDispute(db: Pick<Database, 'select'>, bountyId: string): Promise<BountyDispute | undefined> {
+  const [row] = await db
+    .select()
+    .from(bountyDisputes)
+    .where(and(eq(bountyDisputes.bountyId, bountyId), isNull(bountyDisputes.resolvedAt)));
+  return row;
+}
+
+/** What the guards need beyond the row: submissions since acceptance, the open dispute. */
+export async function guardFacts(db: Pick<Database, 'select'>, bounty: Bounty): Promise<GuardFacts> {
+  let submissionsSinceAccept = 0;
+  if (bounty.hunterId !== null && bounty.acceptedAt !== null) {
+    const [row] = await db
+      .select({ n: count() })
+      .from(bountySubmissions)
+      .where(and(eq(bountySubmissions.bountyId, bounty.id), eq(bountySubmissions.hunterId, bounty.hunterId), gte(bountySubmissions.createdAt, bounty.acceptedAt)));
+    submissionsSinceAccept = row?.n ?? 0;
+  }
+  const dispute = bounty.state === 'disputed' ? await openDispute(db, bounty.id) : undefined;
+  return {
+    submissionsSinceAccept,
+    dispute: dispute ? { openedByRole: dispute.openedByRole, answered: dispute.respondedAt !== null } : null,
+  };
+}
+
+/** The bounty's columns a step may change besides the ones the engine owns. */
+export type BountyChanges = Partial<
+  Pick<
+    Bounty,
+    | 'hunterId'
+    | 'funding'
+    | 'fundingDepositId'
+    | 'publishedAt'
+    | 'acceptedAt'
+    | 'lastSubmittedAt'
+    | 'revisionsUsed'
+    | 'cancelProposedBy'
+    | 'cancelProposalHunterAmount'
+    | 'cancelProposalExpiresAt'
+  >
+>;
+
+export type Step = Readonly<{ tx: Transaction; bounty: Bounty; party: Party; actorId: string | null; now: Date }>;
+
+export type StepResult = {
+  changes?: BountyChanges;
+  /** For rules whose target is `outcome` (resolve). */
+  to?: BountyState;
+  cancelReason?: CancelReason;
+  reason?: string | null;
+  details?: Record<string, unknown>;
+  /** Anything beyond the default notice to the other parties. */
+  events?: OutboxMessage[];
+  /** Set by a step that settles the escrow itself (splits). */
+  settled?: boolean;
+};
+
+export type TransitionRequest = Readonly<{
+  bountyId: string;
+  name: TransitionName;
+  actor: Actor;
+  now: Date;
+  /** The viewer may not see the bounty: 404, as for one that does not exist. Default true. */
+  hideFromStrangers?: boolean;
+}>;
+
+function conflictWithState(bounty: Bounty, message: string, code: 'INVALID_TRANSITION' | 'TRANSITION_REFUSED'): HttpError {
+  const error = BOUNTIES_ERRORS.error(code, message);
+  return new HttpError(error.status, error.code, error.message, [{ path: 'state', message: bounty.state }]);
+}
+
+/**
+ * Runs one transition in `tx`. `step` is the transition's own part (checks on its input, rows of
+ * its own, a hold or a split); the engine does the rest. Returns the bounty as it is after.
+ */
+export async function transition(
+  tx: Transaction,
+  marketplace: Marketplace,
+  request: TransitionRequest,
+  step?: (context: Step) => Promise<StepResult | undefined>,
+): Promise<Bounty> {
+  const { name, actor, now } = request;
+  const rule = LIFECYCLE[name];
+  const bounty = await lockBounty(tx, request.bountyId);
+  const viewer = actor === 'system' ? null : actor;
+  if (!bounty || (actor !== 'system' && request.hideFromStrangers !== false && !(await canSee(tx, bounty, viewer)))) {
+    throw BOUNTIES_ERRORS.error('BOUNTY_NOT_FOUND');
+  }
+  const parties: Party[] = actor === 'system' ? ['system'] : partiesOf(bounty, viewer);
+  const facts = await guardFacts(tx, bounty);
+  const refused = refusal(name, bounty, parties, facts, viewer?.id ?? null);
+  if (refused?.kind === 'state') throw conflictWithState(bounty, refused.message, 'INVALID_TRANSITION');
+  if (refused?.kind === 'actor') throw BOUNTIES_ERRORS.error('NOT_YOUR_TRANSITION', refused.message);
+  if (refused) throw conflictWithState(bounty, refused.message, 'TRANSITION_REFUSED');
+  const party = rule.by.find((candidate) => parties.includes(candidate)) ?? 'system';
+
+  const result = (await step?.({ tx, bounty, party, actorId: viewer?.id ?? null, now })) ?? {};
+  const to: BountyState = rule.to === 'same' ? bounty.state : rule.to === 'outcome' ? (result.to ?? bounty.state) : rule.to;
+  const cancelReason = to === 'cancelled' ? (result.cancelReason ?? ('cancelReason' in rule ? rule.cancelReason : 'admin')) : null;
+
+  if (!result.settled) {
+    if (rule.escrow === 'release' && bounty.hunterId) {
+      await releaseEscrow(tx, { bountyId: bounty.id, hunterId: bounty.hunterId, feeBps: marketplace.settings.platformFeeBps });
+    } else if (rule.escrow === 'refund' && bounty.state !== 'draft') {
+      await refundEscrow(tx, { bountyId: bounty.id });
+    }
+  }
+
+  const changes: BountyChanges = { ...result.changes };
+  // Back to open: the hunter leaves; a pending proposal to cancel together leaves with them.
+  if (to === 'open' && bounty.state !== 'draft') Object.assign(changes, { hunterId: null, acceptedAt: null, lastSubmittedAt: null, revisionsUsed: 0 });
+  if (to === 'open' || to === 'completed' || to === 'cancelled') {
+    Object.assign(changes, { cancelProposedBy: null, cancelProposalHunterAmount: null, cancelProposalExpiresAt: null });
+  }
+  const after = { ...bounty, ...changes, state: to };
+  const dispute = to === 'disputed' ? await openDispute(tx, bounty.id) : undefined;
+  const next = nextStep(after, marketplace.settings, dispute ? disputeSummary(dispute) : null);
+  const [updated] = await tx
+    .update(bounties)
+    .set({
+      ...changes,
+      state: to,
+      cancelReason,
+      closedAt: to === 'completed' || to === 'cancelled' ? now : bounty.closedAt,
+      nextActionBy: next.nextActionBy,
+      nextDeadlineAt: next.nextDeadlineAt,
+      version: sql`${bounties.version} + 1`,
+      updatedAt: now,
+    })
+    .where(eq(bounties.id, bounty.id))
+    .returning();
+  if (!updated) throw new Error(`bounty ${bounty.id} vanished under its lock`);
+
+  await tx.insert(bountyTransitions).values({
+    bountyId: bounty.id,
+    action: name,
+    fromState: bounty.state,
+    toState: to,
+    actorId: viewer?.id ?? null,
+    actorRole: party,
+    hunterId: bounty.hunterId ?? updated.hunterId,
+    reason: result.reason ?? null,
+    details: result.details ?? {},
+    createdAt: now,
+  });
+
+  await startTimers(tx, marketplace.settings, updated, rule.starts, now);
+  await recordEvents(tx, now, [...noticeToOthers(name, bounty, updated, viewer?.id ?? null), ...(result.events ?? [])]);
+  return updated;
+}
+
+export const disputeSummary = (dispute: BountyDispute) => ({
+  openedByRole: dispute.openedByRole,
+  answered: dispute.respondedAt !== null,
+  escalated: dispute.escalatedAt !== null,
+  respondBy: dispute.respondBy,
+});
+
+/** Everyone on the bounty but the actor hears of a transition (the outbox delivers it). */
+function noticeToOthers(name: TransitionName, before: Bounty, after: Bounty, actorId: string | null): OutboxMessage[] {
+  const recipients = new Set([before.posterId, before.hunterId, after.hunterId].filter((id): id is string => id !== null && id !== actorId));
+  return [...recipients].map((recipientId) => ({
+    topic: `bounty.${name}`,
+    recipientId,
+    subject: { type: 'bounty', id: after.id },
+    payload: { from: before.state, to: after.state, title: after.title },
+  }));
+}
+
+/** The timers a transition starts, each anchored at the moment it counts from. */
+async function startTimers(tx: Transaction, settings: MarketplaceSettings, bounty: Bounty, kinds: readonly TimerKind[], now: Date): Promise<void> {
+  const rows: Array<typeof bountyTimers.$inferInsert> = [];
+  for (const kind of kinds) {
+    const anchor = timerAnchor(kind, bounty, now);
+    if (kind === 'review_reminder') {
+      for (const daysBefore of REVIEW_REMINDER_DAYS_BEFORE) {
+        rows.push({ bountyId: bounty.id, kind, anchorAt: anchor, detail: daysBefore, dueAt: timerDue(kind, anchor, settings, daysBefore) });
+      }
+    } else {
+      rows.push({ bountyId: bounty.id, kind, anchorAt: anchor, dueAt: timerDue(kind, anchor, settings) });
+    }
+  }
+  if (rows.length > 0) await tx.insert(bountyTimers).values(rows);
+}
+
+/**
+ * The moment a timer counts from: the deadline for expiry, the last submission for auto-approval
+ * and its reminders (the same moment, so they always agree), acceptance for the idle nudge.
+ */
+export function timerAnchor(kind: TimerKind, bounty: Bounty, now: Date): Date {
+  switch (kind) {
+    case 'expire':
+      return bounty.deadline;
+    case 'auto_approve':
+    case 'review_reminder':
+      return bounty.lastSubmittedAt ?? now;
+    case 'idle_hunter_nudge':
+      return bounty.acceptedAt ?? now;
+    default:
+      return now;
+  }
+}
+
+/** Starts the expiry timer again after an open bounty's deadline moved. */
+export const rescheduleExpiry = (tx: Transaction, settings: MarketplaceSettings, bounty: Bounty, now: Date) =>
+  startTimers(tx, settings, bounty, ['expire'], now);

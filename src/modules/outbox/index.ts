@@ -1,0 +1,34 @@
+/**
+ * The outbox: what each person should be told, written in the same transaction as what caused it
+ * (a bounty transition, a reminder), so an event exists exactly when its cause committed. The
+ * real-time issue delivers it (in-app feed, push, email) and marks it delivered.
+ */
+import { asc, eq } from 'drizzle-orm';
+import { type Database, type OutboxEvent, outboxEvents, type Transaction } from '../../db';
+
+export type OutboxMessage = Readonly<{
+  topic: string;
+  recipientId: string;
+  subject: { type: string; id: string };
+  payload?: Record<string, unknown>;
+}>;
+
+/** Writes the events inside the caller's transaction; `at` is the caller's clock. */
+export async function recordEvents(tx: Transaction, at: Date, messages: readonly OutboxMessage[]): Promise<void> {
+  if (messages.length === 0) return;
+  await tx.insert(outboxEvents).values(
+    messages.map((message) => ({
+      topic: message.topic,
+      recipientId: message.recipientId,
+      subjectType: message.subject.type,
+      subjectId: message.subject.id,
+      payload: message.payload ?? {},
+      createdAt: at,
+    })),
+  );
+}
+
+/** A recipient's events, oldest first (tests; the notifications feed will page them). */
+export function eventsFor(db: Pick<Database, 'select'>, recipientId: string): Promise<OutboxEvent[]> {
+  return db.select().from(outboxEvents).where(eq(outboxEvents.recipientId, recipientId)).orderBy(asc(outboxEvents.id));
+}
