@@ -21,6 +21,7 @@ import { healthRoutes } from './modules/health';
 import { createLifecycle, type Lifecycle } from './modules/health/service';
 import { metricsRoutes } from './modules/metrics';
 import { postsRoutes } from './modules/posts';
+import { requestsRoutes } from './modules/requests';
 import { usersRoutes } from './modules/users';
 import { authPlugin } from './plugins/auth';
 import { corsPlugin } from './plugins/cors';
@@ -134,6 +135,7 @@ export function createApp(deps: AppDeps) {
     .use(authRoutes(modules))
     .use(usersRoutes(modules))
     .use(postsRoutes(modules))
+    .use(requestsRoutes({ ...modules, marketplace: { settings: config.marketplace }, now: () => new Date((deps.now ?? Date.now)()) }))
     .use(walletRoutes(money))
     .use(paymentsRoutes({ ...money, applePayDomainAssociation: config.applePayDomainAssociation }))
     .use(connectRoutes({ ...money, returnUrl: config.connect.returnUrl, refreshUrl: config.connect.refreshUrl }))

@@ -10,6 +10,7 @@ import { metricsModule } from './metrics';
 import type { ModuleInfo } from './module';
 import { paymentsModule } from './payments';
 import { postsModule } from './posts';
+import { requestsModule } from './requests';
 import { usersModule } from './users';
 import { walletModule } from './wallet';
 import { webhooksModule } from './webhooks';
@@ -20,6 +21,7 @@ export const MODULES: readonly ModuleInfo[] = [
   authModule,
   usersModule,
   postsModule,
+  requestsModule,
   walletModule,
   paymentsModule,
   connectModule,
