@@ -21,6 +21,7 @@ import { healthRoutes } from './modules/health';
 import { createLifecycle, type Lifecycle } from './modules/health/service';
 import { metricsRoutes } from './modules/metrics';
 import { postsRoutes } from './modules/posts';
+import { profilesRoutes } from './modules/profiles';
 import { requestsRoutes } from './modules/requests';
 import { usersRoutes } from './modules/users';
 import { authPlugin } from './plugins/auth';
@@ -135,6 +136,7 @@ export function createApp(deps: AppDeps) {
     .use(authRoutes(modules))
     .use(usersRoutes(modules))
     .use(postsRoutes(modules))
+    .use(profilesRoutes({ ...modules, now: () => new Date((deps.now ?? Date.now)()), reviewWindowDays: config.marketplace.reviewWindowDays }))
     .use(requestsRoutes({ ...modules, marketplace: { settings: config.marketplace }, now: () => new Date((deps.now ?? Date.now)()) }))
     .use(walletRoutes(money))
     .use(paymentsRoutes({ ...money, applePayDomainAssociation: config.applePayDomainAssociation }))

@@ -10,6 +10,7 @@ import { metricsModule } from './metrics';
 import type { ModuleInfo } from './module';
 import { paymentsModule } from './payments';
 import { postsModule } from './posts';
+import { profilesModule } from './profiles';
 import { requestsModule } from './requests';
 import { usersModule } from './users';
 import { walletModule } from './wallet';
@@ -21,6 +22,7 @@ export const MODULES: readonly ModuleInfo[] = [
   authModule,
   usersModule,
   postsModule,
+  profilesModule,
   requestsModule,
   walletModule,
   paymentsModule,
