@@ -1,0 +1,391 @@
+/**
+ * Browse and search of public bounties (issue 10, items 7 and 11): GET /bounties and
+ * GET /search/bounties both run `browseBounties` with `browseQuerySchema`.
+ *
+ * - Only public states are ever listed (never draft or cancelled): the state is always one
+ *   equality in the WHERE, so every sort walks an index led by `state` (marketplace.ts).
+ * - `q` is PostgreSQL full text over the stored `search` tsvector (title weight A, description B),
+ *   so `ts_rank` puts a title match above a description match.
+ * - `near` keeps in-person bounties within `radiusKm`: a latitude/longitude box that can use
+ *   `bounties_location_idx`, then the exact haversine distance (no PostGIS).
+ * - Pages are keyset pages on (sort key, id). The cursor carries the sort's name, its key as
+ *   PostgreSQL wrote it (a timestamp with microseconds, an integer, or the rank as float4 text,
+ *   which reads back to the same float) and the id; a cursor of another sort is refused.
+ * - The SQL text depends only on which filters are present (the query's shape); values are
+ *   placeholders, and each shape is prepared once per database handle, like posts' pages.
+ */
+import { and, asc, desc, eq, gte, isNotNull, lt, lte, type SQL, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { bounties, type BountyState, type Database, type DatabaseSession, preparedPerHandle } from '../../db';
+import { COMMON_ERRORS, unprocessable } from '../../lib/errors';
+import { cursorQuery, limitQuery, safeText } from '../../lib/validation';
+import { BOUNTY_CATEGORIES, type BountySummary, MAX_TAGS } from './schemas';
+import { toBountySummary } from './views';
+
+/** What anyone may list. Drafts are their poster's, cancelled bounties are gone. */
+export const PUBLIC_BOUNTY_STATES = ['open', 'in_progress', 'submitted', 'changes_requested', 'disputed', 'completed'] as const satisfies readonly BountyState[];
+export const BROWSE_SORTS = ['newest', 'reward', 'deadline', 'relevance'] as const;
+export type BrowseSort = (typeof BROWSE_SORTS)[number];
+
+/** Airtasker's default search radius. */
+export const DEFAULT_RADIUS_KM = 30;
+export const MAX_RADIUS_KM = 500;
+export const QUERY_MAX_CHARS = 200;
+/** Far above any reward (MONEY_MAX_AMOUNT), far below bigint's limit. */
+const REWARD_FILTER_MAX = 1_000_000_000_000;
+/** The mean Earth radius; the box and the exact distance use the same one. */
+const EARTH_RADIUS_KM = 6371.0088;
+
+// --- The query string ------------------------------------------------------------------------------
+
+/** The tag format of bounties/schemas.ts: stored lower-cased, 1-32 characters. */
+const TAG_PATTERN = /^[a-z0-9][a-z0-9+#.-]{0,31}$/;
+const NEAR_PATTERN = /^\s*(-?\d{1,3}(?:\.\d{1,12})?)\s*,\s*(-?\d{1,3}(?:\.\d{1,12})?)\s*$/;
+/** Filters on dates outside these bounds are mistakes, and PostgreSQL refuses some (year 0). */
+const EARLIEST_INSTANT = Date.UTC(1970, 0, 1);
+const LATEST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/** The tags of `?tags=a,b`, lower-cased and without repeats; null when one is not a tag. */
+export function parseTags(raw: string): string[] | null {
+  const tags = [...new Set(raw.split(',').map((tag) => tag.trim().toLowerCase()))];
+  return tags.every((tag) => TAG_PATTERN.test(tag)) ? tags : null;
+}
+
+export type GeoPoint = { lat: number; lng: number };
+
+/** `?near=lat,lng`; null when it is not two numbers in range. */
+export function parseNear(raw: string): GeoPoint | null {
+  const match = NEAR_PATTERN.exec(raw);
+  if (!match) return null;
+  const lat = Number(match[1]);
+  const lng = Number(match[2]);
+  return Math.abs(lat) <= 90 && Math.abs(lng) <= 180 ? { lat, lng } : null;
+}
+
+const inRange = (text: string): boolean => {
+  const instant = Date.parse(text);
+  return instant >= EARLIEST_INSTANT && instant <= LATEST_INSTANT;
+};
+
+const instantQuery = (description: string) =>
+  z.iso.datetime({ offset: true }).max(40).refine(inRange, 'must be between 1970 and 9999').optional().describe(description);
+
+const rewardQuery = (description: string) => z.coerce.number().int().min(0).max(REWARD_FILTER_MAX).optional().describe(description);
+
+/**
+ * The query string, validated whole: every refusal is a 422 with the field's path. Values stay
+ * strings where the document should show what a client types (tags, near, remote); browse.ts
+ * reads them again with the same parsers.
+ */
+export const browseQuerySchema = z
+  .object({
+    q: safeText(QUERY_MAX_CHARS).optional().describe('Words to find in the title (weighted higher) and description; quotes, OR and -word work as in web search'),
+    category: z.enum(BOUNTY_CATEGORIES).optional(),
+    tags: z.string().max(MAX_TAGS * 34).optional().describe(`Comma-separated, up to ${MAX_TAGS}: bounties carrying all of them`),
+    rewardMin: rewardQuery('Smallest reward, minor units'),
+    rewardMax: rewardQuery('Largest reward, minor units'),
+    status: z.enum(PUBLIC_BOUNTY_STATES).default('open').describe('Drafts and cancelled bounties are never listed'),
+    remote: z.enum(['true', 'false']).optional().describe('true: remote only; false: in person only'),
+    near: z.string().max(64).optional().describe('lat,lng: in-person bounties within radiusKm of this point'),
+    radiusKm: z.coerce.number().int().min(1).max(MAX_RADIUS_KM).optional().describe(`With near; default ${DEFAULT_RADIUS_KM}`),
+    deadlineBefore: instantQuery('Deadline before this moment (ISO 8601 with a zone)'),
+    postedSince: instantQuery('Published at or after this moment (ISO 8601 with a zone)'),
+    sort: z
+      .enum(BROWSE_SORTS)
+      .optional()
+      .describe('newest (default without q), reward (highest first), deadline (soonest first), relevance (default with q; needs q)'),
+    limit: limitQuery,
+    cursor: cursorQuery,
+  })
+  .superRefine((query, ctx) => {
+    const refuse = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (query.tags !== undefined) {
+      const tags = parseTags(query.tags);
+      if (tags === null) refuse('tags', 'tags are 1-32 characters: letters, digits, + # . -, separated by commas');
+      else if (tags.length > MAX_TAGS) refuse('tags', `at most ${MAX_TAGS} tags`);
+    }
+    if (query.rewardMin !== undefined && query.rewardMax !== undefined && query.rewardMin > query.rewardMax) {
+      refuse('rewardMin', 'must not be above rewardMax');
+    }
+    if (query.near !== undefined && parseNear(query.near) === null) refuse('near', 'must be lat,lng: latitude -90..90, longitude -180..180');
+    if (query.near !== undefined && query.remote === 'true') refuse('near', 'near finds in-person bounties; it cannot be combined with remote=true');
+    if (query.radiusKm !== undefined && query.near === undefined) refuse('radiusKm', 'radiusKm needs near');
+    if (query.sort === 'relevance' && query.q === undefined) refuse('sort', 'relevance needs q');
+  });
+
+export type BrowseQuery = z.infer<typeof browseQuerySchema>;
+
+// --- Cursors -------------------------------------------------------------------------------------
+
+/** A sort key as PostgreSQL wrote it, per sort: read back by PostgreSQL with the same type. */
+const ISO_MICROS = z.iso.datetime().max(40).refine(inRange);
+const SORT_KEY_FORMAT: Record<BrowseSort, z.ZodType<string>> = {
+  newest: ISO_MICROS,
+  deadline: ISO_MICROS,
+  // reward_amount: a bigint, kept under its 19 digits so it can never overflow.
+  reward: z.string().regex(/^\d{1,18}$/),
+  // ts_rank's float4 text; bounded so `::real` neither overflows nor underflows.
+  relevance: z
+    .string()
+    .max(32)
+    .regex(/^\d+(\.\d+)?(e[+-]?\d+)?$/)
+    .refine((text) => {
+      const rank = Number(text);
+      return rank === 0 || (rank >= 1e-37 && rank <= 1e37);
+    }),
+};
+
+const cursorPayload = z.object({ s: z.enum(BROWSE_SORTS), k: z.string().max(40), i: z.uuid() });
+type BrowseCursor = z.infer<typeof cursorPayload>;
+
+const encodeBrowseCursor = (cursor: BrowseCursor): string => Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
+
+/** The cursor of `sort`'s pages, or 422 INVALID_CURSOR (tampered, truncated, another sort's). */
+function decodeBrowseCursor(raw: string, sort: BrowseSort): BrowseCursor {
+  let parsed: BrowseCursor | null = null;
+  try {
+    const result = cursorPayload.safeParse(JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')));
+    parsed = result.success ? result.data : null;
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || parsed.s !== sort || !SORT_KEY_FORMAT[sort].safeParse(parsed.k).success) throw COMMON_ERRORS.error('INVALID_CURSOR');
+  return parsed;
+}
+
+// --- Where a point's neighbours are ---------------------------------------------------------------
+
+/**
+ * The latitude/longitude box around a circle on the sphere (J. P. Matuschek, "Finding points within
+ * a distance of a latitude/longitude using bounding coordinates"). Longitudes: one range, or two
+ * when the box crosses the antimeridian (`min` > `max`: `lng >= min or lng <= max`), or every
+ * longitude when the circle covers a pole.
+ */
+export type BoundingBox = { latMin: number; latMax: number; lng: { kind: 'all' } | { kind: 'range' | 'wrapped'; min: number; max: number } };
+
+/** A hair wider than the circle: the exact distance decides, the box must never cut a point off. */
+const BOX_MARGIN_DEG = 1e-6;
+
+export function boundingBox(center: GeoPoint, radiusKm: number): BoundingBox {
+  const angular = radiusKm / EARTH_RADIUS_KM;
+  const toDeg = (radians: number) => (radians * 180) / Math.PI;
+  const lat = (center.lat * Math.PI) / 180;
+  const latMin = toDeg(lat - angular) - BOX_MARGIN_DEG;
+  const latMax = toDeg(lat + angular) + BOX_MARGIN_DEG;
+  const spread = Math.sin(angular) / Math.cos(lat);
+  if (latMin <= -90 || latMax >= 90 || spread >= 1) return { latMin: Math.max(latMin, -90), latMax: Math.min(latMax, 90), lng: { kind: 'all' } };
+  const deltaLng = toDeg(Math.asin(spread)) + BOX_MARGIN_DEG;
+  const min = center.lng - deltaLng;
+  const max = center.lng + deltaLng;
+  if (min < -180) return { latMin, latMax, lng: { kind: 'wrapped', min: min + 360, max } };
+  if (max > 180) return { latMin, latMax, lng: { kind: 'wrapped', min, max: max - 360 } };
+  return { latMin, latMax, lng: { kind: 'range', min, max } };
+}
+
+// --- The query's shape and its values -------------------------------------------------------------
+
+/** What changes the SQL text; everything else is a placeholder value. */
+type Shape = {
+  sort: BrowseSort;
+  text: boolean;
+  category: boolean;
+  tags: boolean;
+  rewardMin: boolean;
+  rewardMax: boolean;
+  remote: boolean | null;
+  near: BoundingBox['lng']['kind'] | null;
+  deadlineBefore: boolean;
+  postedSince: boolean;
+  after: boolean;
+};
+
+type Values = {
+  state: string;
+  q?: string;
+  category?: string;
+  tags?: string[];
+  rewardMin?: number;
+  rewardMax?: number;
+  lat?: number;
+  lng?: number;
+  radiusKm?: number;
+  latMin?: number;
+  latMax?: number;
+  lngMin?: number;
+  lngMax?: number;
+  deadlineBefore?: Date;
+  postedSince?: Date;
+  afterKey?: string;
+  afterId?: string;
+  limit: number;
+};
+
+const value = (name: keyof Values) => sql.placeholder(name);
+
+/** The search text as a tsquery, computed once per statement (a FROM item), not once per row. */
+const TSQUERY = sql`websearch_to_tsquery('english', ${value('q')}::text) as query`;
+const RANK = sql`ts_rank(${bounties.search}, query)`;
+
+/** Per sort: its ORDER BY (matching its index), its key as text for the cursor, and "after the cursor". */
+const SORTS: Record<BrowseSort, { order: SQL[]; key: SQL<string>; after: SQL }> = {
+  newest: {
+    order: [desc(bounties.publishedAt), desc(bounties.id)],
+    key: sql<string>`to_char(${bounties.publishedAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+    after: sql`(${bounties.publishedAt}, ${bounties.id}) < (${value('afterKey')}::timestamptz, ${value('afterId')}::uuid)`,
+  },
+  reward: {
+    order: [desc(bounties.rewardAmount), desc(bounties.id)],
+    key: sql<string>`${bounties.rewardAmount}::text`,
+    after: sql`(${bounties.rewardAmount}, ${bounties.id}) < (${value('afterKey')}::bigint, ${value('afterId')}::uuid)`,
+  },
+  deadline: {
+    order: [asc(bounties.deadline), asc(bounties.id)],
+    key: sql<string>`to_char(${bounties.deadline} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+    after: sql`(${bounties.deadline}, ${bounties.id}) > (${value('afterKey')}::timestamptz, ${value('afterId')}::uuid)`,
+  },
+  relevance: {
+    order: [sql`${RANK} desc`, desc(bounties.id)],
+    key: sql<string>`${RANK}::text`,
+    after: sql`(${RANK}, ${bounties.id}) < (${value('afterKey')}::real, ${value('afterId')}::uuid)`,
+  },
+};
+
+/** Great-circle distance in km from the `lat`,`lng` placeholders (haversine; least() keeps asin's argument in range). */
+const DISTANCE_KM = sql`2 * ${EARTH_RADIUS_KM} * asin(least(1, sqrt(
+  power(sin(radians(${bounties.latitude} - ${value('lat')}::float8) / 2), 2)
+  + cos(radians(${value('lat')}::float8)) * cos(radians(${bounties.latitude})) * power(sin(radians(${bounties.longitude} - ${value('lng')}::float8) / 2), 2)
+)))`;
+
+/** In person (the location index is partial on `not remote`), inside the box, then within the radius. */
+function nearConditions(kind: BoundingBox['lng']['kind']): SQL[] {
+  const conditions = [
+    eq(bounties.remote, false),
+    sql`${bounties.latitude} between ${value('latMin')}::float8 and ${value('latMax')}::float8`,
+  ];
+  if (kind === 'range') conditions.push(sql`${bounties.longitude} between ${value('lngMin')}::float8 and ${value('lngMax')}::float8`);
+  if (kind === 'wrapped') conditions.push(sql`(${bounties.longitude} >= ${value('lngMin')}::float8 or ${bounties.longitude} <= ${value('lngMax')}::float8)`);
+  conditions.push(sql`${DISTANCE_KM} <= ${value('radiusKm')}::float8`);
+  return conditions;
+}
+
+function conditionsOf(shape: Shape): SQL[] {
+  const conditions: SQL[] = [eq(bounties.state, sql`${value('state')}::text`), isNotNull(bounties.publishedAt)];
+  if (shape.text) conditions.push(sql`${bounties.search} @@ query`);
+  if (shape.category) conditions.push(eq(bounties.category, sql`${value('category')}::text`));
+  if (shape.tags) conditions.push(sql`${bounties.tags} @> ${value('tags')}::text[]`);
+  if (shape.rewardMin) conditions.push(gte(bounties.rewardAmount, sql`${value('rewardMin')}::bigint`));
+  if (shape.rewardMax) conditions.push(lte(bounties.rewardAmount, sql`${value('rewardMax')}::bigint`));
+  if (shape.remote !== null) conditions.push(eq(bounties.remote, shape.remote));
+  if (shape.near !== null) conditions.push(...nearConditions(shape.near));
+  if (shape.deadlineBefore) conditions.push(lt(bounties.deadline, sql`${value('deadlineBefore')}::timestamptz`));
+  if (shape.postedSince) conditions.push(gte(bounties.publishedAt, sql`${value('postedSince')}::timestamptz`));
+  if (shape.after) conditions.push(SORTS[shape.sort].after);
+  return conditions;
+}
+
+const shapeKey = (shape: Shape): string =>
+  [
+    shape.sort,
+    shape.text ? 'q' : '',
+    shape.category ? 'c' : '',
+    shape.tags ? 't' : '',
+    shape.rewardMin ? 'r' : '',
+    shape.rewardMax ? 'R' : '',
+    shape.remote === null ? '' : shape.remote ? 'remote' : 'onsite',
+    shape.near ?? '',
+    shape.deadlineBefore ? 'd' : '',
+    shape.postedSince ? 'p' : '',
+    shape.after ? 'after' : '',
+  ].join('_');
+
+function buildPageQuery(db: Database, shape: Shape, name: string) {
+  const { order, key } = SORTS[shape.sort];
+  const query = db.select({ bounty: bounties, key }).from(bounties).$dynamic();
+  return (shape.text ? query.crossJoin(TSQUERY) : query)
+    .where(and(...conditionsOf(shape)))
+    .orderBy(...order)
+    .limit(value('limit'))
+    .prepare(name);
+}
+
+type PageQuery = ReturnType<typeof buildPageQuery>;
+
+/**
+ * Prepared queries by shape, the most recently used kept. The shapes are finite (a few thousand
+ * at most) but a client could walk them all: the cap bounds what the process keeps.
+ */
+const MAX_SHAPES = 256;
+const pageQueries = new Map<string, (db: Database) => PageQuery>();
+
+function pageQueryOf(shape: Shape): (db: Database) => PageQuery {
+  const key = shapeKey(shape);
+  const cached = pageQueries.get(key);
+  pageQueries.delete(key);
+  const query = cached ?? preparedPerHandle((db) => buildPageQuery(db, shape, `bounties_browse_${key}`));
+  pageQueries.set(key, query);
+  const oldest = pageQueries.keys().next().value;
+  if (pageQueries.size > MAX_SHAPES && oldest !== undefined) pageQueries.delete(oldest);
+  return query;
+}
+
+/** The shape and values of a validated query (the schema has refused everything invalid). */
+function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, sort: BrowseSort): { shape: Shape; values: Values } {
+  const tags = query.tags === undefined ? null : parseTags(query.tags);
+  const center = query.near === undefined ? null : parseNear(query.near);
+  if (query.tags !== undefined && tags === null) throw unprocessable('Invalid query', [{ path: 'tags', message: 'is not a list of tags' }]);
+  if (query.near !== undefined && center === null) throw unprocessable('Invalid query', [{ path: 'near', message: 'must be lat,lng' }]);
+  const radiusKm = query.radiusKm ?? DEFAULT_RADIUS_KM;
+  const box = center ? boundingBox(center, radiusKm) : null;
+  const shape: Shape = {
+    sort,
+    text: query.q !== undefined,
+    category: query.category !== undefined,
+    tags: tags !== null,
+    rewardMin: query.rewardMin !== undefined,
+    rewardMax: query.rewardMax !== undefined,
+    remote: query.remote === undefined ? null : query.remote === 'true',
+    near: box ? box.lng.kind : null,
+    deadlineBefore: query.deadlineBefore !== undefined,
+    postedSince: query.postedSince !== undefined,
+    after: cursor !== null,
+  };
+  const values: Values = {
+    state: query.status,
+    limit: limit + 1,
+    ...(query.q !== undefined && { q: query.q }),
+    ...(query.category !== undefined && { category: query.category }),
+    ...(tags !== null && { tags }),
+    ...(query.rewardMin !== undefined && { rewardMin: query.rewardMin }),
+    ...(query.rewardMax !== undefined && { rewardMax: query.rewardMax }),
+    ...(center && box && { lat: center.lat, lng: center.lng, radiusKm, latMin: box.latMin, latMax: box.latMax }),
+    ...(box && box.lng.kind !== 'all' && { lngMin: box.lng.min, lngMax: box.lng.max }),
+    ...(query.deadlineBefore !== undefined && { deadlineBefore: new Date(query.deadlineBefore) }),
+    ...(query.postedSince !== undefined && { postedSince: new Date(query.postedSince) }),
+    ...(cursor && { afterKey: cursor.k, afterId: cursor.i }),
+  };
+  return { shape, values };
+}
+
+/** The sort asked for, else relevance with q and newest without. */
+export const sortOf = (query: Pick<BrowseQuery, 'sort' | 'q'>): BrowseSort => query.sort ?? (query.q !== undefined ? 'relevance' : 'newest');
+
+export type BrowsePage = { items: BountySummary[]; nextCursor: string | null };
+
+/**
+ * One page of public bounties matching `query` (validated by browseQuerySchema), read from a
+ * replica. `options.limit` is the page size, already clamped (clampLimit(query.limit)).
+ */
+export async function browseBounties(db: DatabaseSession, query: BrowseQuery, options: { limit: number }): Promise<BrowsePage> {
+  const sort = sortOf(query);
+  if (sort === 'relevance' && query.q === undefined) throw unprocessable('Invalid query', [{ path: 'sort', message: 'relevance needs q' }]);
+  const cursor = query.cursor ? decodeBrowseCursor(query.cursor, sort) : null;
+  const { shape, values } = planOf(query, options.limit, cursor, sort);
+  const pageQuery = pageQueryOf(shape);
+  const rows = await db.read((reader) => pageQuery(reader).execute(values));
+  const shown = rows.slice(0, options.limit);
+  const last = shown.at(-1);
+  return {
+    items: shown.map((row) => toBountySummary(row.bounty)),
+    nextCursor: rows.length > options.limit && last ? encodeBrowseCursor({ s: sort, k: last.key, i: last.bounty.id }) : null,
+  };
+}
