@@ -10,6 +10,8 @@ import { notFound } from './lib/errors';
 import type { JobQueue } from './jobs';
 import { createStripeClient, type Stripe } from './lib/stripe';
 import { authRoutes, betterAuthHandler } from './modules/auth';
+import { bountiesRoutes } from './modules/bounties';
+import { bountyFunder } from './modules/bounties/funding';
 import { connectRoutes } from './modules/connect';
 import { paymentsRoutes } from './modules/payments';
 import { walletRoutes } from './modules/wallet';
@@ -22,6 +24,7 @@ import { createLifecycle, type Lifecycle } from './modules/health/service';
 import { metricsRoutes } from './modules/metrics';
 import { postsRoutes } from './modules/posts';
 import { profilesRoutes } from './modules/profiles';
+import { searchRoutes } from './modules/search';
 import { requestsRoutes } from './modules/requests';
 import { usersRoutes } from './modules/users';
 import { authPlugin } from './plugins/auth';
@@ -48,6 +51,8 @@ export type AppDeps = {
   stripe?: Stripe;
   /** The clock webhook signatures are judged by; tests move it. */
   now?: () => number;
+  /** The marketplace's clock (deadlines, timers, history); tests move it days ahead. */
+  clock?: () => Date;
 };
 
 export function createApp(deps: AppDeps) {
@@ -82,6 +87,8 @@ export function createApp(deps: AppDeps) {
     maxAmount: config.money.maxAmount,
     enqueuePayout: payoutEnqueuer(deps.jobs),
   };
+  const clock = deps.clock ?? (() => new Date());
+  const marketplace = { ...money, settings: config.marketplace, now: clock };
   // Both read their own body, so the error handler mounts them ahead of its parser.
   const unparsedRoutes = new Elysia({ name: 'unparsed-routes' })
     .use(
@@ -103,6 +110,7 @@ export function createApp(deps: AppDeps) {
         bodyLimitBytes: config.bodyLimitBytes,
         logger,
         enqueueReconcile: reconcileEnqueuer(deps.jobs),
+        fundBounty: bountyFunder({ marketplace: { settings: config.marketplace }, now: clock }),
         ...(deps.now ? { now: deps.now } : {}),
       }),
     );
@@ -136,7 +144,9 @@ export function createApp(deps: AppDeps) {
     .use(authRoutes(modules))
     .use(usersRoutes(modules))
     .use(postsRoutes(modules))
+    .use(searchRoutes(modules))
     .use(profilesRoutes({ ...modules, now: () => new Date((deps.now ?? Date.now)()), reviewWindowDays: config.marketplace.reviewWindowDays }))
+    .use(bountiesRoutes(marketplace))
     .use(requestsRoutes({ ...modules, marketplace: { settings: config.marketplace }, now: () => new Date((deps.now ?? Date.now)()) }))
     .use(walletRoutes(money))
     .use(paymentsRoutes({ ...money, applePayDomainAssociation: config.applePayDomainAssociation }))

@@ -7,6 +7,9 @@
  */
 import { z } from 'zod';
 import type { Stripe } from './lib/stripe';
+import type { MarketplaceSettings } from './config/env';
+import { bountyFunder } from './modules/bounties/funding';
+import { timersJob } from './modules/bounties/timers';
 import { ledgerCheckJob } from './modules/ledger/jobs';
 import { payoutJob } from './modules/wallet/jobs';
 import { depositSweepJob, reconcileJob } from './modules/webhooks/jobs';
@@ -15,6 +18,10 @@ import { type AnyJobDefinition, defineJob, type RetryTiming } from './jobs';
 
 export type JobDeps = {
   stripe: Stripe;
+  /** The lifecycle's clocks and limits (bounty timers, a bounty opened by its card payment). */
+  marketplace: MarketplaceSettings;
+  /** The clock timers and sweeps judge by; tests move it. */
+  now?: () => Date;
   /** Tests shorten the payout and reconcile retries; production keeps the modules' defaults. */
   retry?: RetryTiming;
 };
@@ -34,10 +41,16 @@ const idempotencyCleanupJob = defineJob<Record<string, never>>({
   },
 });
 
-export const jobDefinitions = (deps: JobDeps): readonly AnyJobDefinition[] => [
-  ledgerCheckJob,
-  idempotencyCleanupJob,
-  payoutJob(deps),
-  reconcileJob(deps),
-  depositSweepJob(deps),
-];
+export const jobDefinitions = (deps: JobDeps): readonly AnyJobDefinition[] => {
+  const now = deps.now ?? (() => new Date());
+  const marketplace = { settings: deps.marketplace };
+  const fundBounty = bountyFunder({ marketplace, now });
+  return [
+    ledgerCheckJob,
+    idempotencyCleanupJob,
+    payoutJob(deps),
+    reconcileJob({ ...deps, fundBounty }),
+    depositSweepJob({ ...deps, fundBounty, now }),
+    timersJob({ settings: deps.marketplace, now }),
+  ];
+};

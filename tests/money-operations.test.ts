@@ -1,49 +1,24 @@
 /**
  * Money's operations on the real cluster: the sweep for deposits whose webhook never came, the
- * periodic ledger check (a job) and its metrics, a
- * bounty funded straight from a card (credited and held in escrow by the webhook), the Apple Pay
- * domain-association file.
+ * periodic ledger check (a job) and its metrics, the Apple Pay domain-association file. (A bounty
+ * funded straight from a card is tested with the bounties, tests/bounties-lifecycle.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { eq, sql } from 'drizzle-orm';
-import { z } from 'zod';
-import { deposits, selectRows } from '../src/db';
+import { eq } from 'drizzle-orm';
+import { deposits } from '../src/db';
 import { createLogger } from '../src/lib/logger';
 import { sweepWaitingDeposits } from '../src/modules/webhooks/service';
-import { createDeposit } from '../src/modules/wallet/deposits';
 import { LEDGER_CHECK_JOB } from '../src/modules/ledger/jobs';
-import { signUp, type TestAccount } from './support/accounts';
+import { signUp } from './support/accounts';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
 import { depositByCard, settleWebhooks, walletOf } from './support/money';
 
 describe.skipIf(!hasCluster)('money operations', () => {
   let t: TestApp;
-  let poster: TestAccount;
   beforeAll(async () => {
     t = await startTestApp({ APPLE_PAY_DOMAIN_ASSOCIATION: 'apple-association-file-content' }, { work: true });
-    poster = await signUp(t, 'poster');
   });
   afterAll(() => t.close());
-
-  test('a bounty funded straight from a card: the webhook credits the poster and holds the reward in escrow together', async () => {
-    const bountyId = crypto.randomUUID();
-    const deposit = await createDeposit(
-      { db: t.database.session(), stripe: t.stripe, liveMode: false },
-      { id: poster.id, email: poster.email, name: poster.name },
-      { amount: 3_000, currency: 'usd', method: 'card', paymentMethodId: 'pm_card_visa', bountyId, requestKey: crypto.randomUUID() },
-    );
-    expect(deposit.bountyId).toBe(bountyId);
-    await settleWebhooks(t);
-    const wallet = await walletOf(t, poster);
-    expect(wallet.available.amount).toBe(0);
-    expect(wallet.inEscrow.amount).toBe(3_000);
-    const kinds = await selectRows(
-      t.database.primary,
-      sql`select kind from ledger_transactions where reference_id in (${deposit.id}, ${bountyId}) order by id`,
-      z.object({ kind: z.string() }),
-    );
-    expect(kinds.map((row) => row.kind)).toEqual(['deposit', 'escrow.hold']);
-  });
 
   test('a deposit whose webhook never comes is credited by the sweep once it has waited 15 minutes (the clock moved, not slept), and only once', async () => {
     const payer = await signUp(t, 'unheard');
@@ -51,7 +26,7 @@ describe.skipIf(!hasCluster)('money operations', () => {
     try {
       const deposit = await depositByCard(t, payer, 900);
       const sweep = (minutesLater: number) =>
-        sweepWaitingDeposits({ database: t.database.primary, stripe: t.stripe, logger: createLogger({ level: 'silent' }) }, new Date(Date.now() + minutesLater * 60_000));
+        sweepWaitingDeposits({ database: t.database.primary, stripe: t.stripe, logger: createLogger({ level: 'silent' }), fundBounty: t.fundBounty }, new Date(Date.now() + minutesLater * 60_000));
       expect(await sweep(5)).toBe(0);
       expect((await walletOf(t, payer)).available.amount).toBe(0);
       expect(await sweep(16)).toBe(1);
@@ -78,7 +53,7 @@ describe.skipIf(!hasCluster)('money operations', () => {
     expect(created.status).toBe(201);
     const id = String(((await created.json()) as { data: { id: string } }).data.id);
     const sweepAt = (minutesLater: number) =>
-      sweepWaitingDeposits({ database: t.database.primary, stripe: t.stripe, logger: createLogger({ level: 'silent' }) }, new Date(Date.now() + minutesLater * 60_000));
+      sweepWaitingDeposits({ database: t.database.primary, stripe: t.stripe, logger: createLogger({ level: 'silent' }), fundBounty: t.fundBounty }, new Date(Date.now() + minutesLater * 60_000));
     await sweepAt(60);
     expect((await t.database.primary.select().from(deposits).where(eq(deposits.id, id)))[0]?.status).toBe('requires_payment');
     await sweepAt(4 * 24 * 60);

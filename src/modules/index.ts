@@ -4,6 +4,7 @@
  * route carries one of these tags, so a module cannot be mounted without being listed.
  */
 import { authModule } from './auth';
+import { bountiesModule } from './bounties';
 import { connectModule } from './connect';
 import { healthModule } from './health';
 import { metricsModule } from './metrics';
@@ -11,6 +12,7 @@ import type { ModuleInfo } from './module';
 import { paymentsModule } from './payments';
 import { postsModule } from './posts';
 import { profilesModule } from './profiles';
+import { searchModule } from './search';
 import { requestsModule } from './requests';
 import { usersModule } from './users';
 import { walletModule } from './wallet';
@@ -22,7 +24,9 @@ export const MODULES: readonly ModuleInfo[] = [
   authModule,
   usersModule,
   postsModule,
+  searchModule,
   profilesModule,
+  bountiesModule,
   requestsModule,
   walletModule,
   paymentsModule,

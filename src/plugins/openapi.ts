@@ -32,6 +32,14 @@ export const toJsonSchema = (schema: z.ZodType) =>
         ctx.jsonSchema.format = 'date-time';
         ctx.jsonSchema.maxLength = 40;
       }
+      // A nullable enum as one schema whose enum lists null: the document's generator folds
+      // zod's `anyOf: [enum, null]` into `type: [string, null]` and keeps the enum without null.
+      const inner = ctx.zodSchema instanceof z.ZodNullable ? ctx.zodSchema.unwrap() : null;
+      if (inner instanceof z.ZodEnum) {
+        const values: unknown[] = inner.options;
+        for (const key of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[key];
+        Object.assign(ctx.jsonSchema, { type: ['string', 'null'], enum: [...values, null] });
+      }
       // OpenAPI wants the integer width spelled out; zod only emits the bounds.
       if (ctx.jsonSchema.type === 'integer' && ctx.jsonSchema.format === undefined) {
         const { minimum, maximum } = ctx.jsonSchema;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createApp } from '../../src/app';
 import { type LocalStripe, startLocalStripe } from '../../src/dev/stripe-local';
 import { JobQueue } from '../../src/jobs';
+import { bountyFunder } from '../../src/modules/bounties/funding';
 import { jobDefinitions } from '../../src/job-definitions';
 import { createStripeClient } from '../../src/lib/stripe';
 import { DatabaseCluster, type QueryObserver } from '../../src/db';
@@ -84,7 +85,29 @@ export type StartOptions = {
   work?: boolean;
   /** The clock webhook signatures are judged by. */
   now?: () => number;
+  /** The marketplace's clock (deadlines, timers): see testClock(). */
+  clock?: () => Date;
 };
+
+/** A clock a test moves by hand: the marketplace's timers are tested by moving it, never by sleeping. */
+export function testClock(start: Date = new Date()) {
+  let current = start.getTime();
+  return {
+    now: (): Date => new Date(current),
+    advance(ms: number): Date {
+      current += ms;
+      return new Date(current);
+    },
+    advanceDays(days: number): Date {
+      current += days * 86_400_000;
+      return new Date(current);
+    },
+    set(at: Date): void {
+      current = at.getTime();
+    },
+  };
+}
+export type TestClock = ReturnType<typeof testClock>;
 
 export async function startTestApp(overrides: Record<string, string | undefined> = {}, options: StartOptions = {}) {
   // Each app has a local Stripe-compatible server of its own; its webhooks go to this app.
@@ -99,9 +122,14 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const jobsSchema = `pgboss_t${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const jobs = JobQueue.create({ database, logger, schema: jobsSchema, pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 });
   // Short retries and expiries: a test waits seconds, not the minutes production backs off for.
-  for (const definition of jobDefinitions({ stripe, retry: TEST_JOB_TIMING })) jobs.define(definition);
+  for (const definition of jobDefinitions({ stripe, marketplace: config.marketplace, retry: TEST_JOB_TIMING, ...(options.clock ? { now: options.clock } : {}) })) {
+    jobs.define(definition);
+  }
   if (hasCluster && options.work !== undefined) await jobs.start({ work: options.work });
-  const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, ...(options.now ? { now: options.now } : {}) });
+  const clock = options.clock ?? (() => new Date());
+  const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, clock, ...(options.now ? { now: options.now } : {}) });
+  /** What the payment webhook calls to open a bounty paid by card (for tests that run the sweep themselves). */
+  const fundBounty = bountyFunder({ marketplace: { settings: config.marketplace }, now: clock });
   stripeServer.setWebhookTarget((request) => app.handle(request));
   /** What src/serve.ts stamps from the socket; here each app has its own "client" address. */
   const clientIp = randomIp();
@@ -160,6 +188,8 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     jobs,
     jobsSchema,
     stripe,
+    clock,
+    fundBounty,
     stripeServer,
     lifecycle,
     request,

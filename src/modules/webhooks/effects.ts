@@ -9,7 +9,7 @@ import { and, desc, eq, sql } from 'drizzle-orm';
 import { connectAccounts, type Deposit, deposits, ledgerTransactions, type Transaction, withdrawals } from '../../db';
 import type { Stripe } from '../../lib/stripe';
 import { applyAccountEvent } from '../connect/service';
-import { creditFromStripe, holdEscrow, platformAccount, post, reclaim, reverseTransaction, unfreezeIfSettled, userAccount } from '../ledger';
+import { creditFromStripe, platformAccount, post, reclaim, reverseTransaction, unfreezeIfSettled, userAccount } from '../ledger';
 
 export type EffectOutcome = 'processed' | 'unknown' | 'ignored';
 
@@ -33,8 +33,14 @@ async function depositOfCharge(tx: Transaction, chargeId: string, paymentIntentI
   return row;
 }
 
-/** Credits the wallet (and, for a bounty funded by card, holds the reward) once per intent. */
-export async function paymentSucceeded(tx: Transaction, intent: Stripe.PaymentIntent): Promise<EffectOutcome> {
+/**
+ * Opens the bounty a deposit paid for, in the webhook's transaction (src/modules/bounties/funding.ts):
+ * holds the reward in escrow and publishes it, or leaves the money available. Whether it opened.
+ */
+export type FundBounty = (tx: Transaction, deposit: Deposit, amount: number, currency: string) => Promise<boolean>;
+
+/** Credits the wallet (and, for a bounty funded by card, holds the reward and opens it) once per intent. */
+export async function paymentSucceeded(tx: Transaction, intent: Stripe.PaymentIntent, fundBounty: FundBounty): Promise<EffectOutcome> {
   const deposit = await depositOfIntent(tx, intent);
   if (!deposit) return intent.metadata?.deposit_id ? 'unknown' : 'ignored';
   const amount = intent.amount_received || intent.amount;
@@ -46,14 +52,7 @@ export async function paymentSucceeded(tx: Transaction, intent: Stripe.PaymentIn
     description: deposit.method === 'apple_pay' ? 'Deposit with Apple Pay' : 'Deposit by card',
     reference: { type: 'deposit', id: deposit.id },
   });
-  if (!credited.duplicate && deposit.bountyId) {
-    // A savepoint: a frozen wallet refuses the hold, and then the money stays available.
-    await tx
-      .transaction((inner) => holdEscrow(inner, { bountyId: deposit.bountyId ?? '', posterId: deposit.userId, amount, currency: intent.currency }))
-      .catch((error: unknown) => {
-        if (!(error instanceof Error && 'code' in error && error.code === 'WALLET_FROZEN')) throw error;
-      });
-  }
+  if (!credited.duplicate && deposit.bountyId) await fundBounty(tx, deposit, amount, intent.currency);
   await tx
     .update(deposits)
     .set({

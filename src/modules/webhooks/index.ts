@@ -13,6 +13,7 @@ import type { Stripe } from '../../lib/stripe';
 import type { DatabasePlugin } from '../../plugins/database';
 import type { ModuleInfo } from '../module';
 import { WEBHOOK_ERRORS } from './errors';
+import type { FundBounty } from './effects';
 import { type EnqueueReconcile, receiveEvent } from './service';
 import { verifyStripeEvent } from './verify';
 
@@ -31,6 +32,8 @@ export type WebhookRouteDeps = {
   bodyLimitBytes: number;
   logger: Logger;
   enqueueReconcile: EnqueueReconcile;
+  /** Opens a bounty paid by card when its payment succeeds. */
+  fundBounty: FundBounty;
   /** The clock the signature's timestamp is judged by (tests move it). */
   now?: () => number;
 };
@@ -52,7 +55,7 @@ export const stripeWebhookRoutes = (deps: WebhookRouteDeps) =>
           secrets: deps.webhookSecrets,
           nowMs: (deps.now ?? Date.now)(),
         });
-        const outcome = await receiveEvent((work) => db.transaction(work), deps.enqueueReconcile, event, deps.liveMode);
+        const outcome = await receiveEvent((work) => db.transaction(work), deps.enqueueReconcile, event, deps.liveMode, deps.fundBounty);
         return Response.json(ok({ received: true as const, outcome }));
       } catch (error) {
         if (error instanceof HttpError) return httpErrorResponse(error);

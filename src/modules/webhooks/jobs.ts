@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { defineJob, type JobQueue, persistentRetry, type RetryTiming } from '../../jobs';
 import type { Stripe } from '../../lib/stripe';
+import type { FundBounty } from './effects';
 import { type EnqueueReconcile, reconcileEvent, sweepWaitingDeposits } from './service';
 
 export const RECONCILE_JOB = 'webhooks.reconcile';
@@ -14,13 +15,13 @@ const reconcilePayload = z.object({ eventId: z.string().min(1).max(255) });
 /** Every few seconds at first, then up to an hour apart, for about a day. */
 const RECONCILE_RETRY = { retryDelaySeconds: 5, retryLimit: 20, expireInSeconds: 120 };
 
-export const reconcileJob = (deps: { stripe: Stripe; retry?: RetryTiming }) =>
+export const reconcileJob = (deps: { stripe: Stripe; fundBounty: FundBounty; retry?: RetryTiming }) =>
   defineJob<z.infer<typeof reconcilePayload>>({
     name: RECONCILE_JOB,
     payload: reconcilePayload,
     ...persistentRetry(RECONCILE_RETRY, deps.retry),
     async handler(payload, context) {
-      await reconcileEvent({ database: context.database.primary, stripe: deps.stripe, logger: context.logger }, payload.eventId);
+      await reconcileEvent({ database: context.database.primary, stripe: deps.stripe, logger: context.logger, fundBounty: deps.fundBounty }, payload.eventId);
     },
   });
 
@@ -31,7 +32,7 @@ export const reconcileEnqueuer = (queue: JobQueue): EnqueueReconcile => async (t
 export const DEPOSIT_SWEEP_JOB = 'deposits.sweep';
 
 /** Every 10 minutes, once per cluster: deposits whose webhook never came (sweepWaitingDeposits). */
-export const depositSweepJob = (deps: { stripe: Stripe; now?: () => Date }) =>
+export const depositSweepJob = (deps: { stripe: Stripe; fundBounty: FundBounty; now?: () => Date }) =>
   defineJob<Record<string, never>>({
     name: DEPOSIT_SWEEP_JOB,
     payload: z.object({}).strict(),
@@ -41,6 +42,9 @@ export const depositSweepJob = (deps: { stripe: Stripe; now?: () => Date }) =>
     expireInSeconds: 10 * 60,
     cron: '*/10 * * * *',
     async handler(_payload, context) {
-      await sweepWaitingDeposits({ database: context.database.primary, stripe: deps.stripe, logger: context.logger }, (deps.now ?? (() => new Date()))());
+      await sweepWaitingDeposits(
+        { database: context.database.primary, stripe: deps.stripe, logger: context.logger, fundBounty: deps.fundBounty },
+        (deps.now ?? (() => new Date()))(),
+      );
     },
   });

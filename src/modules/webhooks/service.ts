@@ -19,6 +19,7 @@ import {
   idOf,
   paymentFailed,
   paymentSucceeded,
+  type FundBounty,
   payoutFailed,
   payoutPaid,
   transferReversed,
@@ -31,10 +32,10 @@ export type RunTransaction = <T>(work: (tx: Transaction) => Promise<T>) => Promi
 export type ReceiveOutcome = WebhookEventStatus | 'duplicate';
 
 /** The handled types (the README lists them); every other type is recorded and ignored. */
-export async function applyEvent(tx: Transaction, event: Stripe.Event): Promise<EffectOutcome> {
+export async function applyEvent(tx: Transaction, event: Stripe.Event, fundBounty: FundBounty): Promise<EffectOutcome> {
   switch (event.type) {
     case 'payment_intent.succeeded':
-      return paymentSucceeded(tx, event.data.object);
+      return paymentSucceeded(tx, event.data.object, fundBounty);
     case 'payment_intent.payment_failed':
       return paymentFailed(tx, event.data.object);
     case 'charge.refunded':
@@ -81,6 +82,7 @@ export async function receiveEvent(
   enqueueReconcile: EnqueueReconcile,
   event: Stripe.Event,
   liveMode: boolean,
+  fundBounty: FundBounty,
 ): Promise<ReceiveOutcome> {
   return runTransaction(async (tx) => {
     const [recorded] = await tx
@@ -89,14 +91,14 @@ export async function receiveEvent(
       .onConflictDoNothing({ target: webhookEvents.id })
       .returning({ id: webhookEvents.id });
     if (!recorded) return 'duplicate';
-    const status = event.livemode === liveMode ? statusOf(await applyEvent(tx, event)) : 'ignored';
+    const status = event.livemode === liveMode ? statusOf(await applyEvent(tx, event, fundBounty)) : 'ignored';
     if (status !== 'processed') await tx.update(webhookEvents).set({ status }).where(eq(webhookEvents.id, event.id));
     if (status === 'deferred') await enqueueReconcile(tx, event.id);
     return status;
   });
 }
 
-export type ReconcileDeps = { database: Database; stripe: Stripe; logger: Logger };
+export type ReconcileDeps = { database: Database; stripe: Stripe; logger: Logger; fundBounty: FundBounty };
 
 /** Thrown while the object an event is about is still unknown: the queue retries with backoff. */
 class NotYetKnownError extends Error {
@@ -118,10 +120,10 @@ export async function reconcileEvent(deps: ReconcileDeps, eventId: string): Prom
   const event = row.payload;
   const missing = await retrieveMissing(deps.stripe, event);
   const status = await deps.database.transaction(async (tx) => {
-    if (missing.intent?.status === 'succeeded') await paymentSucceeded(tx, missing.intent);
+    if (missing.intent?.status === 'succeeded') await paymentSucceeded(tx, missing.intent, deps.fundBounty);
     // The account as Stripe has it now; one that none of our users has is not ours to track.
     const foreign = missing.account !== undefined && !(await storeFetchedAccount(tx, missing.account, missing.fetchedAt));
-    const outcome = await reconciledOutcome(tx, event, missing, foreign);
+    const outcome = await reconciledOutcome(tx, event, missing, foreign, deps.fundBounty);
     if (outcome === 'unknown') return 'deferred' as const;
     await tx.update(webhookEvents).set({ status: outcome }).where(eq(webhookEvents.id, eventId));
     return outcome;
@@ -132,12 +134,12 @@ export async function reconcileEvent(deps: ReconcileDeps, eventId: string): Prom
 }
 
 /** The event again, in the light of what was just fetched. */
-async function reconciledOutcome(tx: Transaction, event: Stripe.Event, missing: Missing, foreign: boolean): Promise<EffectOutcome> {
+async function reconciledOutcome(tx: Transaction, event: Stripe.Event, missing: Missing, foreign: boolean, fundBounty: FundBounty): Promise<EffectOutcome> {
   if (foreign) return 'ignored';
   // The account fetched after this event arrived is at least as new as the event's snapshot.
   if (event.type === 'account.updated' && missing.account) return 'processed';
   if (event.type === 'transfer.reversed' && missing.transfer) return transferReversed(tx, missing.transfer);
-  return applyEvent(tx, event);
+  return applyEvent(tx, event, fundBounty);
 }
 
 type Missing = { intent?: Stripe.PaymentIntent; account?: Stripe.Account; transfer?: Stripe.Transfer; fetchedAt: Date };
@@ -208,7 +210,7 @@ export async function sweepWaitingDeposits(deps: ReconcileDeps, now: Date): Prom
     if (!intent) {
       await deps.database.update(deposits).set({ updatedAt: now }).where(eq(deposits.id, deposit.id));
     } else if (intent.status === 'succeeded') {
-      await deps.database.transaction((tx) => paymentSucceeded(tx, intent));
+      await deps.database.transaction((tx) => paymentSucceeded(tx, intent, deps.fundBounty));
       credited += 1;
     } else if (intent.status === 'canceled') {
       await deps.database.update(deposits).set({ status: 'canceled', updatedAt: now }).where(eq(deposits.id, deposit.id));
