@@ -32,6 +32,7 @@ import {
   unassignHunter,
   withdrawFromBounty,
 } from './actions';
+import { browseBounties, browseQuerySchema } from './browse';
 import { BOUNTIES_ERRORS } from './errors';
 import { publishByCard } from './funding';
 import { LIFECYCLE, type TransitionName } from './lifecycle';
@@ -116,6 +117,25 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
       .use(deps.databasePlugin)
       .use(deps.authPlugin)
       .use(deps.idempotencyPlugin)
+      .get(
+        '',
+        async ({ query, db }) => {
+          const result = await browseBounties(db, query, { limit: clampLimit(query.limit) });
+          return page(result.items, result.nextCursor);
+        },
+        {
+          optionalAuth: true,
+          query: browseQuerySchema,
+          response: { 200: pageSchema(bountySummarySchema), ...commonErrors },
+          detail: {
+            summary: 'Browse and search bounties',
+            description:
+              'The same list as GET /search/bounties (one implementation, described there): full text `q`, filters, sorts newest/reward/deadline/relevance, ' +
+              'and a keyset cursor. Drafts and cancelled bounties are never listed.',
+            security: OPTIONAL_SESSION,
+          },
+        },
+      )
       .get(
         '/mine',
         async ({ query, db, user }) => {
