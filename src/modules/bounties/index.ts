@@ -35,7 +35,7 @@ import {
 import { browseBounties, browseQuerySchema } from './browse';
 import { BOUNTIES_ERRORS } from './errors';
 import { publishByCard } from './funding';
-import { LIFECYCLE, type TransitionName } from './lifecycle';
+import { LIFECYCLE, lifecycleRows, type TransitionName } from './lifecycle';
 import {
   bountyIdParams,
   bountySchema,
@@ -43,6 +43,7 @@ import {
   createBountyBody,
   disputeBody,
   disputeSchema,
+  lifecycleRowSchema,
   proposeCancelBody,
   publishBody,
   publishResultSchema,
@@ -169,6 +170,16 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
           },
         },
       )
+      .get('/lifecycle', () => ok(lifecycleRows()), {
+        response: { 200: successSchema(z.array(lifecycleRowSchema).max(40)), ...commonErrors },
+        detail: {
+          summary: 'The lifecycle table',
+          description:
+            'Every transition: its route, the states it leaves from, where it goes, who may take it, what it does with the escrow and which timers it starts. ' +
+            "The same table the service enforces; a bounty's `allowedTransitions` is this table applied to you and its state.",
+          security: [{}],
+        },
+      })
       .get(
         '/:id',
         async ({ params, viewer, db }) => ok(await bountyView(db, viewer, await visible(db, viewer, params.id))),

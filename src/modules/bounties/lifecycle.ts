@@ -248,3 +248,37 @@ export function nextStep(
       return { nextActionBy: 'none', nextDeadlineAt: null };
   }
 }
+
+/** The table as rows, for clients (GET /bounties/lifecycle) and for ARCHITECTURE.md. */
+export const lifecycleRows = () =>
+  TRANSITION_NAMES.map((name) => {
+    const rule: TransitionRule = LIFECYCLE[name];
+    return {
+      name,
+      path: rule.path,
+      from: [...rule.from],
+      to: rule.to,
+      cancelReason: rule.cancelReason ?? null,
+      by: [...rule.by],
+      escrow: rule.escrow,
+      starts: [...rule.starts],
+      summary: rule.summary,
+    };
+  });
+
+/** The table in Markdown, as ARCHITECTURE.md carries it (a test keeps the two equal). */
+export function lifecycleMarkdown(): string {
+  const header = '| transition | route | from | to | who | escrow | starts |\n| --- | --- | --- | --- | --- | --- | --- |';
+  const rows = lifecycleRows().map((row) =>
+    [
+      row.name,
+      row.path ? `\`POST /bounties/:id/${row.path}\`` : row.name === 'accept' ? '`POST /requests/:id/accept`' : 'timer',
+      row.from.join(', '),
+      row.to === 'same' ? '(same)' : row.to === 'outcome' ? 'completed or cancelled (dispute)' : row.cancelReason ? `cancelled (${row.cancelReason})` : row.to,
+      row.by.join(', '),
+      row.escrow,
+      row.starts.join(', ') || '-',
+    ].join(' | '),
+  );
+  return [header, ...rows.map((row) => `| ${row} |`)].join('\n');
+}

@@ -22,6 +22,7 @@ const tagSchema = z
   .string()
   .trim()
   .toLowerCase()
+  .max(32)
   .regex(/^[a-z0-9][a-z0-9+#.-]{0,31}$/, 'tags are 1-32 characters: letters, digits, + # . -');
 
 /** http(s) only: a `javascript:` link in a client's <a href> is an XSS vector. */
@@ -37,7 +38,7 @@ const locationInput = z.object({
 });
 
 /** A moment in the future, ISO 8601 with a zone (the service checks it against its clock). */
-const deadlineSchema = z.iso.datetime({ offset: true }).describe('ISO 8601 with a zone, e.g. 2027-01-31T17:00:00Z');
+const deadlineSchema = z.iso.datetime({ offset: true }).max(40).describe('ISO 8601 with a zone, e.g. 2027-01-31T17:00:00Z');
 
 export const createBountyBody = (maxAmount: number) =>
   z
@@ -180,7 +181,7 @@ export const transitionSchema = z.object({
   actorId: userIdSchema.nullable().describe('null for a timer'),
   actorRole: z.enum(['poster', 'hunter', 'admin', 'system']),
   reason: z.string().max(5_000).nullable(),
-  details: z.record(z.string(), z.unknown()),
+  details: z.record(z.string().max(64), z.unknown()),
   at: z.date(),
 });
 
@@ -207,4 +208,16 @@ export const disputeSchema = z.object({
   resolution: z.string().max(5_000).nullable(),
   resolvedAt: z.date().nullable(),
   createdAt: z.date(),
+});
+
+export const lifecycleRowSchema = z.object({
+  name: z.string().max(32),
+  path: z.string().max(32).nullable().describe('POST /bounties/:id/<path>; null for timers and accept (POST /requests/:id/accept)'),
+  from: z.array(z.enum(bountyStates)).max(8),
+  to: z.string().max(32).describe('A state; `same` (no change) or `outcome` (chosen by the ruling)'),
+  cancelReason: z.enum(cancelReasons).nullable(),
+  by: z.array(z.enum(['poster', 'hunter', 'admin', 'system'])).max(4),
+  escrow: z.enum(['hold', 'release', 'refund', 'settle', 'none']),
+  starts: z.array(z.string().max(32)).max(6).describe('Timers the transition starts'),
+  summary: z.string().max(500),
 });
