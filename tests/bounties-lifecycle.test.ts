@@ -270,6 +270,17 @@ describe.skipIf(!hasCluster)('the bounty lifecycle after acceptance', () => {
     expect(history.map((row) => at(row, 'action'))).toEqual(['publish', 'accept', 'propose_cancel', 'decline_cancel', 'admin_cancel']);
   });
 
+  test('an admin cancelling a disputed bounty ends the dispute too: refunded, with the admin\'s reason', async () => {
+    const { poster, hunter } = await pair('dispute-cancel');
+    const id = await submittedBounty(t, poster, hunter);
+    expect((await send(t, poster, 'POST', `/bounties/${id}/dispute`, { reason: 'Nothing works', criteria: [1, 2] })).status).toBe(200);
+    expect((await send(t, admin, 'POST', `/bounties/${id}/admin-cancel`, { reason: 'Fraudulent listing' })).status).toBe(200);
+    const disputes = await send(t, poster, 'GET', `/bounties/${id}/disputes`);
+    expect([at(disputes.body, 'data', 0, 'outcome'), at(disputes.body, 'data', 0, 'resolution')]).toEqual(['refund', 'Fraudulent listing']);
+    expect((await walletOf(t, poster)).available.amount).toBe(REWARD);
+    expect((await walletOf(t, hunter)).available.amount).toBe(0);
+  });
+
   test('a hunter who was not accepted cannot submit; an open bounty cannot be submitted to', async () => {
     const { poster, hunter } = await pair('outsider');
     const id = await openBounty(t, poster);

@@ -222,8 +222,13 @@ export const declineMutualCancel = (deps: LifecycleDeps, actor: Actor, bountyId:
 export const lapseProposalStep = async (): Promise<StepResult> => ({ changes: clearProposal, reason: 'Nobody accepted the proposal in time' });
 
 export const adminCancel = (deps: LifecycleDeps, actor: Actor, bountyId: string, reason: string) =>
-  run(deps, actor, bountyId, 'admin_cancel', async ({ tx, bounty, now }) => {
+  run(deps, actor, bountyId, 'admin_cancel', async ({ tx, bounty, actorId, now }) => {
     await closeRequests(tx, bounty.id, ['pending', 'accepted'], 'rejected', 'closed', now);
+    // A dispute open when an admin cancels ends with the bounty: refunded, with the same reason.
+    await tx
+      .update(bountyDisputes)
+      .set({ outcome: 'refund', hunterAmount: 0, resolution: reason, resolvedBy: actorId, resolvedAt: now })
+      .where(and(eq(bountyDisputes.bountyId, bounty.id), isNull(bountyDisputes.resolvedAt)));
     return { reason };
   });
 

@@ -7,6 +7,7 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { MarketplaceSettings } from '../../config/env';
+import { forbidden } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
 import type { Stripe } from '../../lib/stripe';
 import { clampLimit, cursorFromQuery, cursorQuery, limitQuery } from '../../lib/validation';
@@ -244,7 +245,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
         '/:id/submissions',
         async ({ params, user, db }) => {
           const bounty = await visible(db, user, params.id);
-          if (!isParticipant(bounty, user)) throw BOUNTIES_ERRORS.error('NOT_YOUR_TRANSITION', 'Only the poster, the hunter and staff see the work');
+          if (!isParticipant(bounty, user)) throw forbidden('Only the poster, the hunter and staff see the work');
           return ok(await submissionsOf(db, bounty.id));
         },
         {
@@ -258,7 +259,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
         '/:id/disputes',
         async ({ params, user, db }) => {
           const bounty = await visible(db, user, params.id);
-          if (!isParticipant(bounty, user)) throw BOUNTIES_ERRORS.error('NOT_YOUR_TRANSITION', 'Only the poster, the hunter and staff see disputes');
+          if (!isParticipant(bounty, user)) throw forbidden('Only the poster, the hunter and staff see disputes');
           return ok(await disputesOf(db, bounty.id));
         },
         {
