@@ -6,9 +6,9 @@
  * the bounties routes; payout accounts are onboarded on the app's local Stripe server.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { bounties, bountyRequests, outboxEvents, selectRows } from '../src/db';
+import { bounties, bountyRequests, bountyTransitions, outboxEvents, selectRows } from '../src/db';
 import { fireDueTimers } from '../src/modules/bounties/timers';
 import { createAdmin, signUp, type TestAccount } from './support/accounts';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
@@ -20,6 +20,8 @@ import { waitFor } from './support/wait';
 const MISSING = '00000000-0000-4000-8000-000000000000';
 const REWARD = 5_000;
 const DAY_MS = 86_400_000;
+/** A race signs up and funds a poster, then may wait for two requests to queue on a lock. */
+const RACE_TIMEOUT_MS = 20_000;
 
 type Init = Parameters<TestApp['request']>[1];
 
@@ -444,84 +446,163 @@ describe.skipIf(!hasCluster)('requests', () => {
 
     const statuses = (results: Array<{ status: number }>) => results.map((result) => result.status).sort();
 
-    test('two accepts of different requests at once: one hunter, the other request filled, the escrow held once', async () => {
-      const { owner, bountyId } = await fundedPoster('race-accepts');
-      const requestA = await applied(racerA, bountyId);
-      const requestB = await applied(racerB, bountyId);
-      const results = await Promise.all([post(owner, `/requests/${requestA}/accept`), post(owner, `/requests/${requestB}/accept`)]);
-      expect(statuses(results)).toEqual([200, 409]);
-      const winner = results[0]?.status === 200 ? { request: requestA, hunter: racerA } : { request: requestB, hunter: racerB };
-      const loser = winner.request === requestA ? requestB : requestA;
-      expect(code(results.find((result) => result.status === 409)?.body)).toBe('INVALID_TRANSITION');
-      expect(await bountyRow(bountyId)).toMatchObject({ state: 'in_progress', hunterId: winner.hunter.id });
-      expect(await stored(winner.request)).toMatchObject({ status: 'accepted' });
-      expect(await stored(loser)).toMatchObject({ status: 'rejected', closedReason: 'filled' });
-      const wallet = await walletOf(t, owner);
-      expect([wallet.available.amount, wallet.inEscrow.amount]).toEqual([0, REWARD]);
-    });
+    const lockWaiters = async (): Promise<number> =>
+      (
+        await selectRows(
+          t.database.primary,
+          sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+          z.object({ n: z.coerce.number() }),
+        )
+      )[0]?.n ?? 0;
 
-    test('accept vs the hunter withdrawing that request', async () => {
-      const { owner, bountyId } = await fundedPoster('race-withdraw');
-      const requestId = await applied(racerA, bountyId);
-      const [accept, withdraw] = await Promise.all([post(owner, `/requests/${requestId}/accept`), post(racerA, `/requests/${requestId}/withdraw`)]);
-      expect(statuses([accept, withdraw])).toEqual([200, 409]);
-      const loser = accept.status === 200 ? withdraw : accept;
-      expect(code(loser.body)).toBe('REQUEST_NOT_PENDING');
-      const bounty = await bountyRow(bountyId);
-      if (accept.status === 200) {
-        expect(bounty).toMatchObject({ state: 'in_progress', hunterId: racerA.id });
-        expect(await stored(requestId)).toMatchObject({ status: 'accepted' });
-      } else {
-        expect(bounty).toMatchObject({ state: 'open', hunterId: null });
-        expect(await stored(requestId)).toMatchObject({ status: 'withdrawn', closedReason: 'hunter' });
-      }
-      const wallet = await walletOf(t, owner);
-      expect([wallet.available.amount, wallet.inEscrow.amount]).toEqual([0, REWARD]);
-    });
+    /**
+     * How the two sides meet: `at once` fires both together (whoever gets there first wins); the
+     * ordered modes queue them one after the other behind a row lock the test holds (`lock`),
+     * then let go, so each side is proved to win and to lose.
+     */
+    type Mode = 'at once' | 'accept first' | 'accept last';
+    const MODES: readonly Mode[] = ['at once', 'accept first', 'accept last'];
 
-    test('accept vs the poster cancelling the bounty', async () => {
-      const { owner, bountyId } = await fundedPoster('race-cancel');
-      const requestId = await applied(racerB, bountyId);
-      const [accept, cancel] = await Promise.all([post(owner, `/requests/${requestId}/accept`), post(owner, `/bounties/${bountyId}/cancel`)]);
-      expect(statuses([accept, cancel])).toEqual([200, 409]);
-      const wallet = await walletOf(t, owner);
-      if (accept.status === 200) {
-        expect(code(cancel.body)).toBe('INVALID_TRANSITION');
-        expect(await bountyRow(bountyId)).toMatchObject({ state: 'in_progress', hunterId: racerB.id });
-        expect([wallet.available.amount, wallet.inEscrow.amount]).toEqual([0, REWARD]);
-      } else {
-        expect([code(accept.body), detail(accept.body)]).toEqual(['INVALID_TRANSITION', { path: 'state', message: 'cancelled' }]);
-        expect(await bountyRow(bountyId)).toMatchObject({ state: 'cancelled', cancelReason: 'poster', hunterId: null });
-        expect(await stored(requestId)).toMatchObject({ status: 'rejected', closedReason: 'closed' });
-        expect([wallet.available.amount, wallet.inEscrow.amount]).toEqual([REWARD, 0]);
+    async function meet<A, B>(mode: Mode, lock: SQL, accept: () => Promise<A>, other: () => Promise<B>): Promise<{ accept: A; other: B }> {
+      if (mode === 'at once') {
+        const [a, b] = await Promise.all([accept(), other()]);
+        return { accept: a, other: b };
       }
-    });
+      const held = await holdLock(t.database.primary, lock);
+      const baseline = await lockWaiters();
+      // Wrapped: an async function returning a promise would wait for it to settle.
+      const queue = async <T>(start: () => Promise<T>, waiting: number, what: string): Promise<{ running: Promise<T> }> => {
+        const running = start();
+        await waitFor(what, async () => (await lockWaiters()) >= baseline + waiting, 5_000, 10);
+        return { running };
+      };
+      const [first, second] =
+        mode === 'accept first'
+          ? [await queue(accept, 1, 'the accept to queue'), await queue(other, 2, 'the other side to queue')]
+          : [await queue(other, 1, 'the other side to queue'), await queue(accept, 2, 'the accept to queue')];
+      held.release();
+      await held.done;
+      const [settledFirst, settledSecond] = await Promise.all([first.running, second.running]);
+      return mode === 'accept first'
+        ? { accept: settledFirst as A, other: settledSecond as B }
+        : { accept: settledSecond as A, other: settledFirst as B };
+    }
 
-    test('accept vs the expiry timer', async () => {
-      const deadline = new Date(Date.now() + DAY_MS);
-      const { owner, bountyId } = await fundedPoster('race-expiry', deadline);
-      const requestId = await applied(racerA, bountyId);
-      const expiresAt = new Date(deadline.getTime() + t.config.marketplace.expiryGraceHours * 3_600_000 + 1_000);
-      const [accept] = await Promise.all([
-        post(owner, `/requests/${requestId}/accept`),
-        fireDueTimers(t.database.primary, { settings: t.config.marketplace, now: () => expiresAt }),
-      ]);
-      const bounty = await bountyRow(bountyId);
+    const lockBountyRow = (bountyId: string) => sql`select id from bounties where id = ${bountyId} for update`;
+
+    async function escrowOf(owner: TestAccount): Promise<[number, number]> {
       const wallet = await walletOf(t, owner);
-      // Exactly one of them moved the bounty.
-      expect([200, 409]).toContain(accept.status);
-      if (accept.status === 200) {
-        expect(bounty).toMatchObject({ state: 'in_progress', hunterId: racerA.id });
-        expect([wallet.available.amount, wallet.inEscrow.amount]).toEqual([0, REWARD]);
-      } else {
-        expect([code(accept.body), detail(accept.body)]).toEqual(['INVALID_TRANSITION', { path: 'state', message: 'cancelled' }]);
-        expect(bounty).toMatchObject({ state: 'cancelled', cancelReason: 'expired' });
-        expect(await stored(requestId)).toMatchObject({ status: 'rejected', closedReason: 'closed' });
-        expect([wallet.available.amount, wallet.inEscrow.amount]).toEqual([REWARD, 0]);
-      }
-      const history = await t.database.primary.execute(sql`select action from bounty_transitions where bounty_id = ${bountyId} and action in ('accept', 'expire')`);
-      expect(history).toHaveLength(1);
-    });
+      return [wallet.available.amount, wallet.inEscrow.amount];
+    }
+
+    for (const mode of ['at once', 'accept first'] as const) {
+      test(`two accepts of different requests (${mode}): one hunter, the other request filled, the escrow held once`, async () => {
+        const { owner, bountyId } = await fundedPoster('race-accepts');
+        const requestA = await applied(racerA, bountyId);
+        const requestB = await applied(racerB, bountyId);
+        const { accept: first, other: second } = await meet(
+          mode,
+          lockBountyRow(bountyId),
+          () => post(owner, `/requests/${requestA}/accept`),
+          () => post(owner, `/requests/${requestB}/accept`),
+        );
+        expect(statuses([first, second])).toEqual([200, 409]);
+        if (mode === 'accept first') expect(first.status).toBe(200);
+        const winner = first.status === 200 ? { request: requestA, hunter: racerA } : { request: requestB, hunter: racerB };
+        const loser = winner.request === requestA ? requestB : requestA;
+        const refused = first.status === 409 ? first : second;
+        expect([code(refused.body), detail(refused.body)]).toEqual(['INVALID_TRANSITION', { path: 'state', message: 'in_progress' }]);
+        expect(await bountyRow(bountyId)).toMatchObject({ state: 'in_progress', hunterId: winner.hunter.id });
+        expect(await stored(winner.request)).toMatchObject({ status: 'accepted' });
+        expect(await stored(loser)).toMatchObject({ status: 'rejected', closedReason: 'filled' });
+        expect(await escrowOf(owner)).toEqual([0, REWARD]);
+      }, RACE_TIMEOUT_MS);
+    }
+
+    for (const mode of MODES) {
+      test(`accept vs the hunter withdrawing that request (${mode})`, async () => {
+        const { owner, bountyId } = await fundedPoster('race-withdraw');
+        const requestId = await applied(racerA, bountyId);
+        const { accept, other: withdraw } = await meet(
+          mode,
+          sql`select id from bounty_requests where id = ${requestId} for update`,
+          () => post(owner, `/requests/${requestId}/accept`),
+          () => post(racerA, `/requests/${requestId}/withdraw`),
+        );
+        expect(statuses([accept, withdraw])).toEqual([200, 409]);
+        if (mode !== 'at once') expect(accept.status).toBe(mode === 'accept first' ? 200 : 409);
+        const bounty = await bountyRow(bountyId);
+        if (accept.status === 200) {
+          expect([code(withdraw.body), detail(withdraw.body)]).toEqual(['REQUEST_NOT_PENDING', { path: 'status', message: 'accepted' }]);
+          expect(bounty).toMatchObject({ state: 'in_progress', hunterId: racerA.id });
+          expect(await stored(requestId)).toMatchObject({ status: 'accepted' });
+        } else {
+          expect([code(accept.body), detail(accept.body)]).toEqual(['REQUEST_NOT_PENDING', { path: 'status', message: 'withdrawn' }]);
+          expect(bounty).toMatchObject({ state: 'open', hunterId: null });
+          expect(await stored(requestId)).toMatchObject({ status: 'withdrawn', closedReason: 'hunter' });
+        }
+        // Either way the reward stays in escrow: the bounty is running or still open.
+        expect(await escrowOf(owner)).toEqual([0, REWARD]);
+      }, RACE_TIMEOUT_MS);
+    }
+
+    for (const mode of MODES) {
+      test(`accept vs the poster cancelling the bounty (${mode})`, async () => {
+        const { owner, bountyId } = await fundedPoster('race-cancel');
+        const requestId = await applied(racerB, bountyId);
+        const { accept, other: cancel } = await meet(
+          mode,
+          lockBountyRow(bountyId),
+          () => post(owner, `/requests/${requestId}/accept`),
+          () => post(owner, `/bounties/${bountyId}/cancel`),
+        );
+        expect(statuses([accept, cancel])).toEqual([200, 409]);
+        if (mode !== 'at once') expect(accept.status).toBe(mode === 'accept first' ? 200 : 409);
+        if (accept.status === 200) {
+          expect([code(cancel.body), detail(cancel.body)]).toEqual(['INVALID_TRANSITION', { path: 'state', message: 'in_progress' }]);
+          expect(await bountyRow(bountyId)).toMatchObject({ state: 'in_progress', hunterId: racerB.id });
+          expect(await escrowOf(owner)).toEqual([0, REWARD]);
+        } else {
+          expect([code(accept.body), detail(accept.body)]).toEqual(['INVALID_TRANSITION', { path: 'state', message: 'cancelled' }]);
+          expect(await bountyRow(bountyId)).toMatchObject({ state: 'cancelled', cancelReason: 'poster', hunterId: null });
+          expect(await stored(requestId)).toMatchObject({ status: 'rejected', closedReason: 'closed' });
+          expect(await escrowOf(owner)).toEqual([REWARD, 0]);
+        }
+      }, RACE_TIMEOUT_MS);
+    }
+
+    for (const mode of MODES) {
+      test(`accept vs the expiry timer (${mode})`, async () => {
+        const deadline = new Date(Date.now() + DAY_MS);
+        const { owner, bountyId } = await fundedPoster('race-expiry', deadline);
+        const requestId = await applied(racerA, bountyId);
+        const expiresAt = new Date(deadline.getTime() + t.config.marketplace.expiryGraceHours * 3_600_000 + 1_000);
+        const { accept } = await meet(
+          mode,
+          lockBountyRow(bountyId),
+          () => post(owner, `/requests/${requestId}/accept`),
+          () => fireDueTimers(t.database.primary, { settings: t.config.marketplace, now: () => expiresAt }),
+        );
+        // The timer has no status of its own: exactly one of the two moved the bounty.
+        expect([200, 409]).toContain(accept.status);
+        if (mode !== 'at once') expect(accept.status).toBe(mode === 'accept first' ? 200 : 409);
+        const bounty = await bountyRow(bountyId);
+        if (accept.status === 200) {
+          expect(bounty).toMatchObject({ state: 'in_progress', hunterId: racerA.id });
+          expect(await escrowOf(owner)).toEqual([0, REWARD]);
+        } else {
+          expect([code(accept.body), detail(accept.body)]).toEqual(['INVALID_TRANSITION', { path: 'state', message: 'cancelled' }]);
+          expect(bounty).toMatchObject({ state: 'cancelled', cancelReason: 'expired' });
+          expect(await stored(requestId)).toMatchObject({ status: 'rejected', closedReason: 'closed' });
+          expect(await escrowOf(owner)).toEqual([REWARD, 0]);
+        }
+        const moves = await t.database.primary
+          .select({ action: bountyTransitions.action })
+          .from(bountyTransitions)
+          .where(and(eq(bountyTransitions.bountyId, bountyId), inArray(bountyTransitions.action, ['accept', 'expire'])));
+        expect(moves).toHaveLength(1);
+      }, RACE_TIMEOUT_MS);
+    }
 
     test('apply vs accept: a request is never left pending on a bounty that is no longer open', async () => {
       const { owner, bountyId } = await fundedPoster('race-apply');
@@ -539,6 +620,6 @@ describe.skipIf(!hasCluster)('requests', () => {
         .from(bountyRequests)
         .where(and(eq(bountyRequests.bountyId, bountyId), eq(bountyRequests.status, 'pending')));
       expect(stillPending).toEqual([]);
-    });
+    }, RACE_TIMEOUT_MS);
   });
 });
