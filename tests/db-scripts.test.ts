@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { MIGRATION_LOCK_KEY, selectRows } from '../src/db';
+import { checkLedger } from '../src/modules/ledger';
 import { clusterEnv, hasCluster, startTestApp, type TestApp, withDatabase } from './support/harness';
 import { holdLock } from './support/locks';
 import { waitFor } from './support/wait';
@@ -129,6 +130,58 @@ describe.skipIf(!hasCluster)('bun run db:seed and db:reset', () => {
     }
   };
 
+  /** What the seed leaves: row counts, the bounties by state, and the ledger check. */
+  const marketplaceOf = async (url: string) => {
+    const target = await startTestApp({ DATABASE_URL: url, DATABASE_REPLICA_URLS: '' });
+    try {
+      const db = target.database.primary;
+      const [counts] = await selectRows(
+        db,
+        sql`select (select count(*) from bounties)::int as bounties, (select count(*) from bounty_transitions)::int as history,
+                   (select count(*) from bounty_requests)::int as requests, (select count(*) from bounty_reviews)::int as reviews,
+                   (select count(*) from bounty_submissions)::int as submissions, (select count(*) from bounty_disputes)::int as disputes,
+                   (select count(*) from bounty_timers)::int as timers, (select count(*) from outbox_events)::int as outbox,
+                   (select count(*) from ledger_transactions)::int as transactions, (select count(*) from ledger_entries)::int as entries,
+                   (select count(*) from connect_accounts)::int as payout_accounts,
+                   (select max(updated_at)::text from profiles) as profiles_changed, (select max(updated_at)::text from bounties) as bounties_changed`,
+        z.object({
+          bounties: z.number(),
+          history: z.number(),
+          requests: z.number(),
+          reviews: z.number(),
+          submissions: z.number(),
+          disputes: z.number(),
+          timers: z.number(),
+          outbox: z.number(),
+          transactions: z.number(),
+          entries: z.number(),
+          payout_accounts: z.number(),
+          profiles_changed: z.string().nullable(),
+          bounties_changed: z.string().nullable(),
+        }),
+      );
+      const row = z.object({ key: z.string(), n: z.number() });
+      const states = await selectRows(db, sql`select state || coalesce(':' || cancel_reason, '') as key, count(*)::int as n from bounties group by 1`, row);
+      const requests = await selectRows(db, sql`select status || coalesce(':' || closed_reason, '') as key, count(*)::int as n from bounty_requests group by 1`, row);
+      const reviewed = await selectRows(
+        db,
+        sql`select b.state || ':' || r.reviewer_role as key, count(*)::int as n from bounty_reviews r join bounties b on b.id = r.bounty_id group by 1`,
+        row,
+      );
+      const [escrows] = await selectRows(
+        db,
+        sql`select count(*) filter (where a.balance <> b.reward_amount and b.state in ('open', 'in_progress', 'submitted', 'changes_requested', 'disputed'))::int
+                 + count(*) filter (where a.balance <> 0 and b.state in ('completed', 'cancelled'))::int as n, 'wrong escrows' as key
+            from bounties b join ledger_accounts a on a.owner_type = 'bounty' and a.owner_id = b.id::text and a.kind = 'escrow'`,
+        row,
+      );
+      const tally = (rows: Array<{ key: string; n: number }>) => Object.fromEntries(rows.map((entry) => [entry.key, entry.n]));
+      return { counts, states: tally(states), requests: tally(requests), reviewed: tally(reviewed), wrongEscrows: escrows?.n, ledger: await checkLedger(db) };
+    } finally {
+      await target.close();
+    }
+  };
+
   beforeAll(async () => {
     t = await startTestApp();
     await t.database.primary.execute(sql.raw(`create database ${databaseName}`));
@@ -140,16 +193,36 @@ describe.skipIf(!hasCluster)('bun run db:seed and db:reset', () => {
     await t.close();
   });
 
-  test('seeding twice loads the demo data once', async () => {
+  test('seeding twice loads the demo data once: bounties in every state, a clean ledger, and nothing more the second time', async () => {
     const first = await runScript('db:seed', env);
-    expect(first.code).toBe(0);
+    expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(first.stdout).toContain('ledger check: clean');
+    expect(first.stdout).toContain('bountyexpo-demo-password');
     const afterFirst = await countRows(env.DATABASE_URL ?? '');
-    expect(afterFirst?.users).toBeGreaterThan(0);
+    expect(afterFirst?.users).toBeGreaterThanOrEqual(8);
     expect(afterFirst?.posts).toBeGreaterThan(0);
+    const marketplace = await marketplaceOf(env.DATABASE_URL ?? '');
+    // Every state, and every way to be cancelled the demo shows.
+    for (const state of ['draft', 'open', 'in_progress', 'submitted', 'changes_requested', 'disputed', 'completed', 'cancelled:poster', 'cancelled:expired', 'cancelled:mutual']) {
+      expect({ state, seeded: (marketplace.states[state] ?? 0) > 0 }).toEqual({ state, seeded: true });
+    }
+    expect(marketplace.states.open).toBeGreaterThanOrEqual(3);
+    // Requests pending, accepted, and rejected as filled when another was accepted.
+    for (const status of ['pending', 'accepted', 'rejected:filled']) expect({ status, seeded: (marketplace.requests[status] ?? 0) > 0 }).toEqual({ status, seeded: true });
+    // Completed work reviewed from both sides.
+    expect(marketplace.reviewed['completed:poster'] ?? 0).toBeGreaterThan(0);
+    expect(marketplace.reviewed['completed:hunter'] ?? 0).toBeGreaterThan(0);
+    // Each transition left its history row; escrows hold the reward exactly while a bounty is active.
+    expect(marketplace.counts?.history).toBeGreaterThan(marketplace.counts?.bounties ?? 0);
+    expect(marketplace.wrongEscrows).toBe(0);
+    expect(marketplace.ledger).toEqual({ balanceMismatches: [], unbalancedTransactions: [] });
+
     const second = await runScript('db:seed', env);
-    expect(second.code).toBe(0);
+    expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(second.stdout).toContain('the demo marketplace exists');
     expect(await countRows(env.DATABASE_URL ?? '')).toEqual(afterFirst);
-  });
+    expect(await marketplaceOf(env.DATABASE_URL ?? '')).toEqual(marketplace);
+  }, 90_000);
 
   test('db:reset refuses in production and leaves the data alone', async () => {
     const refused = await runScript('db:reset', { ...env, NODE_ENV: 'production', BETTER_AUTH_SECRET: 'x'.repeat(40), STRIPE_SECRET_KEY: 'sk_live_x', STRIPE_WEBHOOK_SECRET: 'whsec_x', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_y' });
