@@ -5,7 +5,7 @@
  *   library, migrate it, stop and delete it afterwards.
  * - else: say so loudly and run what can run on embedded PGlite (cluster-only tests skip).
  */
-import { afterAll, setDefaultTimeout } from 'bun:test';
+import { afterAll } from 'bun:test';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +14,6 @@ import { applyMigrations, DatabaseCluster } from '../src/db';
 import { parseConfig } from '../src/config/env';
 import { createLogger } from '../src/lib/logger';
 import { freePort } from './support/ports';
-
-// Bun 1.4.5 ignores bunfig's [test] timeout (a 6 s test still fails at its 5 s default): the
-// suite's limit is set here. Tests that walk a bounty through several steps need more than 5 s.
-setDefaultTimeout(30_000);
 
 const env = process.env;
 let managedDir: string | null = null;
