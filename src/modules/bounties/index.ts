@@ -226,8 +226,8 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
       .get(
         '/:id/history',
         async ({ params, query, viewer, db }) => {
-          await visible(db, viewer, params.id);
-          const result = await history(db, params.id, { limit: clampLimit(query.limit, 50), afterId: query.after ?? null });
+          const bounty = await visible(db, viewer, params.id);
+          const result = await history(db, params.id, { limit: clampLimit(query.limit, 50), afterId: query.after ?? null, private: isParticipant(bounty, viewer) });
           return { success: true as const, data: result.items, pagination: { nextAfter: result.nextAfter } };
         },
         {
@@ -238,7 +238,11 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
             200: z.object({ success: z.literal(true), data: z.array(transitionSchema).max(100), pagination: z.object({ nextAfter: z.number().int().nullable() }) }),
             ...commonErrors,
           },
-          detail: { summary: "A bounty's history", description: 'Every transition, oldest first: from, to, who, why and when.', security: OPTIONAL_SESSION },
+          detail: {
+            summary: "A bounty's history",
+            description: 'Every transition, oldest first: from, to, who and when; why (`reason`, `details`) only for the poster, the hunter and staff.',
+            security: OPTIONAL_SESSION,
+          },
         },
       )
       .get(

@@ -166,13 +166,22 @@ export async function findVisibleBounty(db: DatabaseSession, viewer: Viewer, id:
   return (await db.read((reader) => canSee(reader, bounty, viewer))) ? bounty : null;
 }
 
-/** A bounty as its viewer sees it, with the transitions they may take now. */
+/**
+ * A bounty as its viewer sees it, with the transitions they may take now. What the two sides are
+ * negotiating (a mutual-cancel split) is theirs: anyone else sees no proposal.
+ */
 export async function bountyView(db: DatabaseSession, viewer: Viewer, bounty: Bounty) {
   const facts = viewer ? await db.read((reader) => guardFacts(reader, bounty)) : { submissionsSinceAccept: 0, dispute: null };
-  return toBountyView(bounty, allowedTransitions(bounty, viewer, facts));
+  const view = toBountyView(bounty, allowedTransitions(bounty, viewer, facts));
+  return isParticipant(bounty, viewer) ? view : { ...view, cancelProposal: null };
 }
 
-export async function history(db: DatabaseSession, bountyId: string, options: { limit: number; afterId: number | null }) {
+/**
+ * The history, oldest first. Anyone who may see the bounty sees each step (what, from, to, who,
+ * when); the reasons and details (a dispute's grounds, a proposed split) only the parties and
+ * staff, as GET /bounties/:id/disputes.
+ */
+export async function history(db: DatabaseSession, bountyId: string, options: { limit: number; afterId: number | null; private: boolean }) {
   const rows = await db.read((reader) =>
     reader
       .select()
@@ -181,7 +190,7 @@ export async function history(db: DatabaseSession, bountyId: string, options: { 
       .orderBy(asc(bountyTransitions.id))
       .limit(options.limit + 1),
   );
-  const shown = rows.slice(0, options.limit);
+  const shown = rows.slice(0, options.limit).map((row) => (options.private ? row : { ...row, reason: null, details: {} }));
   return { items: shown.map(toTransitionView), nextAfter: rows.length > options.limit ? (shown.at(-1)?.id ?? null) : null };
 }
 
