@@ -64,6 +64,14 @@ describe.skipIf(!hasCluster)('users', () => {
     expect((await t.request('/users', as(admin))).status).toBe(200);
   });
 
+  test('a name with a comma is searchable (regression: Elysia split the query value at the comma and the name filter answered 422)', async () => {
+    const comma = await signUp(t, 'comma', 'Smith, John');
+    await t.settle();
+    const found = await t.request('/users?name=smith%2C%20john', as(admin));
+    expect(found.status).toBe(200);
+    expect(items(at(await readJson(found), 'data')).map((user) => at(user, 'id'))).toEqual([comma.id]);
+  });
+
   test('admin lists users newest first with cursor pagination and case-insensitive filters', async () => {
     const filtered = await t.request(`/users?email=${encodeURIComponent(alice.email.slice(0, 18).toUpperCase())}`, as(admin));
     expect(filtered.status).toBe(200);

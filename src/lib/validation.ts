@@ -15,6 +15,18 @@ export const safeText = (max: number, min = 1) =>
   z.string().trim().min(min).max(max).regex(NO_NUL_PATTERN, NUL_MESSAGE);
 
 /**
+ * Elysia splits a query value at commas (and parses `[..]` as JSON) before a zod schema sees it:
+ * `name=Smith, John` arrives as ['Smith', ' John'] and a plain string schema answered 422. Free
+ * text in a query string goes through this, which takes the pieces back as written.
+ */
+function rejoined(value: unknown): unknown {
+  if (!Array.isArray(value)) return value;
+  const pieces = value.flat(2);
+  return pieces.every((piece) => typeof piece === 'string' || typeof piece === 'number') ? pieces.join(',') : value;
+}
+export const queryText = <T extends z.ZodType>(schema: T) => z.preprocess(rejoined, schema);
+
+/**
  * Emails are matched case-insensitively: they are stored and looked up lower-cased. Trimmed
  * BEFORE the format check, so " ann@example.com " is Ann's address, not a 422.
  */

@@ -18,7 +18,7 @@ import { and, asc, desc, eq, gte, isNotNull, lt, lte, type SQL, sql } from 'driz
 import { z } from 'zod';
 import { bounties, type BountyState, type Database, type DatabaseSession, preparedPerHandle } from '../../db';
 import { COMMON_ERRORS, unprocessable } from '../../lib/errors';
-import { cursorQuery, limitQuery, safeText } from '../../lib/validation';
+import { cursorQuery, limitQuery, queryText, safeText } from '../../lib/validation';
 import { BOUNTY_CATEGORIES, type BountySummary, MAX_TAGS } from './schemas';
 import { toBountySummary } from './views';
 
@@ -71,17 +71,6 @@ const inRange = (text: string): boolean => {
 const instantQuery = (description: string) =>
   z.iso.datetime({ offset: true }).max(40).refine(inRange, 'must be between 1970 and 9999').optional().describe(description);
 
-/**
- * Elysia splits a query value at commas (and parses `[..]` as JSON) before a zod schema sees it:
- * `q=bug, crash` arrives as ['bug', ' crash']. Text fields take the pieces back as written.
- */
-function rejoined(value: unknown): unknown {
-  if (!Array.isArray(value)) return value;
-  const pieces = value.flat(2);
-  return pieces.every((piece) => typeof piece === 'string' || typeof piece === 'number') ? pieces.join(',') : value;
-}
-const commaText = <T extends z.ZodType>(schema: T) => z.preprocess(rejoined, schema);
-
 const rewardQuery = (description: string) => z.coerce.number().int().min(0).max(REWARD_FILTER_MAX).optional().describe(description);
 
 /**
@@ -91,15 +80,15 @@ const rewardQuery = (description: string) => z.coerce.number().int().min(0).max(
  */
 export const browseQuerySchema = z
   .object({
-    q: commaText(safeText(QUERY_MAX_CHARS)).optional().describe('Words to find in the title (weighted higher) and description; quotes, OR and -word work as in web search'),
+    q: queryText(safeText(QUERY_MAX_CHARS)).optional().describe('Words to find in the title (weighted higher) and description; quotes, OR and -word work as in web search'),
     category: z.enum(BOUNTY_CATEGORIES).optional(),
-    tags: commaText(z.string().max(MAX_TAGS * 34)).optional().describe(`Comma-separated, up to ${MAX_TAGS}: bounties carrying all of them`),
+    tags: queryText(z.string().max(MAX_TAGS * 34)).optional().describe(`Comma-separated, up to ${MAX_TAGS}: bounties carrying all of them`),
     rewardMin: rewardQuery('Smallest reward, minor units'),
     rewardMax: rewardQuery('Largest reward, minor units'),
     // Optional, not .default(): the document shows outputs, where a default reads as "required".
     status: z.enum(PUBLIC_BOUNTY_STATES).optional().describe('Default open. Drafts and cancelled bounties are never listed'),
     remote: z.enum(['true', 'false']).optional().describe('true: remote only; false: in person only'),
-    near: commaText(z.string().max(64)).optional().describe('lat,lng: in-person bounties within radiusKm of this point'),
+    near: queryText(z.string().max(64)).optional().describe('lat,lng: in-person bounties within radiusKm of this point'),
     radiusKm: z.coerce.number().int().min(1).max(MAX_RADIUS_KM).optional().describe(`With near; default ${DEFAULT_RADIUS_KM}`),
     deadlineBefore: instantQuery('Deadline before this moment (ISO 8601 with a zone)'),
     postedSince: instantQuery('Published at or after this moment (ISO 8601 with a zone)'),

@@ -8,6 +8,7 @@ import {
   newPasswordSchema,
   personNameSchema,
   safeText,
+  queryText,
   userIdSchema,
 } from '../../lib/validation';
 
@@ -52,7 +53,7 @@ export const listUsersQuery = z.object({
   limit: limitQuery,
   cursor: cursorQuery,
   email: safeText(254).optional().describe('Case-insensitive substring of the email'),
-  name: safeText(100).optional().describe('Case-insensitive substring of the name'),
+  name: queryText(safeText(100)).optional().describe('Case-insensitive substring of the name'),
 });
 
 /** Admin creates an account; `role` is an admin's to choose here (defaults to user). */
