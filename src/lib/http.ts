@@ -46,3 +46,6 @@ export const commonErrors = {
   500: errorSchema,
   503: errorSchema,
 } as const;
+
+/** The security of a public route that reads a session when one is sent (it widens what is visible). */
+export const optionalSession: Array<Record<string, string[]>> = [{ sessionCookie: [] }, {}];

@@ -8,7 +8,7 @@ import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { MarketplaceSettings } from '../../config/env';
 import { forbidden } from '../../lib/errors';
-import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
+import { authErrors, commonErrors, errorSchema, ok, optionalSession, page, pageSchema, successSchema } from '../../lib/http';
 import type { Stripe } from '../../lib/stripe';
 import { clampLimit, cursorFromQuery, cursorQuery, limitQuery } from '../../lib/validation';
 import type { AuthPlugin } from '../../plugins/auth';
@@ -72,8 +72,6 @@ import {
   type Viewer,
 } from './service';
 
-const OPTIONAL_SESSION: Array<Record<string, string[]>> = [{ sessionCookie: [] }, {}];
-
 export const bountiesModule: ModuleInfo = {
   tag: { name: 'bounties', description: 'Bounties: drafts, browsing, and the escrowed lifecycle from publish to paid' },
   errors: { ...BOUNTIES_ERRORS.codes, ...LEDGER_ERRORS.codes },
@@ -134,7 +132,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
             description:
               'The same list as GET /search/bounties (one implementation, described there): full text `q`, filters, sorts newest/reward/deadline/relevance, ' +
               'and a keyset cursor. Drafts and cancelled bounties are never listed.',
-            security: OPTIONAL_SESSION,
+            security: optionalSession,
           },
         },
       )
@@ -192,7 +190,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
             summary: 'A bounty',
             description:
               'With its state, `nextActionBy` and `nextDeadlineAt`, and `allowedTransitions`: what you may do now. Drafts and cancelled bounties are 404 except to their poster, hunter, applicants and staff.',
-            security: OPTIONAL_SESSION,
+            security: optionalSession,
           },
         },
       )
@@ -241,7 +239,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
           detail: {
             summary: "A bounty's history",
             description: 'Every transition, oldest first: from, to, who and when; why (`reason`, `details`) only for the poster, the hunter and staff.',
-            security: OPTIONAL_SESSION,
+            security: optionalSession,
           },
         },
       )

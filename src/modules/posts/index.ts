@@ -4,7 +4,7 @@
  * exist, so ids of other people's drafts cannot be probed.
  */
 import { Elysia } from 'elysia';
-import { authErrors, commonErrors, ok, page, pageSchema, successSchema } from '../../lib/http';
+import { authErrors, commonErrors, ok, optionalSession, page, pageSchema, successSchema } from '../../lib/http';
 import { clampLimit, cursorFromQuery } from '../../lib/validation';
 import type { ModuleInfo } from '../module';
 import { POSTS_ERRORS } from './errors';
@@ -13,9 +13,6 @@ import type { DatabasePlugin } from '../../plugins/database';
 import type { IdempotencyPlugin } from '../../plugins/idempotency';
 import { createPostBody, deletedPostSchema, listPostsQuery, postParams, postSchema, updatePostBody } from './schemas';
 import { createPost, deletePost, findVisiblePost, listPosts, updatePost } from './service';
-
-/** Public, but a session (when sent) widens what is visible. */
-const OPTIONAL_SESSION: Array<Record<string, string[]>> = [{ sessionCookie: [] }, {}];
 
 export const postsModule: ModuleInfo = {
   tag: { name: 'posts', description: 'Posts: public reading, drafts for their authors' },
@@ -41,7 +38,7 @@ export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: 
         detail: {
           summary: 'List posts',
           description: 'Newest first. Published posts for everyone, plus your own drafts when signed in (all drafts for admins).',
-          security: OPTIONAL_SESSION,
+          security: optionalSession,
         },
       },
     )
@@ -56,7 +53,7 @@ export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: 
         optionalAuth: true,
         params: postParams,
         response: { 200: successSchema(postSchema), ...commonErrors },
-        detail: { summary: 'A post', description: 'A draft is 404 for anyone but its author and admins.', security: OPTIONAL_SESSION },
+        detail: { summary: 'A post', description: 'A draft is 404 for anyone but its author and admins.', security: optionalSession },
       },
     )
     .post(

@@ -5,7 +5,7 @@
  * `/profiles/:userId/reviews`. One instance without a prefix, so both paths live in one place.
  */
 import { Elysia } from 'elysia';
-import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
+import { authErrors, commonErrors, errorSchema, ok, optionalSession, page, pageSchema, successSchema } from '../../lib/http';
 import { clampLimit, cursorFromQuery } from '../../lib/validation';
 import type { ModuleInfo } from '../module';
 import type { AuthPlugin } from '../../plugins/auth';
@@ -24,9 +24,6 @@ import {
   userParams,
 } from './schemas';
 import { findOwnProfile, findPublicProfile, updateOwnProfile } from './service';
-
-/** Public, but a session (when sent) widens what is visible. */
-const OPTIONAL_SESSION: Array<Record<string, string[]>> = [{ sessionCookie: [] }, {}];
 
 export const profilesModule: ModuleInfo = {
   tag: { name: 'profiles', description: 'Profiles, reputation computed from the bounty history, and double-blind reviews' },
@@ -80,7 +77,7 @@ export const profilesRoutes = (deps: ProfilesDeps) =>
             'No email, wallet or exact location. Statistics are computed from the bounty history: as hunter (completion and ' +
             'on-time rates, disputes lost), as poster (bounties posted, median time to review a submission, share auto-approved, ' +
             'disputes lost), and ratings from visible reviews only.',
-          security: OPTIONAL_SESSION,
+          security: optionalSession,
         },
       },
     )
@@ -139,7 +136,7 @@ export const profilesRoutes = (deps: ProfilesDeps) =>
         detail: {
           summary: "A bounty's reviews",
           description: 'The visible ones, plus your own while it is still hidden (`visible: false`). 404 for a bounty you cannot see.',
-          security: OPTIONAL_SESSION,
+          security: optionalSession,
         },
       },
     );

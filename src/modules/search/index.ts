@@ -3,16 +3,13 @@
  * one query schema, one implementation, one response), under the name clients look for.
  */
 import { Elysia } from 'elysia';
-import { commonErrors, page, pageSchema } from '../../lib/http';
+import { commonErrors, optionalSession, page, pageSchema } from '../../lib/http';
 import { clampLimit } from '../../lib/validation';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import { browseBounties, browseQuerySchema, DEFAULT_RADIUS_KM } from '../bounties/browse';
 import { bountySummarySchema } from '../bounties/schemas';
 import type { ModuleInfo } from '../module';
-
-/** Public; a session, when sent, is read like on every public list. */
-const OPTIONAL_SESSION: Array<Record<string, string[]>> = [{ sessionCookie: [] }, {}];
 
 export const searchModule: ModuleInfo = {
   tag: { name: 'search', description: 'Search: public bounties by text, filters and sorts' },
@@ -41,6 +38,6 @@ export const searchRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin:
         optionalAuth: true,
         query: browseQuerySchema,
         response: { 200: pageSchema(bountySummarySchema), ...commonErrors },
-        detail: { summary: 'Search bounties', description: DESCRIPTION, security: OPTIONAL_SESSION },
+        detail: { summary: 'Search bounties', description: DESCRIPTION, security: optionalSession },
       },
     );
