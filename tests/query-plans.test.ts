@@ -4,7 +4,9 @@
  * while the routes answer) is EXPLAINed; none may Sort over a Seq Scan of its table for a keyset
  * page. Regression: GET /posts sorted every published row per request, because the index said
  * `DESC NULLS LAST` (drizzle's `.desc()`) where the query's `DESC` means NULLS FIRST.
- * Every later list and search route joins LIST_ROUTES below.
+ * Every later list and search route joins LIST_ROUTES below. The marketplace's own lists (a
+ * poster's bounties, requests both ways, reviews, a bounty's history) and the public profile's
+ * statistics run over thousands of the member's bounties, requests, reviews and history rows.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
@@ -15,6 +17,9 @@ import { clusterEnv, hasCluster, startTestApp, type TestApp, withDatabase } from
 import { at, readJson } from './support/json';
 
 const ROWS = 20_000;
+/** The member's own bounties, their own requests, reviews about them; requests on one of their bounties. */
+const MARKETPLACE_ROWS = 3_000;
+const CROWDED_REQUESTS = 2_000;
 const databaseName = `plans_${Date.now().toString(36)}`;
 
 type Captured = { query: string; parameters: readonly unknown[] };
@@ -38,6 +43,9 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
   let member: TestAccount;
   let direct: ReturnType<typeof postgres>;
   const captured: Captured[] = [];
+  /** One of the member's open bounties with CROWDED_REQUESTS requests, and one with a long history. */
+  let crowdedBountyId = '';
+  let longHistoryBountyId = '';
 
   beforeAll(async () => {
     const setup = await startTestApp();
@@ -111,6 +119,52 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
                                       when n % 20 = 9 then 'draft' else 'cancelled' end as state) s
       cross join lateral (select case when n % 10 >= 3 then null else (array[-33.87, 51.51, 40.71, 35.68, -23.55])[1 + n % 5] + (n % 17 - 8) * 0.02 end as lat,
                                  case when n % 10 >= 3 then null else (array[151.21, -0.13, -74.01, 139.69, -46.63])[1 + n % 5] + (n % 13 - 6) * 0.02 end as lng) c`);
+    // The marketplace's other lists, for the member: MARKETPLACE_ROWS bounties of their own (every
+    // state); requests (CROWDED_REQUESTS on one of their open bounties, MARKETPLACE_ROWS of their
+    // own, one more on each seeded bounty); reviews about them and about seed users; and the history
+    // the profile statistics count (publish for every published bounty, accept/submit/approve for
+    // completed ones, a fifth with the member as the hunter; 300 steps on one bounty).
+    await direct.unsafe(`
+      insert into bounties (poster_id, hunter_id, state, cancel_reason, title, description, criteria, reward_amount, currency,
+                            category, remote, deadline, published_at, closed_at, created_at, updated_at)
+      select '${memberId}', case when n % 4 = 1 then 'seed-' || (1 + n % 500) end,
+             (array['open', 'completed', 'draft', 'cancelled'])[1 + n % 4], case when n % 4 = 3 then 'poster' end,
+             'Member bounty ' || n, 'Posted by the member', '[{"id": 1, "text": "Done"}]', 1000 + n, 'usd', 'writing', true,
+             now() + interval '30 days', case when n % 4 <> 2 then now() - n * interval '1 hour' end,
+             case when n % 4 in (1, 3) then now() - n * interval '1 hour' + interval '30 minutes' end, now() - n * interval '1 hour', now()
+      from generate_series(1, ${MARKETPLACE_ROWS}) as n;
+      insert into bounty_requests (bounty_id, hunter_id, message, status, created_at, updated_at)
+        select b.id, 'seed-' || n, 'Request ' || n, 'pending', now() - (${CROWDED_REQUESTS} - n) * interval '1 minute', now()
+        from generate_series(1, ${CROWDED_REQUESTS}) as n, (select id from bounties where poster_id = '${memberId}' and title = 'Member bounty 4') b;
+      insert into bounty_requests (bounty_id, hunter_id, message, status, closed_reason, created_at, updated_at)
+        select b.id, '${memberId}', 'The member applies', (array['pending', 'rejected', 'withdrawn'])[1 + b.n % 3],
+               (array[null, 'poster', 'hunter'])[1 + b.n % 3], b.created_at + interval '1 minute', now()
+        from (select id, created_at, row_number() over (order by id) as n from bounties where state = 'open' and poster_id like 'seed-%' limit ${MARKETPLACE_ROWS}) b;
+      insert into bounty_requests (bounty_id, hunter_id, message, status, created_at, updated_at)
+        select b.id, 'seed-' || (1 + (b.n * 13) % ${ROWS}), 'Another hunter', 'pending', b.created_at + interval '2 minutes', now()
+        from (select id, created_at, row_number() over (order by id) as n from bounties where poster_id like 'seed-%') b;
+      insert into bounty_reviews (bounty_id, reviewer_id, reviewee_id, reviewer_role, rating, text, context, visible_from, created_at)
+        select b.id, b.poster_id, case when b.n <= ${MARKETPLACE_ROWS} then '${memberId}' else 'seed-' || (1 + b.n % 500) end, 'poster', 1 + b.n % 5,
+               'Seeded review', 'completed', case when b.n % 10 = 0 then now() + interval '5 days' else now() - b.n * interval '1 minute' end,
+               now() - b.n * interval '1 minute'
+        from (select id, poster_id, row_number() over (order by id) as n from bounties where poster_id like 'seed-%') b;
+      insert into bounty_transitions (bounty_id, action, from_state, to_state, actor_role, hunter_id, created_at)
+        select b.id, s.action, s.from_state, s.to_state, s.role,
+               case when s.action = 'publish' then null when b.n % 5 = 0 then '${memberId}' else coalesce(b.hunter_id, 'seed-1') end,
+               b.created_at + s.k * interval '1 hour'
+        from (select id, hunter_id, state, created_at, row_number() over (order by id) as n from bounties where state <> 'draft') b
+        cross join (values (1, 'publish', 'draft', 'open', 'poster'), (2, 'accept', 'open', 'in_progress', 'poster'),
+                           (3, 'submit', 'in_progress', 'submitted', 'hunter'), (4, 'approve', 'submitted', 'completed', 'poster')) as s(k, action, from_state, to_state, role)
+        where s.k = 1 or b.state = 'completed'
+        order by b.id, s.k;
+      insert into bounty_transitions (bounty_id, action, from_state, to_state, actor_role, hunter_id, created_at)
+        select b.id, case when n % 2 = 0 then 'request_changes' else 'submit' end, 'submitted', 'submitted', 'hunter', 'seed-2', now() - (400 - n) * interval '1 minute'
+        from generate_series(1, 300) as n, (select id from bounties where poster_id = '${memberId}' and title = 'Member bounty 1') b;
+      analyze bounty_requests; analyze bounty_reviews; analyze bounty_transitions; analyze profiles;`);
+    const [crowded] = await direct`select id from bounties where poster_id = ${memberId} and title = 'Member bounty 4'`;
+    const [longHistory] = await direct`select id from bounties where poster_id = ${memberId} and title = 'Member bounty 1'`;
+    crowdedBountyId = String(crowded?.id);
+    longHistoryBountyId = String(longHistory?.id);
     // VACUUM, not only ANALYZE: a bulk insert leaves the full-text GIN index's entries in its pending
     // list, which every search scans whole (priced so that a table scan wins), until a vacuum, as
     // autovacuum soon does in service, moves them into the index.
@@ -125,8 +179,12 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     await teardown.close();
   }, 60_000);
 
-  /** The list routes, each with a second page by its own cursor. */
-  const LIST_ROUTES: Array<{ name: string; path: string; as: () => TestAccount | null }> = [
+  /**
+   * The list routes, each with a second page by its own cursor: a path (a function when it names a
+   * seeded row), who asks, and how the next page is asked for (default: `cursor` from
+   * `pagination.nextCursor`).
+   */
+  const LIST_ROUTES: Array<{ name: string; path: string | (() => string); as: () => TestAccount | null; next?: { param: string; field: string } }> = [
     { name: 'GET /posts (anonymous)', path: '/posts?limit=20', as: () => null },
     { name: 'GET /posts (signed in)', path: '/posts?limit=20', as: () => member },
     { name: 'GET /posts (admin)', path: '/posts?limit=20', as: () => admin },
@@ -150,6 +208,18 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     { name: 'search: q by relevance', path: '/search/bounties?q=telescope&limit=20', as: () => null },
     { name: 'search: q newest', path: '/search/bounties?q=telescope&sort=newest&limit=20', as: () => null },
     { name: 'search: q with filters', path: '/search/bounties?q=telescope&remote=false&rewardMin=100&limit=20', as: () => null },
+    { name: 'GET /bounties/mine', path: '/bounties/mine?limit=20', as: () => member },
+    { name: 'GET /requests/me', path: '/requests/me?limit=20', as: () => member },
+    { name: 'GET /requests/me?status=pending', path: '/requests/me?limit=20&status=pending', as: () => member },
+    { name: 'GET /bounties/:id/requests (its poster)', path: () => `/bounties/${crowdedBountyId}/requests?limit=20`, as: () => member },
+    { name: 'GET /bounties/:id/requests (admin)', path: () => `/bounties/${crowdedBountyId}/requests?limit=20`, as: () => admin },
+    { name: 'GET /profiles/:userId/reviews', path: () => `/profiles/${member.id}/reviews?limit=20`, as: () => null },
+    {
+      name: 'GET /bounties/:id/history',
+      path: () => `/bounties/${longHistoryBountyId}/history?limit=20`,
+      as: () => null,
+      next: { param: 'after', field: 'nextAfter' },
+    },
   ];
 
   test('no list query sorts a table scan, on its first page or a later one', async () => {
@@ -158,7 +228,8 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     for (const route of LIST_ROUTES) {
       const account = route.as();
       const headers: Record<string, string> = account ? { cookie: account.jar.header() } : {};
-      let path = route.path;
+      const first = typeof route.path === 'function' ? route.path() : route.path;
+      let path = first;
       for (const page of [1, 2]) {
         const from = captured.length;
         const response = await t.request(path, { headers });
@@ -172,12 +243,35 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
           const bad = sortsATableScan(plan);
           if (bad) problems.push(`${route.name}, page ${page}: ${bad}\n  ${query}`);
         }
-        const cursor = at(await readJson(response), 'pagination', 'nextCursor');
-        expect(typeof cursor).toBe('string');
-        path = `${route.path}&cursor=${String(cursor)}`;
+        const { param, field } = route.next ?? { param: 'cursor', field: 'nextCursor' };
+        const cursor = at(await readJson(response), 'pagination', field);
+        expect([route.name, typeof cursor]).toEqual([route.name, field === 'nextCursor' ? 'string' : 'number']);
+        path = `${first}&${param}=${String(cursor)}`;
       }
     }
     expect(explained).toBeGreaterThanOrEqual(LIST_ROUTES.length * 2);
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  test("GET /profiles/:userId: the statistics over a poster's and a hunter's history sort no table scan", async () => {
+    const problems: string[] = [];
+    // The member (thousands of bounties, requests and reviews) and a seed user (a few dozen).
+    for (const userId of [member.id, 'seed-2']) {
+      const from = captured.length;
+      const response = await t.request(`/profiles/${userId}`);
+      expect(response.status).toBe(200);
+      const stats = at(await readJson(response), 'data', 'stats');
+      // The seeded history is really counted: as hunter, as poster, and reviews.
+      const counted = [at(stats, 'asHunter', 'accepted'), at(stats, 'asPoster', 'bountiesPosted'), at(stats, 'reviews', 'count')];
+      expect([userId, counted.every((value) => Number(value) > 0)]).toEqual([userId, true]);
+      const statements = captured.slice(from).filter(({ query }) => /^(select|with)/i.test(query.trim()));
+      expect(statements.some(({ query }) => /^with/i.test(query.trim()))).toBe(true);
+      for (const { query, parameters } of statements) {
+        const [row] = await direct.unsafe(`explain (format json) ${query}`, parameters as never[]);
+        const bad = sortsATableScan((at(row, 'QUERY PLAN', 0, 'Plan') ?? {}) as PlanNode);
+        if (bad) problems.push(`${userId}: ${bad}\n  ${query}`);
+      }
+    }
     expect(problems).toEqual([]);
   }, 60_000);
 });
