@@ -157,6 +157,7 @@ describe.skipIf(!hasCluster)('the bounty lifecycle after acceptance', () => {
     const third = await bountyInProgress(t, other.poster, other.hunter);
     const withdrawn = await send(t, other.hunter, 'POST', `/bounties/${third}/withdraw`, { reason: 'Too busy this month' });
     expect([withdrawn.status, stateOf(withdrawn)]).toEqual([200, 'open']);
+    await t.settle();
     const history = items(at((await send(t, other.poster, 'GET', `/bounties/${third}/history`)).body, 'data'));
     expect([at(history.at(-1), 'action'), at(history.at(-1), 'reason'), at(history.at(-1), 'actorId')]).toEqual(['withdraw', 'Too busy this month', other.hunter.id]);
   });
@@ -246,6 +247,14 @@ describe.skipIf(!hasCluster)('the bounty lifecycle after acceptance', () => {
     const lapsed = await bountyOf(t, poster, id);
     expect(at(lapsed.body, 'data', 'cancelProposal')).toBeNull();
     expect((await send(t, poster, 'POST', `/bounties/${id}/accept-cancel`)).status).toBe(409);
+    // Lapsed while the timers are behind: accepting it is too late all the same.
+    expect((await send(t, hunter, 'POST', `/bounties/${id}/propose-cancel`, { hunterAmount: 1_000 })).status).toBe(200);
+    await withClock(async () => {
+      clock.advance(48 * 3_600_000);
+      const late = await send(t, poster, 'POST', `/bounties/${id}/accept-cancel`);
+      expect([late.status, at(late.body, 'error')]).toEqual([409, 'TRANSITION_REFUSED']);
+      await fireTimers();
+    });
     expect((await send(t, hunter, 'POST', `/bounties/${id}/propose-cancel`, { hunterAmount: 1_000 })).status).toBe(200);
     const cancelled = await send(t, poster, 'POST', `/bounties/${id}/accept-cancel`);
     expect([cancelled.status, stateOf(cancelled), at(cancelled.body, 'data', 'cancelReason')]).toEqual([200, 'cancelled', 'mutual']);
@@ -275,6 +284,7 @@ describe.skipIf(!hasCluster)('the bounty lifecycle after acceptance', () => {
     const id = await submittedBounty(t, poster, hunter);
     expect((await send(t, poster, 'POST', `/bounties/${id}/dispute`, { reason: 'Nothing works', criteria: [1, 2] })).status).toBe(200);
     expect((await send(t, admin, 'POST', `/bounties/${id}/admin-cancel`, { reason: 'Fraudulent listing' })).status).toBe(200);
+    await t.settle();
     const disputes = await send(t, poster, 'GET', `/bounties/${id}/disputes`);
     expect([at(disputes.body, 'data', 0, 'outcome'), at(disputes.body, 'data', 0, 'resolution')]).toEqual(['refund', 'Fraudulent listing']);
     expect((await walletOf(t, poster)).available.amount).toBe(REWARD);

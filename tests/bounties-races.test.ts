@@ -49,6 +49,7 @@ describe.skipIf(!hasCluster)('races on one bounty', () => {
         fireDueTimers(t.database.primary, { settings: t.config.marketplace, now: clock.now }, createLogger({ level: 'silent' })),
       ]);
       expect([200, 409]).toContain(approved.status);
+      await t.settle();
       const completions = (await historyActions(poster, id)).filter((action) => action === 'approve' || action === 'auto_approve');
       expect(completions).toHaveLength(1);
       winners.push(String(completions[0]));

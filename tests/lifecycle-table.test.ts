@@ -10,7 +10,7 @@ import { bountyStates } from '../src/db';
 import { allowedTransitions, LIFECYCLE, lifecycleMarkdown, nextStep, TRANSITION_NAMES } from '../src/modules/bounties/lifecycle';
 
 const settings = parseConfig({ NODE_ENV: 'test' }).marketplace;
-const noFacts = { submissionsSinceAccept: 0, dispute: null };
+const noFacts = { dispute: null };
 const bounty = (state: (typeof bountyStates)[number], extra: Partial<{ hunterId: string | null; cancelProposedBy: string | null; revisionsUsed: number }> = {}) => ({
   state,
   posterId: 'poster',
@@ -55,7 +55,12 @@ describe('the lifecycle table', () => {
     expect(allowedTransitions(bounty('open'), { id: 'stranger', role: 'user' }, noFacts)).toEqual([]);
     expect(allowedTransitions(bounty('submitted'), poster, noFacts)).toEqual(['request-changes', 'approve', 'dispute', 'propose-cancel']);
     expect(allowedTransitions(bounty('submitted', { revisionsUsed: 2 }), poster, noFacts)).toEqual(['approve', 'dispute', 'propose-cancel']);
-    expect(allowedTransitions(bounty('in_progress'), poster, { ...noFacts, submissionsSinceAccept: 1 })).toEqual(['propose-cancel']);
+    expect(allowedTransitions(bounty('in_progress'), poster, noFacts)).toEqual(['unassign', 'propose-cancel']);
+    // An admin who posted the bounty acts as its poster, never as its judge.
+    expect(allowedTransitions(bounty('disputed'), { id: 'poster', role: 'admin' }, { ...noFacts, dispute: { openedByRole: 'hunter', answered: false } })).toEqual([
+      'respond-dispute',
+      'propose-cancel',
+    ]);
     expect(allowedTransitions(bounty('submitted', { cancelProposedBy: 'poster' }), hunter, noFacts)).toEqual(['dispute', 'accept-cancel', 'decline-cancel']);
     expect(allowedTransitions(bounty('disputed'), admin, { ...noFacts, dispute: { openedByRole: 'poster', answered: false } })).toEqual(['resolve', 'admin-cancel']);
     expect(allowedTransitions(bounty('disputed'), hunter, { ...noFacts, dispute: { openedByRole: 'poster', answered: false } })).toEqual(['respond-dispute', 'propose-cancel']);

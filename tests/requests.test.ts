@@ -375,6 +375,8 @@ describe.skipIf(!hasCluster)('requests', () => {
     const [filledNotice] = await t.database.primary.select().from(outboxEvents).where(and(eq(outboxEvents.recipientId, passed.id), eq(outboxEvents.topic, 'request.filled')));
     expect(filledNotice?.subjectId).toBe(passedOver);
 
+    // Another user's write (the poster's accept): read once the replicas have it.
+    await t.settle();
     const passedSees = items(at((await call(passed, '/requests/me?status=rejected')).body, 'data'));
     expect(passedSees.find((item) => at(item, 'id') === passedOver)).toMatchObject({ closedReason: 'filled', bounty: { state: 'in_progress' } });
 

@@ -16,13 +16,11 @@ import {
   type Transaction,
 } from '../../db';
 import { holdEscrow, refundEscrow, releaseEscrow, splitEscrow } from '../ledger';
-import { type Actor, type Marketplace, openDispute, type StepResult, transition } from './engine';
+import { type Actor, type Marketplace, findOpenDispute, type StepResult, transition } from './engine';
 import { BOUNTIES_ERRORS } from './errors';
-import type { TransitionName } from './lifecycle';
+import { timerDue, type TransitionName } from './lifecycle';
 
 export type LifecycleDeps = Readonly<{ db: DatabaseSession; marketplace: Marketplace; now: () => Date }>;
-
-const DAY_MS = 24 * 3_600_000;
 
 /** A transition in its own transaction, as the routes run it. */
 function run(
@@ -119,7 +117,7 @@ export async function autoApproveStep(tx: Transaction, bounty: Bounty, now: Date
 export const openDisputeOn = (deps: LifecycleDeps, actor: Actor, bountyId: string, input: { reason: string; criteria: number[] }) =>
   run(deps, actor, bountyId, 'dispute', async ({ tx, bounty, party, actorId, now }) => {
     assertCriteria(bounty, input.criteria);
-    const respondBy = new Date(now.getTime() + deps.marketplace.settings.disputeResponseDays * DAY_MS);
+    const respondBy = timerDue('dispute_escalation', now, deps.marketplace.settings);
     const [dispute] = await tx
       .insert(bountyDisputes)
       .values({
@@ -138,7 +136,7 @@ export const openDisputeOn = (deps: LifecycleDeps, actor: Actor, bountyId: strin
 
 export const respondToDispute = (deps: LifecycleDeps, actor: Actor, bountyId: string, input: { message: string }) =>
   run(deps, actor, bountyId, 'respond_dispute', async ({ tx, bounty, now }) => {
-    const dispute = await openDispute(tx, bounty.id);
+    const dispute = await findOpenDispute(tx, bounty.id);
     if (!dispute) throw new Error(`bounty ${bounty.id} is disputed without an open dispute`);
     await tx.update(bountyDisputes).set({ response: input.message, respondedAt: now }).where(eq(bountyDisputes.id, dispute.id));
     return { reason: input.message, details: { disputeId: dispute.id } };
@@ -146,7 +144,7 @@ export const respondToDispute = (deps: LifecycleDeps, actor: Actor, bountyId: st
 
 /** The dispute-escalation timer's step: the dispute now waits for an admin. */
 export async function escalateStep(tx: Transaction, bounty: Bounty, now: Date): Promise<StepResult> {
-  const dispute = await openDispute(tx, bounty.id);
+  const dispute = await findOpenDispute(tx, bounty.id);
   if (dispute) await tx.update(bountyDisputes).set({ escalatedAt: now }).where(and(eq(bountyDisputes.id, dispute.id), isNull(bountyDisputes.escalatedAt)));
   return { reason: 'No answer within the response window: escalated to an admin', details: { disputeId: dispute?.id } };
 }
@@ -155,7 +153,7 @@ export type Ruling = { outcome: DisputeOutcome; hunterAmount?: number | undefine
 
 export const resolveDispute = (deps: LifecycleDeps, actor: Actor, bountyId: string, ruling: Ruling) =>
   run(deps, actor, bountyId, 'resolve', async ({ tx, bounty, actorId, now }) => {
-    const dispute = await openDispute(tx, bounty.id);
+    const dispute = await findOpenDispute(tx, bounty.id);
     if (!dispute || !bounty.hunterId) throw new Error(`bounty ${bounty.id} is disputed without an open dispute or a hunter`);
     const feeBps = deps.marketplace.settings.platformFeeBps;
     let hunterAmount: number;
@@ -189,7 +187,7 @@ export const resolveDispute = (deps: LifecycleDeps, actor: Actor, bountyId: stri
 export const proposeMutualCancel = (deps: LifecycleDeps, actor: Actor, bountyId: string, input: { hunterAmount: number; reason: string | null }) =>
   run(deps, actor, bountyId, 'propose_cancel', async ({ bounty, actorId, now }) => {
     if (input.hunterAmount > bounty.rewardAmount) throw BOUNTIES_ERRORS.error('INVALID_SPLIT', `The hunter's share must be between 0 and ${bounty.rewardAmount}`);
-    const expiresAt = new Date(now.getTime() + deps.marketplace.settings.mutualCancelHours * 3_600_000);
+    const expiresAt = timerDue('cancel_proposal_expiry', now, deps.marketplace.settings);
     return {
       changes: { cancelProposedBy: actorId, cancelProposalHunterAmount: input.hunterAmount, cancelProposalExpiresAt: expiresAt },
       reason: input.reason,
@@ -199,10 +197,14 @@ export const proposeMutualCancel = (deps: LifecycleDeps, actor: Actor, bountyId:
 
 export const acceptMutualCancel = (deps: LifecycleDeps, actor: Actor, bountyId: string) =>
   run(deps, actor, bountyId, 'accept_cancel', async ({ tx, bounty, now }) => {
+    // Lapsed but not yet cleared by its timer (the worker is behind): too late all the same.
+    if (bounty.cancelProposalExpiresAt && bounty.cancelProposalExpiresAt.getTime() <= now.getTime()) {
+      throw BOUNTIES_ERRORS.error('TRANSITION_REFUSED', 'The proposal lapsed: propose again');
+    }
     const hunterAmount = bounty.cancelProposalHunterAmount ?? 0;
     if (!bounty.hunterId) throw new Error(`bounty ${bounty.id} has a cancel proposal without a hunter`);
     await splitEscrow(tx, { bountyId: bounty.id, hunterId: bounty.hunterId, hunterAmount, feeBps: deps.marketplace.settings.platformFeeBps });
-    const dispute = await openDispute(tx, bounty.id);
+    const dispute = await findOpenDispute(tx, bounty.id);
     if (dispute) {
       await tx
         .update(bountyDisputes)

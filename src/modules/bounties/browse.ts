@@ -6,8 +6,13 @@
  *   equality in the WHERE, so every sort walks an index led by `state` (marketplace.ts).
  * - `q` is PostgreSQL full text over the stored `search` tsvector (title weight A, description B),
  *   so `ts_rank` puts a title match above a description match.
- * - `near` keeps in-person bounties within `radiusKm`: a latitude/longitude box that can use
- *   `bounties_location_idx`, then the exact haversine distance (no PostGIS).
+ * - `near` keeps in-person bounties within `radiusKm` by the exact haversine distance (no PostGIS).
+ *   Sorted by newest, reward or deadline without `q`, a circle touching at most MAX_NEAR_CELLS cells
+ *   of the grid (`geo_cell`, marketplace.ts) is read cell by cell: one LATERAL branch per cell
+ *   walks that cell's index in the sort's order and stops after a page of matches, and the
+ *   branches are merged; a page costs cells x page rows, however many bounties the city holds.
+ *   Otherwise (relevance or any `q`, a larger circle, one around a pole) a latitude/longitude box
+ *   on `bounties_location_idx` finds the candidates.
  * - Pages are keyset pages on (sort key, id). The cursor carries the sort's name, its key as
  *   PostgreSQL wrote it (a timestamp with microseconds, an integer, or the rank as float4 text,
  *   which reads back to the same float) and the id; a cursor of another sort is refused.
@@ -16,7 +21,7 @@
  */
 import { and, asc, desc, eq, gte, isNotNull, lt, lte, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { bounties, type BountyState, type Database, type DatabaseSession, preparedPerHandle } from '../../db';
+import { bounties, type BountyState, type Database, type DatabaseSession, GEO_CELL_DEG, GEO_CELL_ROW, preparedPerHandle } from '../../db';
 import { COMMON_ERRORS, unprocessable } from '../../lib/errors';
 import { cursorQuery, limitQuery, queryText, safeText } from '../../lib/validation';
 import { BOUNTY_CATEGORIES, type BountySummary, MAX_TAGS } from './schemas';
@@ -184,6 +189,72 @@ export function boundingBox(center: GeoPoint, radiusKm: number): BoundingBox {
   return { latMin, latMax, lng: { kind: 'range', min, max } };
 }
 
+/** The cell of the grid (marketplace.ts) holding a point, as the `geo_cell` column computes it. */
+export const geoCellOf = (point: GeoPoint): number =>
+  Math.floor((point.lat + 90) / GEO_CELL_DEG) * GEO_CELL_ROW + Math.floor((point.lng + 180) / GEO_CELL_DEG);
+
+/**
+ * The most cells a `near` page reads one by one (each an index probe and at most a page of rows):
+ * a 30 km circle touches up to 12; 36 reach about 70 km at 60 degrees of latitude and 140 km at the
+ * equator. A larger circle is read through the box.
+ */
+export const MAX_NEAR_CELLS = 36;
+/** The exact distance decides: a cell is skipped only when even its nearest corner is farther by this. */
+const CELL_MARGIN_KM = 1e-6;
+const LAST_CELL_COLUMN = Math.round(360 / GEO_CELL_DEG);
+
+/**
+ * The cells a circle may hold points in, ascending; null when they are more than MAX_NEAR_CELLS,
+ * or the box spans every longitude (a pole). Candidates are the cells under the bounding box
+ * (both sides of the antimeridian when it wraps); of those, a cell is kept unless a lower bound
+ * of its distance from the center is beyond the radius: by haversine,
+ * hav(d) = hav(dLat) + cos(lat1) cos(lat2) hav(dLng), and each term is at least its value at the
+ * cell's nearest latitude, smallest cosine and nearest longitude, so that no point of a dropped
+ * cell can be within the radius (the corners of the box a circle does not reach).
+ */
+export function nearCells(center: GeoPoint, radiusKm: number, box: BoundingBox): number[] | null {
+  if (box.lng.kind === 'all') return null;
+  const rowOf = (lat: number) => Math.floor((lat + 90) / GEO_CELL_DEG);
+  const columnOf = (lng: number) => Math.floor((lng + 180) / GEO_CELL_DEG);
+  const rows: number[] = [];
+  for (let row = rowOf(box.latMin); row <= rowOf(box.latMax); row++) rows.push(row);
+  const columns: number[] = [];
+  const span = (from: number, to: number) => {
+    for (let column = from; column <= to; column++) columns.push(column);
+  };
+  if (box.lng.kind === 'range') span(columnOf(box.lng.min), columnOf(box.lng.max));
+  else {
+    span(columnOf(box.lng.min), LAST_CELL_COLUMN);
+    span(0, columnOf(box.lng.max));
+  }
+  // Before any trigonometry: the box alone already holds far more cells than a circle may use.
+  if (rows.length * columns.length > MAX_NEAR_CELLS * 2) return null;
+
+  const radians = (degrees: number) => (degrees * Math.PI) / 180;
+  const hav = (angle: number) => Math.sin(angle / 2) ** 2;
+  const centerLat = radians(center.lat);
+  const limit = hav(Math.min(Math.PI, (radiusKm + CELL_MARGIN_KM) / EARTH_RADIUS_KM));
+  const cells: number[] = [];
+  for (const row of rows) {
+    const south = row * GEO_CELL_DEG - 90;
+    const north = Math.min(90, south + GEO_CELL_DEG);
+    const dLat = radians(Math.max(0, south - center.lat, center.lat - north));
+    const cosMin = Math.max(0, Math.min(Math.cos(radians(south)), Math.cos(radians(north))));
+    for (const column of columns) {
+      const west = column * GEO_CELL_DEG - 180;
+      const east = west + GEO_CELL_DEG;
+      // The longitude difference to the nearest edge, the short way round.
+      const around = (lng: number) => {
+        const d = Math.abs(center.lng - lng) % 360;
+        return Math.min(d, 360 - d);
+      };
+      const dLng = center.lng >= west && center.lng <= east ? 0 : radians(Math.min(around(west), around(east)));
+      if (hav(dLat) + Math.cos(centerLat) * cosMin * hav(dLng) <= limit) cells.push(row * GEO_CELL_ROW + column);
+    }
+  }
+  return cells.length <= MAX_NEAR_CELLS ? cells.sort((a, b) => a - b) : null;
+}
+
 // --- The query's shape and its values -------------------------------------------------------------
 
 /**
@@ -203,7 +274,8 @@ type Shape = {
   rewardMin: boolean;
   rewardMax: boolean;
   remote: boolean | null;
-  near: BoundingBox['lng']['kind'] | null;
+  /** The box's kind of longitude range, or `cells`: one branch per cell (values.cells). */
+  near: BoundingBox['lng']['kind'] | 'cells' | null;
   deadlineBefore: boolean;
   postedSince: boolean;
   after: boolean;
@@ -218,6 +290,7 @@ type Values = {
   lat?: number;
   lng?: number;
   radiusKm?: number;
+  cells?: number[];
   latMin?: number;
   latMax?: number;
   lngMin?: number;
@@ -265,8 +338,10 @@ const DISTANCE_KM = sql`2 * ${EARTH_RADIUS_KM}::float8 * asin(least(1, sqrt(
   + cos(radians(${value('lat')}::float8)) * cos(radians(${bounties.latitude})) * power(sin(radians(${bounties.longitude} - ${value('lng')}::float8) / 2), 2)
 )))`;
 
-/** In person (the location index is partial on `not remote`), inside the box, then within the radius. */
-function nearConditions(kind: BoundingBox['lng']['kind']): SQL[] {
+/** In person (the location indexes are partial on `not remote`), inside the box or the cell, then within the radius. */
+function nearConditions(kind: NonNullable<Shape['near']>): SQL[] {
+  // The branch's cell: `near_cell` is the unnest() of buildNearCellsQuery, beside the branch.
+  if (kind === 'cells') return [sql`not ${bounties.remote}`, sql`${bounties.geoCell} = near_cell.id`, sql`${DISTANCE_KM} <= ${value('radiusKm')}::float8`];
   const conditions = [
     sql`not ${bounties.remote}`,
     sql`${bounties.latitude} between ${value('latMin')}::float8 and ${value('latMax')}::float8`,
@@ -319,7 +394,40 @@ function buildPageQuery(db: Database, shape: Shape, name: string) {
     .prepare(name);
 }
 
-type PageQuery = ReturnType<typeof buildPageQuery>;
+/**
+ * `near` read cell by cell: for each cell of `cells`, a LATERAL branch takes the page (limit + 1
+ * rows after the cursor) of that cell's bounties matching every condition, walking
+ * `bounties_state_cell_*_idx` in the sort's order; the outer query orders the branches' rows
+ * (at most cells x (limit + 1)) and keeps the page. Each cell's rows are a disjoint part of the
+ * matches and each branch keeps its first rows in the same order, so the page, its order and its
+ * cursor are those of the one-range query.
+ *
+ * The branch is aliased `bounties`, so the outer select list, ORDER BY and cursor key are the
+ * table's own expressions (the same as buildPageQuery's) and rows map to Bounty as usual.
+ *
+ * LATERAL over unnest($cells), not one UNION ALL branch per cell: the cell count (1..MAX_NEAR_CELLS)
+ * is a value, so every count shares one SQL text and one prepared statement per shape, with no
+ * padding branches and no count in the statement key.
+ */
+function buildNearCellsQuery(db: Database, shape: Shape, name: string) {
+  const { order, key } = SORTS[shape.sort];
+  const branch = db
+    .select()
+    .from(bounties)
+    .where(and(...conditionsOf(shape)))
+    .orderBy(...order)
+    .limit(value('limit'))
+    .as('bounties');
+  return db
+    .select({ bounty: bounties, key })
+    .from(sql`unnest(${value('cells')}::integer[]) as near_cell(id)`)
+    .crossJoinLateral(branch)
+    .orderBy(...order)
+    .limit(value('limit'))
+    .prepare(name);
+}
+
+type PageQuery = ReturnType<typeof buildPageQuery> | ReturnType<typeof buildNearCellsQuery>;
 
 /**
  * Prepared queries by shape, the most recently used kept. The shapes are finite (a few thousand
@@ -332,7 +440,8 @@ function pageQueryOf(shape: Shape): (db: Database) => PageQuery {
   const key = shapeKey(shape);
   const cached = pageQueries.get(key);
   pageQueries.delete(key);
-  const query = cached ?? preparedPerHandle((db) => buildPageQuery(db, shape, `bounties_browse_${key}`));
+  const build = shape.near === 'cells' ? buildNearCellsQuery : buildPageQuery;
+  const query = cached ?? preparedPerHandle<PageQuery>((db) => build(db, shape, `bounties_browse_${key}`));
   pageQueries.set(key, query);
   const oldest = pageQueries.keys().next().value;
   if (pageQueries.size > MAX_SHAPES && oldest !== undefined) pageQueries.delete(oldest);
@@ -350,6 +459,9 @@ function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, 
   if (query.near !== undefined && center === null) throw unprocessable('Invalid query', [{ path: 'near', message: 'must be lat,lng' }]);
   const radiusKm = query.radiusKm ?? DEFAULT_RADIUS_KM;
   const box = center ? boundingBox(center, radiusKm) : null;
+  // Cell by cell when each cell's index serves the sort: not relevance, nor any q (a word's matches
+  // come from the text index; walking cells for a rare one would read them whole).
+  const cells = center && box && sort !== 'relevance' && query.q === undefined ? nearCells(center, radiusKm, box) : null;
   const shape: Shape = {
     sort,
     state: publicState(query.status),
@@ -359,7 +471,7 @@ function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, 
     rewardMin: query.rewardMin !== undefined,
     rewardMax: query.rewardMax !== undefined,
     remote: query.remote === undefined ? null : query.remote === 'true',
-    near: box ? box.lng.kind : null,
+    near: cells ? 'cells' : box ? box.lng.kind : null,
     deadlineBefore: query.deadlineBefore !== undefined,
     postedSince: query.postedSince !== undefined,
     after: cursor !== null,
@@ -371,8 +483,10 @@ function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, 
     ...(tags !== null && { tags }),
     ...(query.rewardMin !== undefined && { rewardMin: query.rewardMin }),
     ...(query.rewardMax !== undefined && { rewardMax: query.rewardMax }),
-    ...(center && box && { lat: center.lat, lng: center.lng, radiusKm, latMin: box.latMin, latMax: box.latMax }),
-    ...(box && box.lng.kind !== 'all' && { lngMin: box.lng.min, lngMax: box.lng.max }),
+    ...(center && { lat: center.lat, lng: center.lng, radiusKm }),
+    ...(cells && { cells }),
+    ...(box && !cells && { latMin: box.latMin, latMax: box.latMax }),
+    ...(box && !cells && box.lng.kind !== 'all' && { lngMin: box.lng.min, lngMax: box.lng.max }),
     ...(query.deadlineBefore !== undefined && { deadlineBefore: new Date(query.deadlineBefore).toISOString() }),
     ...(query.postedSince !== undefined && { postedSince: new Date(query.postedSince).toISOString() }),
     ...(cursor && { afterKey: cursor.k, afterId: cursor.i }),

@@ -6,7 +6,7 @@
  * the outbox events. Whatever the step, a refusal leaves nothing behind: the caller's transaction
  * rolls back.
  */
-import { and, count, eq, gte, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { MarketplaceSettings } from '../../config/env';
 import {
   type Bounty,
@@ -15,7 +15,6 @@ import {
   bountyDisputes,
   bountyRequests,
   type BountyState,
-  bountySubmissions,
   bountyTimers,
   bountyTransitions,
   type CancelReason,
@@ -59,7 +58,7 @@ export async function lockBounty(tx: Transaction, bountyId: string): Promise<Bou
   return row;
 }
 
-export async function openDispute(db: Pick<Database, 'select'>, bountyId: string): Promise<BountyDispute | undefined> {
+export async function findOpenDispute(db: Pick<Database, 'select'>, bountyId: string): Promise<BountyDispute | undefined> {
   const [row] = await db
     .select()
     .from(bountyDisputes)
@@ -67,19 +66,13 @@ export async function openDispute(db: Pick<Database, 'select'>, bountyId: string
   return row;
 }
 
-/** What the guards need beyond the row: submissions since acceptance, the open dispute. */
+/**
+ * What the guards need beyond the row: the open dispute. (Unassign "only before a submission"
+ * needs no count: a submission moves the bounty out of in_progress for good.)
+ */
 export async function guardFacts(db: Pick<Database, 'select'>, bounty: Bounty): Promise<GuardFacts> {
-  let submissionsSinceAccept = 0;
-  if (bounty.hunterId !== null && bounty.acceptedAt !== null) {
-    const [row] = await db
-      .select({ n: count() })
-      .from(bountySubmissions)
-      .where(and(eq(bountySubmissions.bountyId, bounty.id), eq(bountySubmissions.hunterId, bounty.hunterId), gte(bountySubmissions.createdAt, bounty.acceptedAt)));
-    submissionsSinceAccept = row?.n ?? 0;
-  }
-  const dispute = bounty.state === 'disputed' ? await openDispute(db, bounty.id) : undefined;
+  const dispute = bounty.state === 'disputed' ? await findOpenDispute(db, bounty.id) : undefined;
   return {
-    submissionsSinceAccept,
     dispute: dispute ? { openedByRole: dispute.openedByRole, answered: dispute.respondedAt !== null } : null,
   };
 }
@@ -174,7 +167,7 @@ export async function transition(
     Object.assign(changes, { cancelProposedBy: null, cancelProposalHunterAmount: null, cancelProposalExpiresAt: null });
   }
   const after = { ...bounty, ...changes, state: to };
-  const dispute = to === 'disputed' ? await openDispute(tx, bounty.id) : undefined;
+  const dispute = to === 'disputed' ? await findOpenDispute(tx, bounty.id) : undefined;
   const next = nextStep(after, marketplace.settings, dispute ? disputeSummary(dispute) : null);
   const [updated] = await tx
     .update(bounties)

@@ -36,7 +36,7 @@ export async function publishByCard(
   const bounty = await deps.db.transaction(async (tx) => {
     const row = await lockBounty(tx, bountyId);
     if (!row || row.posterId !== payer.id) throw BOUNTIES_ERRORS.error('BOUNTY_NOT_FOUND');
-    const refused = refusal('publish', row, partiesOf(row, payer), { submissionsSinceAccept: 0, dispute: null }, payer.id);
+    const refused = refusal('publish', row, partiesOf(row, payer), { dispute: null }, payer.id);
     if (refused) throw BOUNTIES_ERRORS.error(refused.kind === 'state' ? 'INVALID_TRANSITION' : 'TRANSITION_REFUSED', refused.message);
     if (row.deadline.getTime() <= now.getTime()) throw BOUNTIES_ERRORS.error('DEADLINE_PASSED', 'The deadline has passed: move it before publishing');
     await tx.update(bounties).set({ funding: 'card', updatedAt: now }).where(eq(bounties.id, row.id));
@@ -75,6 +75,8 @@ export const bountyFunder =
         if (!bounty || bounty.posterId !== posterId || bounty.state !== 'draft') return false;
         if (bounty.rewardAmount !== amount || bounty.currency !== currency) return false;
         const now = deps.now();
+        // A payment that arrives (or is swept) after the deadline opens nothing that would expire at once.
+        if (bounty.deadline.getTime() <= now.getTime()) return false;
         await transition(inner, deps.marketplace, { bountyId, name: 'publish', actor: { id: posterId, role: 'user' }, now, hideFromStrangers: false }, async () => {
           await holdEscrow(inner, { bountyId, posterId, amount, currency });
           return { changes: { funding: 'card', fundingDepositId: deposit.id, publishedAt: now }, details: { funding: 'card', depositId: deposit.id } };

@@ -330,7 +330,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
           params: bountyIdParams,
           body: reasonBody,
           response: { 200: successSchema(bountySchema), ...transitionErrors },
-          detail: transitionDetail('unassign', '409 TRANSITION_REFUSED once the hunter has submitted.'),
+          detail: transitionDetail('unassign', 'Only before a submission: once the hunter submits the bounty leaves in_progress for good (409 INVALID_TRANSITION).'),
         },
       )
       .post('/:id/submit', async ({ params, user, db, body }) => ok(await bountyView(db, user, await submitWork(lifecycle(db), user, params.id, body))), {

@@ -1,7 +1,7 @@
 /**
  * The bounty lifecycle as one table (after Sharetribe's transaction processes): for each
  * transition, the states it leaves from, where it goes, who may trigger it, what it does with the
- * escrow and which timers it starts or stops. The transition engine (transitions.ts), the routes,
+ * escrow and which timers it starts or stops. The transition engine (engine.ts), the routes,
  * the API document, each bounty's `allowedTransitions` and the tests all read this table.
  *
  * Pure: no database, no clock. ../../../ARCHITECTURE.md has the same table for readers.
@@ -129,8 +129,6 @@ export function partiesOf(bounty: Pick<Bounty, 'posterId' | 'hunterId'>, viewer:
 
 /** What the guard of a transition needs beyond the bounty row. */
 export type GuardFacts = Readonly<{
-  /** Submissions made since the hunter was accepted (unassign only before the first). */
-  submissionsSinceAccept: number;
   /** The open dispute, if any: who opened it and whether it was answered. */
   dispute: { openedByRole: 'poster' | 'hunter'; answered: boolean } | null;
 }>;
@@ -153,9 +151,11 @@ export function refusal(
   if (!rule.from.includes(bounty.state)) return { kind: 'state', message: `Cannot ${label(name)} a bounty that is ${bounty.state}` };
   const party = rule.by.find((candidate) => parties.includes(candidate));
   if (!party) return { kind: 'actor', message: `Only the ${rule.by.join(' or ')} may ${label(name)} this bounty` };
+  // An admin who is the poster or the hunter never rules on their own bounty.
+  if (party === 'admin' && (parties.includes('poster') || parties.includes('hunter'))) {
+    return { kind: 'actor', message: `An admin who is a party to this bounty may not ${label(name)} it: another admin decides` };
+  }
   switch (name) {
-    case 'unassign':
-      return facts.submissionsSinceAccept > 0 ? { kind: 'rule', message: 'The hunter has submitted work: dispute or propose a mutual cancel instead' } : null;
     case 'request_changes':
       return bounty.revisionsUsed >= bounty.maxRevisions
         ? { kind: 'rule', message: `All ${bounty.maxRevisions} revisions are used: approve, or dispute citing the unmet criteria` }

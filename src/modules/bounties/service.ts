@@ -4,11 +4,11 @@
  * statement whose WHERE carries the permission and the state (the poster's own draft), so "not
  * yours", "not there" and "no longer a draft" cannot race with a transition.
  */
-import { and, asc, desc, eq, gt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, not, type SQL, sql } from 'drizzle-orm';
 import type { MarketplaceSettings } from '../../config/env';
-import { type Bounty, bounties, bountyDisputes, bountySubmissions, bountyTransitions, type DatabaseSession, type UserRole } from '../../db';
+import { type Bounty, bounties, bountyDisputes, deposits, bountySubmissions, bountyTransitions, type DatabaseSession, type UserRole } from '../../db';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
-import { allowedTransitions } from './lifecycle';
+import { allowedTransitions, timerDue } from './lifecycle';
 import { canSee, guardFacts, rescheduleExpiry } from './engine';
 import { BOUNTIES_ERRORS } from './errors';
 import { EDITABLE_WHEN_OPEN } from './schemas';
@@ -128,19 +128,26 @@ export async function updateBounty(
     // A later deadline moves the expiry: the old timer no longer matches and does nothing.
     if (deadline && updated.state === 'open') {
       await rescheduleExpiry(tx, settings, updated, now);
-      await tx.update(bounties).set({ nextDeadlineAt: new Date(deadline.getTime() + settings.expiryGraceHours * 3_600_000) }).where(eq(bounties.id, bounty.id));
-      updated.nextDeadlineAt = new Date(deadline.getTime() + settings.expiryGraceHours * 3_600_000);
+      updated.nextDeadlineAt = timerDue('expire', deadline, settings);
+      await tx.update(bounties).set({ nextDeadlineAt: updated.nextDeadlineAt }).where(eq(bounties.id, bounty.id));
     }
     return updated;
   });
 }
 
-/** Only the poster's own draft; a draft has no history, requests or money yet. */
+/** A card payment for the bounty that may still succeed (and then open it). */
+const paymentInFlight = (bountyId: SQL | string) =>
+  sql`exists (select 1 from ${deposits} where ${deposits.bountyId} = ${bountyId}::text and ${deposits.status} in ('creating', 'requires_payment', 'processing'))`;
+
+/**
+ * Only the poster's own draft, and not while a card payment for it may still succeed (a declined
+ * or cancelled one does not count). A draft has no history, requests or money yet.
+ */
 export async function deleteDraft(db: DatabaseSession, actor: NonNullable<Viewer>, id: string): Promise<boolean> {
   const deleted = await db.write((primary) =>
     primary
       .delete(bounties)
-      .where(and(eq(bounties.id, id), eq(bounties.posterId, actor.id), eq(bounties.state, 'draft'), sql`${bounties.funding} is distinct from 'card'`))
+      .where(and(eq(bounties.id, id), eq(bounties.posterId, actor.id), eq(bounties.state, 'draft'), not(paymentInFlight(sql`${bounties.id}`))))
       .returning({ id: bounties.id }),
   );
   return deleted.length > 0;
@@ -171,7 +178,7 @@ export async function findVisibleBounty(db: DatabaseSession, viewer: Viewer, id:
  * negotiating (a mutual-cancel split) is theirs: anyone else sees no proposal.
  */
 export async function bountyView(db: DatabaseSession, viewer: Viewer, bounty: Bounty) {
-  const facts = viewer ? await db.read((reader) => guardFacts(reader, bounty)) : { submissionsSinceAccept: 0, dispute: null };
+  const facts = viewer ? await db.read((reader) => guardFacts(reader, bounty)) : { dispute: null };
   const view = toBountyView(bounty, allowedTransitions(bounty, viewer, facts));
   return isParticipant(bounty, viewer) ? view : { ...view, cancelProposal: null };
 }

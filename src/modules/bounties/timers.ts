@@ -15,7 +15,8 @@ import { HttpError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { recordEvents } from '../outbox';
 import { autoApproveStep, escalateStep, expireStep, lapseProposalStep } from './actions';
-import { lockBounty, openDispute, transition } from './engine';
+import { findOpenDispute, lockBounty, transition } from './engine';
+import { timerDue } from './lifecycle';
 
 export const TIMERS_JOB = 'bounties.timers';
 
@@ -50,7 +51,7 @@ async function fireTimer(tx: Transaction, deps: TimerDeps, timer: BountyTimer, n
       return fire('auto_approve', ({ tx: inner }) => autoApproveStep(inner, bounty, now));
     case 'review_reminder': {
       if (bounty.state !== 'submitted' || !sameMoment(bounty.lastSubmittedAt, timer.anchorAt)) return 'moved_on';
-      const autoApproveAt = new Date(timer.anchorAt.getTime() + deps.settings.autoApproveDays * 86_400_000);
+      const autoApproveAt = timerDue('auto_approve', timer.anchorAt, deps.settings);
       await recordEvents(tx, now, [
         {
           topic: 'bounty.review_reminder',
@@ -62,12 +63,16 @@ async function fireTimer(tx: Transaction, deps: TimerDeps, timer: BountyTimer, n
       return 'reminded';
     }
     case 'dispute_escalation': {
-      const dispute = bounty.state === 'disputed' ? await openDispute(tx, bounty.id) : undefined;
+      const dispute = bounty.state === 'disputed' ? await findOpenDispute(tx, bounty.id) : undefined;
       if (!dispute || !sameMoment(dispute.createdAt, timer.anchorAt) || dispute.respondedAt !== null || dispute.escalatedAt !== null) return 'moved_on';
       return fire('escalate_dispute', ({ tx: inner }) => escalateStep(inner, bounty, now));
     }
     case 'cancel_proposal_expiry':
-      if (bounty.cancelProposedBy === null || !sameMoment(bounty.cancelProposalExpiresAt, timer.dueAt)) return 'moved_on';
+      // The proposal this timer was started for (its expiry counts from the timer's anchor, not
+      // from due_at, which a retry moves).
+      if (bounty.cancelProposedBy === null || !sameMoment(bounty.cancelProposalExpiresAt, timerDue('cancel_proposal_expiry', timer.anchorAt, deps.settings))) {
+        return 'moved_on';
+      }
       return fire('expire_cancel_proposal', lapseProposalStep);
     case 'idle_hunter_nudge': {
       if (bounty.state !== 'in_progress' || !bounty.hunterId || !sameMoment(bounty.acceptedAt, timer.anchorAt)) return 'moved_on';

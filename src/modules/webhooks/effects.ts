@@ -6,7 +6,7 @@
  * deferred and reconciled by a job that retrieves the object (reconcileEvent in service.ts).
  */
 import { and, desc, eq, sql } from 'drizzle-orm';
-import { connectAccounts, type Deposit, deposits, ledgerTransactions, type Transaction, withdrawals } from '../../db';
+import { bounties, connectAccounts, type Deposit, deposits, ledgerTransactions, type Transaction, withdrawals } from '../../db';
 import type { Stripe } from '../../lib/stripe';
 import { applyAccountEvent } from '../connect/service';
 import { creditFromStripe, platformAccount, post, reclaim, reverseTransaction, unfreezeIfSettled, userAccount } from '../ledger';
@@ -43,6 +43,8 @@ export type FundBounty = (tx: Transaction, deposit: Deposit, amount: number, cur
 export async function paymentSucceeded(tx: Transaction, intent: Stripe.PaymentIntent, fundBounty: FundBounty): Promise<EffectOutcome> {
   const deposit = await depositOfIntent(tx, intent);
   if (!deposit) return intent.metadata?.deposit_id ? 'unknown' : 'ignored';
+  // The bounty before the wallet, as a wallet publish locks them: the two never wait in a circle.
+  if (deposit.bountyId) await tx.select({ id: bounties.id }).from(bounties).where(eq(bounties.id, deposit.bountyId)).for('update');
   const amount = intent.amount_received || intent.amount;
   const credited = await creditFromStripe(tx, {
     userId: deposit.userId,
