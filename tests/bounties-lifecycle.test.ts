@@ -58,6 +58,9 @@ describe.skipIf(!hasCluster)('the bounty lifecycle after acceptance', () => {
     expect(at(asHunter.body, 'data', 'allowedTransitions')).toEqual(['withdraw', 'submit', 'propose-cancel']);
     expect(at((await bountyOf(t, poster, id)).body, 'data', 'allowedTransitions')).toEqual(['unassign', 'propose-cancel']);
     expect(at((await bountyOf(t, null, id)).body, 'data', 'allowedTransitions')).toEqual([]);
+    // Work under way is not a failure (regression: a first accepted job showed a 0 % completion rate).
+    const profile = await send(t, null, 'GET', `/profiles/${hunter.id}`);
+    expect(at(profile.body, 'data', 'stats', 'asHunter')).toMatchObject({ accepted: 1, completed: 0, completionRate: null });
   });
 
   test('submit needs a message and a link; approve pays the hunter the reward less the fee, and the poster pays nothing more', async () => {

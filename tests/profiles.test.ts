@@ -421,6 +421,12 @@ describe.skipIf(!hasCluster)('profiles and reviews', () => {
       const cancelled = await review(bob, mutual, 4);
       expect(cancelled.status).toBe(201);
       expect(data(cancelled)).toMatchObject({ context: 'cancelled', reviewerRole: 'hunter' });
+      // Both reviewed: public now, but a cancelled bounty is not, so its title stays out of the list.
+      expect((await review(alice, mutual, 3)).status).toBe(201);
+      await t.settle();
+      const aboutAlice = await t.request(`/profiles/${alice.id}/reviews`);
+      const listed = items(at(await readJson(aboutAlice), 'data')).find((item) => at(item, 'bountyId') === mutual);
+      expect(listed).toMatchObject({ bountyTitle: null, context: 'cancelled', rating: 4 });
 
       const disputed = await completedBounty();
       await insertHistory(primary, disputed, [

@@ -57,6 +57,16 @@ export function findErrorCode(error: unknown, accept: (code: string) => boolean 
   return undefined;
 }
 
+/** The constraint a database error names (postgres-js: `constraint_name`), on the error or a cause. */
+export function constraintOf(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
+    if ('constraint_name' in current && typeof current.constraint_name === 'string') return current.constraint_name;
+    current = 'cause' in current ? current.cause : undefined;
+  }
+  return undefined;
+}
+
 // --- Error catalogs ------------------------------------------------------------------------------
 // Each module lists the codes it answers in one catalog beside it (src/modules/<m>/errors.ts); the
 // API document lists them per tag, so a client developer can see every code in one place.

@@ -154,11 +154,17 @@ export function decodeCursor(raw: string): KeysetCursor | null {
   }
 }
 
-/** The `?cursor=` of a list route: null when absent, 422 INVALID_CURSOR when not one we issued. */
-export function cursorFromQuery(raw: string | undefined): KeysetCursor | null {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The `?cursor=` of a list route: null when absent, 422 INVALID_CURSOR when not one we issued.
+ * `ids: 'uuid'` for lists keyed by uuids: a cursor naming anything else was not issued there (and
+ * would otherwise reach PostgreSQL's uuid cast).
+ */
+export function cursorFromQuery(raw: string | undefined, options: { ids?: 'uuid' | 'text' } = {}): KeysetCursor | null {
   if (!raw) return null;
   const cursor = decodeCursor(raw);
-  if (!cursor) throw COMMON_ERRORS.error('INVALID_CURSOR');
+  if (!cursor || (options.ids === 'uuid' && !UUID.test(cursor.i))) throw COMMON_ERRORS.error('INVALID_CURSOR');
   return cursor;
 }
 

@@ -5,7 +5,7 @@
  */
 import { type AnyElysia, Elysia } from 'elysia';
 import { assertDeclaredLength, readBodyCapped } from '../lib/body';
-import { type ErrorDetail, errorBody, findErrorCode, HttpError } from '../lib/errors';
+import { constraintOf, type ErrorDetail, errorBody, findErrorCode, HttpError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
@@ -34,16 +34,6 @@ function jsonNestingExceeds(text: string, limit: number): boolean {
   return false;
 }
 
-
-/** The constraint a database error names (postgres-js: `constraint_name`), on the error or a cause. */
-function constraintOf(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
-    if ('constraint_name' in current && typeof current.constraint_name === 'string') return current.constraint_name;
-    current = 'cause' in current ? current.cause : undefined;
-  }
-  return undefined;
-}
 
 /** SQLSTATE classes that mean the input was wrong; validation should catch them first, this is the net. */
 function postgresClientError(error: unknown): { status: number; code: string; message: string } | null {

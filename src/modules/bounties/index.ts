@@ -139,7 +139,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
       .get(
         '/mine',
         async ({ query, db, user }) => {
-          const result = await ownBounties(db, user.id, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor) });
+          const result = await ownBounties(db, user.id, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor, { ids: 'uuid' }) });
           return page(result.items, result.nextCursor);
         },
         {

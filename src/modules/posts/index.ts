@@ -27,7 +27,7 @@ export const postsRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: 
     .get(
       '',
       async ({ query, viewer, db }) => {
-        const cursor = cursorFromQuery(query.cursor);
+        const cursor = cursorFromQuery(query.cursor, { ids: 'uuid' });
         const result = await listPosts(db, viewer, { limit: clampLimit(query.limit), cursor });
         return page(result.items, result.nextCursor);
       },

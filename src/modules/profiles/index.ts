@@ -84,7 +84,7 @@ export const profilesRoutes = (deps: ProfilesDeps) =>
     .get(
       '/profiles/:userId/reviews',
       async ({ params, query, db }) => {
-        const cursor = cursorFromQuery(query.cursor);
+        const cursor = cursorFromQuery(query.cursor, { ids: 'uuid' });
         const result = await listUserReviews(db, params.userId, { limit: clampLimit(query.limit), cursor, now: deps.now() });
         if (!result) throw PROFILES_ERRORS.error('USER_NOT_FOUND');
         return page(result.items, result.nextCursor);

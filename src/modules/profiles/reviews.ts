@@ -22,7 +22,7 @@ export type Viewer = Readonly<{ id: string; role: UserRole }> | null;
 
 const DAY_MS = 86_400_000;
 
-export const toReviewView = (review: BountyReview, bountyTitle: string, reviewerName: string | null, now: Date): ReviewView => ({
+export const toReviewView = (review: BountyReview, bountyTitle: string | null, reviewerName: string | null, now: Date): ReviewView => ({
   id: review.id,
   bountyId: review.bountyId,
   bountyTitle,
@@ -148,7 +148,9 @@ const reviewsPage = (afterCursor: boolean) =>
     db
       .select({
         review: bountyReviews,
-        bountyTitle: bounties.title,
+        // A cancelled bounty is not public (GET /bounties/:id is 404): its review keeps its
+        // rating and text, not the bounty's title.
+        bountyTitle: sql<string | null>`case when ${bounties.state} = 'cancelled' then null else ${bounties.title} end`,
         reviewerName: profiles.displayName,
         cursorAt: sql<string>`${bountyReviews.createdAt}::text`,
       })

@@ -54,7 +54,7 @@ export const profileStatsSchema = z
     asHunter: z.object({
       accepted: count.describe('Times accepted for a bounty'),
       completed: count.describe('Bounties completed as the hunter'),
-      completionRate: rate.describe('completed / accepted; a withdrawal or removal counts against it. null when never accepted'),
+      completionRate: rate.describe('completed / accepted work that has ended (work under way counts neither way); a withdrawal or removal counts against it. null when none has ended'),
       onTimeRate: rate.describe('Share of completed bounties whose last submission came by the deadline; null when none completed'),
       averageRating: averageRating.describe('From posters, visible reviews only; null without any'),
       reviewCount: count,
@@ -128,7 +128,7 @@ export type ReviewerRole = (typeof reviewerRoles)[number];
 export const reviewSchema = z.object({
   id: z.uuid().max(36),
   bountyId: z.uuid().max(36),
-  bountyTitle: z.string().max(200),
+  bountyTitle: z.string().max(200).nullable().describe('null when the bounty was cancelled (cancelled bounties are not public)'),
   reviewerId: z.string().max(64),
   reviewerName: z.string().max(DISPLAY_NAME_MAX).nullable().describe("The reviewer's display name; null once their account is gone"),
   reviewerRole: z.enum(reviewerRoles).describe('The side the reviewer was on'),

@@ -27,6 +27,7 @@ const statsRow = z.object({
   approved: z.number(),
   auto_approved: z.number(),
   poster_disputes_lost: z.number(),
+  running: z.number(),
   median_review_hours: z.number().nullable(),
   reviews: z.number(),
   average_rating: z.number().nullable(),
@@ -50,6 +51,12 @@ export const profileStatsQuery = (userId: string, now: Date) => sql`
       count(*) filter (where to_state = 'completed')::int as completed,
       count(*) filter (where action = 'resolve' and details->>'outcome' = 'refund')::int as disputes_lost
     from hunter_history
+  ),
+  running as (
+    -- Work still under way is neither done nor failed: it stays out of the completion rate.
+    select count(*)::int as running
+    from bounties
+    where hunter_id = ${userId} and state in ('in_progress', 'submitted', 'changes_requested', 'disputed')
   ),
   on_time as (
     -- A completion is on time when the last submission before it came by the deadline.
@@ -105,11 +112,11 @@ export const profileStatsQuery = (userId: string, now: Date) => sql`
     where reviewee_id = ${userId} and visible_from <= ${now.toISOString()}::timestamptz
   )
   select
-    h.accepted, h.completed, o.completed_on_time, h.disputes_lost as hunter_disputes_lost,
+    h.accepted, h.completed, w.running, o.completed_on_time, h.disputes_lost as hunter_disputes_lost,
     p.posted, p.approved, p.auto_approved, p.disputes_lost as poster_disputes_lost,
     (select percentile_cont(0.5) within group (order by hours) from review_times)::float8 as median_review_hours,
     r.reviews, r.average_rating, r.hunter_reviews, r.hunter_rating, r.poster_reviews, r.poster_rating
-  from hunter_side h, on_time o, poster_side p, ratings r
+  from hunter_side h, running w, on_time o, poster_side p, ratings r
 `;
 
 const ratio = (part: number, whole: number): number | null => (whole === 0 ? null : round(part / whole, 4));
@@ -124,7 +131,7 @@ export async function profileStats(reader: Database, userId: string, now: Date):
     asHunter: {
       accepted: row.accepted,
       completed: row.completed,
-      completionRate: ratio(row.completed, row.accepted),
+      completionRate: ratio(row.completed, row.accepted - row.running),
       onTimeRate: ratio(row.completed_on_time, row.completed),
       averageRating: rating(row.hunter_rating),
       reviewCount: row.hunter_reviews,

@@ -24,7 +24,7 @@ import {
   requestIdParams,
   requestSchema,
 } from './schemas';
-import { acceptRequest, applyToBounty, assertRequestCursor, listBountyRequests, listMyRequests, rejectRequest, withdrawRequest } from './service';
+import { acceptRequest, applyToBounty, listBountyRequests, listMyRequests, rejectRequest, withdrawRequest } from './service';
 
 export const requestsModule: ModuleInfo = {
   tag: { name: 'requests', description: 'Applications to bounties: apply, list, withdraw, reject, accept' },
@@ -73,7 +73,7 @@ export const requestsRoutes = (deps: RequestsDeps) =>
     .get(
       '/bounties/:id/requests',
       async ({ params, query, user, db }) => {
-        const cursor = assertRequestCursor(cursorFromQuery(query.cursor));
+        const cursor = cursorFromQuery(query.cursor, { ids: 'uuid' });
         const result = await listBountyRequests(db, user, params.id, { limit: clampLimit(query.limit), cursor });
         return page(result.items, result.nextCursor);
       },
@@ -91,7 +91,7 @@ export const requestsRoutes = (deps: RequestsDeps) =>
     .get(
       '/requests/me',
       async ({ query, user, db }) => {
-        const cursor = assertRequestCursor(cursorFromQuery(query.cursor));
+        const cursor = cursorFromQuery(query.cursor, { ids: 'uuid' });
         const result = await listMyRequests(db, user, { limit: clampLimit(query.limit), cursor, status: query.status });
         return page(result.items, result.nextCursor);
       },

@@ -19,7 +19,7 @@ import {
   type Transaction,
   type UserRole,
 } from '../../db';
-import { COMMON_ERRORS, findErrorCode, type HttpError } from '../../lib/errors';
+import { constraintOf, findErrorCode, type HttpError } from '../../lib/errors';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { canSee, type Marketplace, transition } from '../bounties/engine';
 import { toBountySummary } from '../bounties/views';
@@ -82,13 +82,6 @@ async function viewOf(db: Reader, requestId: string): Promise<RequestView> {
 
 const cursorOf = (row: { cursorAt: string; request: { id: string } }): KeysetCursor => ({ t: row.cursorAt, i: row.request.id });
 
-/** Request ids are uuids: a cursor naming anything else was not issued here. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export function assertRequestCursor(cursor: KeysetCursor | null): KeysetCursor | null {
-  if (cursor && !UUID.test(cursor.i)) throw COMMON_ERRORS.error('INVALID_CURSOR');
-  return cursor;
-}
-
 export async function payoutsEnabled(db: Reader, userId: string): Promise<boolean> {
   const [account] = await db.select({ enabled: connectAccounts.payoutsEnabled }).from(connectAccounts).where(eq(connectAccounts.userId, userId));
   return account?.enabled === true;
@@ -104,16 +97,6 @@ export type NewRequest = {
 };
 
 export type CreatedRequest = RequestView & { warning: string | null };
-
-/** The constraint a database error names (postgres-js: `constraint_name`), on it or a cause. */
-function constraintOf(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth += 1) {
-    if ('constraint_name' in current && typeof current.constraint_name === 'string') return current.constraint_name;
-    current = 'cause' in current ? current.cause : undefined;
-  }
-  return undefined;
-}
 
 const alreadyRequested = (): HttpError => REQUESTS_ERRORS.error('ALREADY_REQUESTED');
 

@@ -113,7 +113,7 @@ export const walletRoutes = (deps: WalletDeps) =>
     .get(
       '/deposits',
       async ({ user, db, query }) => {
-        const result = await listDeposits(db, user.id, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor) });
+        const result = await listDeposits(db, user.id, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor, { ids: 'uuid' }) });
         return page(result.items, result.nextCursor);
       },
       {
@@ -165,7 +165,7 @@ export const walletRoutes = (deps: WalletDeps) =>
     .get(
       '/withdrawals',
       async ({ user, db, query }) => {
-        const result = await listWithdrawals(db, user.id, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor) });
+        const result = await listWithdrawals(db, user.id, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor, { ids: 'uuid' }) });
         return page(result.items, result.nextCursor);
       },
       {
