@@ -11,4 +11,4 @@ export { AUTH_BASE_PATH, type Auth, authCookieNames, type CreateAuthOptions, cre
 export { databaseUnavailable, guardBetterAuth } from './outage';
 export { CREDENTIAL_RATE_LIMIT, DEFAULT_RATE_LIMIT, memoryRateLimitStorage, rateLimitHeaders } from './rate-limit';
 export { createSessionReader, SESSION_EXPIRES_IN_S, SESSION_UPDATE_AGE_S, type SessionReader } from './session-reader';
-export { type AuthSession, type AuthUser, betterAuthUserJson, isBanActive, toAuthSession, toAuthUser, toRole } from './user';
+export { type AuthSession, type AuthUser, betterAuthUserJson, type Viewer, isBanActive, toAuthSession, toAuthUser, toRole } from './user';

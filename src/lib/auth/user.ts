@@ -31,6 +31,9 @@ export type AuthUser = {
   updatedAt: Date;
 };
 
+/** Who is asking, as services see it (what a permission in a WHERE needs): null for anonymous. */
+export type Viewer = Readonly<Pick<AuthUser, 'id' | 'role'>> | null;
+
 export type AuthSession = { id: string; userId: string; expiresAt: Date; createdAt: Date };
 
 /** An unknown role grants nothing: it is read as the least privileged one. */

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { MarketplaceSettings } from '../../config/env';
 import { forbidden } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, optionalSession, page, pageSchema, successSchema } from '../../lib/http';
+import type { Viewer } from '../../lib/auth';
 import type { Stripe } from '../../lib/stripe';
 import { clampLimit, cursorFromQuery, cursorQuery, limitQuery } from '../../lib/validation';
 import type { AuthPlugin } from '../../plugins/auth';
@@ -69,7 +70,6 @@ import {
   ownBounties,
   submissionsOf,
   updateBounty,
-  type Viewer,
 } from './service';
 
 export const bountiesModule: ModuleInfo = {

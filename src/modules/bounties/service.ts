@@ -4,9 +4,10 @@
  * statement whose WHERE carries the permission and the state (the poster's own draft), so "not
  * yours", "not there" and "no longer a draft" cannot race with a transition.
  */
+import type { Viewer } from '../../lib/auth';
 import { and, asc, desc, eq, gt, not, type SQL, sql } from 'drizzle-orm';
 import type { MarketplaceSettings } from '../../config/env';
-import { type Bounty, bounties, bountyDisputes, deposits, bountySubmissions, bountyTransitions, type DatabaseSession, type UserRole } from '../../db';
+import { type Bounty, bounties, bountyDisputes, deposits, bountySubmissions, bountyTransitions, type DatabaseSession } from '../../db';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { allowedTransitions, timerDue } from './lifecycle';
 import { canSee, guardFacts, rescheduleExpiry } from './engine';
@@ -14,7 +15,6 @@ import { BOUNTIES_ERRORS } from './errors';
 import { EDITABLE_WHEN_OPEN } from './schemas';
 import { toBountySummary, toBountyView, toDisputeView, toSubmissionView, toTransitionView } from './views';
 
-export type Viewer = Readonly<{ id: string; role: UserRole }> | null;
 
 export type LocationInput = { name?: string | undefined; latitude: number; longitude: number; radiusKm: number };
 

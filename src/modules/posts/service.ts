@@ -3,13 +3,12 @@
  * to their author and admins. Changes are one statement whose WHERE carries the permission
  * (author or admin), so "not yours" and "not there" are the same outcome, without a race.
  */
+import type { Viewer } from '../../lib/auth';
 import { and, desc, eq, or, type SQL, sql } from 'drizzle-orm';
-import { type DatabaseSession, type Post, posts, preparedPerHandle, type UserRole } from '../../db';
+import { type DatabaseSession, type Post, posts, preparedPerHandle } from '../../db';
 import { definedFields, type KeysetCursor, keysetPage } from '../../lib/validation';
 import type { PostView } from './schemas';
 
-/** Who is asking: null for anonymous. */
-export type Viewer = { id: string; role: UserRole } | null;
 
 export const toPostView = (post: Post): PostView => ({
   id: post.id,

@@ -8,8 +8,9 @@
  * The two sides' reviews can race: each review locks the bounty row first (`FOR UPDATE`), so the
  * second one always sees the first and opens both at once, in one transaction.
  */
+import type { Viewer } from '../../lib/auth';
 import { and, asc, desc, eq, lte, or, sql } from 'drizzle-orm';
-import { type Bounty, bounties, type BountyReview, bountyReviews, bountyTransitions, type DatabaseSession, preparedPerHandle, profiles, type Transaction, type UserRole } from '../../db';
+import { type Bounty, bounties, type BountyReview, bountyReviews, bountyTransitions, type DatabaseSession, preparedPerHandle, profiles, type Transaction } from '../../db';
 import { findErrorCode } from '../../lib/errors';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { canSee, lockBounty } from '../bounties/engine';
@@ -17,8 +18,6 @@ import { PROFILES_ERRORS } from './errors';
 import type { NewReview, ReviewerRole, ReviewView } from './schemas';
 import { userExists } from './service';
 
-/** Who is asking: null for anonymous. */
-export type Viewer = Readonly<{ id: string; role: UserRole }> | null;
 
 const DAY_MS = 86_400_000;
 
