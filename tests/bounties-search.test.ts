@@ -4,11 +4,14 @@
  * with title above description, each filter, distance around a point (also across the
  * antimeridian), public states only, keyset pages under every sort (equal keys included), cursors
  * bound to their sort, and refusals in the one error format. Bounties are inserted directly, as
- * the lifecycle would have left them.
+ * the lifecycle would have left them. `near` is read cell by cell (the grid's `geo_cell`) for the
+ * usual radii: the cells a circle needs are checked against random points, and pages near a point
+ * whose bounties lie in four cells, with equal keys across them, come out as one ordered list.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
-import { applyMigrations, bounties } from '../src/db';
+import { applyMigrations, bounties, GEO_CELL_DEG } from '../src/db';
+import { boundingBox, type GeoPoint, geoCellOf, MAX_NEAR_CELLS, nearCells } from '../src/modules/bounties/browse';
 import { clusterEnv, hasCluster, startTestApp, type TestApp, withDatabase } from './support/harness';
 import { at, items, readJson } from './support/json';
 
@@ -95,7 +98,43 @@ const batch: Seeded[] = Array.from({ length: 24 }, (_, n) =>
   }),
 );
 
-const all: Seeded[] = [...Object.values(rows), ...batch];
+/**
+ * In person around a corner of four cells (45 N, 10 E: a multiple of the cell size both ways), for
+ * pages near a point: 20 within 2-21 km, one per cell in turn, so that the groups of equal keys
+ * (3 publication times, 4 rewards, 5 deadlines) each span the cells; two more at 28 and 32 km,
+ * inside the 25 km circle's box and cells but outside the circle; a remote bounty with
+ * coordinates and a submitted one, at the corner itself. Rewards, deadlines, dates and words
+ * stay clear of the other tests' filters.
+ */
+const CORNER = { lat: 45, lng: 10 };
+/** A point `km` from CORNER towards the quadrant `n % 4` (NE, SE, SW, NW). */
+function aroundCorner(n: number, km: number): { latitude: number; longitude: number } {
+  const north = n % 4 === 0 || n % 4 === 3 ? 1 : -1;
+  const east = n % 4 < 2 ? 1 : -1;
+  const leg = km / Math.SQRT2;
+  return { latitude: CORNER.lat + (north * leg) / KM_PER_DEGREE, longitude: CORNER.lng + (east * leg) / (KM_PER_DEGREE * Math.cos((CORNER.lat * Math.PI) / 180)) };
+}
+const cluster: Seeded[] = Array.from({ length: 20 }, (_, n) =>
+  bounty({
+    title: `Hang picture frames ${n}`,
+    category: 'other',
+    tags: ['nearby'],
+    remote: false,
+    ...aroundCorner(n, 2 + ((n * 7) % 20)),
+    rewardAmount: 2_000 + Math.floor(n / 4) * 100,
+    deadline: new Date(NOW + (40 + Math.floor(n / 5)) * DAY_MS),
+    publishedAt: new Date(NOW - 200 * DAY_MS + Math.floor(n / 3) * HOUR_MS),
+  }),
+);
+const clusterOutside: Seeded[] = [28, 32].map((km, n) =>
+  bounty({ title: `Move a piano ${n}`, category: 'other', tags: ['nearby'], remote: false, ...aroundCorner(n, km), rewardAmount: 2_500, publishedAt: new Date(NOW - 199 * DAY_MS) }),
+);
+const clusterExcluded: Seeded[] = [
+  bounty({ title: 'Remote, but somewhere', category: 'other', tags: ['nearby'], remote: true, latitude: CORNER.lat + 0.01, longitude: CORNER.lng + 0.01 }),
+  bounty({ title: 'Hang curtains', state: 'submitted', category: 'other', tags: ['nearby'], remote: false, latitude: CORNER.lat + 0.01, longitude: CORNER.lng + 0.01 }),
+];
+
+const all: Seeded[] = [...Object.values(rows), ...batch, ...cluster, ...clusterOutside, ...clusterExcluded];
 const byId = (a: Seeded, b: Seeded): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 const time = (date: Date | null | undefined): number => date?.getTime() ?? 0;
 /** The orders the API promises, computed here from what was inserted. */
@@ -105,8 +144,90 @@ const EXPECTED_ORDER: Record<'newest' | 'reward' | 'deadline', (a: Seeded, b: Se
   deadline: (a, b) => time(a.deadline) - time(b.deadline) || byId(a, b),
 };
 
+/** Great-circle distance in km (the haversine of browse.ts, on the same mean radius). */
+function distanceKm(a: GeoPoint, b: GeoPoint): number {
+  const radians = (degrees: number) => (degrees * Math.PI) / 180;
+  const h = Math.sin(radians(b.lat - a.lat) / 2) ** 2 + Math.cos(radians(a.lat)) * Math.cos(radians(b.lat)) * Math.sin(radians(b.lng - a.lng) / 2) ** 2;
+  return 2 * 6371.0088 * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+/** The point `km` from `from` at `bearing` radians (great circle), longitude in -180..180. */
+function destination(from: GeoPoint, km: number, bearing: number): GeoPoint {
+  const radians = (degrees: number) => (degrees * Math.PI) / 180;
+  const degrees = (angle: number) => (angle * 180) / Math.PI;
+  const angular = km / 6371.0088;
+  const lat1 = radians(from.lat);
+  const lat2 = Math.asin(Math.sin(lat1) * Math.cos(angular) + Math.cos(lat1) * Math.sin(angular) * Math.cos(bearing));
+  const lng2 = radians(from.lng) + Math.atan2(Math.sin(bearing) * Math.sin(angular) * Math.cos(lat1), Math.cos(angular) - Math.sin(lat1) * Math.sin(lat2));
+  const lng = ((degrees(lng2) + 540) % 360) - 180;
+  return { lat: Math.max(-90, Math.min(90, degrees(lat2))), lng: lng === -180 && from.lng > 0 ? 180 : lng };
+}
+
+describe('the cells a circle needs (geo_cell)', () => {
+  test('every point within the radius is in one of them, also across the antimeridian and far north', () => {
+    // A seeded generator, so a failure repeats.
+    let seed = 20_261_207;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const centers: GeoPoint[] = [
+      { lat: -33.8688, lng: 151.2093 },
+      { lat: 45, lng: 10 },
+      { lat: -17, lng: -179.9 },
+      { lat: 10, lng: 179.99 },
+      { lat: 0, lng: 180 },
+      { lat: 0, lng: -180 },
+      { lat: 69.6, lng: 18.9 },
+      { lat: -54.8, lng: -68.3 },
+      ...Array.from({ length: 40 }, () => ({ lat: random() * 150 - 75, lng: random() * 360 - 180 })),
+    ];
+    let tried = 0;
+    for (const center of centers) {
+      for (const radiusKm of [1, 5, 10, 30, 60, 100, 150]) {
+        const cells = nearCells(center, radiusKm, boundingBox(center, radiusKm));
+        if (cells === null) continue;
+        tried += 1;
+        expect(cells.length).toBeGreaterThan(0);
+        expect(cells.length).toBeLessThanOrEqual(MAX_NEAR_CELLS);
+        expect(new Set(cells).size).toBe(cells.length);
+        for (let n = 0; n < 200; n += 1) {
+          // On the circle itself (the farthest a match can be) and inside it.
+          const point = destination(center, radiusKm * (n % 2 === 0 ? 1 - 1e-9 : random()), random() * 2 * Math.PI);
+          if (distanceKm(center, point) > radiusKm) continue;
+          const cell = geoCellOf(point);
+          if (!cells.includes(cell)) throw new Error(`${JSON.stringify(point)} (cell ${cell}) is within ${radiusKm} km of ${JSON.stringify(center)}, not in ${cells}`);
+        }
+      }
+    }
+    expect(tried).toBeGreaterThan(200);
+  });
+
+  test('the default radius reads a handful of cells; a pole or a wide circle goes through the box', () => {
+    for (const lat of [-60, -33.87, 0, 1.35, 45, 51.51, 59.33]) {
+      for (const lng of [-180, -0.13, 0, 10.25, 151.21, 180]) {
+        const center = { lat, lng };
+        const cells = nearCells(center, 30, boundingBox(center, 30));
+        expect([lat, lng, (cells ?? []).length >= 1 && (cells ?? []).length <= 12]).toEqual([lat, lng, true]);
+      }
+    }
+    // Cells the box holds but the circle does not reach are left out: 10 km around the middle of
+    // a cell needs only that cell.
+    const middle = { lat: 45 + GEO_CELL_DEG / 2, lng: 10 + GEO_CELL_DEG / 2 };
+    expect(nearCells(middle, 10, boundingBox(middle, 10))).toEqual([geoCellOf(middle)]);
+    // Both sides of the antimeridian (column 0 and column 720, longitude 180 itself).
+    const dateLine = { lat: -17, lng: -179.9 };
+    const columns = (nearCells(dateLine, 30, boundingBox(dateLine, 30)) ?? []).map((cell) => cell % 1000);
+    expect([...new Set(columns)].sort((a, b) => a - b)).toEqual([0, 719, 720]);
+    expect(nearCells({ lat: 89.9, lng: 0 }, 500, boundingBox({ lat: 89.9, lng: 0 }, 500))).toBeNull();
+    expect(nearCells({ lat: 45, lng: 10 }, 500, boundingBox({ lat: 45, lng: 10 }, 500))).toBeNull();
+  });
+});
+
 describe.skipIf(!hasCluster)('browse and search of bounties', () => {
   let t: TestApp;
+  /** The SQL the app sent: which way `near` was read. */
+  const sent: string[] = [];
 
   beforeAll(async () => {
     const setup = await startTestApp();
@@ -114,7 +235,7 @@ describe.skipIf(!hasCluster)('browse and search of bounties', () => {
     await setup.close();
     const primaryUrl = withDatabase(clusterEnv.databaseUrl ?? '', databaseName);
     const replicaUrls = (clusterEnv.replicaUrls ?? '').split(',').filter(Boolean).map((url) => withDatabase(url, databaseName));
-    t = await startTestApp({ DATABASE_URL: primaryUrl, DATABASE_REPLICA_URLS: replicaUrls.join(',') });
+    t = await startTestApp({ DATABASE_URL: primaryUrl, DATABASE_REPLICA_URLS: replicaUrls.join(',') }, { observeQueries: (query) => sent.push(query) });
     await applyMigrations(t.database.primary);
     await t.database.primary.insert(bounties).values(all);
     await t.database.primary.execute(sql`analyze bounties`);
@@ -225,6 +346,51 @@ describe.skipIf(!hasCluster)('browse and search of bounties', () => {
     expect((await ids('near=-17,-179.9&radiusKm=200')).sort()).toEqual([rows.eastOfDateLine.id, rows.westOfDateLine.id].sort());
     // Around a pole every longitude is in the box: nothing there, and no error.
     expect(await ids('near=89.9,0&radiusKm=500')).toEqual([]);
+  });
+
+  test('the stored cell is the one browse computes; remote bounties have none', async () => {
+    const stored = await t.database.primary.select({ id: bounties.id, remote: bounties.remote, geoCell: bounties.geoCell, latitude: bounties.latitude, longitude: bounties.longitude }).from(bounties);
+    expect(stored.length).toBe(all.length);
+    for (const row of stored) {
+      const expected = row.remote || row.latitude === null || row.longitude === null ? null : geoCellOf({ lat: row.latitude, lng: row.longitude });
+      expect([row.id, row.geoCell]).toEqual([row.id, expected]);
+    }
+    // The corner's bounties really are in four cells.
+    expect(new Set(cluster.map((row) => geoCellOf({ lat: row.latitude ?? 0, lng: row.longitude ?? 0 }))).size).toBe(4);
+  });
+
+  test('near, cell by cell: every sort pages through every match exactly once, in order, across cells and equal keys', async () => {
+    const near = `near=${CORNER.lat},${CORNER.lng}&radiusKm=25`;
+    const within = cluster.filter((row) => distanceKm(CORNER, { lat: row.latitude ?? 0, lng: row.longitude ?? 0 }) <= 25);
+    expect(within.length).toBe(cluster.length);
+    for (const row of clusterOutside) expect(distanceKm(CORNER, { lat: row.latitude ?? 0, lng: row.longitude ?? 0 })).toBeGreaterThan(25);
+    const from = sent.length;
+    for (const sort of ['newest', 'reward', 'deadline'] as const) {
+      const expected = within.slice().sort(EXPECTED_ORDER[sort]).map((row) => row.id);
+      for (const limit of [1, 3, 4, 5, 7, 100]) expect([sort, limit, await walk(`${near}&sort=${sort}`, limit)]).toEqual([sort, limit, expected]);
+      // Another filter inside every cell's branch.
+      const richer = within.filter((row) => row.rewardAmount >= 2_200).sort(EXPECTED_ORDER[sort]).map((row) => row.id);
+      expect([sort, await walk(`${near}&sort=${sort}&rewardMin=2200`, 2)]).toEqual([sort, richer]);
+    }
+    // The outside two: 30 km takes in the one at 28 km, 33 km both.
+    expect((await walk(`near=${CORNER.lat},${CORNER.lng}&radiusKm=30&sort=reward`, 3)).sort()).toEqual([...within, ...clusterOutside.slice(0, 1)].map((row) => row.id).sort());
+    expect((await walk(`near=${CORNER.lat},${CORNER.lng}&radiusKm=33`, 6)).sort()).toEqual([...within, ...clusterOutside].map((row) => row.id).sort());
+    // Each of those pages was read cell by cell.
+    const pages = sent.slice(from).filter((query) => /^select/i.test(query) && query.includes('"bounties"'));
+    expect(pages.length).toBeGreaterThan(50);
+    expect(pages.every((query) => query.includes('unnest(') && query.includes('"geo_cell" = near_cell.id'))).toBe(true);
+  });
+
+  test('near through the box: by relevance, with q, or around a pole; the same bounties', async () => {
+    const from = sent.length;
+    expect(await ids(`near=${CORNER.lat},${CORNER.lng}&radiusKm=25&q=frames&sort=newest&limit=100`)).toEqual(cluster.slice().sort(EXPECTED_ORDER.newest).map((row) => row.id));
+    expect((await ids(`near=${CORNER.lat},${CORNER.lng}&radiusKm=25&q=frames&limit=100`)).sort()).toEqual(cluster.map((row) => row.id).sort());
+    expect((await walk(`near=${CORNER.lat},${CORNER.lng}&radiusKm=400&sort=deadline`, 9))).toEqual(
+      [...cluster, ...clusterOutside].sort(EXPECTED_ORDER.deadline).map((row) => row.id),
+    );
+    const pages = sent.slice(from).filter((query) => /^select/i.test(query) && query.includes('"bounties"'));
+    expect(pages.length).toBeGreaterThan(3);
+    expect(pages.some((query) => query.includes('near_cell'))).toBe(false);
   });
 
   test('open by default; other public states on request; drafts and cancelled bounties never', async () => {

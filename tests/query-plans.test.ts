@@ -204,6 +204,10 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     { name: 'search: reward range by reward', path: '/search/bounties?rewardMin=1000&rewardMax=5000&sort=reward&limit=20', as: () => null },
     { name: 'search: near', path: '/search/bounties?near=-33.87,151.21&radiusKm=50&limit=20', as: () => null },
     { name: 'search: near by deadline', path: '/search/bounties?near=-33.87,151.21&sort=deadline&limit=20', as: () => null },
+    { name: 'search: near by reward', path: '/search/bounties?near=-33.87,151.21&sort=reward&limit=20', as: () => null },
+    // Beyond the cells a page reads one by one (MAX_NEAR_CELLS), and with q: the box path.
+    { name: 'search: near, wide', path: '/search/bounties?near=-33.87,151.21&radiusKm=400&limit=20', as: () => null },
+    { name: 'search: near with q', path: '/search/bounties?near=-33.87,151.21&q=logo&sort=newest&limit=20', as: () => null },
     { name: 'search: remote, in progress', path: '/search/bounties?remote=true&status=in_progress&limit=20', as: () => null },
     { name: 'search: q by relevance', path: '/search/bounties?q=telescope&limit=20', as: () => null },
     { name: 'search: q newest', path: '/search/bounties?q=telescope&sort=newest&limit=20', as: () => null },

@@ -39,6 +39,23 @@ const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
 export type ProfileLink = { label: string; url: string };
 
+/**
+ * The fixed grid behind `bounties.geo_cell` (browse's `near`): square cells of GEO_CELL_DEG degrees
+ * of latitude and of longitude, numbered `row * GEO_CELL_ROW + column` with row
+ * `floor((latitude + 90) / GEO_CELL_DEG)` (0..360) and column `floor((longitude + 180) / GEO_CELL_DEG)`
+ * (0..720; longitude 180 is column 720, beside column 0 across the antimeridian).
+ *
+ * Half a degree: 55 km north-south; east-west 48 km at 30 degrees of latitude, 28 km at 60. A circle
+ * of the default 30 km touches 1-12 cells (2-3 rows, 2-4 columns), so a page near a point walks a
+ * handful of index ranges. Smaller cells mean more ranges per page (quarter degrees: up to 24 at 60
+ * degrees); larger ones put more of a region into a cell the circle only grazes, whose range is
+ * walked further before it yields a page of matches. Changing the size is a migration (the
+ * column's expression) and nothing else: browse.ts reads it from here.
+ */
+export const GEO_CELL_DEG = 0.5;
+export const GEO_CELL_ROW = 1000;
+
+
 /** One row per account, created with it (a trigger on `users`, drizzle/0006_marketplace_rules.sql). */
 export const profiles = pgTable(
   'profiles',
@@ -119,6 +136,12 @@ export const bounties = pgTable(
       .generatedAlwaysAs(
         sql`setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', description), 'B')`,
       ),
+    /** The bounty's cell of the grid above, for in-person bounties (null when remote). */
+    geoCell: integer('geo_cell').generatedAlwaysAs(
+      sql.raw(
+        `case when not remote then floor((latitude + 90) / ${GEO_CELL_DEG})::integer * ${GEO_CELL_ROW} + floor((longitude + 180) / ${GEO_CELL_DEG})::integer end`,
+      ),
+    ),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -137,6 +160,14 @@ export const bounties = pgTable(
     index('bounties_tags_idx').using('gin', table.tags),
     index('bounties_search_idx').using('gin', table.search),
     index('bounties_location_idx').on(table.latitude, table.longitude).where(sql`not ${table.remote}`),
+    // Browse near a point, one cell at a time (browse.ts): per sort, the cell right after the state.
+    index('bounties_state_cell_published_idx')
+      .on(table.state, table.geoCell, table.publishedAt.desc().nullsFirst(), table.id.desc().nullsFirst())
+      .where(sql`not ${table.remote}`),
+    index('bounties_state_cell_reward_idx')
+      .on(table.state, table.geoCell, table.rewardAmount.desc().nullsFirst(), table.id.desc().nullsFirst())
+      .where(sql`not ${table.remote}`),
+    index('bounties_state_cell_deadline_idx').on(table.state, table.geoCell, table.deadline, table.id).where(sql`not ${table.remote}`),
     index('bounties_poster_created_idx').on(table.posterId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('bounties_hunter_idx').on(table.hunterId).where(sql`${table.hunterId} is not null`),
     check('bounties_state_check', sql`${table.state} in (${inList(bountyStates)})`),
