@@ -223,7 +223,9 @@ describe.skipIf(!hasCluster)('ledger invariants (enforced by the database)', () 
       });
     const outcomes = await Promise.all([lockBoth('forward', idOf(alice), idOf(bob)), lockBoth('backward', idOf(bob), idOf(alice))]);
     expect(outcomes.sort()).toEqual(['backward', 'forward']);
-    expect(runs.forward + runs.backward).toBe(3);
+    // At least one rerun; on a loaded machine (a full CI run) a fourth run was seen once: the
+    // rerun itself can meet the other transaction again. What the user sees is both committed.
+    expect(runs.forward + runs.backward).toBeGreaterThanOrEqual(3);
   });
 
   test('the ledger check finds no mismatch after all of the above', async () => {
