@@ -186,9 +186,9 @@ CREATE INDEX "bounties_state_category_published_idx" ON "bounties" USING btree (
 CREATE INDEX "bounties_tags_idx" ON "bounties" USING gin ("tags");--> statement-breakpoint
 CREATE INDEX "bounties_search_idx" ON "bounties" USING gin ("search");--> statement-breakpoint
 CREATE INDEX "bounties_location_idx" ON "bounties" USING btree ("latitude","longitude") WHERE not "bounties"."remote";--> statement-breakpoint
-CREATE INDEX "bounties_state_cell_published_idx" ON "bounties" USING btree ("state","geo_cell","published_at" DESC NULLS FIRST,"id" DESC NULLS FIRST) WHERE not "bounties"."remote";--> statement-breakpoint
-CREATE INDEX "bounties_state_cell_reward_idx" ON "bounties" USING btree ("state","geo_cell","reward_amount" DESC NULLS FIRST,"id" DESC NULLS FIRST) WHERE not "bounties"."remote";--> statement-breakpoint
-CREATE INDEX "bounties_state_cell_deadline_idx" ON "bounties" USING btree ("state","geo_cell","deadline","id") WHERE not "bounties"."remote";--> statement-breakpoint
+CREATE INDEX "bounties_state_cell_published_idx" ON "bounties" USING btree ("state","geo_cell","published_at" DESC NULLS FIRST,"id" DESC NULLS FIRST,"latitude","longitude") WHERE not "bounties"."remote" and "bounties"."published_at" is not null;--> statement-breakpoint
+CREATE INDEX "bounties_state_cell_reward_idx" ON "bounties" USING btree ("state","geo_cell","reward_amount" DESC NULLS FIRST,"id" DESC NULLS FIRST,"latitude","longitude") WHERE not "bounties"."remote" and "bounties"."published_at" is not null;--> statement-breakpoint
+CREATE INDEX "bounties_state_cell_deadline_idx" ON "bounties" USING btree ("state","geo_cell","deadline","id","latitude","longitude") WHERE not "bounties"."remote" and "bounties"."published_at" is not null;--> statement-breakpoint
 CREATE INDEX "bounties_poster_created_idx" ON "bounties" USING btree ("poster_id","created_at" DESC NULLS FIRST,"id" DESC NULLS FIRST);--> statement-breakpoint
 CREATE INDEX "bounties_hunter_idx" ON "bounties" USING btree ("hunter_id") WHERE "bounties"."hunter_id" is not null;--> statement-breakpoint
 CREATE UNIQUE INDEX "bounty_disputes_one_open" ON "bounty_disputes" USING btree ("bounty_id") WHERE "bounty_disputes"."resolved_at" is null;--> statement-breakpoint

@@ -46,11 +46,12 @@ export type ProfileLink = { label: string; url: string };
  * (0..720; longitude 180 is column 720, beside column 0 across the antimeridian).
  *
  * Half a degree: 55 km north-south; east-west 48 km at 30 degrees of latitude, 28 km at 60. A circle
- * of the default 30 km touches 1-12 cells (2-3 rows, 2-4 columns), so a page near a point walks a
- * handful of index ranges. Smaller cells mean more ranges per page (quarter degrees: up to 24 at 60
- * degrees); larger ones put more of a region into a cell the circle only grazes, whose range is
- * walked further before it yields a page of matches. Changing the size is a migration (the
- * column's expression) and nothing else: browse.ts reads it from here.
+ * of the default 30 km needs 3-8 cells up to 60 degrees (browse.ts skips the cells of its box it
+ * does not reach), so a page near a point walks a handful of index ranges. Smaller cells mean more
+ * ranges per page (about four times as many at a quarter degree); larger ones put more of a region
+ * into a cell the circle only grazes, whose range is walked further before it yields a page of
+ * matches. Changing the size is a migration (the column's expression) and nothing else: browse.ts
+ * reads it from here.
  */
 export const GEO_CELL_DEG = 0.5;
 export const GEO_CELL_ROW = 1000;
@@ -161,13 +162,18 @@ export const bounties = pgTable(
     index('bounties_search_idx').using('gin', table.search),
     index('bounties_location_idx').on(table.latitude, table.longitude).where(sql`not ${table.remote}`),
     // Browse near a point, one cell at a time (browse.ts): per sort, the cell right after the state.
+    // The coordinates last (after the unique id, so they never change the order; drizzle has no
+    // INCLUDE), and published ones only (browse asks for that): a cell's walk checks the distance
+    // on index entries alone, an index-only scan, and reads from the table only the page it keeps.
     index('bounties_state_cell_published_idx')
-      .on(table.state, table.geoCell, table.publishedAt.desc().nullsFirst(), table.id.desc().nullsFirst())
-      .where(sql`not ${table.remote}`),
+      .on(table.state, table.geoCell, table.publishedAt.desc().nullsFirst(), table.id.desc().nullsFirst(), table.latitude, table.longitude)
+      .where(sql`not ${table.remote} and ${table.publishedAt} is not null`),
     index('bounties_state_cell_reward_idx')
-      .on(table.state, table.geoCell, table.rewardAmount.desc().nullsFirst(), table.id.desc().nullsFirst())
-      .where(sql`not ${table.remote}`),
-    index('bounties_state_cell_deadline_idx').on(table.state, table.geoCell, table.deadline, table.id).where(sql`not ${table.remote}`),
+      .on(table.state, table.geoCell, table.rewardAmount.desc().nullsFirst(), table.id.desc().nullsFirst(), table.latitude, table.longitude)
+      .where(sql`not ${table.remote} and ${table.publishedAt} is not null`),
+    index('bounties_state_cell_deadline_idx')
+      .on(table.state, table.geoCell, table.deadline, table.id, table.latitude, table.longitude)
+      .where(sql`not ${table.remote} and ${table.publishedAt} is not null`),
     index('bounties_poster_created_idx').on(table.posterId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('bounties_hunter_idx').on(table.hunterId).where(sql`${table.hunterId} is not null`),
     check('bounties_state_check', sql`${table.state} in (${inList(bountyStates)})`),

@@ -195,10 +195,19 @@ export const geoCellOf = (point: GeoPoint): number =>
 
 /**
  * The most cells a `near` page reads one by one (each an index probe and at most a page of rows):
- * a 30 km circle touches up to 12; 36 reach about 70 km at 60 degrees of latitude and 140 km at the
- * equator. A larger circle is read through the box.
+ * a 30 km circle needs 3-8 up to 60 degrees of latitude (10 at 70); 36 reach 100 km at 60 degrees
+ * and 145 km at the equator. A larger circle is read through the box.
  */
 export const MAX_NEAR_CELLS = 36;
+/**
+ * The cells sent are padded to at least this many with NO_CELL (no bounty is in it: its branch
+ * ends at its first index probe). PostgreSQL estimates `unnest($cells)` at 10 rows in a generic
+ * plan, where it cannot see the array, and at its length in a custom one: with fewer cells every
+ * custom plan looked cheaper than the generic plan, so at 1M bounties each page was planned anew
+ * (0.5-1 ms, more than reading the page); padded, the statement keeps its generic plan.
+ */
+const PLANNED_CELLS = 10;
+const NO_CELL = -1;
 /** The exact distance decides: a cell is skipped only when even its nearest corner is farther by this. */
 const CELL_MARGIN_KM = 1e-6;
 const LAST_CELL_COLUMN = Math.round(360 / GEO_CELL_DEG);
@@ -394,34 +403,51 @@ function buildPageQuery(db: Database, shape: Shape, name: string) {
     .prepare(name);
 }
 
+/** The sorts a cell's index serves (bounties_state_cell_*_idx): the key column and its direction. */
+const CELL_SORTS: Record<Exclude<BrowseSort, 'relevance'>, { column: typeof bounties.publishedAt | typeof bounties.rewardAmount | typeof bounties.deadline; direction: typeof asc }> = {
+  newest: { column: bounties.publishedAt, direction: desc },
+  reward: { column: bounties.rewardAmount, direction: desc },
+  deadline: { column: bounties.deadline, direction: asc },
+};
+
 /**
- * `near` read cell by cell: for each cell of `cells`, a LATERAL branch takes the page (limit + 1
- * rows after the cursor) of that cell's bounties matching every condition, walking
- * `bounties_state_cell_*_idx` in the sort's order; the outer query orders the branches' rows
- * (at most cells x (limit + 1)) and keeps the page. Each cell's rows are a disjoint part of the
- * matches and each branch keeps its first rows in the same order, so the page, its order and its
- * cursor are those of the one-range query.
- *
- * The branch is aliased `bounties`, so the outer select list, ORDER BY and cursor key are the
- * table's own expressions (the same as buildPageQuery's) and rows map to Bounty as usual.
+ * `near` read cell by cell, in three steps:
+ * - `near_branch`, LATERAL per cell of `cells`: the first limit + 1 matches after the cursor in
+ *   that cell, walking its `bounties_state_cell_*_idx` in the sort's order. It selects only the id
+ *   and the sort key, and the index holds the coordinates, so without other filters it is an
+ *   index-only scan: the distance is checked on index entries, no table row is read;
+ * - `near_page`: the branches' rows (at most cells x (limit + 1)) in the sort's order, the first
+ *   limit + 1 kept;
+ * - the page's rows from the table by id, in the sort's order again (ties by id, as everywhere).
+ * Each cell's rows are a disjoint part of the matches and each branch keeps its first rows in the
+ * same order, so the page, its order and its cursor are those of the one-range query.
  *
  * LATERAL over unnest($cells), not one UNION ALL branch per cell: the cell count (1..MAX_NEAR_CELLS)
- * is a value, so every count shares one SQL text and one prepared statement per shape, with no
- * padding branches and no count in the statement key.
+ * is a value (an array padded to PLANNED_CELLS, see there), so every count shares one SQL text,
+ * one prepared statement and one generic plan per shape, with no count in the statement key.
  */
 function buildNearCellsQuery(db: Database, shape: Shape, name: string) {
+  if (shape.sort === 'relevance') throw new Error('relevance is never read cell by cell');
   const { order, key } = SORTS[shape.sort];
+  const { column, direction } = CELL_SORTS[shape.sort];
   const branch = db
-    .select()
+    .select({ id: bounties.id, sortKey: column })
     .from(bounties)
     .where(and(...conditionsOf(shape)))
     .orderBy(...order)
     .limit(value('limit'))
-    .as('bounties');
-  return db
-    .select({ bounty: bounties, key })
+    .as('near_branch');
+  const page = db
+    .select({ id: branch.id })
     .from(sql`unnest(${value('cells')}::integer[]) as near_cell(id)`)
     .crossJoinLateral(branch)
+    .orderBy(direction(branch.sortKey), direction(branch.id))
+    .limit(value('limit'))
+    .as('near_page');
+  return db
+    .select({ bounty: bounties, key })
+    .from(bounties)
+    .innerJoin(page, eq(bounties.id, page.id))
     .orderBy(...order)
     .limit(value('limit'))
     .prepare(name);
@@ -484,7 +510,7 @@ function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, 
     ...(query.rewardMin !== undefined && { rewardMin: query.rewardMin }),
     ...(query.rewardMax !== undefined && { rewardMax: query.rewardMax }),
     ...(center && { lat: center.lat, lng: center.lng, radiusKm }),
-    ...(cells && { cells }),
+    ...(cells && { cells: [...cells, ...Array<number>(Math.max(0, PLANNED_CELLS - cells.length)).fill(NO_CELL)] }),
     ...(box && !cells && { latMin: box.latMin, latMax: box.latMax }),
     ...(box && !cells && box.lng.kind !== 'all' && { lngMin: box.lng.min, lngMax: box.lng.max }),
     ...(query.deadlineBefore !== undefined && { deadlineBefore: new Date(query.deadlineBefore).toISOString() }),
