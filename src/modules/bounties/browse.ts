@@ -21,15 +21,14 @@
  */
 import { and, asc, desc, eq, gte, isNotNull, lt, lte, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { bounties, type BountyState, type Database, type DatabaseSession, GEO_CELL_DEG, GEO_CELL_ROW, preparedPerHandle } from '../../db';
+import { bounties, type Database, type DatabaseSession, GEO_CELL_DEG, GEO_CELL_ROW, preparedPerHandle } from '../../db';
 import { COMMON_ERRORS, unprocessable } from '../../lib/errors';
 import { cursorQuery, limitQuery, queryText, safeText } from '../../lib/validation';
+import { PUBLIC_STATES, type PublicState } from './lifecycle';
 import { BOUNTY_CATEGORIES, type BountySummary, MAX_TAGS } from './schemas';
 import { toBountySummary } from './views';
 
 /** What anyone may list. Drafts are their poster's, cancelled bounties are gone. */
-export const PUBLIC_BOUNTY_STATES = ['open', 'in_progress', 'submitted', 'changes_requested', 'disputed', 'completed'] as const satisfies readonly BountyState[];
-export type PublicBountyState = (typeof PUBLIC_BOUNTY_STATES)[number];
 export const BROWSE_SORTS = ['newest', 'reward', 'deadline', 'relevance'] as const;
 export type BrowseSort = (typeof BROWSE_SORTS)[number];
 
@@ -91,7 +90,7 @@ export const browseQuerySchema = z
     rewardMin: rewardQuery('Smallest reward, minor units'),
     rewardMax: rewardQuery('Largest reward, minor units'),
     // Optional, not .default(): the document shows outputs, where a default reads as "required".
-    status: z.enum(PUBLIC_BOUNTY_STATES).optional().describe('Default open. Drafts and cancelled bounties are never listed'),
+    status: z.enum(PUBLIC_STATES).optional().describe('Default open. Drafts and cancelled bounties are never listed'),
     remote: z.enum(['true', 'false']).optional().describe('true: remote only; false: in person only'),
     near: queryText(z.string().max(64)).optional().describe('lat,lng: in-person bounties within radiusKm of this point'),
     radiusKm: z.coerce.number().int().min(1).max(MAX_RADIUS_KM).optional().describe(`With near; default ${DEFAULT_RADIUS_KM}`),
@@ -276,7 +275,7 @@ export function nearCells(center: GeoPoint, radiusKm: number, box: BoundingBox):
  */
 type Shape = {
   sort: BrowseSort;
-  state: PublicBountyState;
+  state: PublicState;
   text: boolean;
   category: boolean;
   tags: boolean;
@@ -475,7 +474,7 @@ function pageQueryOf(shape: Shape): (db: Database) => PageQuery {
 }
 
 /** The state as one of our own constants (it is written into the SQL text): open by default. */
-const publicState = (status: string | undefined): PublicBountyState => PUBLIC_BOUNTY_STATES.find((state) => state === status) ?? 'open';
+const publicState = (status: string | undefined): PublicState => PUBLIC_STATES.find((state) => state === status) ?? 'open';
 
 /** The shape and values of a validated query (the schema has refused everything invalid). */
 function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, sort: BrowseSort): { shape: Shape; values: Values } {

@@ -27,21 +27,19 @@ import { HttpError } from '../../lib/errors';
 import { refundEscrow, releaseEscrow } from '../ledger';
 import { type OutboxMessage, recordEvents } from '../outbox';
 import { BOUNTIES_ERRORS } from './errors';
-import { type GuardFacts, LIFECYCLE, nextStep, type Party, partiesOf, REVIEW_REMINDER_DAYS_BEFORE, refusal, timerDue, type TransitionName } from './lifecycle';
+import { type GuardFacts, LIFECYCLE, PUBLIC_STATES, nextStep, type Party, partiesOf, REVIEW_REMINDER_DAYS_BEFORE, refusal, timerDue, type TransitionName } from './lifecycle';
 
 /** A signed-in person, or a timer. */
 export type Actor = Readonly<{ id: string; role: UserRole }> | 'system';
 
 export type Marketplace = Readonly<{ settings: MarketplaceSettings }>;
 
-/** States anyone may see; drafts and cancelled bounties only their participants and staff. */
-export const PUBLIC_STATES: readonly BountyState[] = ['open', 'in_progress', 'submitted', 'changes_requested', 'disputed', 'completed'];
 
 const STAFF_ROLES: readonly UserRole[] = ['admin', 'moderator'];
 
 /** Whether `viewer` may see `bounty` at all (else it is a 404, as for one that does not exist). */
 export async function canSee(db: Pick<Database, 'select'>, bounty: Bounty, viewer: Readonly<{ id: string; role: UserRole }> | null): Promise<boolean> {
-  if (PUBLIC_STATES.includes(bounty.state)) return true;
+  if ((PUBLIC_STATES as readonly BountyState[]).includes(bounty.state)) return true;
   if (!viewer) return false;
   if (STAFF_ROLES.includes(viewer.role) || viewer.id === bounty.posterId || viewer.id === bounty.hunterId) return true;
   // A cancelled bounty stays visible to those who applied to it.

@@ -9,6 +9,13 @@
 import type { MarketplaceSettings } from '../../config/env';
 import type { Bounty, BountyParty, BountyState, CancelReason, TimerKind } from '../../db';
 
+/**
+ * States anyone may see and browse; drafts and cancelled bounties only their participants and
+ * staff (engine.ts canSee, browse.ts).
+ */
+export const PUBLIC_STATES = ['open', 'in_progress', 'submitted', 'changes_requested', 'disputed', 'completed'] as const satisfies readonly BountyState[];
+export type PublicState = (typeof PUBLIC_STATES)[number];
+
 /** Who acts: the bounty's poster, its accepted hunter, an admin, or a timer. */
 export type Party = 'poster' | 'hunter' | 'admin' | 'system';
 
