@@ -542,3 +542,12 @@ export async function browseBounties(db: DatabaseSession, query: BrowseQuery, op
     nextCursor: rows.length > options.limit && last ? encodeBrowseCursor({ s: sort, k: last.key, i: last.bounty.id }) : null,
   };
 }
+
+/** What GET /bounties and GET /search/bounties document: one list, one description. */
+export const BROWSE_DESCRIPTION = [
+  'Public bounties only: drafts and cancelled bounties are never listed (status=draft or cancelled is 422).',
+  '`q`: full text over title (weighted higher) and description, web-search syntax ("a phrase", or, -word).',
+  `Filters, all optional and combined: category; tags (comma-separated, all must match); rewardMin/rewardMax (minor units); status (default open); remote (true/false); near=lat,lng with radiusKm (1-500, default ${DEFAULT_RADIUS_KM}: in-person bounties within that distance); deadlineBefore; postedSince (ISO 8601).`,
+  'Sorts: newest (default without q), reward (highest first), deadline (soonest first), relevance (default with q; only with q).',
+  'Pages: pass pagination.nextCursor as cursor with the same query; a cursor of another sort is 422 INVALID_CURSOR.',
+].join(' ');

@@ -34,7 +34,7 @@ import {
   unassignHunter,
   withdrawFromBounty,
 } from './actions';
-import { browseBounties, browseQuerySchema } from './browse';
+import { BROWSE_DESCRIPTION, browseBounties, browseQuerySchema } from './browse';
 import { BOUNTIES_ERRORS } from './errors';
 import { publishByCard } from './funding';
 import { LIFECYCLE, lifecycleRows, type TransitionName } from './lifecycle';
@@ -129,9 +129,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
           response: { 200: pageSchema(bountySummarySchema), ...commonErrors },
           detail: {
             summary: 'Browse and search bounties',
-            description:
-              'The same list as GET /search/bounties (one implementation, described there): full text `q`, filters, sorts newest/reward/deadline/relevance, ' +
-              'and a keyset cursor. Drafts and cancelled bounties are never listed.',
+            description: `The same list as GET /search/bounties. ${BROWSE_DESCRIPTION}`,
             security: optionalSession,
           },
         },
