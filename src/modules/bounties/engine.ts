@@ -23,6 +23,7 @@ import {
   type Transaction,
   type UserRole,
 } from '../../db';
+import type { Viewer } from '../../lib/auth';
 import { HttpError } from '../../lib/errors';
 import { refundEscrow, releaseEscrow } from '../ledger';
 import { type OutboxMessage, recordEvents } from '../outbox';
@@ -34,11 +35,10 @@ export type Actor = Readonly<{ id: string; role: UserRole }> | 'system';
 
 export type Marketplace = Readonly<{ settings: MarketplaceSettings }>;
 
-
 const STAFF_ROLES: readonly UserRole[] = ['admin', 'moderator'];
 
 /** Whether `viewer` may see `bounty` at all (else it is a 404, as for one that does not exist). */
-export async function canSee(db: Pick<Database, 'select'>, bounty: Bounty, viewer: Readonly<{ id: string; role: UserRole }> | null): Promise<boolean> {
+export async function canSee(db: Pick<Database, 'select'>, bounty: Bounty, viewer: Viewer): Promise<boolean> {
   if ((PUBLIC_STATES as readonly BountyState[]).includes(bounty.state)) return true;
   if (!viewer) return false;
   if (STAFF_ROLES.includes(viewer.role) || viewer.id === bounty.posterId || viewer.id === bounty.hunterId) return true;
