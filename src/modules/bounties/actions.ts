@@ -56,10 +56,15 @@ export async function closeRequests(
     .where(and(eq(bountyRequests.bountyId, bountyId), inArray(bountyRequests.status, [...statuses])));
 }
 
+/** A bounty past its deadline would expire as it opens: publishing it (either way) is refused. */
+export function assertPublishable(bounty: Bounty, now: Date): void {
+  if (bounty.deadline.getTime() <= now.getTime()) throw BOUNTIES_ERRORS.error('DEADLINE_PASSED', 'The deadline has passed: move it before publishing');
+}
+
 /** Publishes from the wallet: the reward moves to escrow, the bounty opens, its expiry starts. */
 export const publishFromWallet = (deps: LifecycleDeps, actor: Actor, bountyId: string) =>
   run(deps, actor, bountyId, 'publish', async ({ tx, bounty, now }) => {
-    if (bounty.deadline.getTime() <= now.getTime()) throw BOUNTIES_ERRORS.error('DEADLINE_PASSED', 'The deadline has passed: move it before publishing');
+    assertPublishable(bounty, now);
     await holdEscrow(tx, { bountyId: bounty.id, posterId: bounty.posterId, amount: bounty.rewardAmount, currency: bounty.currency });
     return { changes: { funding: 'wallet', fundingDepositId: null, publishedAt: now }, details: { funding: 'wallet' } };
   });

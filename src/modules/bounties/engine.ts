@@ -28,7 +28,7 @@ import { HttpError } from '../../lib/errors';
 import { refundEscrow, releaseEscrow } from '../ledger';
 import { type OutboxMessage, recordEvents } from '../outbox';
 import { BOUNTIES_ERRORS } from './errors';
-import { type GuardFacts, LIFECYCLE, PUBLIC_STATES, nextStep, type Party, partiesOf, REVIEW_REMINDER_DAYS_BEFORE, refusal, timerDue, type TransitionName } from './lifecycle';
+import { type GuardFacts, LIFECYCLE, type TransitionRule, PUBLIC_STATES, nextStep, type Party, partiesOf, REVIEW_REMINDER_DAYS_BEFORE, refusal, timerDue, type TransitionName } from './lifecycle';
 
 /** A signed-in person, or a timer. */
 export type Actor = Readonly<{ id: string; role: UserRole }> | 'system';
@@ -112,13 +112,31 @@ export type TransitionRequest = Readonly<{
   name: TransitionName;
   actor: Actor;
   now: Date;
-  /** The viewer may not see the bounty: 404, as for one that does not exist. Default true. */
-  hideFromStrangers?: boolean;
 }>;
 
 function conflictWithState(bounty: Bounty, message: string, code: 'INVALID_TRANSITION' | 'TRANSITION_REFUSED'): HttpError {
   const error = BOUNTIES_ERRORS.error(code, message);
   return new HttpError(error.status, error.code, error.message, [{ path: 'state', message: bounty.state }]);
+}
+
+/**
+ * The checks every transition starts with: lock the bounty, 404 when the actor may not see it,
+ * then the table's refusal (409 with the state, 403 for another party, 409 for the rule). Returns
+ * the locked bounty and the party the actor plays. Also what a card publish checks before it
+ * asks Stripe (funding.ts), so both refuse alike.
+ */
+export async function lockForTransition(tx: Transaction, request: Pick<TransitionRequest, 'bountyId' | 'name' | 'actor'>): Promise<{ bounty: Bounty; party: Party }> {
+  const { name, actor } = request;
+  const bounty = await lockBounty(tx, request.bountyId);
+  const viewer = actor === 'system' ? null : actor;
+  if (!bounty || (actor !== 'system' && !(await canSee(tx, bounty, viewer)))) throw BOUNTIES_ERRORS.error('BOUNTY_NOT_FOUND');
+  const parties: Party[] = actor === 'system' ? ['system'] : partiesOf(bounty, viewer);
+  const refused = refusal(name, bounty, parties, await guardFacts(tx, bounty), viewer?.id ?? null);
+  if (refused?.kind === 'state') throw conflictWithState(bounty, refused.message, 'INVALID_TRANSITION');
+  if (refused?.kind === 'actor') throw BOUNTIES_ERRORS.error('NOT_YOUR_TRANSITION', refused.message);
+  if (refused) throw conflictWithState(bounty, refused.message, 'TRANSITION_REFUSED');
+  const rule: TransitionRule = LIFECYCLE[name];
+  return { bounty, party: rule.by.find((candidate) => parties.includes(candidate)) ?? 'system' };
 }
 
 /**
@@ -133,18 +151,8 @@ export async function transition(
 ): Promise<Bounty> {
   const { name, actor, now } = request;
   const rule = LIFECYCLE[name];
-  const bounty = await lockBounty(tx, request.bountyId);
+  const { bounty, party } = await lockForTransition(tx, request);
   const viewer = actor === 'system' ? null : actor;
-  if (!bounty || (actor !== 'system' && request.hideFromStrangers !== false && !(await canSee(tx, bounty, viewer)))) {
-    throw BOUNTIES_ERRORS.error('BOUNTY_NOT_FOUND');
-  }
-  const parties: Party[] = actor === 'system' ? ['system'] : partiesOf(bounty, viewer);
-  const facts = await guardFacts(tx, bounty);
-  const refused = refusal(name, bounty, parties, facts, viewer?.id ?? null);
-  if (refused?.kind === 'state') throw conflictWithState(bounty, refused.message, 'INVALID_TRANSITION');
-  if (refused?.kind === 'actor') throw BOUNTIES_ERRORS.error('NOT_YOUR_TRANSITION', refused.message);
-  if (refused) throw conflictWithState(bounty, refused.message, 'TRANSITION_REFUSED');
-  const party = rule.by.find((candidate) => parties.includes(candidate)) ?? 'system';
 
   const result = (await step?.({ tx, bounty, party, actorId: viewer?.id ?? null, now })) ?? {};
   const to: BountyState = rule.to === 'same' ? bounty.state : rule.to === 'outcome' ? (result.to ?? bounty.state) : rule.to;

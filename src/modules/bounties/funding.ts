@@ -17,10 +17,8 @@ import { createDeposit, type DepositDeps } from '../wallet/deposits';
 import type { FundBounty } from '../webhooks/effects';
 import type { DepositView } from '../wallet/schemas';
 import type { Payer } from '../payments/service';
-import type { LifecycleDeps } from './actions';
-import { type Actor, lockBounty, transition } from './engine';
-import { BOUNTIES_ERRORS } from './errors';
-import { partiesOf, refusal } from './lifecycle';
+import { assertPublishable, type LifecycleDeps } from './actions';
+import { type Actor, lockBounty, lockForTransition, transition } from './engine';
 
 export type CardFunding = { method: DepositMethod; paymentMethodId?: string | undefined };
 
@@ -34,11 +32,8 @@ export async function publishByCard(
 ): Promise<{ bountyId: string; deposit: DepositView }> {
   const now = deps.now();
   const bounty = await deps.db.transaction(async (tx) => {
-    const row = await lockBounty(tx, bountyId);
-    if (!row || row.posterId !== payer.id) throw BOUNTIES_ERRORS.error('BOUNTY_NOT_FOUND');
-    const refused = refusal('publish', row, partiesOf(row, payer), { dispute: null }, payer.id);
-    if (refused) throw BOUNTIES_ERRORS.error(refused.kind === 'state' ? 'INVALID_TRANSITION' : 'TRANSITION_REFUSED', refused.message);
-    if (row.deadline.getTime() <= now.getTime()) throw BOUNTIES_ERRORS.error('DEADLINE_PASSED', 'The deadline has passed: move it before publishing');
+    const { bounty: row } = await lockForTransition(tx, { bountyId, name: 'publish', actor: payer });
+    assertPublishable(row, now);
     await tx.update(bounties).set({ funding: 'card', updatedAt: now }).where(eq(bounties.id, row.id));
     return row;
   });
@@ -77,7 +72,7 @@ export const bountyFunder =
         const now = deps.now();
         // A payment that arrives (or is swept) after the deadline opens nothing that would expire at once.
         if (bounty.deadline.getTime() <= now.getTime()) return false;
-        await transition(inner, deps.marketplace, { bountyId, name: 'publish', actor: { id: posterId, role: 'user' }, now, hideFromStrangers: false }, async () => {
+        await transition(inner, deps.marketplace, { bountyId, name: 'publish', actor: { id: posterId, role: 'user' }, now }, async () => {
           await holdEscrow(inner, { bountyId, posterId, amount, currency });
           return { changes: { funding: 'card', fundingDepositId: deposit.id, publishedAt: now }, details: { funding: 'card', depositId: deposit.id } };
         });
