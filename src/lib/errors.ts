@@ -74,14 +74,17 @@ export function constraintOf(error: unknown): string | undefined {
 export type ErrorEntry = Readonly<{ status: number; message: string }>;
 export type ErrorCatalog = Readonly<Record<string, ErrorEntry>>;
 
-/** A catalog whose `error(code)` builds the HttpError, typed to its own codes. */
+/**
+ * A catalog whose `error(code)` builds the HttpError, typed to its own codes. `details` name what
+ * the refusal was about (e.g. `{ path: 'state', message: 'open' }` on a 409).
+ */
 export function defineErrors<const C extends ErrorCatalog>(codes: C) {
   return {
     codes,
-    error(code: keyof C & string, message?: string): HttpError {
+    error(code: keyof C & string, message?: string, details?: ErrorDetail[]): HttpError {
       const entry = codes[code];
       if (!entry) throw new Error(`unknown error code ${code}`);
-      return new HttpError(entry.status, code, message ?? entry.message);
+      return new HttpError(entry.status, code, message ?? entry.message, details);
     },
   };
 }

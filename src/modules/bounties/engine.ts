@@ -114,10 +114,8 @@ export type TransitionRequest = Readonly<{
   now: Date;
 }>;
 
-function conflictWithState(bounty: Bounty, message: string, code: 'INVALID_TRANSITION' | 'TRANSITION_REFUSED'): HttpError {
-  const error = BOUNTIES_ERRORS.error(code, message);
-  return new HttpError(error.status, error.code, error.message, [{ path: 'state', message: bounty.state }]);
-}
+const conflictWithState = (bounty: Bounty, message: string, code: 'INVALID_TRANSITION' | 'TRANSITION_REFUSED'): HttpError =>
+  BOUNTIES_ERRORS.error(code, message, [{ path: 'state', message: bounty.state }]);
 
 /**
  * The checks every transition starts with: lock the bounty, 404 when the actor may not see it,

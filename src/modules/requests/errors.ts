@@ -27,7 +27,5 @@ export const REQUESTS_ERRORS = defineErrors({
 export type RequestsErrorCode = keyof typeof REQUESTS_ERRORS.codes;
 
 /** A 409 that names the value it was refused on (`state`, `status`), as the engine's do. */
-export function conflictOn(code: RequestsErrorCode, path: string, value: string, message?: string): HttpError {
-  const error = REQUESTS_ERRORS.error(code, message);
-  return new HttpError(error.status, error.code, error.message, [{ path, message: value }]);
-}
+export const conflictOn = (code: RequestsErrorCode, path: string, value: string, message?: string): HttpError =>
+  REQUESTS_ERRORS.error(code, message, [{ path, message: value }]);
