@@ -13,6 +13,7 @@ import { authRoutes, betterAuthHandler } from './modules/auth';
 import { bountiesRoutes } from './modules/bounties';
 import { bountyFunder } from './modules/bounties/funding';
 import { connectRoutes } from './modules/connect';
+import { conversationsRoutes } from './modules/conversations';
 import { paymentsRoutes } from './modules/payments';
 import { walletRoutes } from './modules/wallet';
 import { payoutEnqueuer } from './modules/wallet/jobs';
@@ -22,6 +23,7 @@ import { betterAuthOpenApi } from './modules/auth/openapi';
 import { healthRoutes } from './modules/health';
 import { createLifecycle, type Lifecycle } from './modules/health/service';
 import { metricsRoutes } from './modules/metrics';
+import { notificationsRoutes } from './modules/notifications';
 import { postsRoutes } from './modules/posts';
 import { profilesRoutes } from './modules/profiles';
 import { searchRoutes } from './modules/search';
@@ -148,6 +150,8 @@ export function createApp(deps: AppDeps) {
     .use(profilesRoutes({ ...modules, now: clock, reviewWindowDays: config.marketplace.reviewWindowDays }))
     .use(bountiesRoutes(marketplace))
     .use(requestsRoutes({ ...modules, marketplace: { settings: config.marketplace }, now: clock }))
+    .use(conversationsRoutes({ ...modules, settings: config.conversations, now: clock }))
+    .use(notificationsRoutes({ ...modules, now: clock }))
     .use(walletRoutes(money))
     .use(paymentsRoutes({ ...money, applePayDomainAssociation: config.applePayDomainAssociation }))
     .use(connectRoutes({ ...money, returnUrl: config.connect.returnUrl, refreshUrl: config.connect.refreshUrl }))

@@ -7,10 +7,12 @@
  */
 import { z } from 'zod';
 import type { Stripe } from './lib/stripe';
-import type { MarketplaceSettings } from './config/env';
+import type { ConversationSettings, MarketplaceSettings, NotificationSettings } from './config/env';
 import { bountyFunder } from './modules/bounties/funding';
 import { timersJob } from './modules/bounties/timers';
 import { ledgerCheckJob } from './modules/ledger/jobs';
+import { notificationJobs } from './modules/notifications/jobs';
+import { realtimeJobs } from './modules/realtime/jobs';
 import { payoutJob } from './modules/wallet/jobs';
 import { depositSweepJob, reconcileJob } from './modules/webhooks/jobs';
 import { deleteExpiredIdempotencyKeys } from './plugins/idempotency';
@@ -20,6 +22,9 @@ export type JobDeps = {
   stripe: Stripe;
   /** The lifecycle's clocks and limits (bounty timers, a bounty opened by its card payment). */
   marketplace: MarketplaceSettings;
+  /** Push and email delivery (notifications), and when unread messages are worth a reminder. */
+  notifications: NotificationSettings;
+  conversations: ConversationSettings;
   /** The clock timers and sweeps judge by; tests move it. */
   now?: () => Date;
   /** Tests shorten the payout and reconcile retries; production keeps the modules' defaults. */
@@ -52,5 +57,7 @@ export const jobDefinitions = (deps: JobDeps): readonly AnyJobDefinition[] => {
     reconcileJob({ ...deps, fundBounty }),
     depositSweepJob({ ...deps, fundBounty, now }),
     timersJob({ settings: deps.marketplace, now }),
+    ...notificationJobs({ settings: deps.notifications, conversations: deps.conversations, now, ...(deps.retry ? { retry: deps.retry } : {}) }),
+    ...realtimeJobs({ now }),
   ];
 };

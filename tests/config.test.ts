@@ -45,8 +45,23 @@ describe('configuration', () => {
     expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/BETTER_AUTH_SECRET.*DATABASE_URL|DATABASE_URL.*BETTER_AUTH_SECRET/);
   });
 
+  test('production refuses to start without an SMTP server (the local one is for development); elsewhere push and email go to the local servers', () => {
+    const production = {
+      NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', BETTER_AUTH_SECRET: 'k'.repeat(40),
+      STRIPE_SECRET_KEY: 'sk_live_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_def',
+    };
+    expect(() => parseConfig(production)).toThrow(/SMTP_URL/);
+    expect(() => parseConfig({ ...production, SMTP_URL: 'http://mail.example' })).toThrow(/SMTP_URL/);
+    const config = parseConfig({ ...production, SMTP_URL: 'smtps://user:pw@mail.example:465' });
+    expect(config.notifications).toMatchObject({ localSmtp: false, localExpo: false, expoBaseUrl: null });
+    const development = parseConfig({ BETTER_AUTH_SECRET: 'k'.repeat(40) });
+    expect(development.notifications).toMatchObject({ localSmtp: true, localExpo: true });
+    expect(development.notifications.expoBaseUrl?.href).toBe('http://127.0.0.1:12112/');
+    expect(development.notifications.smtpUrl.href).toBe('smtp://127.0.0.1:12025');
+  });
+
   test('production refuses to start without real Stripe keys (the local Stripe server is for development)', () => {
-    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', BETTER_AUTH_SECRET: 'k'.repeat(40) };
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', BETTER_AUTH_SECRET: 'k'.repeat(40), SMTP_URL: 'smtp://mail.example:587' };
     expect(() => parseConfig(production)).toThrow(/STRIPE_SECRET_KEY.*STRIPE_WEBHOOK_SECRET.*STRIPE_CONNECT_WEBHOOK_SECRET/);
     const keys = { STRIPE_WEBHOOK_SECRET: 'whsec_abc', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_def' };
     expect(() => parseConfig({ ...production, ...keys, STRIPE_SECRET_KEY: 'not-a-key' })).toThrow(/STRIPE_SECRET_KEY/);
@@ -65,7 +80,7 @@ describe('configuration', () => {
   // Regression (issue 7, defect 5): NODE_ENV=production started with the repository's public
   // development secret, with which anyone could forge a session for any user id.
   test('production refuses a publicly known or short auth secret', () => {
-    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', STRIPE_SECRET_KEY: 'sk_live_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_def' };
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', STRIPE_SECRET_KEY: 'sk_live_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_def', SMTP_URL: 'smtp://mail.example:587' };
     for (const known of ['dev-only-secret-change-me-0123456789abcdef', 'better-auth-secret-123456789']) {
       expect(() => parseConfig({ ...production, BETTER_AUTH_SECRET: known })).toThrow(/BETTER_AUTH_SECRET/);
     }

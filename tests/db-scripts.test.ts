@@ -225,7 +225,7 @@ describe.skipIf(!hasCluster)('bun run db:seed and db:reset', () => {
   }, 90_000);
 
   test('db:reset refuses in production and leaves the data alone', async () => {
-    const refused = await runScript('db:reset', { ...env, NODE_ENV: 'production', BETTER_AUTH_SECRET: 'x'.repeat(40), STRIPE_SECRET_KEY: 'sk_live_x', STRIPE_WEBHOOK_SECRET: 'whsec_x', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_y' });
+    const refused = await runScript('db:reset', { ...env, NODE_ENV: 'production', BETTER_AUTH_SECRET: 'x'.repeat(40), STRIPE_SECRET_KEY: 'sk_live_x', STRIPE_WEBHOOK_SECRET: 'whsec_x', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_y', SMTP_URL: 'smtp://mail.example:587' });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('refused');
     expect((await countRows(env.DATABASE_URL ?? ''))?.users).toBeGreaterThan(0);

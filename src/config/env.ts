@@ -129,6 +129,20 @@ const envSchema = z
     IDLE_HUNTER_NUDGE_DAYS: z.coerce.number().int().min(1).max(30).default(3),
     REVIEW_WINDOW_DAYS: z.coerce.number().int().min(1).max(90).default(14),
     MAX_PENDING_REQUESTS: z.coerce.number().int().min(1).max(1_000).default(20),
+    MESSAGE_MAX_LENGTH: z.coerce.number().int().min(100).max(20_000).default(4_000),
+    MESSAGE_EDIT_WINDOW_MIN: z.coerce.number().int().min(0).max(24 * 60).default(15),
+    UNREAD_REMINDER_MIN: z.coerce.number().int().min(1).max(7 * 24 * 60).default(30),
+    WS_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(256).max(1024 * 1024).default(16 * 1024),
+    WS_IDLE_TIMEOUT_S: z.coerce.number().int().min(10).max(960).default(60),
+    WS_BACKPRESSURE_LIMIT_BYTES: z.coerce.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    WS_MESSAGES_PER_10S: z.coerce.number().int().min(1).max(1_000).default(30),
+    EXPO_ACCESS_TOKEN: z.string().trim().min(1).optional(),
+    EXPO_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    LOCAL_EXPO_PORT: z.coerce.number().int().min(1).max(65535).default(12112),
+    SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+    MAIL_FROM: z.string().trim().min(3).default('BOUNTYExpo <no-reply@bountyexpo.local>'),
+    LOCAL_SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(12025),
+    DIGEST_HOUR_UTC: z.coerce.number().int().min(0).max(23).default(8),
     WORKER_ENABLED: boolean.default(true),
     JOBS_SCHEMA: z.string().trim().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case PostgreSQL identifier').default('pgboss'),
 
@@ -153,6 +167,9 @@ const envSchema = z
       // endpoint, which Stripe signs with a secret of its own.
       if (!env.STRIPE_CONNECT_WEBHOOK_SECRET)
         ctx.addIssue({ code: 'custom', path: ['STRIPE_CONNECT_WEBHOOK_SECRET'], message: "is required in production (the Connect endpoint's secret: payout accounts are kept current by its events)" });
+      // The local SMTP server is for development and tests only.
+      if (!env.SMTP_URL)
+        ctx.addIssue({ code: 'custom', path: ['SMTP_URL'], message: 'is required in production (smtp://user:password@host:587 or smtps://...)' });
     }
     if (env.STRIPE_SECRET_KEY && !env.STRIPE_WEBHOOK_SECRET)
       ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'is required with STRIPE_SECRET_KEY (webhooks credit the wallets)' });
@@ -207,6 +224,40 @@ export type MarketplaceSettings = Readonly<{
   reviewWindowDays: number;
   /** Pending applications a hunter may have at once. */
   maxPendingRequests: number;
+}>;
+
+/** Conversations: message size, the edit window, when an unread message is worth a reminder. */
+export type ConversationSettings = Readonly<{
+  messageMaxLength: number;
+  editWindowMinutes: number;
+  unreadReminderMinutes: number;
+}>;
+
+/** The /ws/messages socket's bounds (Bun's defaults are 16 MB frames and buffers: far too generous). */
+export type SocketSettings = Readonly<{
+  maxPayloadBytes: number;
+  idleTimeoutS: number;
+  /** A socket whose unsent buffer passes this is a slow consumer and is closed. */
+  backpressureLimitBytes: number;
+  /** Frames a client may send per 10 seconds; past it the socket is closed (1008). */
+  messagesPer10s: number;
+}>;
+
+/** Push (Expo) and email (SMTP) delivery. */
+export type NotificationSettings = Readonly<{
+  expoAccessToken: string | null;
+  /** Where expo-server-sdk sends; null = Expo's own service. */
+  expoBaseUrl: URL | null;
+  /** No EXPO_BASE_URL/EXPO_ACCESS_TOKEN and not production: the local Expo push server runs on this port. */
+  localExpo: boolean;
+  localExpoPort: number;
+  /** smtp:// or smtps:// with credentials; the local SMTP server's when `localSmtp`. */
+  smtpUrl: URL;
+  localSmtp: boolean;
+  localSmtpPort: number;
+  mailFrom: string;
+  /** The daily email digest goes out at this hour (UTC). */
+  digestHourUtc: number;
 }>;
 
 export type AppConfig = Readonly<{
@@ -277,6 +328,9 @@ export type AppConfig = Readonly<{
   connect: Readonly<{ returnUrl: string; refreshUrl: string }>;
   /** The lifecycle's clocks and limits (src/modules/bounties/lifecycle.ts reads them). */
   marketplace: MarketplaceSettings;
+  conversations: ConversationSettings;
+  sockets: SocketSettings;
+  notifications: NotificationSettings;
   /** The Apple Pay domain-association file's content, served under /.well-known when set. */
   applePayDomainAssociation: string | null;
   /** Whether this process runs the job workers (`bun run worker` runs them alone). */
@@ -316,6 +370,8 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
   const authSecret = env.BETTER_AUTH_SECRET ?? dataDirSecret(env.DATA_DIR);
   const baseUrl = env.BETTER_AUTH_URL ?? `http://localhost:${env.PORT}`;
   const localStripe = !env.STRIPE_SECRET_KEY;
+  // Outside production, no Expo settings means the local Expo push server (src/dev/expo-local).
+  const localExpo = !isProduction && !env.EXPO_BASE_URL && !env.EXPO_ACCESS_TOKEN;
   // Derived from the install's own secret: events signed with it are accepted, so it must not be public.
   const webhookSecret = env.STRIPE_WEBHOOK_SECRET ?? `whsec_${createHmac('sha256', authSecret).update('local-stripe-webhooks').digest('base64url').replaceAll('-', '_')}`;
   return Object.freeze({
@@ -381,6 +437,28 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     connect: Object.freeze({
       returnUrl: env.CONNECT_RETURN_URL ?? `${baseUrl}/connect/account`,
       refreshUrl: env.CONNECT_REFRESH_URL ?? `${baseUrl}/connect/account`,
+    }),
+    conversations: Object.freeze({
+      messageMaxLength: env.MESSAGE_MAX_LENGTH,
+      editWindowMinutes: env.MESSAGE_EDIT_WINDOW_MIN,
+      unreadReminderMinutes: env.UNREAD_REMINDER_MIN,
+    }),
+    sockets: Object.freeze({
+      maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
+      idleTimeoutS: env.WS_IDLE_TIMEOUT_S,
+      backpressureLimitBytes: env.WS_BACKPRESSURE_LIMIT_BYTES,
+      messagesPer10s: env.WS_MESSAGES_PER_10S,
+    }),
+    notifications: Object.freeze({
+      expoAccessToken: env.EXPO_ACCESS_TOKEN ?? null,
+      expoBaseUrl: env.EXPO_BASE_URL ? new URL(env.EXPO_BASE_URL) : localExpo ? new URL(`http://127.0.0.1:${env.LOCAL_EXPO_PORT}`) : null,
+      localExpo,
+      localExpoPort: env.LOCAL_EXPO_PORT,
+      smtpUrl: new URL(env.SMTP_URL ?? `smtp://127.0.0.1:${env.LOCAL_SMTP_PORT}`),
+      localSmtp: !env.SMTP_URL,
+      localSmtpPort: env.LOCAL_SMTP_PORT,
+      mailFrom: env.MAIL_FROM,
+      digestHourUtc: env.DIGEST_HOUR_UTC,
     }),
     applePayDomainAssociation: env.APPLE_PAY_DOMAIN_ASSOCIATION ?? null,
     workerEnabled: env.WORKER_ENABLED,

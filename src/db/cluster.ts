@@ -16,6 +16,7 @@ import { isConnectionError, isDatabaseFailure, isRetryableReadError, isTransacti
 import { assertOutsideTransaction, inTransactionScope, readOnlyGuard } from './guards';
 import { type DatabaseHealth, HEALTH_TIMEOUT_MS, healthFailureReason, type PoolHealth, type ReplicaHealth, withTimeout } from './health';
 import { type Lsn, parseLsn, readYourWritesLsn } from './lsn';
+import { type Listener, pgliteListener, postgresListener } from './listener';
 import { applyMigrations } from './migrator';
 import { PoolGate } from './pool-gate';
 import { openPool, type QueryObserver, withPreparedStatements } from './pools';
@@ -56,6 +57,7 @@ export class DatabaseCluster implements SessionBackend {
     private readonly closers: Array<() => Promise<void>>,
     config: DatabaseConfig,
     private readonly logger: Logger,
+    private readonly listenerFactory: (label: string) => Listener,
   ) {
     this.readYourWritesWaitMs = config.readYourWritesWaitMs;
     this.operationBoundMs = operationBoundMs(config);
@@ -135,6 +137,16 @@ export class DatabaseCluster implements SessionBackend {
       closers,
       config,
       logger,
+      (label) => {
+        // One connection, outside the pools; its application_name says which instance listens.
+        const sql = openPool(config.primaryUrl ?? '', config, {
+          name: `listen-${label}`, max: 1, readOnly: false,
+          connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: 0,
+        });
+        const listener = postgresListener(sql);
+        closers.push(() => listener.close());
+        return listener;
+      },
     );
     if (replicas.length > 0) {
       // One probe round before serving, so the first reads already know each replica's state.
@@ -158,7 +170,18 @@ export class DatabaseCluster implements SessionBackend {
     logger.info({ applied }, 'embedded database migrated');
     const readDb: Database = drizzlePglite(client, { schema, logger: readOnlyGuard });
     const prober: Prober = (probe, timeoutMs, what) => withTimeout(probe(db), timeoutMs, what);
-    return new DatabaseCluster('embedded', db, db, readDb, prober, [], [() => client.close()], config, logger);
+    const listeners: Listener[] = [];
+    const listenerFactory = () => {
+      const listener = pgliteListener(client);
+      listeners.push(listener);
+      return listener;
+    };
+    // Listeners unsubscribe before the database closes.
+    const closeAll = async () => {
+      await Promise.allSettled(listeners.map((listener) => listener.close()));
+      await client.close();
+    };
+    return new DatabaseCluster('embedded', db, db, readDb, prober, [], [closeAll], config, logger, listenerFactory);
   }
 
   /**
@@ -272,6 +295,14 @@ export class DatabaseCluster implements SessionBackend {
     } catch (error) {
       return { name, ok: false, latencyMs: null, error: healthFailureReason(error) };
     }
+  }
+
+  /**
+   * A LISTEN connection to the primary (src/db/listener.ts), closed with the cluster. `label`
+   * names it in pg_stat_activity (`bountyexpo-listen-<label>`).
+   */
+  openListener(label: string): Listener {
+    return this.listenerFactory(label);
   }
 
   /** Call once requests have drained: queries still running are cut off. */

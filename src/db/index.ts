@@ -11,6 +11,7 @@ import type { DatabaseHealth } from './health';
 import type { Database, DatabaseConfig, DatabaseIntent } from './types';
 
 export { DatabaseCluster, embeddedDataDir, operationBoundMs } from './cluster';
+export type { Listener } from './listener';
 export { DatabaseUsageError, isConnectionError, toUnavailable } from './errors';
 export { isReadOnlyStatement } from './guards';
 export { PoolBusyError, QueryDeadlineError } from './pool-gate';

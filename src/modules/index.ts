@@ -6,8 +6,10 @@
 import { authModule } from './auth';
 import { bountiesModule } from './bounties';
 import { connectModule } from './connect';
+import { conversationsModule } from './conversations';
 import { healthModule } from './health';
 import { metricsModule } from './metrics';
+import { notificationsModule } from './notifications';
 import type { ModuleInfo } from './module';
 import { paymentsModule } from './payments';
 import { postsModule } from './posts';
@@ -28,6 +30,8 @@ export const MODULES: readonly ModuleInfo[] = [
   profilesModule,
   bountiesModule,
   requestsModule,
+  conversationsModule,
+  notificationsModule,
   walletModule,
   paymentsModule,
   connectModule,

@@ -4,3 +4,4 @@ export * from './ledger';
 export * from './payments';
 export * from './posts';
 export * from './marketplace';
+export * from './realtime';

@@ -1,10 +1,12 @@
 /**
  * The outbox: what each person should be told, written in the same transaction as what caused it
- * (a bounty transition, a reminder), so an event exists exactly when its cause committed. The
- * real-time issue delivers it (in-app feed, push, email) and marks it delivered.
+ * (a bounty transition, a request, a message, a money move, a review, a reminder), so an event
+ * exists exactly when its cause committed. Its ids are announced on commit; the notifications
+ * module's jobs fan each event out to the feed, push and email, and mark it delivered.
  */
 import { asc, eq } from 'drizzle-orm';
 import { type Database, type OutboxEvent, outboxEvents, type Transaction } from '../../db';
+import { announce, CHANNELS } from '../realtime/channels';
 
 export type OutboxMessage = Readonly<{
   topic: string;
@@ -16,7 +18,7 @@ export type OutboxMessage = Readonly<{
 /** Writes the events inside the caller's transaction; `at` is the caller's clock. */
 export async function recordEvents(tx: Transaction, at: Date, messages: readonly OutboxMessage[]): Promise<void> {
   if (messages.length === 0) return;
-  await tx.insert(outboxEvents).values(
+  const written = await tx.insert(outboxEvents).values(
     messages.map((message) => ({
       topic: message.topic,
       recipientId: message.recipientId,
@@ -25,7 +27,8 @@ export async function recordEvents(tx: Transaction, at: Date, messages: readonly
       payload: message.payload ?? {},
       createdAt: at,
     })),
-  );
+  ).returning({ id: outboxEvents.id });
+  await announce(tx, CHANNELS.outbox, written.map((row) => row.id));
 }
 
 /** A recipient's events, oldest first (tests; the notifications feed will page them). */

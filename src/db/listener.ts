@@ -1,0 +1,36 @@
+/**
+ * LISTEN on the primary (hot standbys refuse it), on a connection of its own so a listener never
+ * holds a pool slot. postgres-js reconnects a dropped listener by itself and runs `onListen`
+ * again each time: the hook where a subscriber catches up on what it missed meanwhile.
+ */
+import type { PGlite } from '@electric-sql/pglite';
+import type { Sql } from 'postgres';
+
+export interface Listener {
+  /** `onListen` runs once LISTEN is in place, and again after every reconnection. */
+  listen(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function postgresListener(sql: Sql): Listener {
+  return {
+    async listen(channel, onNotify, onListen) {
+      await sql.listen(channel, onNotify, onListen);
+    },
+    close: () => sql.end({ timeout: 0 }),
+  };
+}
+
+/** Embedded PGlite: one process, no connection to lose, so `onListen` runs once. */
+export function pgliteListener(client: PGlite): Listener {
+  const unsubscribers: Array<() => Promise<void>> = [];
+  return {
+    async listen(channel, onNotify, onListen) {
+      unsubscribers.push(await client.listen(channel, onNotify));
+      onListen();
+    },
+    close: async () => {
+      await Promise.allSettled(unsubscribers.map((unsubscribe) => unsubscribe()));
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The bus between instances: PostgreSQL LISTEN/NOTIFY on the primary, through one connection per
+ * instance (src/db/listener.ts). Writers announce ids with `announce()` inside their transaction
+ * (channels.ts); every instance hears them after commit and acts locally (fan out to its sockets,
+ * enqueue outbox jobs, close sockets of ended sessions).
+ *
+ * A dropped LISTEN connection reconnects by itself; each subscriber's `onListen` runs again then,
+ * so it can catch up from the database on whatever was announced while nobody listened. Kept
+ * this small on purpose: moving to Redis pub/sub, should NOTIFY's commit lock ever bind, changes
+ * this file and channels.ts only.
+ */
+import type { DatabaseCluster, Listener } from '../../db';
+import type { Logger } from '../../lib/logger';
+import type { Channel } from './channels';
+
+export type BusSubscriber = {
+  /** The payload as announced: a JSON value (ids), parsed. */
+  onMessage(payload: unknown): void;
+  /** After LISTEN is in place: at start and after every reconnection. */
+  onListen?(): void;
+};
+
+export class EventBus {
+  private readonly subscribers = new Map<Channel, BusSubscriber[]>();
+  private listener: Listener | null = null;
+  /** Times LISTEN was (re)established per channel: the first is the start, the rest reconnections. */
+  readonly listens = new Map<Channel, number>();
+
+  constructor(
+    private readonly database: Pick<DatabaseCluster, 'openListener'>,
+    private readonly logger: Logger,
+    /** Names the LISTEN connection: `bountyexpo-listen-<label>` in pg_stat_activity. */
+    readonly label: string,
+  ) {}
+
+  /** Register before start(). */
+  subscribe(channel: Channel, subscriber: BusSubscriber): void {
+    const list = this.subscribers.get(channel) ?? [];
+    list.push(subscriber);
+    this.subscribers.set(channel, list);
+  }
+
+  async start(): Promise<void> {
+    if (this.listener) return;
+    const listener = this.database.openListener(this.label);
+    this.listener = listener;
+    for (const [channel, subscribers] of this.subscribers) {
+      await listener.listen(
+        channel,
+        (raw) => {
+          let payload: unknown;
+          try {
+            payload = JSON.parse(raw);
+          } catch {
+            this.logger.warn({ channel }, 'bus: a payload that is not JSON was ignored');
+            return;
+          }
+          for (const subscriber of subscribers) this.deliver(channel, () => subscriber.onMessage(payload));
+        },
+        () => {
+          const count = (this.listens.get(channel) ?? 0) + 1;
+          this.listens.set(channel, count);
+          if (count > 1) this.logger.warn({ channel, reconnections: count - 1 }, 'bus: LISTEN re-established; subscribers catch up');
+          for (const subscriber of subscribers) if (subscriber.onListen) this.deliver(channel, () => subscriber.onListen?.());
+        },
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    const listener = this.listener;
+    this.listener = null;
+    await listener?.close();
+  }
+
+  /** A subscriber's failure is logged, never allowed to stop the others or the connection. */
+  private deliver(channel: Channel, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.logger.error({ err: error, channel }, 'bus: a subscriber failed');
+    }
+  }
+}
