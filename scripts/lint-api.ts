@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { createApp } from '../src/app';
+import { EventBus } from '../src/modules/realtime/bus';
 import { DatabaseCluster } from '../src/db';
 import { JobQueue } from '../src/jobs';
 import { parseConfig } from '../src/config/env';
@@ -31,7 +32,7 @@ async function writeDocument(): Promise<void> {
   const database = await DatabaseCluster.open(config.database, logger);
   try {
     // Never started: the document needs the routes, not a running queue.
-    const app = createApp({ config, database, logger, jobs: JobQueue.create({ database, logger }) });
+    const app = createApp({ config, database, logger, jobs: JobQueue.create({ database, logger }), bus: new EventBus(database, logger, 'lint-api') });
     const response = await app.handle(new Request('http://localhost/swagger/json'));
     if (!response.ok) throw new Error(`/swagger/json answered ${response.status}`);
     writeFileSync(documentPath, JSON.stringify(await response.json(), null, 2));

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { type AnyElysia, Elysia } from 'elysia';
 import pino from 'pino';
 import { createApp } from '../src/app';
+import { EventBus } from '../src/modules/realtime/bus';
 import { parseConfig } from '../src/config/env';
 import { applyMigrations, DatabaseCluster, posts, users } from '../src/db';
 import { JobQueue } from '../src/jobs';
@@ -97,9 +98,9 @@ async function main(): Promise<void> {
         for (const [, plugin] of plugins.slice(0, index + 1)) app.use(plugin);
         return [name, app.get('/health', health)];
       }),
-      ['the whole app', createApp({ config, database, logger, requestLogger, auth, jobs })],
+      ['the whole app', createApp({ config, database, logger, requestLogger, auth, jobs, bus: new EventBus(database, logger, 'profile') })],
     ];
-    const app = createApp({ config, database, logger, requestLogger, auth, jobs });
+    const app = createApp({ config, database, logger, requestLogger, auth, jobs, bus: new EventBus(database, logger, 'profile') });
     console.log(`profile: ${REQUESTS} sequential app.handle() calls per row, LOG_LEVEL=${LOG_LEVEL}\n`);
     console.log(`${'GET /health'.padEnd(40)} ${'µs/req'.padStart(8)} ${'stage'.padStart(8)}`);
     let previous = 0;

@@ -24,6 +24,9 @@ import { healthRoutes } from './modules/health';
 import { createLifecycle, type Lifecycle } from './modules/health/service';
 import { metricsRoutes } from './modules/metrics';
 import { notificationsRoutes } from './modules/notifications';
+import { outboxRelay } from './modules/notifications/relay';
+import type { EventBus } from './modules/realtime/bus';
+import { CHANNELS } from './modules/realtime/channels';
 import { postsRoutes } from './modules/posts';
 import { profilesRoutes } from './modules/profiles';
 import { searchRoutes } from './modules/search';
@@ -55,6 +58,8 @@ export type AppDeps = {
   now?: () => number;
   /** The marketplace's clock (deadlines, timers, history); tests move it days ahead. */
   clock?: () => Date;
+  /** The NOTIFY bus between instances (started by the caller once the app is built). */
+  bus: EventBus;
 };
 
 export function createApp(deps: AppDeps) {
@@ -90,6 +95,8 @@ export function createApp(deps: AppDeps) {
     enqueuePayout: payoutEnqueuer(deps.jobs),
   };
   const clock = deps.clock ?? (() => new Date());
+  // New outbox events are fanned out by jobs as soon as they commit.
+  deps.bus.subscribe(CHANNELS.outbox, outboxRelay({ jobs: deps.jobs, logger }));
   const marketplace = { ...money, settings: config.marketplace, now: clock };
   // Both read their own body, so the error handler mounts them ahead of its parser.
   const unparsedRoutes = new Elysia({ name: 'unparsed-routes' })

@@ -13,6 +13,7 @@ import { jobDefinitions } from './job-definitions';
 import { createStripeClient } from './lib/stripe';
 import type { Logger, ProcessLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
+import { EventBus } from './modules/realtime/bus';
 import { bunBodyCeilingBytes, createFetchHandler } from './serve';
 
 /** How long start-up waits for the job queue before listening anyway (it keeps trying). */
@@ -37,7 +38,10 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
   const jobsStarted = jobs.startWithRetry({ work: config.workerEnabled });
   await Promise.race([jobsStarted, Bun.sleep(JOB_START_WAIT_MS)]);
 
-  const app = createApp({ config, database, logger, requestLogger, lifecycle, jobs, stripe });
+  const bus = new EventBus(database, logger, `${process.pid}`);
+  const app = createApp({ config, database, logger, requestLogger, lifecycle, jobs, stripe, bus });
+  // After the app registered its subscribers; a primary that is down now is retried in the background.
+  await bus.start();
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
@@ -81,6 +85,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     while (lifecycle.unlogged.count > 0 && Date.now() < lineDeadline) await Bun.sleep(5);
     // After the requests (they may still enqueue), before the pools pg-boss runs on.
     await jobs.stop({ timeoutMs: Math.max(shutdownDeadline - Date.now(), JOB_STOP_MIN_MS) });
+    await bus.stop();
     await localStripe?.stop();
     await closeDatabaseConnections();
     logger.info('shutdown complete');

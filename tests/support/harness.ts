@@ -18,6 +18,7 @@ import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from 
 import { bunBodyCeilingBytes, createFetchHandler } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
+import { EventBus } from '../../src/modules/realtime/bus';
 import { type ContractChecker, contractChecker } from './contract';
 
 export const hasCluster = Boolean(process.env.TEST_DATABASE_URL);
@@ -61,6 +62,7 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     STRIPE_SECRET_KEY: LOCAL_STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     STRIPE_CONNECT_WEBHOOK_SECRET: TEST_CONNECT_WEBHOOK_SECRET,
+    SMTP_URL: 'smtp://127.0.0.1:2525',
     ...overrides,
   });
 }
@@ -127,7 +129,11 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   }
   if (hasCluster && options.work !== undefined) await jobs.start({ work: options.work });
   const clock = options.clock ?? (() => new Date());
-  const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, clock, ...(options.now ? { now: options.now } : {}) });
+  /** This app's NOTIFY bus; its LISTEN connection is `bountyexpo-listen-<instanceId>`. */
+  const instanceId = `t${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`;
+  const bus = new EventBus(database, logger, instanceId);
+  const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, clock, bus, ...(options.now ? { now: options.now } : {}) });
+  await bus.start();
   /** What the payment webhook calls to open a bounty paid by card (for tests that run the sweep themselves). */
   const fundBounty = bountyFunder({ marketplace: { settings: config.marketplace }, now: clock });
   stripeServer.setWebhookTarget((request) => app.handle(request));
@@ -187,6 +193,8 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     database,
     jobs,
     jobsSchema,
+    bus,
+    instanceId,
     stripe,
     clock,
     fundBounty,
@@ -199,6 +207,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
       await Promise.all(servers.map((server) => server.stop(true)));
       await stripeServer.stop();
       await jobs.stop({ timeoutMs: 2_000 });
+      await bus.stop();
       await database.close();
       // Without a cluster each app ran on its own throwaway PGlite directory (and only that one
       // is ever removed: never a developer's DATA_DIR).

@@ -13,6 +13,8 @@ import type { DatabaseCluster, Listener } from '../../db';
 import type { Logger } from '../../lib/logger';
 import type { Channel } from './channels';
 
+const START_RETRY_MS = 1_000;
+
 export type BusSubscriber = {
   /** The payload as announced: a JSON value (ids), parsed. */
   onMessage(payload: unknown): void;
@@ -23,6 +25,8 @@ export type BusSubscriber = {
 export class EventBus {
   private readonly subscribers = new Map<Channel, BusSubscriber[]>();
   private listener: Listener | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
   /** Times LISTEN was (re)established per channel: the first is the start, the rest reconnections. */
   readonly listens = new Map<Channel, number>();
 
@@ -40,34 +44,50 @@ export class EventBus {
     this.subscribers.set(channel, list);
   }
 
+  /**
+   * Starts listening. Never throws and never waits past one attempt: with the primary unreachable
+   * now, it keeps trying every START_RETRY_MS in the background (an instance serves replica reads
+   * meanwhile), and subscribers' `onListen` catch up once it is in.
+   */
   async start(): Promise<void> {
-    if (this.listener) return;
+    if (this.stopped || this.listener) return;
     const listener = this.database.openListener(this.label);
     this.listener = listener;
-    for (const [channel, subscribers] of this.subscribers) {
-      await listener.listen(
-        channel,
-        (raw) => {
-          let payload: unknown;
-          try {
-            payload = JSON.parse(raw);
-          } catch {
-            this.logger.warn({ channel }, 'bus: a payload that is not JSON was ignored');
-            return;
-          }
-          for (const subscriber of subscribers) this.deliver(channel, () => subscriber.onMessage(payload));
-        },
-        () => {
-          const count = (this.listens.get(channel) ?? 0) + 1;
-          this.listens.set(channel, count);
-          if (count > 1) this.logger.warn({ channel, reconnections: count - 1 }, 'bus: LISTEN re-established; subscribers catch up');
-          for (const subscriber of subscribers) if (subscriber.onListen) this.deliver(channel, () => subscriber.onListen?.());
-        },
-      );
+    try {
+      for (const [channel, subscribers] of this.subscribers) await this.listenOn(listener, channel, subscribers);
+    } catch (error) {
+      this.logger.warn({ err: error, retryMs: START_RETRY_MS }, 'bus: LISTEN could not start; retrying');
+      this.listener = null;
+      await listener.close().catch(() => {});
+      this.retryTimer = setTimeout(() => void this.start(), START_RETRY_MS);
     }
   }
 
+  private async listenOn(listener: Listener, channel: Channel, subscribers: readonly BusSubscriber[]): Promise<void> {
+    await listener.listen(
+      channel,
+      (raw) => {
+        let payload: unknown;
+        try {
+          payload = JSON.parse(raw);
+        } catch {
+          this.logger.warn({ channel }, 'bus: a payload that is not JSON was ignored');
+          return;
+        }
+        for (const subscriber of subscribers) this.deliver(channel, () => subscriber.onMessage(payload));
+      },
+      () => {
+        const count = (this.listens.get(channel) ?? 0) + 1;
+        this.listens.set(channel, count);
+        if (count > 1) this.logger.warn({ channel, listens: count }, 'bus: LISTEN re-established; subscribers catch up');
+        for (const subscriber of subscribers) if (subscriber.onListen) this.deliver(channel, () => subscriber.onListen?.());
+      },
+    );
+  }
+
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     const listener = this.listener;
     this.listener = null;
     await listener?.close();
