@@ -19,6 +19,8 @@ export type JobContext = {
   /** Aborted when the job runs past expireInSeconds or the queue shuts down: stop then. */
   signal: AbortSignal;
   database: DatabaseCluster;
+  /** The queue itself: a handler enqueues follow-up jobs (with `{ tx }`: in its own transaction). */
+  jobs: Pick<JobQueue, 'send'>;
   /** The queue's logger with the job's queue, id and attempt. */
   logger: Logger;
 };
@@ -366,7 +368,7 @@ export class JobQueue {
       return { id: job.id, status: 'deadletter', output: { error: 'INVALID_PAYLOAD', issues } };
     }
     try {
-      const context = { jobId: job.id, retryCount: job.retryCount, retryLimit: job.retryLimit, signal: job.signal, database: this.database, logger };
+      const context = { jobId: job.id, retryCount: job.retryCount, retryLimit: job.retryLimit, signal: job.signal, database: this.database, jobs: this, logger };
       await handler(parsed.data, context);
       return { id: job.id, status: 'completed' };
     } catch (error) {

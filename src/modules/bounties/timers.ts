@@ -52,14 +52,21 @@ async function fireTimer(tx: Transaction, deps: TimerDeps, timer: BountyTimer, n
     case 'review_reminder': {
       if (bounty.state !== 'submitted' || !sameMoment(bounty.lastSubmittedAt, timer.anchorAt)) return 'moved_on';
       const autoApproveAt = timerDue('auto_approve', timer.anchorAt, deps.settings);
-      await recordEvents(tx, now, [
-        {
+      // Both sides: the poster must review, the hunter learns when the money comes by itself.
+      const payload = { title: bounty.title, daysLeft: timer.detail, autoApproveAt: autoApproveAt.toISOString() };
+      await recordEvents(
+        tx,
+        now,
+        [
+          { recipientId: bounty.posterId, audience: 'poster' },
+          ...(bounty.hunterId ? [{ recipientId: bounty.hunterId, audience: 'hunter' }] : []),
+        ].map(({ recipientId, audience }) => ({
           topic: 'bounty.review_reminder',
-          recipientId: bounty.posterId,
+          recipientId,
           subject: { type: 'bounty', id: bounty.id },
-          payload: { title: bounty.title, daysLeft: timer.detail, autoApproveAt: autoApproveAt.toISOString() },
-        },
-      ]);
+          payload: { ...payload, audience },
+        })),
+      );
       return 'reminded';
     }
     case 'dispute_escalation': {

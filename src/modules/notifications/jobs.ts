@@ -1,9 +1,19 @@
 /**
- * The notification jobs (skeleton: being written): outbox fan-out, push, receipts, email, digest,
- * unread-message reminders.
+ * The notification jobs: the outbox fan-out (dispatch, and the sweep that re-sends what no
+ * instance heard), push and email (retried with backoff, then dead), push receipts, the daily
+ * digest and unread-message reminders. The clock-driven ones call functions tests run with a
+ * moved clock; here cron calls them.
  */
+import { z } from 'zod';
 import type { ConversationSettings, NotificationSettings } from '../../config/env';
-import type { AnyJobDefinition, RetryTiming } from '../../jobs';
+import { type AnyJobDefinition, defineJob, type JobContext, persistentRetry, type RetryTiming } from '../../jobs';
+import { sendDigests } from './digest';
+import { dispatchEvent } from './dispatch';
+import { sendEmail, smtpMailer } from './email';
+import { DIGEST_JOB, DISPATCH_JOB, EMAIL_JOB, PUSH_JOB, RECEIPTS_JOB, REMINDERS_JOB, SWEEP_JOB } from './names';
+import { checkPushReceipts, expoClient, recordFailure, sendPush } from './push';
+import { SWEEP_MIN_AGE_S, sweepUndelivered } from './relay';
+import { sendUnreadReminders } from './reminders';
 
 export type NotificationJobDeps = {
   settings: NotificationSettings;
@@ -12,4 +22,100 @@ export type NotificationJobDeps = {
   retry?: RetryTiming;
 };
 
-export const notificationJobs = (_deps: NotificationJobDeps): readonly AnyJobDefinition[] => [];
+const eventPayload = z.object({ eventId: z.number().int().positive() });
+const deliveryPayload = z.object({ deliveryId: z.number().int().positive() });
+const sweepPayload = z.object({ minAgeSeconds: z.number().int().min(0).max(86_400).optional() });
+const cronPayload = z.object({}).strict();
+
+/** Dispatch only touches the database: quick retries. Push and email wait on others: longer. */
+const DISPATCH_RETRY = { retryDelaySeconds: 5, retryLimit: 10, expireInSeconds: 60 };
+const DELIVERY_RETRY = { retryDelaySeconds: 15, retryLimit: 10, expireInSeconds: 120 };
+const cron = { retryLimit: 2, retryDelaySeconds: 30, retryBackoff: false, expireInSeconds: 5 * 60 } as const;
+
+const isLastAttempt = (context: JobContext): boolean => context.retryCount >= context.retryLimit;
+
+export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefinition[] => [
+  defineJob<z.infer<typeof eventPayload>>({
+    name: DISPATCH_JOB,
+    payload: eventPayload,
+    ...persistentRetry(DISPATCH_RETRY, deps.retry),
+    batchSize: 10,
+    async handler(payload, context) {
+      const outcome = await dispatchEvent(context.database.primary, payload.eventId, { now: deps.now(), jobs: context.jobs });
+      context.logger.debug({ eventId: payload.eventId, outcome }, 'outbox event dispatched');
+    },
+  }),
+  defineJob<z.infer<typeof sweepPayload>>({
+    name: SWEEP_JOB,
+    payload: sweepPayload,
+    ...cron,
+    cron: '* * * * *',
+    async handler(payload, context) {
+      const sent = await sweepUndelivered(context.database.primary, context.jobs, { now: deps.now(), minAgeSeconds: payload.minAgeSeconds ?? SWEEP_MIN_AGE_S });
+      if (sent > 0) context.logger.info({ sent }, 'undelivered outbox events re-sent to dispatch');
+    },
+  }),
+  defineJob<z.infer<typeof deliveryPayload>>({
+    name: PUSH_JOB,
+    payload: deliveryPayload,
+    ...persistentRetry(DELIVERY_RETRY, deps.retry),
+    batchSize: 10,
+    async handler(payload, context) {
+      const database = context.database.primary;
+      try {
+        const expo = await expoClient(deps.settings);
+        const outcome = await sendPush(database, payload.deliveryId, { now: deps.now(), expo, logger: context.logger });
+        context.logger.debug({ deliveryId: payload.deliveryId, outcome }, 'push delivery done');
+      } catch (error) {
+        await recordFailure(database, payload.deliveryId, error, isLastAttempt(context));
+        throw error;
+      }
+    },
+  }),
+  defineJob<z.infer<typeof deliveryPayload>>({
+    name: EMAIL_JOB,
+    payload: deliveryPayload,
+    ...persistentRetry(DELIVERY_RETRY, deps.retry),
+    batchSize: 10,
+    async handler(payload, context) {
+      const database = context.database.primary;
+      try {
+        const outcome = await sendEmail(database, payload.deliveryId, { now: deps.now(), mailer: smtpMailer(deps.settings) });
+        context.logger.debug({ deliveryId: payload.deliveryId, outcome }, 'email delivery done');
+      } catch (error) {
+        await recordFailure(database, payload.deliveryId, error, isLastAttempt(context));
+        throw error;
+      }
+    },
+  }),
+  defineJob<Record<string, never>>({
+    name: RECEIPTS_JOB,
+    payload: cronPayload,
+    ...cron,
+    cron: '*/5 * * * *',
+    async handler(_payload, context) {
+      const checked = await checkPushReceipts(context.database.primary, { now: deps.now(), expo: await expoClient(deps.settings), logger: context.logger });
+      if (checked > 0) context.logger.info({ checked }, 'push receipts checked');
+    },
+  }),
+  defineJob<Record<string, never>>({
+    name: DIGEST_JOB,
+    payload: cronPayload,
+    ...cron,
+    cron: `0 ${deps.settings.digestHourUtc} * * *`,
+    async handler(_payload, context) {
+      const sent = await sendDigests(context.database.primary, { now: deps.now(), mailer: smtpMailer(deps.settings), logger: context.logger });
+      context.logger.info({ sent }, 'daily digests sent');
+    },
+  }),
+  defineJob<Record<string, never>>({
+    name: REMINDERS_JOB,
+    payload: cronPayload,
+    ...cron,
+    cron: '* * * * *',
+    async handler(_payload, context) {
+      const result = await sendUnreadReminders(context.database.primary, { now: deps.now() });
+      if (result.reminded > 0) context.logger.info(result, 'unread-message reminders sent');
+    },
+  }),
+];

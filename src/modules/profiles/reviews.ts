@@ -14,6 +14,7 @@ import { type Bounty, bounties, type BountyReview, bountyReviews, bountyTransiti
 import { findErrorCode } from '../../lib/errors';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { canSee, lockBounty } from '../bounties/engine';
+import { recordEvents } from '../outbox';
 import { PROFILES_ERRORS } from './errors';
 import type { NewReview, ReviewerRole, ReviewView } from './schemas';
 import { userExists } from './service';
@@ -108,6 +109,14 @@ export async function createReview(
         .returning();
       if (!review) throw new Error('insert into bounty_reviews returned no row');
       if (counterpart) await tx.update(bountyReviews).set({ visibleFrom: now }).where(eq(bountyReviews.id, counterpart.id));
+      await recordEvents(tx, now, [
+        {
+          topic: 'review.created',
+          recipientId: revieweeId,
+          subject: { type: 'bounty', id: bounty.id },
+          payload: { title: bounty.title, reviewId: review.id, visibleFrom: visibleFrom.toISOString() },
+        },
+      ]);
       const [name] = await tx.select({ displayName: profiles.displayName }).from(profiles).where(eq(profiles.userId, reviewer.id));
       return toReviewView(review, bounty.title, name?.displayName ?? null, now);
     });

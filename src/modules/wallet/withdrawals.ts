@@ -15,6 +15,7 @@ import type { Logger } from '../../lib/logger';
 import { isDefinitiveRefusal, type Stripe } from '../../lib/stripe';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { isWalletFrozen, openHold, platformAccount, resolveHold, userAccount } from '../ledger';
+import { recordEvents } from '../outbox';
 import { WALLET_ERRORS } from './errors';
 import type { WithdrawalView } from './schemas';
 import { toWithdrawalView } from './views';
@@ -175,5 +176,13 @@ async function settle(
           : { status: 'failed', failureReason: result.reason, updatedAt: new Date() },
       )
       .where(eq(withdrawals.id, withdrawal.id));
+    await recordEvents(tx, new Date(), [
+      {
+        topic: result.outcome === 'paid' ? 'withdrawal.paid' : 'withdrawal.failed',
+        recipientId: withdrawal.userId,
+        subject: { type: 'withdrawal', id: withdrawal.id },
+        payload: { amount: withdrawal.amount, currency: withdrawal.currency, ...(result.outcome === 'failed' ? { reason: result.reason } : {}) },
+      },
+    ]);
   });
 }

@@ -10,6 +10,7 @@ import { bounties, connectAccounts, type Deposit, deposits, ledgerTransactions, 
 import type { Stripe } from '../../lib/stripe';
 import { applyAccountEvent } from '../connect/service';
 import { creditFromStripe, platformAccount, post, reclaim, reverseTransaction, unfreezeIfSettled, userAccount } from '../ledger';
+import { recordEvents } from '../outbox';
 
 export type EffectOutcome = 'processed' | 'unknown' | 'ignored';
 
@@ -55,6 +56,12 @@ export async function paymentSucceeded(tx: Transaction, intent: Stripe.PaymentIn
     reference: { type: 'deposit', id: deposit.id },
   });
   if (!credited.duplicate && deposit.bountyId) await fundBounty(tx, deposit, amount, intent.currency);
+  // Told once, with the credit (a duplicate effect moved nothing and tells nothing).
+  if (!credited.duplicate) {
+    await recordEvents(tx, new Date(), [
+      { topic: 'deposit.succeeded', recipientId: deposit.userId, subject: { type: 'deposit', id: deposit.id }, payload: { amount, currency: intent.currency, bountyId: deposit.bountyId } },
+    ]);
+  }
   await tx
     .update(deposits)
     .set({
@@ -119,7 +126,7 @@ export async function disputeCreated(tx: Transaction, dispute: Stripe.Dispute): 
   const paymentIntentId = idOf(dispute.payment_intent);
   const deposit = await depositOfCharge(tx, idOf(dispute.charge) ?? '', paymentIntentId);
   if (!deposit || !paymentIntentId || !(await isCredited(tx, paymentIntentId))) return 'unknown';
-  await reclaim(tx, {
+  const reclaimed = await reclaim(tx, {
     userId: deposit.userId,
     amount: dispute.amount,
     currency: dispute.currency,
@@ -129,6 +136,16 @@ export async function disputeCreated(tx: Transaction, dispute: Stripe.Dispute): 
     reference: { type: 'dispute', id: dispute.id },
     freezeReason: 'A card payment was disputed and the wallet could not cover it',
   });
+  if (!reclaimed.duplicate) {
+    await recordEvents(tx, new Date(), [
+      {
+        topic: 'wallet.chargeback',
+        recipientId: deposit.userId,
+        subject: { type: 'deposit', id: deposit.id },
+        payload: { amount: dispute.amount, currency: dispute.currency, shortfall: reclaimed.shortfall },
+      },
+    ]);
+  }
   return 'processed';
 }
 
@@ -191,7 +208,18 @@ export async function payoutFailed(tx: Transaction, payout: Stripe.Payout, accou
   const reason = `Your bank refused the payout: ${payout.failure_message ?? payout.failure_code ?? 'no reason given'}. Update your bank details through an onboarding link.`;
   await tx.update(connectAccounts).set({ payoutFailureReason: reason, payoutEventAt: eventAt, updatedAt: new Date() }).where(eq(connectAccounts.userId, account.userId));
   const withdrawal = await withdrawalOfPayout(tx, account.userId, payout, 'paid');
-  if (withdrawal) await tx.update(withdrawals).set({ status: 'payout_failed', failureReason: reason, updatedAt: new Date() }).where(eq(withdrawals.id, withdrawal));
+  if (withdrawal) {
+    await tx.update(withdrawals).set({ status: 'payout_failed', failureReason: reason, updatedAt: new Date() }).where(eq(withdrawals.id, withdrawal));
+    // Only on the change from paid: the same failure heard again finds no paid withdrawal.
+    await recordEvents(tx, new Date(), [
+      {
+        topic: 'withdrawal.failed',
+        recipientId: account.userId,
+        subject: { type: 'withdrawal', id: withdrawal },
+        payload: { amount: payout.amount, currency: payout.currency, reason },
+      },
+    ]);
+  }
   return 'processed';
 }
 

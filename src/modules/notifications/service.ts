@@ -1,0 +1,142 @@
+/**
+ * The in-app feed: a person's notifications newest first (keyset by id), the badge (unseen), and
+ * the seen / read marks. Every query names the recipient in its WHERE: another person's
+ * notification is the same 404 as one that does not exist.
+ */
+import { and, count, desc, eq, isNull, lt, lte } from 'drizzle-orm';
+import { type Database, type DatabaseSession, type Notification, notificationDeliveries, notifications } from '../../db';
+import { COMMON_ERRORS } from '../../lib/errors';
+import { NOTIFICATIONS_ERRORS } from './errors';
+import type { DeadLetterView, NotificationView } from './schemas';
+
+export const toNotificationView = (row: Notification): NotificationView => ({
+  id: row.id,
+  topic: row.topic,
+  category: row.category,
+  title: row.title,
+  body: row.body,
+  subject: { type: row.subjectType, id: row.subjectId },
+  data: row.data,
+  createdAt: row.createdAt,
+  seenAt: row.seenAt,
+  readAt: row.readAt,
+});
+
+/** Cursors of id-keyed lists are the last id shown, in decimal; anything else was not issued here. */
+export function idCursor(raw: string | undefined): number | null {
+  if (!raw) return null;
+  if (!/^[1-9]\d{0,15}$/.test(raw)) throw COMMON_ERRORS.error('INVALID_CURSOR');
+  return Number(raw);
+}
+
+type Page<T> = { items: T[]; nextCursor: string | null };
+
+function pageOf<TRow extends { id: number }, TItem>(rows: TRow[], limit: number, toItem: (row: TRow) => TItem): Page<TItem> {
+  const shown = rows.slice(0, limit);
+  const last = shown.at(-1);
+  return { items: shown.map(toItem), nextCursor: rows.length > limit && last ? String(last.id) : null };
+}
+
+export async function listNotifications(
+  db: DatabaseSession,
+  userId: string,
+  options: { limit: number; cursor: number | null; unreadOnly: boolean },
+): Promise<Page<NotificationView>> {
+  const rows = await db.read((reader) =>
+    reader
+      .select()
+      .from(notifications)
+      .where(
+        and(
+          eq(notifications.recipientId, userId),
+          options.cursor !== null ? lt(notifications.id, options.cursor) : undefined,
+          options.unreadOnly ? isNull(notifications.readAt) : undefined,
+        ),
+      )
+      .orderBy(desc(notifications.id))
+      .limit(options.limit + 1),
+  );
+  return pageOf(rows, options.limit, toNotificationView);
+}
+
+export async function unseenCount(db: DatabaseSession, userId: string): Promise<number> {
+  const [row] = await db.read((reader) =>
+    reader.select({ n: count() }).from(notifications).where(and(eq(notifications.recipientId, userId), isNull(notifications.seenAt))),
+  );
+  return row?.n ?? 0;
+}
+
+/** Everything received up to `now` is seen (the badge clears); later arrivals stay unseen. */
+export async function markAllSeen(db: DatabaseSession, userId: string, now: Date): Promise<number> {
+  const marked = await db.write((writer) =>
+    writer
+      .update(notifications)
+      .set({ seenAt: now })
+      .where(and(eq(notifications.recipientId, userId), isNull(notifications.seenAt), lte(notifications.createdAt, now)))
+      .returning({ id: notifications.id }),
+  );
+  return marked.length;
+}
+
+/** Opening one: read (and seen). Reading it again keeps the first time. */
+export async function markRead(db: DatabaseSession, userId: string, id: number, now: Date): Promise<NotificationView> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .select()
+      .from(notifications)
+      .where(and(eq(notifications.id, id), eq(notifications.recipientId, userId)))
+      .for('update');
+    if (!row) throw NOTIFICATIONS_ERRORS.error('NOTIFICATION_NOT_FOUND');
+    if (row.readAt !== null && row.seenAt !== null) return toNotificationView(row);
+    const [updated] = await tx
+      .update(notifications)
+      .set({ readAt: row.readAt ?? now, seenAt: row.seenAt ?? now })
+      .where(eq(notifications.id, id))
+      .returning();
+    return toNotificationView(updated ?? row);
+  });
+}
+
+export async function markAllRead(db: DatabaseSession, userId: string, now: Date): Promise<number> {
+  return db.transaction(async (tx) => {
+    // Unseen ones become seen too: what is read was seen.
+    await tx
+      .update(notifications)
+      .set({ seenAt: now })
+      .where(and(eq(notifications.recipientId, userId), isNull(notifications.seenAt), lte(notifications.createdAt, now)));
+    const marked = await tx
+      .update(notifications)
+      .set({ readAt: now })
+      .where(and(eq(notifications.recipientId, userId), isNull(notifications.readAt), lte(notifications.createdAt, now)))
+      .returning({ id: notifications.id });
+    return marked.length;
+  });
+}
+
+/** Deliveries that failed for good (push or email past their retries), newest first, for admins. */
+export async function listDeadLetters(db: DatabaseSession, options: { limit: number; cursor: number | null }): Promise<Page<DeadLetterView>> {
+  const rows = await db.read((reader: Database) =>
+    reader
+      .select({ delivery: notificationDeliveries, topic: notifications.topic })
+      .from(notificationDeliveries)
+      .innerJoin(notifications, eq(notifications.id, notificationDeliveries.notificationId))
+      .where(and(eq(notificationDeliveries.status, 'dead'), options.cursor !== null ? lt(notificationDeliveries.id, options.cursor) : undefined))
+      .orderBy(desc(notificationDeliveries.id))
+      .limit(options.limit + 1),
+  );
+  return pageOf(
+    rows.map((row) => ({ ...row, id: row.delivery.id })),
+    options.limit,
+    ({ delivery, topic }) => ({
+      id: delivery.id,
+      notificationId: delivery.notificationId,
+      recipientId: delivery.recipientId,
+      topic,
+      channel: delivery.channel,
+      status: delivery.status,
+      attempts: delivery.attempts,
+      lastError: delivery.lastError === null ? null : delivery.lastError.slice(0, 2000),
+      createdAt: delivery.createdAt,
+    }),
+  );
+}
