@@ -33,6 +33,7 @@ import { openBounty, send, submittedBounty } from './support/bounties';
 import { deliveryServers, type DeliveryServers } from './support/delivery-servers';
 import { hasCluster, startTestApp, type TestApp, testClock } from './support/harness';
 import { at } from './support/json';
+import { waitFor } from './support/wait';
 import { depositByCard, onboard } from './support/money';
 
 const MINUTE_MS = 60_000;
@@ -415,6 +416,22 @@ describe.skipIf(!hasCluster)('notifications', () => {
       const events = (await eventsAfter(t.database.primary, user.id, 0, 100)).filter((event) => event.type === 'notification.created');
       expect(events).toHaveLength(1);
       expect(events[0]?.data).toMatchObject({ title: 'Work approved', topic: 'bounty.approve' });
+    });
+  });
+
+  describe('the relay', () => {
+    test('never throws, even on a queue that was never started (a process without jobs): it logs and the sweep catches up', async () => {
+      const { JobQueue } = await import('../src/jobs');
+      const { notificationJobs } = await import('../src/modules/notifications/jobs');
+      const { outboxRelay } = await import('../src/modules/notifications/relay');
+      const lines: string[] = [];
+      const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+      const idle = JobQueue.create({ database: t.database, logger, schema: 'pgboss_never_started' });
+      for (const definition of notificationJobs({ settings: t.config.notifications, conversations: t.config.conversations, now: clock.now })) idle.define(definition);
+      const relay = outboxRelay({ jobs: idle, logger });
+      expect(() => relay.onMessage([1, 2, 'not-an-id'])).not.toThrow();
+      expect(() => relay.onListen?.()).not.toThrow();
+      await waitFor('the relay to log its skips', () => lines.filter((line) => line.includes('could not enqueue')).length >= 3);
     });
   });
 
