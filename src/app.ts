@@ -4,7 +4,7 @@
 import { Elysia } from 'elysia';
 import type { AppConfig } from './config/env';
 import type { DatabaseCluster } from './db';
-import { type Auth, authCookieNames, createAuth, createSessionReader } from './lib/auth';
+import { type Auth, authCookieNames, createAuth, createSessionReader, trustedOrigins } from './lib/auth';
 import type { Logger } from './lib/logger';
 import { notFound } from './lib/errors';
 import type { JobQueue } from './jobs';
@@ -27,6 +27,7 @@ import { notificationsRoutes } from './modules/notifications';
 import { outboxRelay } from './modules/notifications/relay';
 import type { EventBus } from './modules/realtime/bus';
 import { CHANNELS } from './modules/realtime/channels';
+import { realtimeRoutes, SocketHub } from './modules/realtime';
 import { postsRoutes } from './modules/posts';
 import { profilesRoutes } from './modules/profiles';
 import { searchRoutes } from './modules/search';
@@ -60,6 +61,8 @@ export type AppDeps = {
   clock?: () => Date;
   /** The NOTIFY bus between instances (started by the caller once the app is built). */
   bus: EventBus;
+  /** This instance's WebSockets; src/serve.ts attaches it to the server. Built here when not given. */
+  hub?: SocketHub;
 };
 
 export function createApp(deps: AppDeps) {
@@ -97,6 +100,9 @@ export function createApp(deps: AppDeps) {
   const clock = deps.clock ?? (() => new Date());
   // New outbox events are fanned out by jobs as soon as they commit.
   deps.bus.subscribe(CHANNELS.outbox, outboxRelay({ jobs: deps.jobs, logger }));
+  // Stream events, ended sessions and typing reach this instance's sockets.
+  const hub = deps.hub ?? new SocketHub({ database, logger, settings: config.sockets });
+  hub.listenOn(deps.bus);
   const marketplace = { ...money, settings: config.marketplace, now: clock };
   // Both read their own body, so the error handler mounts them ahead of its parser.
   const unparsedRoutes = new Elysia({ name: 'unparsed-routes' })
@@ -159,6 +165,7 @@ export function createApp(deps: AppDeps) {
     .use(requestsRoutes({ ...modules, marketplace: { settings: config.marketplace }, now: clock }))
     .use(conversationsRoutes({ ...modules, settings: config.conversations, now: clock }))
     .use(notificationsRoutes({ ...modules, now: clock }))
+    .use(realtimeRoutes({ authPlugin: sessionPlugin, hub, settings: config.sockets, trustedOrigins: trustedOrigins(config) }))
     .use(walletRoutes(money))
     .use(paymentsRoutes({ ...money, applePayDomainAssociation: config.applePayDomainAssociation }))
     .use(connectRoutes({ ...money, returnUrl: config.connect.returnUrl, refreshUrl: config.connect.refreshUrl }))

@@ -11,10 +11,13 @@
  * - broken framing (bad Content-Length, bad chunking, a request line that is not HTTP/1.x) is Bun's
  *   400 / 505, which no handler can shape.
  */
-import type { Server } from 'bun';
+import type { Server, WebSocketHandler } from 'bun';
+import { websocket as elysiaWebsocket } from 'elysia/ws';
+import type { SocketSettings } from './config/env';
 import { stampClientIp } from './lib/auth';
 import { HttpError, httpErrorResponse } from './lib/errors';
 import type { Logger } from './lib/logger';
+import type { SocketHub } from './modules/realtime/hub';
 
 /** Request line plus headers we accept; past it, 431 in our format. */
 export const MAX_HEADER_BYTES = 12 * 1024;
@@ -51,4 +54,52 @@ export function createFetchHandler(app: HandledApp, trustedProxies: readonly str
     }
     return app.handle(stampClientIp(request, server.requestIP(request)?.address, trustedProxies));
   };
+}
+
+/** Elysia declares its own copy of Bun's ServerWebSocket type, which drifted (binaryType "blob"); the handler is Bun's. */
+const websocket = elysiaWebsocket as unknown as WebSocketHandler<unknown>;
+
+export type ServeOptions = {
+  /** The app; Elysia's `.ws()` upgrades through `app.server`, which this sets. */
+  app: HandledApp & { server: unknown };
+  hub: SocketHub;
+  trustedProxies: readonly string[];
+  logger: Logger;
+  bodyLimitBytes: number;
+  sockets: SocketSettings;
+  port: number;
+  hostname: string;
+  reusePort?: boolean;
+  /** HTTP keep-alive idle timeout (s); sockets use WS_IDLE_TIMEOUT_S. */
+  idleTimeout?: number;
+};
+
+/**
+ * Bun.serve for the app, HTTP and WebSocket alike (src/server.ts and the tests' `listen()`): our
+ * checks in front, Elysia's WebSocket handler with explicit bounds, and the hub publishing through
+ * this server. A frame past maxPayloadLength closes with 1009; a socket whose buffer passes
+ * backpressureLimit is closed, not allowed to grow; Bun pings idle sockets and drops dead ones.
+ */
+export function serveApp(options: ServeOptions): Server<unknown> {
+  const { sockets } = options;
+  const server = Bun.serve({
+    port: options.port,
+    hostname: options.hostname,
+    reusePort: options.reusePort ?? false,
+    fetch: createFetchHandler(options.app, options.trustedProxies, options.logger),
+    maxRequestBodySize: bunBodyCeilingBytes(options.bodyLimitBytes),
+    ...(options.idleTimeout === undefined ? {} : { idleTimeout: options.idleTimeout }),
+    websocket: {
+      ...websocket,
+      maxPayloadLength: sockets.maxPayloadBytes,
+      idleTimeout: sockets.idleTimeoutS,
+      backpressureLimit: sockets.backpressureLimitBytes,
+      closeOnBackpressureLimit: true,
+      sendPings: true,
+    },
+  });
+  // app.handle drops the server argument; Elysia's ws route falls back to app.server.
+  options.app.server = server;
+  options.hub.attach(server);
+  return server;
 }

@@ -14,7 +14,8 @@ import { createStripeClient } from './lib/stripe';
 import type { Logger, ProcessLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
 import { EventBus } from './modules/realtime/bus';
-import { bunBodyCeilingBytes, createFetchHandler } from './serve';
+import { SocketHub } from './modules/realtime/hub';
+import { serveApp } from './serve';
 
 /** How long start-up waits for the job queue before listening anyway (it keeps trying). */
 const JOB_START_WAIT_MS = 5_000;
@@ -39,20 +40,24 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
   await Promise.race([jobsStarted, Bun.sleep(JOB_START_WAIT_MS)]);
 
   const bus = new EventBus(database, logger, `${process.pid}`);
-  const app = createApp({ config, database, logger, requestLogger, lifecycle, jobs, stripe, bus });
+  const hub = new SocketHub({ database, logger, settings: config.sockets });
+  const app = createApp({ config, database, logger, requestLogger, lifecycle, jobs, stripe, bus, hub });
   // After the app registered its subscribers; a primary that is down now is retried in the background.
   await bus.start();
-  const server = Bun.serve({
+  // The client IP (for rate limits) comes from the socket, or from X-Forwarded-For only when the
+  // socket peer is one of TRUSTED_PROXIES; any client-sent copy of the header is dropped. Bodies
+  // above BODY_LIMIT_BYTES are refused by our handler in our format (see src/serve.ts).
+  const server = serveApp({
+    app,
+    hub,
+    trustedProxies: config.auth.trustedProxies,
+    logger: requestLogger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    sockets: config.sockets,
     port: config.port,
     hostname: config.host,
     // Several processes (WEB_CONCURRENCY) listen on the same port; the kernel spreads connections.
     reusePort: config.webConcurrency > 1,
-    // The client IP (for rate limits) comes from the socket, or from X-Forwarded-For only when the
-    // socket peer is one of TRUSTED_PROXIES; any client-sent copy of the header is dropped.
-    fetch: createFetchHandler(app, config.auth.trustedProxies, requestLogger),
-    // Above BODY_LIMIT_BYTES on purpose: our handler refuses from there on in our error format,
-    // reading no further; only past this ceiling does Bun answer alone (see src/serve.ts).
-    maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),
     idleTimeout: 30,
   });
   logger.info(
@@ -73,6 +78,10 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     lifecycle.draining = true;
     logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: draining in-flight requests');
     const shutdownDeadline = Date.now() + config.shutdownTimeoutMs;
+    // WebSockets never end by themselves: 1001 tells clients to reconnect elsewhere (with lastEventId).
+    const sockets = hub.closeAll();
+    if (sockets > 0) logger.info({ sockets }, 'websockets closed (1001)');
+    hub.stop();
     const graceful = server.stop(false).then(() => 'drained' as const);
     const deadline = Bun.sleep(config.shutdownTimeoutMs).then(() => 'timeout' as const);
     if ((await Promise.race([graceful, deadline])) === 'timeout') {

@@ -14,6 +14,7 @@ import type { ModuleInfo } from './module';
 import { paymentsModule } from './payments';
 import { postsModule } from './posts';
 import { profilesModule } from './profiles';
+import { realtimeModule } from './realtime';
 import { searchModule } from './search';
 import { requestsModule } from './requests';
 import { usersModule } from './users';
@@ -32,6 +33,7 @@ export const MODULES: readonly ModuleInfo[] = [
   requestsModule,
   conversationsModule,
   notificationsModule,
+  realtimeModule,
   walletModule,
   paymentsModule,
   connectModule,

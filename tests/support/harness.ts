@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
 import { createApp } from '../../src/app';
 import { type LocalStripe, startLocalStripe } from '../../src/dev/stripe-local';
 import { JobQueue } from '../../src/jobs';
@@ -15,10 +16,11 @@ import { createStripeClient } from '../../src/lib/stripe';
 import { DatabaseCluster, type QueryObserver } from '../../src/db';
 import { type AppConfig, LOCAL_STRIPE_SECRET_KEY, parseConfig } from '../../src/config/env';
 import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from '../../src/lib/auth';
-import { bunBodyCeilingBytes, createFetchHandler } from '../../src/serve';
+import { serveApp } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
 import { EventBus } from '../../src/modules/realtime/bus';
+import { SocketHub } from '../../src/modules/realtime/hub';
 import { type ContractChecker, contractChecker } from './contract';
 
 export const hasCluster = Boolean(process.env.TEST_DATABASE_URL);
@@ -132,7 +134,14 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   /** This app's NOTIFY bus; its LISTEN connection is `bountyexpo-listen-<instanceId>`. */
   const instanceId = `t${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`;
   const bus = new EventBus(database, logger, instanceId);
-  const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, clock, bus, ...(options.now ? { now: options.now } : {}) });
+  /** This app's WebSockets (served by `listen()`). */
+  const hub = new SocketHub({ database, logger, settings: config.sockets });
+  const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, clock, bus, hub, ...(options.now ? { now: options.now } : {}) });
+  // The primary's first connection opened now: a subscriber's onListen write (the outbox relay's
+  // sweep) would otherwise open it, and a test closing within milliseconds destroyed postgres-js's
+  // type fetch on it, an unhandled rejection that failed the test. Best effort and bounded: tests
+  // of outages start apps on a primary that hangs or is down.
+  await Promise.race([database.primary.execute(sql`select 1`).catch(() => undefined), Bun.sleep(250)]);
   await bus.start();
   /** What the payment webhook calls to open a bounty paid by card (for tests that run the sweep themselves). */
   const fundBounty = bountyFunder({ marketplace: { settings: config.marketplace }, now: clock });
@@ -165,13 +174,20 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     return response;
   };
   const servers: Array<ReturnType<typeof Bun.serve>> = [];
-  /** A real listening server, wired like src/server.ts (src/serve.ts in front, Bun's body ceiling). */
+  /**
+   * A real listening server, wired like src/server.ts (src/serve.ts: its checks in front, Bun's body
+   * ceiling, WebSockets with their bounds). Sockets upgrade on the latest one listened.
+   */
   const listen = () => {
-    const server = Bun.serve({
+    const server = serveApp({
+      app,
+      hub,
+      trustedProxies: config.auth.trustedProxies,
+      logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      sockets: config.sockets,
       port: 0,
       hostname: '127.0.0.1',
-      fetch: createFetchHandler(app, config.auth.trustedProxies, logger),
-      maxRequestBodySize: bunBodyCeilingBytes(config.bodyLimitBytes),
     });
     servers.push(server);
     return server;
@@ -194,6 +210,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     jobs,
     jobsSchema,
     bus,
+    hub,
     instanceId,
     stripe,
     clock,
@@ -204,6 +221,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     listen,
     settle,
     close: async () => {
+      hub.stop();
       await Promise.all(servers.map((server) => server.stop(true)));
       await stripeServer.stop();
       await jobs.stop({ timeoutMs: 2_000 });
