@@ -9,6 +9,8 @@ import type { Sql } from 'postgres';
 export interface Listener {
   /** `onListen` runs once LISTEN is in place, and again after every reconnection. */
   listen(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<void>;
+  /** NOTIFY through another connection than the listening one (a heartbeat proves both ends work). */
+  notify(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -17,6 +19,10 @@ export function postgresListener(sql: Sql): Listener {
     async listen(channel, onNotify, onListen) {
       await sql.listen(channel, onNotify, onListen);
     },
+    async notify(channel, payload) {
+      await sql.notify(channel, payload);
+    },
+    // Also ends the listening connection postgres-js opened for listen().
     close: () => sql.end({ timeout: 0 }),
   };
 }
@@ -28,6 +34,9 @@ export function pgliteListener(client: PGlite): Listener {
     async listen(channel, onNotify, onListen) {
       unsubscribers.push(await client.listen(channel, onNotify));
       onListen();
+    },
+    async notify(channel, payload) {
+      await client.query('select pg_notify($1, $2)', [channel, payload]);
     },
     close: async () => {
       await Promise.allSettled(unsubscribers.map((unsubscribe) => unsubscribe()));

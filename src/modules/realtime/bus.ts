@@ -5,7 +5,10 @@
  * enqueue outbox jobs, close sockets of ended sessions).
  *
  * A dropped LISTEN connection reconnects by itself; each subscriber's `onListen` runs again then,
- * so it can catch up from the database on whatever was announced while nobody listened. Kept
+ * so it can catch up from the database on whatever was announced while nobody listened.
+ * postgres-js re-listens only once and drops a failure silently (a primary down longer than the
+ * connect timeout), so a heartbeat checks the round trip: a NOTIFY sent from another connection
+ * every HEARTBEAT_MS must come back; after MAX_MISSED_HEARTBEATS the listener is rebuilt. Kept
  * this small on purpose: moving to Redis pub/sub, should NOTIFY's commit lock ever bind, changes
  * this file and channels.ts only.
  */
@@ -14,6 +17,10 @@ import type { Logger } from '../../lib/logger';
 import type { Channel } from './channels';
 
 const START_RETRY_MS = 1_000;
+const HEARTBEAT_MS = 5_000;
+const MAX_MISSED_HEARTBEATS = 2;
+/** Every instance's heartbeats share it; each counts only its own (the payload is its label). */
+const HEARTBEAT_CHANNEL = 'bountyexpo_bus_heartbeat';
 
 export type BusSubscriber = {
   /** The payload as announced: a JSON value (ids), parsed. */
@@ -26,7 +33,11 @@ export class EventBus {
   private readonly subscribers = new Map<Channel, BusSubscriber[]>();
   private listener: Listener | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private heartbeatsOutstanding = 0;
   private stopped = false;
+  /** Times the heartbeat found the listener deaf and rebuilt it. */
+  restarts = 0;
   /** Times LISTEN was (re)established per channel: the first is the start, the rest reconnections. */
   readonly listens = new Map<Channel, number>();
 
@@ -35,6 +46,7 @@ export class EventBus {
     private readonly logger: Logger,
     /** Names the LISTEN connection: `bountyexpo-listen-<label>` in pg_stat_activity. */
     readonly label: string,
+    private readonly options: { heartbeatMs?: number } = {},
   ) {}
 
   /** Register before start(). */
@@ -54,13 +66,35 @@ export class EventBus {
     const listener = this.database.openListener(this.label);
     this.listener = listener;
     try {
+      await listener.listen(HEARTBEAT_CHANNEL, (payload) => {
+        if (payload === this.label) this.heartbeatsOutstanding = 0;
+      }, () => {});
       for (const [channel, subscribers] of this.subscribers) await this.listenOn(listener, channel, subscribers);
+      this.heartbeatsOutstanding = 0;
+      this.heartbeatTimer ??= setInterval(() => void this.heartbeat(), this.options.heartbeatMs ?? HEARTBEAT_MS);
     } catch (error) {
       this.logger.warn({ err: error, retryMs: START_RETRY_MS }, 'bus: LISTEN could not start; retrying');
       this.listener = null;
       await listener.close().catch(() => {});
       this.retryTimer = setTimeout(() => void this.start(), START_RETRY_MS);
     }
+  }
+
+  /** Sends one heartbeat; rebuilds the listener when the last ones never came back. */
+  private async heartbeat(): Promise<void> {
+    const listener = this.listener;
+    if (this.stopped || !listener) return;
+    if (this.heartbeatsOutstanding >= MAX_MISSED_HEARTBEATS) {
+      this.restarts += 1;
+      this.logger.warn({ missed: this.heartbeatsOutstanding }, 'bus: heartbeats are not coming back; rebuilding the listener');
+      this.listener = null;
+      this.heartbeatsOutstanding = 0;
+      await listener.close().catch(() => {});
+      await this.start();
+      return;
+    }
+    this.heartbeatsOutstanding += 1;
+    await listener.notify(HEARTBEAT_CHANNEL, this.label).catch(() => {});
   }
 
   private async listenOn(listener: Listener, channel: Channel, subscribers: readonly BusSubscriber[]): Promise<void> {
@@ -88,6 +122,7 @@ export class EventBus {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     const listener = this.listener;
     this.listener = null;
     await listener?.close();
