@@ -71,6 +71,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
 
   // Assigned once the signal handlers are in place (a SIGTERM meanwhile must drain, not kill).
   let localStripe: { stop(): Promise<void> } | null = null;
+  let localDelivery: { stop(): Promise<void> } | null = null;
   let shuttingDown = false;
   async function shutdown(signal: string): Promise<void> {
     if (shuttingDown) return;
@@ -96,6 +97,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     await jobs.stop({ timeoutMs: Math.max(shutdownDeadline - Date.now(), JOB_STOP_MIN_MS) });
     await bus.stop();
     await localStripe?.stop();
+    await localDelivery?.stop();
     await closeDatabaseConnections();
     logger.info('shutdown complete');
     flushSync();
@@ -105,6 +107,12 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   localStripe = await startLocalStripeForDevelopment(config, server.port ?? config.port, logger);
+  // Likewise push and email without their settings: local servers that log every push and mail
+  // (one per machine; production never loads them).
+  if ((config.workerIndex ?? 0) === 0 && !config.isProduction && (config.notifications.localExpo || config.notifications.localSmtp)) {
+    const { startLocalDeliveryServers } = await import('./dev/expo-local/delivery');
+    localDelivery = await startLocalDeliveryServers(config, logger);
+  }
 }
 
 /**

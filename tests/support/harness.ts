@@ -22,6 +22,7 @@ import { createLifecycle, type Lifecycle } from '../../src/modules/health/servic
 import { EventBus } from '../../src/modules/realtime/bus';
 import { SocketHub } from '../../src/modules/realtime/hub';
 import { type ContractChecker, contractChecker } from './contract';
+import { deliveryServers } from './delivery-servers';
 
 export const hasCluster = Boolean(process.env.TEST_DATABASE_URL);
 export const clusterEnv = {
@@ -64,7 +65,6 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     STRIPE_SECRET_KEY: LOCAL_STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     STRIPE_CONNECT_WEBHOOK_SECRET: TEST_CONNECT_WEBHOOK_SECRET,
-    SMTP_URL: 'smtp://127.0.0.1:2525',
     ...overrides,
   });
 }
@@ -116,7 +116,10 @@ export type TestClock = ReturnType<typeof testClock>;
 export async function startTestApp(overrides: Record<string, string | undefined> = {}, options: StartOptions = {}) {
   // Each app has a local Stripe-compatible server of its own; its webhooks go to this app.
   const stripeServer: LocalStripe = await startLocalStripe({ port: 0, webhookSecret: TEST_WEBHOOK_SECRET });
-  const config = testConfig({ STRIPE_API_BASE: stripeServer.url, ...overrides });
+  // Push and email go to the process's local Expo and SMTP servers (tests/support/delivery-servers.ts):
+  // expo-server-sdk takes one base URL per process, so every app of the run shares them.
+  const delivery = await deliveryServers();
+  const config = testConfig({ STRIPE_API_BASE: stripeServer.url, ...delivery.overrides, ...overrides });
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const database = await DatabaseCluster.open(config.database, logger, options.observeQueries ? { observeQueries: options.observeQueries } : {});
   const lifecycle: Lifecycle = createLifecycle();
