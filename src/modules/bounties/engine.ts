@@ -25,6 +25,7 @@ import {
 } from '../../db';
 import type { Viewer } from '../../lib/auth';
 import { HttpError } from '../../lib/errors';
+import { announceTransition } from '../conversations/announce';
 import { refundEscrow, releaseEscrow } from '../ledger';
 import { type OutboxMessage, recordEvents } from '../outbox';
 import { BOUNTIES_ERRORS } from './errors';
@@ -204,6 +205,8 @@ export async function transition(
 
   await startTimers(tx, marketplace.settings, updated, rule.starts, now);
   await recordEvents(tx, now, [...noticeToOthers(name, bounty, updated, viewer?.id ?? null), ...(result.events ?? [])]);
+  // Last: it appends the transaction's stream events, whose cursors stay locked until commit.
+  await announceTransition(tx, { before: bounty, after: updated, name, now });
   return updated;
 }
 

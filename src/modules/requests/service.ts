@@ -22,6 +22,7 @@ import {
 import { constraintOf, findErrorCode, type HttpError } from '../../lib/errors';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { canSee, type Marketplace, transition } from '../bounties/engine';
+import { openConversation } from '../conversations/service';
 import { toBountySummary } from '../bounties/views';
 import { money } from '../ledger';
 import { type OutboxMessage, recordEvents } from '../outbox';
@@ -158,6 +159,8 @@ export async function applyToBounty(
       throw error;
     }
     if (!created) throw new Error('insert into bounty_requests returned no row');
+    // The application thread exists with the request (a re-application reuses it).
+    await openConversation(tx, { bountyId: bounty.id, posterId: bounty.posterId, hunterId: actor.id, now });
     await recordEvents(tx, now, [
       { topic: 'request.created', recipientId: bounty.posterId, subject: { type: 'request', id: created.id }, payload: { bountyId: bounty.id, title: bounty.title } },
     ]);

@@ -1,0 +1,307 @@
+/**
+ * Conversations, write side: send, edit, delete, read, an admin joining. Each is one transaction
+ * whose side effects commit with it: the members' stream events (appendUserEvents, once, at the
+ * end: it holds their cursors until commit), the outbox event for the other members and their
+ * unread reminders.
+ *
+ * Message ids of a conversation are handed out under its row lock (SELECT ... FOR UPDATE, then the
+ * insert), so they commit in id order: a reader paging `after` the last id it saw never misses one.
+ * Lock order everywhere: bounty, conversation, member rows, event cursors.
+ */
+import { and, eq, isNull, type SQL } from 'drizzle-orm';
+import type { ConversationSettings } from '../../config/env';
+import {
+  type BountyState,
+  bounties,
+  type Conversation,
+  type ConversationMember,
+  conversationMembers,
+  conversations,
+  type DatabaseSession,
+  type Message,
+  messageEdits,
+  messages,
+  type Transaction,
+  unreadReminders,
+} from '../../db';
+import { eitherBlocked } from '../blocks/check';
+import { type OutboxMessage, recordEvents } from '../outbox';
+import { appendUserEvents, type StreamEvent } from '../realtime/stream';
+import { CONVERSATIONS_ERRORS } from './errors';
+import type { ConversationView, MessageView } from './schemas';
+import { unreadCountFor } from './service';
+import { type ChatActor, conversationViews, memberView, membersOf, openSql, readableBy, visibleMessage } from './views';
+
+const PREVIEW_CHARS = 140;
+
+export type Locked = { conversation: Conversation; bountyState: BountyState; open: boolean; members: ConversationMember[] };
+
+/** Locks the conversation (when `viewer` may read it) and reads what a write checks. */
+async function lockConversation(tx: Transaction, where: SQL | undefined, viewer: ChatActor | null): Promise<Locked | null> {
+  const [row] = await tx
+    .select({ conversation: conversations, bountyState: bounties.state, open: openSql })
+    .from(conversations)
+    .innerJoin(bounties, eq(bounties.id, conversations.bountyId))
+    .where(and(where, viewer ? readableBy(viewer) : undefined))
+    .for('update', { of: conversations });
+  if (!row) return null;
+  return { ...row, members: await membersOf(tx, row.conversation.id) };
+}
+
+const messageEvents = (type: 'message.created' | 'message.edited' | 'message.deleted', members: readonly ConversationMember[], message: Message): StreamEvent[] => {
+  const data = { conversationId: message.conversationId, message: memberView(message) };
+  return members.map((member) => ({ userId: member.userId, type, data }));
+};
+
+/**
+ * What follows every new message: the conversation's last message and everyone's activity move
+ * on; for a person's message, the others owe a reminder (the earliest one kept) and hear of it
+ * through the outbox. Returns the stream events for the caller to append once.
+ */
+async function afterPost(tx: Transaction, locked: Locked, message: Message, now: Date, settings: ConversationSettings | null): Promise<StreamEvent[]> {
+  const id = locked.conversation.id;
+  await tx.update(conversations).set({ lastMessageId: message.id, lastMessageAt: message.createdAt }).where(eq(conversations.id, id));
+  await tx.update(conversationMembers).set({ activityAt: now }).where(eq(conversationMembers.conversationId, id));
+  const others = locked.members.filter((member) => member.userId !== message.senderId);
+  if (settings && message.kind === 'text' && others.length > 0) {
+    const dueAt = new Date(now.getTime() + settings.unreadReminderMinutes * 60_000);
+    await tx
+      .insert(unreadReminders)
+      .values(others.map((member) => ({ conversationId: id, userId: member.userId, dueAt })))
+      .onConflictDoNothing();
+    const outbox: OutboxMessage[] = others.map((member) => ({
+      topic: 'message.created',
+      recipientId: member.userId,
+      subject: { type: 'conversation', id },
+      payload: { messageId: message.id, senderId: message.senderId, preview: message.body.slice(0, PREVIEW_CHARS) },
+    }));
+    await recordEvents(tx, now, outbox);
+  }
+  return messageEvents('message.created', locked.members, message);
+}
+
+/** A system message (a bounty transition, an admin joining) in a locked conversation. */
+export async function postSystemMessage(
+  tx: Transaction,
+  locked: Locked,
+  input: { body: string; systemEvent: string },
+  now: Date,
+): Promise<StreamEvent[]> {
+  const [message] = await tx
+    .insert(messages)
+    .values({ conversationId: locked.conversation.id, senderId: null, kind: 'system', body: input.body, systemEvent: input.systemEvent, createdAt: now })
+    .returning();
+  if (!message) throw new Error('insert into messages returned no row');
+  // The transition's own outbox events tell people; a system message owes no reminder.
+  return afterPost(tx, locked, message, now, null);
+}
+
+/** The conversation of (bounty, hunter), locked; null when there is none. */
+export const lockBountyConversation = (tx: Transaction, bountyId: string, hunterId: string) =>
+  lockConversation(tx, and(eq(conversations.bountyId, bountyId), eq(conversations.hunterId, hunterId)), null);
+
+/** Why `actor` may not write in `locked`: not a member (403), read-only (409), blocked (403). */
+async function assertCanWrite(tx: Transaction, locked: Locked, actor: ChatActor): Promise<ConversationMember> {
+  const me = locked.members.find((member) => member.userId === actor.id);
+  if (!me) throw CONVERSATIONS_ERRORS.error('NOT_A_MEMBER');
+  if (!locked.open) throw CONVERSATIONS_ERRORS.error('CONVERSATION_CLOSED', undefined, [{ path: 'bounty.state', message: locked.bountyState }]);
+  // The pair (poster, hunter) may not write to each other once either blocked the other; an
+  // admin who joined is not part of the pair.
+  if (me.role !== 'admin') {
+    for (const other of locked.members) {
+      if (other.userId !== me.userId && other.role !== 'admin' && (await eitherBlocked(tx, me.userId, other.userId))) throw CONVERSATIONS_ERRORS.error('USER_BLOCKED');
+    }
+  }
+  return me;
+}
+
+export type NewMessage = { text: string; links?: string[] | undefined; clientMessageId: string };
+export type Sent = { message: MessageView; created: boolean };
+
+const findByClientId = async (tx: Transaction, conversationId: string, senderId: string, clientMessageId: string) =>
+  (
+    await tx
+      .select()
+      .from(messages)
+      .where(and(eq(messages.conversationId, conversationId), eq(messages.senderId, senderId), eq(messages.clientMessageId, clientMessageId)))
+  )[0];
+
+/**
+ * Sends a message. The same clientMessageId again (a retry, or a duplicate racing this one) gets
+ * the first message back with `created: false`, never a second: duplicates queue on the
+ * conversation's lock and then find the first; the unique constraint is the backstop.
+ */
+export async function sendMessage(db: DatabaseSession, settings: ConversationSettings, actor: ChatActor, conversationId: string, input: NewMessage, now: Date): Promise<Sent> {
+  return db.transaction(async (tx) => {
+    const locked = await lockConversation(tx, eq(conversations.id, conversationId), actor);
+    if (!locked) throw CONVERSATIONS_ERRORS.error('CONVERSATION_NOT_FOUND');
+    const earlier = await findByClientId(tx, conversationId, actor.id, input.clientMessageId);
+    if (earlier) return { message: memberView(earlier), created: false };
+    await assertCanWrite(tx, locked, actor);
+    const [message] = await tx
+      .insert(messages)
+      .values({
+        conversationId,
+        senderId: actor.id,
+        kind: 'text',
+        body: input.text,
+        links: input.links ?? [],
+        clientMessageId: input.clientMessageId,
+        createdAt: now,
+      })
+      .onConflictDoNothing({ target: [messages.conversationId, messages.senderId, messages.clientMessageId] })
+      .returning();
+    if (!message) {
+      const first = await findByClientId(tx, conversationId, actor.id, input.clientMessageId);
+      if (!first) throw new Error('a conflicting message vanished');
+      return { message: memberView(first), created: false };
+    }
+    await appendUserEvents(tx, now, await afterPost(tx, locked, message, now, settings));
+    return { message: memberView(message), created: true };
+  });
+}
+
+/** Why a change to a message was refused, once the statement changed nothing. */
+async function whyNotMine(tx: Transaction, actor: ChatActor, messageId: number): Promise<Message> {
+  const message = await visibleMessage(tx, actor, messageId);
+  if (!message) throw CONVERSATIONS_ERRORS.error('MESSAGE_NOT_FOUND');
+  if (message.senderId !== actor.id) throw CONVERSATIONS_ERRORS.error('NOT_YOUR_MESSAGE');
+  return message;
+}
+
+/** Edits one's own text message within the edit window; the previous text joins its history. */
+export async function editMessage(
+  db: DatabaseSession,
+  settings: ConversationSettings,
+  actor: ChatActor,
+  messageId: number,
+  input: { text: string; links?: string[] | undefined },
+  now: Date,
+): Promise<MessageView> {
+  return db.transaction(async (tx) => {
+    const [current] = await tx
+      .select()
+      .from(messages)
+      .where(and(eq(messages.id, messageId), eq(messages.senderId, actor.id)))
+      .for('update');
+    const message = current ?? (await whyNotMine(tx, actor, messageId));
+    if (message.deletedAt) throw CONVERSATIONS_ERRORS.error('MESSAGE_DELETED');
+    const windowEnds = message.createdAt.getTime() + settings.editWindowMinutes * 60_000;
+    if (now.getTime() > windowEnds) {
+      throw CONVERSATIONS_ERRORS.error('EDIT_WINDOW_CLOSED', `A message can be edited for ${settings.editWindowMinutes} minutes after it was sent`, [
+        { path: 'createdAt', message: message.createdAt.toISOString() },
+      ]);
+    }
+    const [conversation] = await tx
+      .select({ conversation: conversations, bountyState: bounties.state, open: openSql })
+      .from(conversations)
+      .innerJoin(bounties, eq(bounties.id, conversations.bountyId))
+      .where(eq(conversations.id, message.conversationId));
+    if (!conversation) throw new Error(`conversation ${message.conversationId} vanished`);
+    const locked: Locked = { ...conversation, members: await membersOf(tx, message.conversationId) };
+    await assertCanWrite(tx, locked, actor);
+    await tx.insert(messageEdits).values({ messageId, previousBody: message.body, previousLinks: message.links, editedAt: now });
+    const [edited] = await tx
+      .update(messages)
+      .set({ body: input.text, links: input.links ?? message.links, editedAt: now })
+      .where(and(eq(messages.id, messageId), eq(messages.senderId, actor.id), isNull(messages.deletedAt)))
+      .returning();
+    if (!edited) throw new Error(`message ${messageId} changed under its lock`);
+    await appendUserEvents(tx, now, messageEvents('message.edited', locked.members, edited));
+    return memberView(edited);
+  });
+}
+
+/**
+ * Deletes one's own message softly: members then see it without its text, admins still read it
+ * (evidence in a dispute). Deleting it again changes nothing.
+ */
+export async function deleteMessage(db: DatabaseSession, actor: ChatActor, messageId: number, now: Date): Promise<MessageView> {
+  return db.transaction(async (tx) => {
+    const [deleted] = await tx
+      .update(messages)
+      .set({ deletedAt: now })
+      .where(and(eq(messages.id, messageId), eq(messages.senderId, actor.id), eq(messages.kind, 'text'), isNull(messages.deletedAt)))
+      .returning();
+    if (!deleted) return memberView(await whyNotMine(tx, actor, messageId));
+    await appendUserEvents(tx, now, messageEvents('message.deleted', await membersOf(tx, deleted.conversationId), deleted));
+    return memberView(deleted);
+  });
+}
+
+export type ReadResult = { conversationId: string; lastReadMessageId: number; unreadCount: number };
+
+/**
+ * Marks the conversation read up to a message of it. Never backwards: an older id (a slow device)
+ * leaves the mark where it is. Read up to the last message, the reader's reminder is dropped.
+ */
+export async function markRead(db: DatabaseSession, actor: ChatActor, conversationId: string, lastReadMessageId: number, now: Date): Promise<ReadResult> {
+  return db.transaction(async (tx) => {
+    const [me] = await tx
+      .select()
+      .from(conversationMembers)
+      .where(and(eq(conversationMembers.conversationId, conversationId), eq(conversationMembers.userId, actor.id)))
+      .for('update');
+    if (!me) {
+      const [readable] = await tx.select({ id: conversations.id }).from(conversations).where(and(eq(conversations.id, conversationId), readableBy(actor)));
+      throw readable ? CONVERSATIONS_ERRORS.error('NOT_A_MEMBER') : CONVERSATIONS_ERRORS.error('CONVERSATION_NOT_FOUND');
+    }
+    const [message] = await tx
+      .select({ id: messages.id })
+      .from(messages)
+      .where(and(eq(messages.id, lastReadMessageId), eq(messages.conversationId, conversationId)));
+    if (!message) throw CONVERSATIONS_ERRORS.error('UNKNOWN_MESSAGE', undefined, [{ path: 'lastReadMessageId', message: String(lastReadMessageId) }]);
+
+    let events: StreamEvent[] = [];
+    if (lastReadMessageId > me.lastReadMessageId) {
+      await tx
+        .update(conversationMembers)
+        .set({ lastReadMessageId })
+        .where(and(eq(conversationMembers.conversationId, conversationId), eq(conversationMembers.userId, actor.id)));
+      const data = { conversationId, userId: actor.id, lastReadMessageId };
+      events = (await membersOf(tx, conversationId)).map((member) => ({ userId: member.userId, type: 'conversation.read', data }));
+    }
+    const position = Math.max(lastReadMessageId, me.lastReadMessageId);
+    const unreadCount = await unreadCountFor(tx, conversationId, actor.id);
+    // Nothing left unread: no reminder is owed any more.
+    if (unreadCount === 0) await tx.delete(unreadReminders).where(and(eq(unreadReminders.conversationId, conversationId), eq(unreadReminders.userId, actor.id)));
+    await appendUserEvents(tx, now, events);
+    return { conversationId, lastReadMessageId: position, unreadCount };
+  });
+}
+
+/**
+ * An admin joins a disputed bounty's conversation (shown as `admin` among its members) with a
+ * system message saying so; joining again changes nothing.
+ */
+export async function joinConversation(db: DatabaseSession, actor: ChatActor, conversationId: string, note: string | null, now: Date): Promise<ConversationView> {
+  return db.transaction(async (tx) => {
+    const [found] = await tx.select({ bountyId: conversations.bountyId }).from(conversations).where(and(eq(conversations.id, conversationId), readableBy(actor)));
+    if (!found) throw CONVERSATIONS_ERRORS.error('CONVERSATION_NOT_FOUND');
+    // The bounty first (the engine's lock order), shared: a ruling waits for the join, not the reverse.
+    const [bounty] = await tx.select({ state: bounties.state }).from(bounties).where(eq(bounties.id, found.bountyId)).for('share');
+    const locked = await lockConversation(tx, eq(conversations.id, conversationId), actor);
+    if (!bounty || !locked) throw CONVERSATIONS_ERRORS.error('CONVERSATION_NOT_FOUND');
+    if (!locked.members.some((member) => member.userId === actor.id)) {
+      if (bounty.state !== 'disputed') throw CONVERSATIONS_ERRORS.error('NOT_DISPUTED', `The bounty is ${bounty.state}: an admin joins only a disputed one`, [{ path: 'bounty.state', message: bounty.state }]);
+      const [joined] = await tx
+        .insert(conversationMembers)
+        .values({ conversationId, userId: actor.id, role: 'admin', activityAt: now, joinedAt: now })
+        .returning();
+      if (!joined) throw new Error('insert into conversation_members returned no row');
+      const members = [...locked.members, joined];
+      const withAdmin: Locked = { ...locked, members };
+      const posted = await postSystemMessage(tx, withAdmin, { body: `An admin joined the conversation to help settle the dispute${note ? `: ${note}` : ''}`, systemEvent: 'conversation.admin_joined' }, now);
+      const joinedEvents: StreamEvent[] = members.map((member) => ({
+        userId: member.userId,
+        type: 'conversation.member_joined',
+        data: { conversationId, member: { userId: actor.id, role: 'admin' } },
+      }));
+      await appendUserEvents(tx, now, [...joinedEvents, ...posted]);
+    }
+    const [view] = await conversationViews(tx, actor, [conversationId]);
+    if (!view) throw new Error(`conversation ${conversationId} vanished`);
+    return view;
+  });
+}
+
