@@ -67,6 +67,24 @@ const strictJob = defineJob({
   },
 });
 
+const deadHookCalls: string[] = [];
+/** Outlives its expiry: its last attempt ends by the queue's clock, never by a throw. */
+const hangingJob = defineJob({
+  name: 'test.hangs',
+  payload: z.object({ marker: z.string() }),
+  retryLimit: 0,
+  retryDelaySeconds: 0,
+  retryBackoff: false,
+  expireInSeconds: 1,
+  deadLetter: true,
+  async handler() {
+    await Bun.sleep(2_500);
+  },
+  async onDeadLetter({ marker }) {
+    deadHookCalls.push(marker);
+  },
+});
+
 const laterJob = defineJob({
   name: 'test.later',
   payload: z.object({ marker: z.string() }),
@@ -100,7 +118,7 @@ describe.skipIf(!hasCluster)('the job queue', () => {
     database = await DatabaseCluster.open(config.database, logger);
     queue = JobQueue.create({ database, logger, schema: SCHEMA, pollingIntervalSeconds: 0.5 });
     // Typed as src/job-definitions.ts holds them: definitions of different payloads in one list.
-    const definitions: readonly AnyJobDefinition[] = [txJob, flakyJob, strictJob, laterJob];
+    const definitions: readonly AnyJobDefinition[] = [txJob, flakyJob, strictJob, laterJob, hangingJob];
     for (const definition of definitions) queue.define(definition);
     await queue.start({ work: true });
   });
@@ -141,6 +159,16 @@ describe.skipIf(!hasCluster)('the job queue', () => {
       .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(DatabaseUsageError);
   });
+
+  // Regression (issue 11 review): a push or email whose last attempt expired (rather than threw)
+  // stayed `pending` forever; the dead letter hook is where such a subject is marked failed.
+  test.concurrent('a job whose last attempt expires reaches its dead letter hook, once', async () => {
+    const marker = crypto.randomUUID();
+    await queue.send(hangingJob, { marker });
+    await waitFor('the dead letter hook', () => deadHookCalls.includes(marker), 12_000);
+    await Bun.sleep(500);
+    expect(deadHookCalls.filter((call) => call === marker)).toHaveLength(1);
+  }, 15_000);
 
   test.concurrent('a failing job is retried with growing delays, then lands in its dead letter queue, logged at error level', async () => {
     const id = await queue.send(flakyJob, { attempt: 'always fails' });

@@ -46,6 +46,11 @@ export interface JobDefinition<T extends object> {
   readonly batchSize?: number;
   /** Absent: the job is only sent from this process, never worked here. A method: payload types vary. */
   handler?(payload: T, context: JobContext): Promise<void>;
+  /**
+   * Runs once per dead letter of this job (after it is logged), however the last attempt ended
+   * (thrown, expired, its worker gone): where the job's subject must be marked failed for good.
+   */
+  onDeadLetter?(payload: T, context: Pick<JobContext, 'database' | 'logger'>): Promise<void>;
 }
 
 /** Any definition, as lists of them hold it (src/job-definitions.ts). */
@@ -346,7 +351,10 @@ export class JobQueue {
         deadLetter,
         { batchSize: DEAD_LETTER_BATCH, pollingIntervalSeconds: this.pollingIntervalSeconds, includeMetadata: true },
         async (jobs: JobWithMetadata<unknown>[]) => {
-          for (const job of jobs) this.logDeadLetter(job);
+          for (const job of jobs) {
+            this.logDeadLetter(job);
+            await this.runDeadLetterHook(definition, job);
+          }
         },
       );
       this.working.add(deadLetter);
@@ -375,6 +383,18 @@ export class JobQueue {
       if (job.retryCount >= job.retryLimit) logger.error({ err: error }, 'job failed on its last attempt');
       else logger.warn({ err: error }, 'job failed: it will be retried');
       return { id: job.id, status: 'failed', output: serializeError(error) };
+    }
+  }
+
+  private async runDeadLetterHook(definition: AnyJobDefinition, job: JobWithMetadata<unknown>): Promise<void> {
+    if (!definition.onDeadLetter) return;
+    const parsed = definition.payload.safeParse(job.data);
+    if (!parsed.success) return;
+    const logger = this.logger.child({ queue: job.sourceName, jobId: job.sourceId });
+    try {
+      await definition.onDeadLetter(parsed.data, { database: this.database, logger });
+    } catch (error) {
+      logger.error({ err: error }, 'the dead letter hook failed');
     }
   }
 

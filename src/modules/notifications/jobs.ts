@@ -11,7 +11,7 @@ import { sendDigests } from './digest';
 import { dispatchEvent } from './dispatch';
 import { sendEmail, smtpMailer } from './email';
 import { DIGEST_JOB, DISPATCH_JOB, EMAIL_JOB, PUSH_JOB, RECEIPTS_JOB, REMINDERS_JOB, SWEEP_JOB } from './names';
-import { checkPushReceipts, expoClient, recordFailure, sendPush } from './push';
+import { checkPushReceipts, expoClient, markDead, recordFailure, sendPush } from './push';
 import { SWEEP_MIN_AGE_S, sweepUndelivered } from './relay';
 import { sendUnreadReminders } from './reminders';
 
@@ -71,6 +71,8 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
         throw error;
       }
     },
+    // An attempt that expired or whose worker died never reached recordFailure.
+    onDeadLetter: (payload, context) => markDead(context.database.primary, payload.deliveryId),
   }),
   defineJob<z.infer<typeof deliveryPayload>>({
     name: EMAIL_JOB,
@@ -87,6 +89,8 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
         throw error;
       }
     },
+    // An attempt that expired or whose worker died never reached recordFailure.
+    onDeadLetter: (payload, context) => markDead(context.database.primary, payload.deliveryId),
   }),
   defineJob<Record<string, never>>({
     name: RECEIPTS_JOB,

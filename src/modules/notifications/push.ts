@@ -57,6 +57,14 @@ export async function recordFailure(database: Database, deliveryId: number, erro
     .where(and(eq(notificationDeliveries.id, deliveryId), eq(notificationDeliveries.status, 'pending')));
 }
 
+/** A delivery whose job was dead-lettered is dead (an admin sees it), unless it went out meanwhile. */
+export async function markDead(database: Database, deliveryId: number): Promise<void> {
+  await database
+    .update(notificationDeliveries)
+    .set({ status: 'dead' })
+    .where(and(eq(notificationDeliveries.id, deliveryId), eq(notificationDeliveries.status, 'pending')));
+}
+
 export async function sendPush(database: Database, deliveryId: number, deps: { now: Date; expo: ExpoClient; logger?: Logger }): Promise<PushOutcome> {
   const { now, expo } = deps;
   const [row] = await database
