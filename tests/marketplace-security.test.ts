@@ -17,7 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq, inArray } from 'drizzle-orm';
-import { bounties, bountyRequests, profiles, users } from '../src/db';
+import { bounties, bountyRequests, conversations, messages, profiles, users } from '../src/db';
 import { CLIENT_IP_HEADER } from '../src/lib/auth';
 import { ROUTED_TRANSITIONS, LIFECYCLE } from '../src/modules/bounties/lifecycle';
 import { createAdmin, logIn, PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';
@@ -44,16 +44,22 @@ type ActorName = (typeof ACTORS)[number];
  */
 const KINDS = ['draft', 'open', 'inProgress', 'proposed', 'submitted', 'disputed', 'completed', 'cancelled'] as const;
 type Kind = (typeof KINDS)[number];
-type Fixture = { id: string; requestId: string | null };
+/** A bounty, its request, and the conversation of its hunter (or applicant) with a message of theirs. */
+type Fixture = { id: string; requestId: string | null; conversationId: string | null; messageId: number | null };
 
 /** A status, or a status and the error code the body must carry. */
 type Outcome = number | readonly [number, string];
 
 type Row = {
-  /** `METHOD /path` with :id (the bounty), :request (its request), :user (the poster). */
+  /**
+   * `METHOD /path` with :id (the bounty), :request (its request), :user (the poster), :conversation
+   * (the bounty's conversation with its hunter, or with the applicant while open), :message (a
+   * message of that hunter or applicant in it).
+   */
   route: string;
   /** The bounty the route is tried on; none for routes without one. */
   state?: Kind;
+  /** `'read'`: the fixture's message as the last one read. */
   body?: unknown;
   /**
    * Expected per actor; actors left out are not tried. On every write, anonymous is 401 and the
@@ -67,6 +73,14 @@ const ROLE = [403, 'FORBIDDEN'] as const;
 const HIDDEN = [404, 'BOUNTY_NOT_FOUND'] as const;
 const WRONG_STATE = [409, 'INVALID_TRANSITION'] as const;
 const NO_REQUEST = [404, 'REQUEST_NOT_FOUND'] as const;
+const NO_THREAD = [404, 'CONVERSATION_NOT_FOUND'] as const;
+const NO_MESSAGE = [404, 'MESSAGE_NOT_FOUND'] as const;
+const NOT_A_MEMBER = [403, 'NOT_A_MEMBER'] as const;
+const NOT_YOUR_MESSAGE = [403, 'NOT_YOUR_MESSAGE'] as const;
+const CLOSED = [409, 'CONVERSATION_CLOSED'] as const;
+/** A conversation's reads: its two sides and admins; anyone else as if it did not exist. */
+const THREAD_READERS = { poster: 200, applicant: 200, admin: 200, hunter: NO_THREAD, stranger: NO_THREAD, moderator: NO_THREAD, anon: [401, 'UNAUTHORIZED'] } as const;
+const chat = { text: 'When could you start?', clientMessageId: 'sec-table-1' };
 /** Public reads: everyone, signed in or not. */
 const EVERYONE = { poster: 200, hunter: 200, applicant: 200, stranger: 200, moderator: 200, admin: 200, anon: 200 } as const;
 /** Signed-in reads of one's own things. */
@@ -185,6 +199,34 @@ const ROWS: Row[] = [
   { route: 'POST /bounties/:id/reviews', state: 'open', body: { rating: 4, text: 'Too early.' }, expect: { poster: [409, 'REVIEW_NOT_OPEN'], stranger: [403, 'NOT_A_PARTY'] } },
   { route: 'GET /bounties/:id/reviews', state: 'completed', expect: EVERYONE },
   { route: 'GET /bounties/:id/reviews', state: 'draft', expect: { poster: 200, stranger: HIDDEN, anon: HIDDEN, moderator: 200 } },
+  // Conversations and messages.
+  { route: 'GET /conversations', expect: SIGNED_IN },
+  { route: 'GET /conversations/unread', expect: SIGNED_IN },
+  { route: 'GET /conversations/:conversation', state: 'open', expect: THREAD_READERS },
+  { route: 'GET /conversations/:conversation/messages', state: 'open', expect: THREAD_READERS },
+  {
+    route: 'POST /conversations/:conversation/messages',
+    state: 'open',
+    body: chat,
+    expect: { poster: 201, applicant: 201, admin: NOT_A_MEMBER, hunter: NO_THREAD, stranger: NO_THREAD, moderator: NO_THREAD },
+  },
+  { route: 'POST /conversations/:conversation/messages', state: 'cancelled', body: chat, expect: { poster: CLOSED, applicant: CLOSED, stranger: NO_THREAD } },
+  { route: 'POST /conversations/:conversation/messages', state: 'submitted', body: chat, expect: { poster: 201, hunter: 201, applicant: NO_THREAD, admin: NOT_A_MEMBER } },
+  {
+    route: 'POST /conversations/:conversation/read',
+    state: 'open',
+    body: 'read',
+    expect: { poster: 200, applicant: 200, admin: NOT_A_MEMBER, hunter: NO_THREAD, stranger: NO_THREAD, moderator: NO_THREAD },
+  },
+  {
+    route: 'PATCH /messages/:message',
+    state: 'open',
+    body: { text: 'When could you start? Today?' },
+    expect: { applicant: 200, poster: NOT_YOUR_MESSAGE, admin: NOT_YOUR_MESSAGE, hunter: NO_MESSAGE, stranger: NO_MESSAGE, moderator: NO_MESSAGE },
+  },
+  { route: 'DELETE /messages/:message', state: 'open', expect: { applicant: 200, poster: NOT_YOUR_MESSAGE, admin: NOT_YOUR_MESSAGE, stranger: NO_MESSAGE, moderator: NO_MESSAGE } },
+  { route: 'POST /conversations/:conversation/join', state: 'disputed', expect: { admin: 200, poster: ROLE, hunter: ROLE, stranger: ROLE, moderator: ROLE } },
+  { route: 'POST /conversations/:conversation/join', state: 'inProgress', expect: { admin: [409, 'NOT_DISPUTED'], poster: ROLE } },
 ];
 
 const methodOf = (row: Row): string => row.route.split(' ')[0] ?? 'GET';
@@ -256,8 +298,20 @@ describe.skipIf(!hasCluster)('marketplace authorization: every route, every kind
     return answer;
   }
 
-  /** A bounty of `poster`'s in the state `kind`, with the shared hunter and applicant. */
+  /** A bounty of `poster`'s in the state `kind`, with its conversation and a message of its hunter's (or applicant's). */
   async function build(kind: Kind, poster: TestAccount): Promise<Fixture> {
+    const fixture = await buildBounty(kind, poster);
+    const [conversation] = await t.database.primary.select().from(conversations).where(eq(conversations.bountyId, fixture.id));
+    if (!conversation) return { ...fixture, conversationId: null, messageId: null };
+    const [message] = await t.database.primary
+      .insert(messages)
+      .values({ conversationId: conversation.id, senderId: conversation.hunterId, kind: 'text', body: 'Happy to help', createdAt: new Date() })
+      .returning({ id: messages.id });
+    return { ...fixture, conversationId: conversation.id, messageId: message?.id ?? null };
+  }
+
+  /** A bounty of `poster`'s in the state `kind`, with the shared hunter and applicant. */
+  async function buildBounty(kind: Kind, poster: TestAccount): Promise<Omit<Fixture, 'conversationId' | 'messageId'>> {
     const { hunter, applicant } = accounts;
     switch (kind) {
       case 'draft': {
@@ -301,9 +355,12 @@ describe.skipIf(!hasCluster)('marketplace authorization: every route, every kind
     path
       .replace(':id', fixture?.id ?? crypto.randomUUID())
       .replace(':request', fixture?.requestId ?? crypto.randomUUID())
-      .replace(':user', accounts.poster.id);
+      .replace(':user', accounts.poster.id)
+      .replace(':conversation', fixture?.conversationId ?? crypto.randomUUID())
+      .replace(':message', String(fixture?.messageId ?? 999_999_999));
 
-  const bodyOf = (row: Row): unknown => (row.body === 'draft' ? draftBody(t) : row.body);
+  const bodyOf = (row: Row, fixture: Fixture | null = null): unknown =>
+    row.body === 'draft' ? draftBody(t) : row.body === 'read' ? { lastReadMessageId: fixture?.messageId ?? 1 } : row.body;
 
   /** The rows of every bounty and request the table reads or refuses to change. */
   async function snapshot(): Promise<unknown[]> {
@@ -347,11 +404,12 @@ describe.skipIf(!hasCluster)('marketplace authorization: every route, every kind
     const tried = [...new Set(ROWS.map((row) => row.route))];
     for (const name of ROUTED_TRANSITIONS) expect(tried).toContain(`POST /bounties/:id/${LIFECYCLE[name].path}`);
     const document = (await (await t.request('/swagger/json', { skipContract: true })).json()) as { paths: Record<string, Record<string, unknown>> };
-    const marketplace = /^\/(bounties|requests|profiles|search)(\/|$)/;
+    const marketplace = /^\/(bounties|requests|profiles|search|conversations|messages)(\/|$)/;
     const documented = Object.entries(document.paths)
       .filter(([path]) => marketplace.test(path))
       .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path.replace('{id}', ':id').replace('{userId}', ':user')}`))
-      .map((route) => (route.startsWith('POST /requests/:id/') ? route.replace('/requests/:id/', '/requests/:request/') : route));
+      .map((route) => (route.startsWith('POST /requests/:id/') ? route.replace('/requests/:id/', '/requests/:request/') : route))
+      .map((route) => route.replace(' /conversations/:id', ' /conversations/:conversation').replace(' /messages/:id', ' /messages/:message'));
     expect(documented.filter((route) => !tried.includes(route))).toEqual([]);
   });
 
@@ -369,7 +427,7 @@ describe.skipIf(!hasCluster)('marketplace authorization: every route, every kind
     await t.settle();
     for (const { row, actor, outcome, own } of cases) {
       const fixture = own ?? (row.state ? (actor === 'banned' ? bannedOwn[row.state] : shared[row.state]) : null);
-      const answer = await call(accountOf(actor), methodOf(row), fill(pathOf(row), fixture), bodyOf(row));
+      const answer = await call(accountOf(actor), methodOf(row), fill(pathOf(row), fixture), bodyOf(row, fixture));
       const code = at(answer.body, 'error');
       const codeWanted = codeOf(outcome);
       if (answer.status !== statusOf(outcome) || (codeWanted !== null && code !== codeWanted)) {

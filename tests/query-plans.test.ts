@@ -20,6 +20,7 @@ const ROWS = 20_000;
 /** The member's own bounties, their own requests, reviews about them; requests on one of their bounties. */
 const MARKETPLACE_ROWS = 3_000;
 const CROWDED_REQUESTS = 2_000;
+const CROWDED_MESSAGES = 2_000;
 const databaseName = `plans_${Date.now().toString(36)}`;
 
 type Captured = { query: string; parameters: readonly unknown[] };
@@ -46,6 +47,8 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
   /** One of the member's open bounties with CROWDED_REQUESTS requests, and one with a long history. */
   let crowdedBountyId = '';
   let longHistoryBountyId = '';
+  /** One of the member's conversations with CROWDED_MESSAGES messages. */
+  let crowdedConversationId = '';
 
   beforeAll(async () => {
     const setup = await startTestApp();
@@ -161,6 +164,27 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
         select b.id, case when n % 2 = 0 then 'request_changes' else 'submit' end, 'submitted', 'submitted', 'hunter', 'seed-2', now() - (400 - n) * interval '1 minute'
         from generate_series(1, 300) as n, (select id from bounties where poster_id = '${memberId}' and title = 'Member bounty 1') b;
       analyze bounty_requests; analyze bounty_reviews; analyze bounty_transitions; analyze profiles;`);
+    // Conversations: one per (bounty, hunter) of every request above (thousands of the member's),
+    // each with a message, and one of the member's with 2,000 messages.
+    await direct.unsafe(`
+      insert into conversations (bounty_id, poster_id, hunter_id, created_at)
+        select r.bounty_id, b.poster_id, r.hunter_id, min(r.created_at) from bounty_requests r join bounties b on b.id = r.bounty_id
+        where r.hunter_id <> b.poster_id group by 1, 2, 3;
+      insert into conversation_members (conversation_id, user_id, role, activity_at, joined_at)
+        select c.id, m.user_id, m.role, c.created_at, c.created_at from conversations c
+        cross join lateral (values (c.poster_id, 'poster'), (c.hunter_id, 'hunter')) as m(user_id, role);
+      insert into messages (conversation_id, sender_id, kind, body, created_at)
+        select c.id, c.hunter_id, 'text', 'Hello', c.created_at from conversations c;
+      insert into messages (conversation_id, sender_id, kind, body, created_at)
+        select c.id, case when n % 2 = 0 then c.poster_id else c.hunter_id end, 'text', 'Message ' || n, c.created_at + n * interval '1 second'
+        from generate_series(1, ${CROWDED_MESSAGES}) as n,
+             (select id, poster_id, hunter_id, created_at from conversations where poster_id = '${memberId}' order by id limit 1) c
+        order by n;
+      update conversations c set last_message_id = m.id, last_message_at = m.at
+        from (select conversation_id, max(id) as id, max(created_at) as at from messages group by 1) m where m.conversation_id = c.id;
+      analyze conversations; analyze conversation_members; analyze messages;`);
+    const [chatty] = await direct`select id from conversations where poster_id = ${memberId} order by id limit 1`;
+    crowdedConversationId = String(chatty?.id);
     const [crowded] = await direct`select id from bounties where poster_id = ${memberId} and title = 'Member bounty 4'`;
     const [longHistory] = await direct`select id from bounties where poster_id = ${memberId} and title = 'Member bounty 1'`;
     crowdedBountyId = String(crowded?.id);
@@ -218,6 +242,19 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     { name: 'GET /bounties/:id/requests (its poster)', path: () => `/bounties/${crowdedBountyId}/requests?limit=20`, as: () => member },
     { name: 'GET /bounties/:id/requests (admin)', path: () => `/bounties/${crowdedBountyId}/requests?limit=20`, as: () => admin },
     { name: 'GET /profiles/:userId/reviews', path: () => `/profiles/${member.id}/reviews?limit=20`, as: () => null },
+    { name: 'GET /conversations', path: '/conversations?limit=20', as: () => member },
+    {
+      name: 'GET /conversations/:id/messages',
+      path: () => `/conversations/${crowdedConversationId}/messages?limit=20`,
+      as: () => member,
+      next: { param: 'before', field: 'nextBefore' },
+    },
+    {
+      name: 'GET /conversations/:id/messages (admin)',
+      path: () => `/conversations/${crowdedConversationId}/messages?limit=20`,
+      as: () => admin,
+      next: { param: 'before', field: 'nextBefore' },
+    },
     {
       name: 'GET /bounties/:id/history',
       path: () => `/bounties/${longHistoryBountyId}/history?limit=20`,
