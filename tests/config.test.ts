@@ -106,8 +106,8 @@ describe('configuration', () => {
   test('WEB_CONCURRENCY: refused on the embedded database, and the processes\' pools fit DB_POOL_MAX_TOTAL', () => {
     expect(() => parseConfig({ WEB_CONCURRENCY: '2', BETTER_AUTH_SECRET: 'k'.repeat(32) })).toThrow(/WEB_CONCURRENCY.*PGlite is one process/);
     const primary = { DATABASE_URL: 'postgres://p@h:1/db', BETTER_AUTH_SECRET: 'k'.repeat(32) };
-    // Per process on the primary: request pool + Better-Auth pool + one probe connection.
-    const perProcess = (config: ReturnType<typeof parseConfig>) => config.database.poolMax + config.database.authPoolMax + 1;
+    // Per process on the primary: request pool + Better-Auth pool + one probe connection + the bus's two.
+    const perProcess = (config: ReturnType<typeof parseConfig>) => config.database.poolMax + config.database.authPoolMax + 3;
     for (const [processes, total] of [['1', '100'], ['2', '100'], ['4', '60'], ['8', '40']] as const) {
       const config = parseConfig({ ...primary, WEB_CONCURRENCY: processes, DB_POOL_MAX_TOTAL: total });
       expect(config.database.poolMax).toBeGreaterThanOrEqual(1);
@@ -115,6 +115,7 @@ describe('configuration', () => {
     }
     expect(parseConfig({ ...primary }).database.poolMax).toBe(20);
     expect(() => parseConfig({ ...primary, WEB_CONCURRENCY: '8', DB_POOL_MAX_TOTAL: '16' })).toThrow(/DB_POOL_MAX_TOTAL/);
+    expect(() => parseConfig({ ...primary, WEB_CONCURRENCY: '8', DB_POOL_MAX_TOTAL: '32' })).toThrow(/at least 5 connections on the primary/);
   });
 
   test('TRUSTED_PROXIES accepts IPs and CIDR blocks and refuses anything else at start-up', () => {

@@ -183,7 +183,7 @@ const envSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['DB_POOL_MAX_TOTAL'],
-        message: `is too small for WEB_CONCURRENCY=${env.WEB_CONCURRENCY}: each process needs at least 3 connections per node`,
+        message: `is too small for WEB_CONCURRENCY=${env.WEB_CONCURRENCY}: each process needs at least 5 connections on the primary`,
       });
     if (env.DATABASE_REPLICA_URLS.length > 0 && !env.DATABASE_URL)
       ctx.addIssue({ code: 'custom', path: ['DATABASE_REPLICA_URLS'], message: 'needs DATABASE_URL (the primary)' });
@@ -196,15 +196,19 @@ const envSchema = z
 /**
  * Connections per process, so that all WEB_CONCURRENCY processes together stay within
  * DB_POOL_MAX_TOTAL per database node. A process opens, on the primary, its request pool, its
- * Better-Auth pool and one probe connection (a replica gets the request pool and a probe); so
- * per process the budget is floor(TOTAL / N) = pool + auth + 1, the auth pool taking at most a
- * fifth of it, and neither ever above DB_POOL_MAX / DB_AUTH_POOL_MAX. With the defaults and one
- * process: 20 + 5 + 1 = 26 of 100.
+ * Better-Auth pool, one probe connection and the bus's two (LISTEN, and the heartbeat that checks
+ * it); a replica gets the request pool and a probe. So per process the budget is
+ * floor(TOTAL / N) = pool + auth + 3, the auth pool taking at most a fifth of it, and neither
+ * ever above DB_POOL_MAX / DB_AUTH_POOL_MAX. With the defaults and one process: 20 + 5 + 3 = 28
+ * of 100.
  */
+/** The primary's connections outside the two pools: the probe, the bus's LISTEN and its heartbeat. */
+const PRIMARY_EXTRA_CONNECTIONS = 3;
+
 function poolSizes(env: { WEB_CONCURRENCY: number; DB_POOL_MAX_TOTAL: number; DB_POOL_MAX: number; DB_AUTH_POOL_MAX: number }) {
   const budget = Math.floor(env.DB_POOL_MAX_TOTAL / env.WEB_CONCURRENCY);
   const authPoolMax = Math.max(1, Math.min(env.DB_AUTH_POOL_MAX, Math.floor(budget / 5)));
-  return { authPoolMax, poolMax: Math.min(env.DB_POOL_MAX, budget - authPoolMax - 1) };
+  return { authPoolMax, poolMax: Math.min(env.DB_POOL_MAX, budget - authPoolMax - PRIMARY_EXTRA_CONNECTIONS) };
 }
 
 /** The marketplace's clocks and limits; reminders come 3 and 1 days before auto-approval. */
