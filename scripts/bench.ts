@@ -23,6 +23,12 @@
  *                                          search (a rare and a common term), medians of 3 interleaved
  *                                          rounds of 100 calls, and the 1M/10k p99 ratio against the
  *                                          issue's 1.5x (reported, never a failure).
+ * and, with two app processes of its own, real time (scripts/lib/realtime-bench.ts):
+ *   9. realtime                           concurrent /ws/messages sockets on one instance (largest N
+ *                                          that holds, RSS, CPU, memory per idle socket), fan-out
+ *                                          latency of a message from POST on instance A to a socket on
+ *                                          instance B at 1,000 sockets (p50/p95/p99), messages/s
+ *                                          sustained and delivery loss.
  * Each pair runs ROUNDS interleaved rounds (app, bare, app, bare, ...), so drift on the machine
  * (thermal, page cache, autovacuum) hits both sides alike; the median of the rounds is reported.
  * Speed is judged only by the ratios to the baseline, never by timed assertions in tests, and a
@@ -32,8 +38,10 @@
  * Env: BENCH_DURATION_S (default 5, per run), BENCH_CONNECTIONS (default 20), BENCH_THREADS
  *      (wrk threads, default 1: on a 2-core machine wrk must leave the other core to the server),
  *      BENCH_LOG_LEVEL (the app's LOG_LEVEL, default info: one log line per request is part of the cost),
- *      BENCH_ONLY (`http`, `ledger` or `search`, comma-separated, default all; also `--only <group>` on
- *      the command line: `bun run bench --only ledger` and `--only search` need no wrk and start no app).
+ *      BENCH_ONLY (`http`, `ledger`, `search` or `realtime`, comma-separated, default all; also `--only <group>`
+ *      on the command line: `bun run bench --only ledger` and `--only search` need no wrk and start no app;
+ *      `--only realtime` needs no wrk). REALTIME_MAX_SOCKETS (default 10000), REALTIME_FANOUT_MESSAGES
+ *      (default 500), REALTIME_THROUGHPUT_S (default 10).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -48,6 +56,7 @@ import { createLogger } from '../src/lib/logger';
 import { type ClusterInfo, clusterDown, clusterUp, findPostgresBinDir } from './lib/pg-cluster';
 import { freePort } from './lib/ports';
 import { LEDGER_CONCURRENCY, LEDGER_WALLETS, LedgerBench, type LedgerVerification, type LoadResult, ledgerVerified } from './lib/ledger-bench';
+import { printRealtimeTable, type RealtimeResult, runRealtimeBench } from './lib/realtime-bench';
 import { printSearchTable, runSearchBench, type SizeResult } from './lib/search-bench';
 import { findWrk, runWrk, type WrkRequest, type WrkResult, wrkVersion } from './lib/wrk';
 
@@ -61,7 +70,7 @@ function positiveInt(name: string, fallback: number): number {
   process.exit(1);
 }
 
-const GROUPS = ['http', 'ledger', 'search'] as const;
+const GROUPS = ['http', 'ledger', 'search', 'realtime'] as const;
 type Group = (typeof GROUPS)[number];
 const isGroup = (value: string): value is Group => GROUPS.some((group) => group === value);
 
@@ -669,6 +678,7 @@ async function main(): Promise<void> {
   const runHttp = ONLY.has('http');
   const runLedger = ONLY.has('ledger');
   const runSearch = ONLY.has('search');
+  const runRealtime = ONLY.has('realtime');
   const wrk = runHttp ? findWrk() : null;
   if (runHttp && !wrk) throw new Error('wrk is not installed (the load generator of this bench): install it, e.g. `apt-get install wrk`, or run `bun run bench --only ledger,search`');
   if (!findPostgresBinDir()) throw new Error('PostgreSQL server binaries not found (install postgresql or set PG_BIN_DIR)');
@@ -708,9 +718,46 @@ async function main(): Promise<void> {
     search = await runSearchBench(cluster.databaseUrl, cluster.replicaUrls[0] ?? '');
   }
 
+  let realtime: RealtimeResult | null = null;
+  if (runRealtime) {
+    console.log('\nbench: realtime: two app processes (A, B), sockets and senders from this process');
+    const stripePort = await freePort();
+    realtime = await runRealtimeBench({
+      databaseUrl: cluster.databaseUrl,
+      replicaUrl: cluster.replicaUrls[0] ?? '',
+      appEnv: (port) => ({
+        NODE_ENV: 'production',
+        LOG_LEVEL,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATABASE_URL: cluster.databaseUrl,
+        DATABASE_REPLICA_URLS: cluster.replicaUrls[0] ?? '',
+        BETTER_AUTH_SECRET: AUTH_SECRET,
+        BETTER_AUTH_URL: `http://127.0.0.1:${port}`,
+        STRIPE_SECRET_KEY,
+        STRIPE_WEBHOOK_SECRET,
+        STRIPE_CONNECT_WEBHOOK_SECRET: STRIPE_WEBHOOK_SECRET,
+        STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`,
+        // Nothing listens there: with the workers off no mail is sent, and none must leave the machine.
+        SMTP_URL: `smtp://127.0.0.1:${stripePort}`,
+        EXPO_BASE_URL: `http://127.0.0.1:${stripePort}`,
+        WORKER_ENABLED: 'false',
+        // The bench signs people up and in with distinct X-Forwarded-For addresses.
+        TRUSTED_PROXIES: '127.0.0.1',
+      }),
+      spawn: spawnServer,
+      waitUntilServing,
+      stop: stopServer,
+      freePort,
+      rssMb,
+      seedPassword: PASSWORD,
+    });
+  }
+
   if (outcomes.length > 0) printTable(outcomes);
   const [small, large] = search;
   if (small && large) printSearchTable(small, large);
+  if (realtime !== null) printRealtimeTable(realtime);
   if (verification !== null) {
     console.log(`  ${describeVerification(verification)}`);
     if (!ledgerVerified(verification)) throw new Error('the ledger does not check out after the ledger scenario (see above): a correctness failure, not a slow run');
