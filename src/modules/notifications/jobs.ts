@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { ConversationSettings, NotificationSettings } from '../../config/env';
+import type { Database } from '../../db';
 import { type AnyJobDefinition, defineJob, type JobContext, persistentRetry, type RetryTiming } from '../../jobs';
 import { sendDigests } from './digest';
 import { dispatchEvent } from './dispatch';
@@ -55,43 +56,10 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
       if (sent > 0) context.logger.info({ sent }, 'undelivered outbox events re-sent to dispatch');
     },
   }),
-  defineJob<z.infer<typeof deliveryPayload>>({
-    name: PUSH_JOB,
-    payload: deliveryPayload,
-    ...persistentRetry(DELIVERY_RETRY, deps.retry),
-    batchSize: 10,
-    async handler(payload, context) {
-      const database = context.database.primary;
-      try {
-        const expo = await expoClient(deps.settings);
-        const outcome = await sendPush(database, payload.deliveryId, { now: deps.now(), expo, logger: context.logger });
-        context.logger.debug({ deliveryId: payload.deliveryId, outcome }, 'push delivery done');
-      } catch (error) {
-        await recordFailure(database, payload.deliveryId, error, isLastAttempt(context));
-        throw error;
-      }
-    },
-    // An attempt that expired or whose worker died never reached recordFailure.
-    onDeadLetter: (payload, context) => markDead(context.database.primary, payload.deliveryId),
-  }),
-  defineJob<z.infer<typeof deliveryPayload>>({
-    name: EMAIL_JOB,
-    payload: deliveryPayload,
-    ...persistentRetry(DELIVERY_RETRY, deps.retry),
-    batchSize: 10,
-    async handler(payload, context) {
-      const database = context.database.primary;
-      try {
-        const outcome = await sendEmail(database, payload.deliveryId, { now: deps.now(), mailer: smtpMailer(deps.settings) });
-        context.logger.debug({ deliveryId: payload.deliveryId, outcome }, 'email delivery done');
-      } catch (error) {
-        await recordFailure(database, payload.deliveryId, error, isLastAttempt(context));
-        throw error;
-      }
-    },
-    // An attempt that expired or whose worker died never reached recordFailure.
-    onDeadLetter: (payload, context) => markDead(context.database.primary, payload.deliveryId),
-  }),
+  deliveryJob(PUSH_JOB, deps, async (database, deliveryId, context) =>
+    sendPush(database, deliveryId, { now: deps.now(), expo: await expoClient(deps.settings), logger: context.logger }),
+  ),
+  deliveryJob(EMAIL_JOB, deps, (database, deliveryId) => sendEmail(database, deliveryId, { now: deps.now(), mailer: smtpMailer(deps.settings) })),
   defineJob<Record<string, never>>({
     name: RECEIPTS_JOB,
     payload: cronPayload,
@@ -123,3 +91,32 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
     },
   }),
 ];
+
+/**
+ * One channel's delivery job: a failed attempt is recorded on the delivery (dead on the last one)
+ * and rethrown so the queue retries with backoff; a dead letter marks it dead whatever ended it.
+ */
+function deliveryJob(
+  name: string,
+  deps: NotificationJobDeps,
+  send: (database: Database, deliveryId: number, context: JobContext) => Promise<string>,
+) {
+  return defineJob<z.infer<typeof deliveryPayload>>({
+    name,
+    payload: deliveryPayload,
+    ...persistentRetry(DELIVERY_RETRY, deps.retry),
+    batchSize: 10,
+    async handler(payload, context) {
+      const database = context.database.primary;
+      try {
+        const outcome = await send(database, payload.deliveryId, context);
+        context.logger.debug({ deliveryId: payload.deliveryId, outcome }, 'delivery done');
+      } catch (error) {
+        await recordFailure(database, payload.deliveryId, error, isLastAttempt(context));
+        throw error;
+      }
+    },
+    // An attempt that expired or whose worker died never reached recordFailure.
+    onDeadLetter: (payload, context) => markDead(context.database.primary, payload.deliveryId),
+  });
+}
