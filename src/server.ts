@@ -39,7 +39,10 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
   const jobsStarted = jobs.startWithRetry({ work: config.workerEnabled });
   await Promise.race([jobsStarted, Bun.sleep(JOB_START_WAIT_MS)]);
 
-  const bus = new EventBus(database, logger, `${process.pid}`);
+  // Unique per process across machines (containers all run as pid 1): names its LISTEN connection
+  // in pg_stat_activity and tells its heartbeats from other instances'.
+  const instanceId = `${crypto.randomUUID().slice(0, 8)}-${process.pid}`;
+  const bus = new EventBus(database, logger, instanceId);
   const hub = new SocketHub({ database, logger, settings: config.sockets });
   const app = createApp({ config, database, logger, requestLogger, lifecycle, jobs, stripe, bus, hub });
   // After the app registered its subscribers; a primary that is down now is retried in the background.
@@ -65,6 +68,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
       url: server.url.href,
       swagger: config.swaggerEnabled ? `${server.url.origin}/swagger` : undefined,
       pools: { request: config.database.poolMax, auth: config.database.authPoolMax },
+      instanceId,
     },
     'listening',
   );

@@ -97,6 +97,23 @@ export class DatabaseCluster implements SessionBackend {
       return pool;
     };
     const queryPool = (pool: Sql): Sql => withPreparedStatements(pool, config.preparedStatements);
+    // Listeners still open at close() are closed with the pools; one closed before (a bus that
+    // rebuilt it, every retry during an outage) leaves the list.
+    const openListeners = new Set<Listener>();
+    closers.push(async () => {
+      await Promise.allSettled([...openListeners].map((listener) => listener.close()));
+    });
+    const trackListener = (listener: Listener): Listener => {
+      openListeners.add(listener);
+      return {
+        listen: (channel, onNotify, onListen) => listener.listen(channel, onNotify, onListen),
+        notify: (channel, payload) => listener.notify(channel, payload),
+        close: async () => {
+          openListeners.delete(listener);
+          await listener.close();
+        },
+      };
+    };
     const primaryPool = track(
       openPool(config.primaryUrl, config, {
         name: PRIMARY_NAME, max: config.poolMax, readOnly: false,
@@ -143,9 +160,7 @@ export class DatabaseCluster implements SessionBackend {
           name: `listen-${label}`, max: 1, readOnly: false,
           connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: 0,
         });
-        const listener = postgresListener(sql);
-        closers.push(() => listener.close());
-        return listener;
+        return trackListener(postgresListener(sql));
       },
     );
     if (replicas.length > 0) {

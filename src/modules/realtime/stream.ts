@@ -7,7 +7,7 @@
  * transaction commits: a person's events commit in number order, so "everything after N" read at
  * any moment has no hole that a slower transaction fills in later.
  */
-import { and, asc, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import { type Database, type Transaction, userEventCursors, userEvents } from '../../db';
 import { announce, CHANNELS } from './channels';
 
@@ -76,8 +76,23 @@ export async function oldestEventId(db: Pick<Database, 'select'>, userId: string
   return row?.seq ?? null;
 }
 
-/** Events older than `before` are dropped (a client that far behind reloads instead of replaying). */
+/** Rows one pruning statement deletes: short transactions, bounded memory, WAL in small pieces. */
+const PRUNE_BATCH = 5_000;
+
+/**
+ * Events older than `before` are dropped (a client that far behind reloads instead of replaying),
+ * a batch at a time, as the idempotency cleanup does; returns how many.
+ */
 export async function pruneUserEvents(db: Pick<Database, 'delete'>, before: Date): Promise<number> {
-  const deleted = await db.delete(userEvents).where(lt(userEvents.createdAt, before)).returning({ seq: userEvents.seq });
-  return deleted.length;
+  let total = 0;
+  for (;;) {
+    const deleted = await db
+      .delete(userEvents)
+      .where(
+        sql`(${userEvents.userId}, ${userEvents.seq}) in (select "user_id", "seq" from ${userEvents} where "created_at" < ${before.toISOString()}::timestamptz limit ${PRUNE_BATCH})`,
+      )
+      .returning({ seq: userEvents.seq });
+    total += deleted.length;
+    if (deleted.length < PRUNE_BATCH) return total;
+  }
 }
