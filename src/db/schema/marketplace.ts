@@ -367,9 +367,11 @@ export type BountyReview = typeof bountyReviews.$inferSelect;
 
 export const timerKinds = [
   'expire',
+  'expiry_reminder',
   'auto_approve',
   'review_reminder',
   'dispute_escalation',
+  'dispute_reminder',
   'cancel_proposal_expiry',
   'idle_hunter_nudge',
 ] as const;

@@ -251,6 +251,7 @@ async function startTimers(tx: Transaction, settings: MarketplaceSettings, bount
 export function timerAnchor(kind: TimerKind, bounty: Bounty, now: Date): Date {
   switch (kind) {
     case 'expire':
+    case 'expiry_reminder':
       return bounty.deadline;
     case 'auto_approve':
     case 'review_reminder':
@@ -262,6 +263,6 @@ export function timerAnchor(kind: TimerKind, bounty: Bounty, now: Date): Date {
   }
 }
 
-/** Starts the expiry timer again after an open bounty's deadline moved. */
+/** Starts the expiry timer and its reminder again after an open bounty's deadline moved. */
 export const rescheduleExpiry = (tx: Transaction, settings: MarketplaceSettings, bounty: Bounty, now: Date) =>
-  startTimers(tx, settings, bounty, ['expire'], now);
+  startTimers(tx, settings, bounty, ['expire', 'expiry_reminder'], now);

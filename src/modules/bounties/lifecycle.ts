@@ -37,7 +37,7 @@ export type TransitionRule = Readonly<{
 
 export const LIFECYCLE = {
   publish: {
-    from: ['draft'], to: 'open', by: ['poster'], escrow: 'hold', starts: ['expire'], path: 'publish',
+    from: ['draft'], to: 'open', by: ['poster'], escrow: 'hold', starts: ['expire', 'expiry_reminder'], path: 'publish',
     summary: 'Hold the reward in escrow (from the wallet, or by card: the bounty opens when the payment succeeds) and list the bounty',
   },
   cancel: {
@@ -53,11 +53,11 @@ export const LIFECYCLE = {
     summary: 'Accept a request (POST /requests/:id/accept); every other pending request is rejected as filled',
   },
   withdraw: {
-    from: ['in_progress', 'changes_requested'], to: 'open', by: ['hunter'], escrow: 'none', starts: ['expire'], path: 'withdraw',
+    from: ['in_progress', 'changes_requested'], to: 'open', by: ['hunter'], escrow: 'none', starts: ['expire', 'expiry_reminder'], path: 'withdraw',
     summary: 'The hunter stops work; the bounty is open again (counts against their completion rate)',
   },
   unassign: {
-    from: ['in_progress'], to: 'open', by: ['poster'], escrow: 'none', starts: ['expire'], path: 'unassign',
+    from: ['in_progress'], to: 'open', by: ['poster'], escrow: 'none', starts: ['expire', 'expiry_reminder'], path: 'unassign',
     summary: 'The poster removes the hunter, only before any submission; the bounty is open again',
   },
   submit: {
@@ -77,7 +77,7 @@ export const LIFECYCLE = {
     summary: 'No answer within AUTO_APPROVE_DAYS of the last submission: approved automatically',
   },
   dispute: {
-    from: ['submitted', 'changes_requested'], to: 'disputed', by: ['poster', 'hunter'], escrow: 'none', starts: ['dispute_escalation'], path: 'dispute',
+    from: ['submitted', 'changes_requested'], to: 'disputed', by: ['poster', 'hunter'], escrow: 'none', starts: ['dispute_escalation', 'dispute_reminder'], path: 'dispute',
     summary: 'Either side disputes, citing criteria; the escrow stays frozen until an admin resolves it',
   },
   respond_dispute: {
@@ -204,6 +204,10 @@ const DAY_MS = 24 * HOUR_MS;
 
 /** Reminders before auto-approval, in days before it, counted from the same submission. */
 export const REVIEW_REMINDER_DAYS_BEFORE = [3, 1] as const;
+/** The poster and the applicants hear this long before an open bounty expires. */
+export const EXPIRY_REMINDER_HOURS_BEFORE = 24;
+/** Both sides hear this long before an unanswered dispute goes to an admin. */
+export const DISPUTE_REMINDER_HOURS_BEFORE = 24;
 
 /** When each timer kind is due, from its anchor (the moment it counts from). */
 export function timerDue(kind: TimerKind, anchor: Date, settings: MarketplaceSettings, detail?: number | null): Date {
@@ -211,12 +215,16 @@ export function timerDue(kind: TimerKind, anchor: Date, settings: MarketplaceSet
   switch (kind) {
     case 'expire':
       return at(settings.expiryGraceHours * HOUR_MS);
+    case 'expiry_reminder':
+      return at((settings.expiryGraceHours - EXPIRY_REMINDER_HOURS_BEFORE) * HOUR_MS);
     case 'auto_approve':
       return at(settings.autoApproveDays * DAY_MS);
     case 'review_reminder':
       return at((settings.autoApproveDays - (detail ?? 0)) * DAY_MS);
     case 'dispute_escalation':
       return at(settings.disputeResponseDays * DAY_MS);
+    case 'dispute_reminder':
+      return at(settings.disputeResponseDays * DAY_MS - DISPUTE_REMINDER_HOURS_BEFORE * HOUR_MS);
     case 'cancel_proposal_expiry':
       return at(settings.mutualCancelHours * HOUR_MS);
     case 'idle_hunter_nudge':

@@ -9,7 +9,7 @@
 import { and, asc, count, eq, gte, isNull, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { MarketplaceSettings } from '../../config/env';
-import { type Bounty, type BountyTimer, bountySubmissions, bountyTimers, type Database, type Transaction } from '../../db';
+import { type Bounty, bountyRequests, type BountyTimer, bountySubmissions, bountyTimers, type Database, type Transaction } from '../../db';
 import { defineJob } from '../../jobs';
 import { HttpError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
@@ -23,6 +23,15 @@ export const TIMERS_JOB = 'bounties.timers';
 export type TimerDeps = Readonly<{ settings: MarketplaceSettings; now: () => Date }>;
 
 const sameMoment = (a: Date | null, b: Date): boolean => a !== null && a.getTime() === b.getTime();
+
+/** Hunters whose request on the bounty still waits for an answer. */
+async function pendingApplicants(tx: Transaction, bountyId: string): Promise<string[]> {
+  const rows = await tx
+    .select({ hunterId: bountyRequests.hunterId })
+    .from(bountyRequests)
+    .where(and(eq(bountyRequests.bountyId, bountyId), eq(bountyRequests.status, 'pending')));
+  return rows.map((row) => row.hunterId);
+}
 
 async function submissionsSince(tx: Transaction, bounty: Bounty, since: Date): Promise<number> {
   const [row] = await tx
@@ -65,6 +74,42 @@ async function fireTimer(tx: Transaction, deps: TimerDeps, timer: BountyTimer, n
           recipientId,
           subject: { type: 'bounty', id: bounty.id },
           payload: { ...payload, audience },
+        })),
+      );
+      return 'reminded';
+    }
+    case 'expiry_reminder': {
+      // The deadline it was started for; an accepted hunter means nothing will expire.
+      if (bounty.state !== 'open' || !sameMoment(bounty.deadline, timer.anchorAt)) return 'moved_on';
+      const expiresAt = timerDue('expire', timer.anchorAt, deps.settings).toISOString();
+      const applicants = await pendingApplicants(tx, bounty.id);
+      await recordEvents(
+        tx,
+        now,
+        [bounty.posterId, ...applicants].map((recipientId) => ({
+          topic: 'bounty.expiry_reminder',
+          recipientId,
+          subject: { type: 'bounty', id: bounty.id },
+          payload: { title: bounty.title, expiresAt, audience: recipientId === bounty.posterId ? 'poster' : 'applicant' },
+        })),
+      );
+      return 'reminded';
+    }
+    case 'dispute_reminder': {
+      const dispute = bounty.state === 'disputed' ? await findOpenDispute(tx, bounty.id) : undefined;
+      if (!dispute || !sameMoment(dispute.createdAt, timer.anchorAt) || dispute.respondedAt !== null || dispute.escalatedAt !== null) return 'moved_on';
+      if (!bounty.hunterId) return 'moved_on';
+      const escalatesAt = timerDue('dispute_escalation', timer.anchorAt, deps.settings).toISOString();
+      // Both sides hear it; the side that has not answered is the one asked to.
+      const answering = dispute.openedByRole === 'poster' ? 'hunter' : 'poster';
+      await recordEvents(
+        tx,
+        now,
+        (['poster', 'hunter'] as const).map((side) => ({
+          topic: 'bounty.dispute_reminder',
+          recipientId: side === 'poster' ? bounty.posterId : (bounty.hunterId ?? ''),
+          subject: { type: 'bounty', id: bounty.id },
+          payload: { title: bounty.title, escalatesAt, audience: side, mustAnswer: side === answering },
         })),
       );
       return 'reminded';
