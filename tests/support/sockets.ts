@@ -1,7 +1,8 @@
 /**
  * A small WebSocket client for tests: connects to /ws/messages with a session cookie (Bun's
  * WebSocket takes headers), keeps every frame, and waits for one matching a predicate or for the
- * close, each with a bounded timeout.
+ * close, each with a bounded timeout. `pause()` stops reading from the TCP socket (Bun's client
+ * WebSocket), so the server sees real backpressure: a slow device.
  */
 import { z } from 'zod';
 
@@ -21,9 +22,13 @@ export type TestSocket = {
   closed(timeoutMs?: number): Promise<Closed>;
   readonly isClosed: boolean;
   close(): void;
+  /** Stops reading from the connection: the server's send buffer fills, as with a stalled device. */
+  pause(): void;
+  resume(): void;
 };
 
-export type ConnectOptions = { cookie?: string; origin?: string; lastEventId?: number; timeoutMs?: number };
+/** `paused`: reads nothing from the start (not even the catch-up) until `resume()`. */
+export type ConnectOptions = { cookie?: string; origin?: string; lastEventId?: number; timeoutMs?: number; paused?: boolean };
 
 /** Opens a socket; resolves once open, rejects if the upgrade is refused. */
 export async function connectSocket(baseUrl: string, options: ConnectOptions = {}): Promise<TestSocket> {
@@ -33,6 +38,8 @@ export async function connectSocket(baseUrl: string, options: ConnectOptions = {
   if (options.cookie) headers.cookie = options.cookie;
   if (options.origin) headers.origin = options.origin;
   const ws = new WebSocket(url.toString(), { headers });
+  // Takes effect once the connection opens, before any frame is read.
+  if (options.paused) ws.pause();
   const frames: Frame[] = [];
   const listeners = new Set<() => void>();
   let closedWith: Closed | null = null;
@@ -88,6 +95,8 @@ export async function connectSocket(baseUrl: string, options: ConnectOptions = {
       return closedWith !== null;
     },
     close: () => ws.close(),
+    pause: () => void ws.pause(),
+    resume: () => void ws.resume(),
   };
 }
 

@@ -2,26 +2,46 @@
  * This instance's sockets (by user and by session) and the delivery of each person's event stream
  * to them, exactly once and in order, whichever instance wrote the events.
  *
- * Per user with local sockets there is one "pump": a promise chain (so its steps never overlap)
- * and `publishedUpTo`, the last event id published to the Bun topic `user:<id>`. A bus message
- * naming the user runs the pump: read the events after publishedUpTo from the primary (replicas
- * lag), publish each, advance. A new socket runs inside the same chain: pump first (publishedUpTo
- * is now P and every live socket has everything up to P), send the newcomer (lastEventId, P]
- * directly, then subscribe it: nothing is published between its catch-up and its subscription,
- * so it sees no event twice and misses none. After a LISTEN reconnect (bus onListen) every local
- * user is pumped: whatever was announced meanwhile is read from the database.
+ * Per user with local sockets there is one "pump": `publishedUpTo`, the last event id published to
+ * the Bun topic `user:<id>`, and at most one run at a time. A bus message naming the user marks
+ * the pump dirty and starts a run if none is going: the run reads the events after publishedUpTo
+ * from the primary (replicas lag), publishes each, advances, and loops while it was marked dirty
+ * meanwhile. However many announcements arrive, a user has one run going and at most one more
+ * owed (the dirty flag), never a queue of them.
+ *
+ * A new socket is caught up beside the pump, never inside it (a slow device must not hold up its
+ * user's other sockets): after one pump pass that started after it connected, it is sent
+ * (lastEventId, publishedUpTo] directly from the database, chasing publishedUpTo while it moves,
+ * and is subscribed in the same tick it is found level with it. Publishing happens only
+ * synchronously after the pump's reads, so nothing is published between that check and the
+ * subscription: it sees no event twice and misses none. A catch-up whose buffer stays over half
+ * the backpressure bound for CATCH_UP_SLOW_MS in total is closed with 1013. After a LISTEN
+ * reconnect (bus onListen) every local user is pumped: whatever was announced meanwhile is read
+ * from the database.
+ *
+ * Slow consumers: after every send or publish to a user's sockets, a socket whose unsent buffer
+ * passed WS_BACKPRESSURE_LIMIT_BYTES is closed here with 1013 (a close frame the client can read);
+ * Bun's own closeOnBackpressureLimit (src/serve.ts) only drops the connection (clients see 1006).
  *
  * Sessions: the database announces a deleted session or a ban (drizzle/0008); every instance
- * closes the matching sockets. A sweep closes sockets whose session expired.
+ * closes the matching sockets. An announcement is lost while this instance's LISTEN connection is
+ * down, so on every (re)LISTEN of the sessions channel, and every SWEEP_MS, every local socket's
+ * session is read again in one statement (row gone or expired: 4401; user banned: 4403).
+ *
+ * Bounds: at most MAX_SOCKETS_PER_USER sockets per user on this instance (the upgrade is refused
+ * with 429 past it, src/modules/realtime/index.ts; concurrent upgrades that slipped past the check
+ * are closed with 1008 on open), and the typing rate limit keeps at most TYPING_TRACKED_MAX recent
+ * conversations per socket, forgetting those older than TYPING_INTERVAL_MS.
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { SocketSettings } from '../../config/env';
-import { conversationMembers, type DatabaseCluster, sessions } from '../../db';
+import { bounties, bountyRequests, conversationMembers, conversations, type DatabaseCluster, sessions, users } from '../../db';
 import type { Logger } from '../../lib/logger';
+import { eitherBlockedSql } from '../blocks/check';
 import type { BusSubscriber, EventBus } from './bus';
 import { CHANNELS } from './channels';
-import { CLOSE, clientFrame, type ServerFrame, TYPING_INTERVAL_MS } from './protocol';
+import { CLOSE, clientFrame, MAX_SOCKETS_PER_USER, type ServerFrame, TYPING_INTERVAL_MS } from './protocol';
 import { type DeliveredEvent, eventsAfter, lastEventId, oldestEventId } from './stream';
 
 /** What the hub needs of a socket (Bun's ServerWebSocket has it all). */
@@ -29,7 +49,7 @@ export interface HubSocket {
   send(data: string): number;
   subscribe(topic: string): void;
   close(code?: number, reason?: string): void;
-  /** Bun has it at runtime; its type declarations (1.4.5) omit it on ServerWebSocket. */
+  /** Bun's ServerWebSocket has it; Elysia's copy of that type (ws.raw) may not declare it. */
   getBufferedAmount?(): number;
 }
 
@@ -41,7 +61,6 @@ export interface TopicPublisher {
 export type SocketIdentity = {
   userId: string;
   sessionId: string;
-  sessionExpiresAt: Date;
   /** The last event the client saw (query lastEventId), or null for live events only. */
   lastEventId: number | null;
 };
@@ -50,33 +69,53 @@ type Client = {
   readonly socket: HubSocket;
   readonly userId: string;
   readonly sessionId: string;
-  sessionExpiresAt: number;
   /** Inbound token bucket. */
   tokens: number;
   refilledAt: number;
-  /** Last typing frame accepted, by conversation. */
+  /** Last typing frame accepted, by conversation, oldest first (re-set entries move to the end). */
   readonly typingAt: Map<string, number>;
   /** Subscribed to its user's topic (catch-up done). */
   live: boolean;
   closed: boolean;
   /** Resolved by the socket's drain event while a catch-up waits for its buffer to empty. */
   drained: (() => void) | null;
+  /** The catch-up, while it runs (idle() waits for it). */
+  starting: Promise<void> | null;
 };
 
 type Pump = {
   readonly clients: Set<Client>;
   /** -1 until read from the database. */
   publishedUpTo: number;
-  chain: Promise<void>;
+  /** Announcements arrived since the running pass started reading: one more pass is owed. */
+  dirty: boolean;
+  /** The pump's run while it goes (one at a time), null when idle. */
+  running: Promise<void> | null;
+  /** Passes started; a newcomer waits for the pass numbered one past this when it connected. */
+  passes: number;
+  /** Newcomers waiting for a pass that started after they connected (settled as passes end). */
+  waiters: Array<{ pass: number; resolve: () => void }>;
+  /** The last pass failed: publishedUpTo may be behind the database. */
+  failed: boolean;
   retry: ReturnType<typeof setTimeout> | null;
 };
 
 /** Events read per query: a large backlog streams in batches. */
 const BATCH = 200;
-/** A catch-up waits this long for a client's buffer to drain before closing it as too slow. */
-const DRAIN_WAIT_MS = 10_000;
+/** A catch-up may have its buffer over half the bound this long in total, then it is closed (1013). */
+const CATCH_UP_SLOW_MS = 2_000;
+/** A catch-up that has not reached the live stream by then is closed (1013): it cannot keep up. */
+const CATCH_UP_MAX_MS = 30_000;
+/** Longest single wait for a drain event before the buffer is looked at again. */
+const DRAIN_POLL_MS = 100;
+/** How often every local socket's session is read again (the fallback for a lost announcement). */
 const SWEEP_MS = 30_000;
 const PUMP_RETRY_MS = 1_000;
+const SESSION_CHECK_RETRY_MS = 1_000;
+/** Session ids per statement when re-reading sessions (well under PostgreSQL's 65,535 parameters). */
+const SESSION_CHECK_CHUNK = 5_000;
+/** Conversations whose typing rate limit one socket tracks at once; past it, typing frames are dropped. */
+const TYPING_TRACKED_MAX = 100;
 
 const topicOf = (userId: string): string => `user:${userId}`;
 const eventFrame = (event: DeliveredEvent): string =>
@@ -85,6 +124,15 @@ const eventFrame = (event: DeliveredEvent): string =>
 const sessionsPayload = z.object({ sessionId: z.string().optional(), userId: z.string() });
 const typingPayload = z.object({ conversationId: z.string(), userId: z.string(), to: z.array(z.string()).max(100) });
 const userIdsPayload = z.array(z.string()).max(10_000);
+
+/**
+ * Whether a conversation is writable (not read-only): the same condition as `openSql` in
+ * src/modules/conversations/views.ts (a live request of the hunter, or the bounty's hunter),
+ * restated here so the hub does not depend on a module under change; keep the two in step.
+ */
+const conversationOpenSql: SQL<boolean> = sql<boolean>`(${bounties.hunterId} is not distinct from ${conversations.hunterId} or exists (select 1 from ${bountyRequests} where ${bountyRequests.bountyId} = ${conversations.bountyId} and ${bountyRequests.hunterId} = ${conversations.hunterId} and ${bountyRequests.status} in ('pending', 'accepted')))`;
+/** Qualified by hand: inside eitherBlockedSql's subquery a bare "user_id" could bind elsewhere. */
+const memberUserIdSql = sql.raw('"conversation_members"."user_id"');
 
 export type HubCounters = {
   /** Sockets open now. */
@@ -100,6 +148,8 @@ export type HubCounters = {
   resyncs: number;
   /** Pump or catch-up reads that failed (retried). */
   pumpErrors: number;
+  /** Sockets closed because their session ended, expired or the user was banned, found by a re-read. */
+  sessionsClosedByCheck: number;
   /** Closes as Bun reported them, by code. */
   closesByCode: Record<number, number>;
 };
@@ -109,25 +159,45 @@ export type SocketHubDeps = {
   logger: Logger;
   settings: SocketSettings;
   now?: () => number;
+  /** Sockets one user may have open on this instance (default MAX_SOCKETS_PER_USER). */
+  maxSocketsPerUser?: number;
 };
 
 export class SocketHub {
-  readonly counters: HubCounters = { open: 0, opened: 0, framesSent: 0, framesPublished: 0, caughtUp: 0, resyncs: 0, pumpErrors: 0, closesByCode: {} };
+  readonly counters: HubCounters = {
+    open: 0,
+    opened: 0,
+    framesSent: 0,
+    framesPublished: 0,
+    caughtUp: 0,
+    resyncs: 0,
+    pumpErrors: 0,
+    sessionsClosedByCheck: 0,
+    closesByCode: {},
+  };
   private readonly publishers = new Set<TopicPublisher>();
   private readonly pumps = new Map<string, Pump>();
   private readonly clients = new Map<HubSocket, Client>();
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private readonly now: () => number;
+  readonly maxSocketsPerUser: number;
+  /** Session re-reads: one at a time, and at most one more owed (like a pump). */
+  private sessionCheck: Promise<number> | null = null;
+  private sessionCheckDirty = false;
+  private sessionCheckRetry: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
 
   constructor(private readonly deps: SocketHubDeps) {
     this.now = deps.now ?? Date.now;
+    this.maxSocketsPerUser = deps.maxSocketsPerUser ?? MAX_SOCKETS_PER_USER;
   }
 
   /** The servers whose sockets this hub serves (src/serve.ts attaches each). */
   attach(publisher: TopicPublisher): void {
     this.publishers.add(publisher);
+    this.stopped = false;
     if (!this.sweepTimer) {
-      this.sweepTimer = setInterval(() => void this.sweepExpired(), SWEEP_MS);
+      this.sweepTimer = setInterval(() => void this.checkSessions(), SWEEP_MS);
       this.sweepTimer.unref();
     }
   }
@@ -148,7 +218,12 @@ export class SocketHub {
       },
     };
     bus.subscribe(CHANNELS.userEvents, userEvents);
-    bus.subscribe(CHANNELS.sessions, { onMessage: (payload) => this.onSessionEnded(payload) });
+    bus.subscribe(CHANNELS.sessions, {
+      onMessage: (payload) => this.onSessionEnded(payload),
+      // A sign-out, revocation or ban announced while LISTEN was down was never heard: read every
+      // local socket's session again now that it is back.
+      onListen: () => void this.checkSessions(),
+    });
     bus.subscribe(CHANNELS.typing, { onMessage: (payload) => this.onTyping(payload) });
   }
 
@@ -156,34 +231,54 @@ export class SocketHub {
     return this.clients.size;
   }
 
-  /** A socket just opened: catch it up and make it live, inside its user's chain. */
+  /** Sockets of `userId` open (or opening) on this instance, closing ones left out. */
+  socketsOf(userId: string): number {
+    const pump = this.pumps.get(userId);
+    if (!pump) return 0;
+    let count = 0;
+    for (const client of pump.clients) if (!client.closed) count += 1;
+    return count;
+  }
+
+  /** Whether `userId` may open one more socket here (checked before the upgrade). */
+  canOpen(userId: string): boolean {
+    return this.socketsOf(userId) < this.maxSocketsPerUser;
+  }
+
+  /** Typing rate-limit entries held across all sockets (bounded per socket by TYPING_TRACKED_MAX). */
+  get typingTracked(): number {
+    let total = 0;
+    for (const client of this.clients.values()) total += client.typingAt.size;
+    return total;
+  }
+
+  /** A socket just opened: catch it up and make it live, beside its user's pump. */
   register(socket: HubSocket, identity: SocketIdentity): void {
     const client: Client = {
       socket,
       userId: identity.userId,
       sessionId: identity.sessionId,
-      sessionExpiresAt: identity.sessionExpiresAt.getTime(),
       tokens: this.deps.settings.messagesPer10s,
       refilledAt: this.now(),
       typingAt: new Map(),
       live: false,
       closed: false,
       drained: null,
+      starting: null,
     };
     this.clients.set(socket, client);
     this.counters.open += 1;
     this.counters.opened += 1;
     const pump = this.pumpOf(identity.userId);
+    // Upgrades that passed canOpen together, before any of them opened, are closed here.
+    if (this.socketsOf(identity.userId) >= this.maxSocketsPerUser) {
+      pump.clients.add(client);
+      this.closeClient(client, CLOSE.policy, `too many sockets: at most ${this.maxSocketsPerUser} per user`);
+      return;
+    }
     pump.clients.add(client);
-    this.enqueue(identity.userId, pump, async () => {
-      try {
-        await this.publishNew(identity.userId, pump);
-        await this.catchUp(client, pump, identity.lastEventId);
-      } catch (error) {
-        this.counters.pumpErrors += 1;
-        this.deps.logger.warn({ err: error, userId: identity.userId }, 'realtime: a socket could not be caught up; closed');
-        this.closeClient(client, CLOSE.internal, 'could not read the event stream; reconnect');
-      }
+    client.starting = this.start(client, pump, identity.lastEventId).finally(() => {
+      client.starting = null;
     });
   }
 
@@ -245,14 +340,20 @@ export class SocketHub {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    if (this.sessionCheckRetry) clearTimeout(this.sessionCheckRetry);
+    this.sessionCheckRetry = null;
     for (const pump of this.pumps.values()) if (pump.retry) clearTimeout(pump.retry);
   }
 
-  /** Waits until every user's chain is idle (tests, shutdown). */
+  /** Waits until every user's pump and every catch-up is idle (tests, shutdown). */
   async idle(): Promise<void> {
-    await Promise.all([...this.pumps.values()].map((pump) => pump.chain));
+    await Promise.all([
+      ...[...this.pumps.values()].map((pump) => pump.running),
+      ...[...this.clients.values()].map((client) => client.starting),
+    ]);
   }
 
   // --- delivery -------------------------------------------------------------------------------
@@ -260,7 +361,7 @@ export class SocketHub {
   private pumpOf(userId: string): Pump {
     let pump = this.pumps.get(userId);
     if (!pump) {
-      pump = { clients: new Set(), publishedUpTo: -1, chain: Promise.resolve(), retry: null };
+      pump = { clients: new Set(), publishedUpTo: -1, dirty: false, running: null, passes: 0, waiters: [], failed: false, retry: null };
       this.pumps.set(userId, pump);
     }
     return pump;
@@ -271,39 +372,72 @@ export class SocketHub {
     return this.pumps.get(userId) === pump;
   }
 
-  private enqueue(userId: string, pump: Pump, step: () => Promise<void>): void {
-    pump.chain = pump.chain.then(async () => {
-      if (!this.isCurrent(userId, pump)) return;
-      try {
-        await step();
-      } catch (error) {
-        this.deps.logger.error({ err: error, userId }, 'realtime: a delivery step failed');
-      }
-    });
-  }
-
   /** Runs the user's pump (bus message, LISTEN re-established, retry). */
   pump(userId: string): void {
     const pump = this.pumps.get(userId);
-    if (!pump) return;
-    this.enqueue(userId, pump, async () => {
-      try {
-        await this.publishNew(userId, pump);
-      } catch (error) {
-        // The database blinked: try again shortly (a later announcement would too).
-        this.counters.pumpErrors += 1;
-        this.deps.logger.warn({ err: error, userId }, 'realtime: pump failed; retrying');
-        if (!pump.retry && this.isCurrent(userId, pump)) {
-          pump.retry = setTimeout(() => {
-            pump.retry = null;
-            this.pump(userId);
-          }, PUMP_RETRY_MS);
-        }
-      }
-    });
+    if (pump) this.kick(userId, pump);
   }
 
-  /** Publishes every event after publishedUpTo (only ever called inside the user's chain). */
+  /** Marks the pump dirty and starts its run unless one is going (the run loops while dirty). */
+  private kick(userId: string, pump: Pump): void {
+    pump.dirty = true;
+    pump.running ??= this.runPump(userId, pump);
+  }
+
+  /**
+   * Settles once a pass that started after this call has ended (not when the run ends: under a
+   * steady flow of announcements the run may never end).
+   */
+  private passAfterNow(userId: string, pump: Pump): Promise<void> {
+    const waited = new Promise<void>((resolve) => pump.waiters.push({ pass: pump.passes + 1, resolve }));
+    this.kick(userId, pump);
+    return waited;
+  }
+
+  private settleWaiters(pump: Pump, upToPass: number): void {
+    if (pump.waiters.length === 0) return;
+    const waiting = pump.waiters;
+    pump.waiters = [];
+    for (const waiter of waiting) {
+      if (waiter.pass <= upToPass) waiter.resolve();
+      else pump.waiters.push(waiter);
+    }
+  }
+
+  private async runPump(userId: string, pump: Pump): Promise<void> {
+    // Yield first, so kick() has stored this run before it could end (else `running` stays set).
+    await Promise.resolve();
+    try {
+      while (pump.dirty && this.isCurrent(userId, pump)) {
+        pump.dirty = false;
+        pump.passes += 1;
+        try {
+          await this.publishNew(userId, pump);
+          pump.failed = false;
+          this.settleWaiters(pump, pump.passes);
+        } catch (error) {
+          // The database blinked: try again shortly (a later announcement would too).
+          pump.failed = true;
+          this.counters.pumpErrors += 1;
+          this.deps.logger.warn({ err: error, userId }, 'realtime: pump failed; retrying');
+          if (!pump.retry && this.isCurrent(userId, pump)) {
+            pump.retry = setTimeout(() => {
+              pump.retry = null;
+              this.pump(userId);
+            }, PUMP_RETRY_MS);
+          }
+          return;
+        }
+      }
+    } finally {
+      // Cleared in the same tick as the last look at `dirty`: a later kick starts a new run. Whoever
+      // still waits learns from `failed` (or a closed socket) how it went.
+      pump.running = null;
+      this.settleWaiters(pump, Number.POSITIVE_INFINITY);
+    }
+  }
+
+  /** Publishes every event after publishedUpTo (only ever called by the pump's one run). */
   private async publishNew(userId: string, pump: Pump): Promise<void> {
     const primary = this.deps.database.primary;
     if (pump.publishedUpTo < 0) {
@@ -318,75 +452,132 @@ export class SocketHub {
       if (!this.isCurrent(userId, pump)) return;
       for (const event of events) {
         if (event.id <= pump.publishedUpTo) continue;
-        this.publish(topicOf(userId), eventFrame(event));
+        this.publishToUser(userId, eventFrame(event));
         pump.publishedUpTo = event.id;
       }
       if (events.length < BATCH) return;
     }
   }
 
-  /** Sends (lastEventId, publishedUpTo] directly, then ready, then subscribes (inside the chain). */
+  /** A new socket: one pump pass after it connected, then its catch-up. Any failure closes it (1011). */
+  private async start(client: Client, pump: Pump, after: number | null): Promise<void> {
+    try {
+      await this.passAfterNow(client.userId, pump);
+      if (client.closed) return;
+      // publishedUpTo must be as fresh as the database was when the socket connected, or a
+      // client ahead of it would be told to resync for nothing.
+      if (pump.failed || pump.publishedUpTo < 0) throw new Error('the event stream could not be read');
+      await this.catchUp(client, pump, after);
+    } catch (error) {
+      this.counters.pumpErrors += 1;
+      this.deps.logger.warn({ err: error, userId: client.userId }, 'realtime: a socket could not be caught up; closed');
+      this.closeClient(client, CLOSE.internal, 'could not read the event stream; reconnect');
+    }
+  }
+
+  /**
+   * Sends (lastEventId, publishedUpTo] directly, chasing publishedUpTo while the pump advances it,
+   * then ready, then subscribes: the last comparison with publishedUpTo and the subscription happen
+   * in one tick, so no publish falls between them.
+   */
   private async catchUp(client: Client, pump: Pump, after: number | null): Promise<void> {
-    const upTo = pump.publishedUpTo;
     const primary = this.deps.database.primary;
-    if (after !== null && after !== upTo) {
+    if (after !== null && after !== pump.publishedUpTo) {
+      const upTo = pump.publishedUpTo;
       const oldest = after > upTo ? null : await oldestEventId(primary, client.userId);
+      if (client.closed) return;
       // Ahead of the stream (another database?) or behind what is kept: the client reloads.
       if (after > upTo || oldest === null || oldest > after + 1) {
         this.counters.resyncs += 1;
         this.sendTo(client, { type: 'resync' });
       } else {
+        const budget = { slowMs: 0, deadline: performance.now() + CATCH_UP_MAX_MS };
         let cursor = after;
-        while (cursor < upTo) {
+        while (cursor < pump.publishedUpTo) {
+          if (performance.now() > budget.deadline) {
+            this.closeClient(client, CLOSE.slowConsumer, 'too slow: the catch-up could not reach the live stream');
+            return;
+          }
           const events = await eventsAfter(primary, client.userId, cursor, BATCH);
           if (client.closed) return;
+          // Pruned under our feet: nothing more to send up to publishedUpTo.
+          if (events.length === 0) break;
           for (const event of events) {
-            if (event.id > upTo) break;
-            if (!(await this.sendFlowControlled(client, eventFrame(event)))) return;
+            if (event.id > pump.publishedUpTo) break;
+            if (!(await this.sendFlowControlled(client, eventFrame(event), budget))) return;
             this.counters.caughtUp += 1;
             cursor = event.id;
           }
-          if (events.length < BATCH) break;
         }
       }
     }
     if (client.closed) return;
-    this.sendTo(client, { type: 'ready', lastEventId: upTo });
+    this.sendTo(client, { type: 'ready', lastEventId: pump.publishedUpTo });
+    if (client.closed) return;
     client.socket.subscribe(topicOf(client.userId));
     client.live = true;
   }
 
-  /** A direct send that waits for the buffer to drain past half the bound; false once closed. */
-  private async sendFlowControlled(client: Client, frame: string): Promise<boolean> {
+  /**
+   * A catch-up send: past the bound the socket is closed (1013); over half of it, the catch-up
+   * waits for the buffer to drain, at most CATCH_UP_SLOW_MS over the whole catch-up, then closes
+   * it (1013). False once closed.
+   */
+  private async sendFlowControlled(client: Client, frame: string, budget: { slowMs: number }): Promise<boolean> {
     if (client.closed) return false;
     const status = client.socket.send(frame);
     this.counters.framesSent += 1;
-    if (status === 0) {
+    if (status === 0 || !this.withinBound(client)) {
       this.closeClient(client, CLOSE.slowConsumer, 'too slow: the send buffer is full');
       return false;
     }
-    if ((client.socket.getBufferedAmount?.() ?? 0) > this.deps.settings.backpressureLimitBytes / 2) {
-      const drained = new Promise<'drained'>((resolve) => {
-        client.drained = () => resolve('drained');
+    const half = this.deps.settings.backpressureLimitBytes / 2;
+    while (!client.closed && this.buffered(client) > half) {
+      const left = CATCH_UP_SLOW_MS - budget.slowMs;
+      if (left <= 0) {
+        this.closeClient(client, CLOSE.slowConsumer, 'too slow: the send buffer did not drain');
+        return false;
+      }
+      const startedAt = performance.now();
+      const drained = new Promise<void>((resolve) => {
+        client.drained = resolve;
       });
-      const outcome = await Promise.race([drained, Bun.sleep(DRAIN_WAIT_MS).then(() => 'timeout' as const)]);
+      await Promise.race([drained, Bun.sleep(Math.min(left, DRAIN_POLL_MS))]);
       client.drained = null;
-      if (outcome === 'timeout' && !client.closed) this.closeClient(client, CLOSE.slowConsumer, 'too slow: the send buffer did not drain');
+      budget.slowMs += performance.now() - startedAt;
     }
     return !client.closed;
   }
 
-  private publish(topic: string, frame: string): void {
+  private buffered(client: Client): number {
+    return client.socket.getBufferedAmount?.() ?? 0;
+  }
+
+  /** Closes (1013) a socket whose unsent buffer passed the bound; false when it did. */
+  private withinBound(client: Client): boolean {
+    if (this.buffered(client) <= this.deps.settings.backpressureLimitBytes) return true;
+    this.closeClient(client, CLOSE.slowConsumer, 'too slow: the send buffer passed the backpressure limit');
+    return false;
+  }
+
+  /** Publishes to the user's live sockets here, closing those that cannot keep up (1013). */
+  private publishToUser(userId: string, frame: string): void {
+    const pump = this.pumps.get(userId);
+    // Before too: a buffer that grew past the bound otherwise (Bun's own pongs) would meet Bun's
+    // limit on this publish and be dropped without a close frame.
+    if (pump) for (const client of pump.clients) if (client.live && !client.closed) this.withinBound(client);
     this.counters.framesPublished += 1;
-    for (const publisher of this.publishers) publisher.publish(topic, frame);
+    for (const publisher of this.publishers) publisher.publish(topicOf(userId), frame);
+    if (pump) for (const client of pump.clients) if (client.live && !client.closed) this.withinBound(client);
   }
 
   private sendTo(client: Client, frame: ServerFrame): void {
     if (client.closed) return;
     const status = client.socket.send(JSON.stringify(frame));
     this.counters.framesSent += 1;
-    // 0: dropped (the buffer is past the bound); Bun closes such a socket itself, this makes sure.
+    // 0: dropped (Bun's own, higher, limit); past our bound: closed with a frame the client can read.
     if (status === 0) this.closeClient(client, CLOSE.slowConsumer, 'too slow: the send buffer is full');
+    else this.withinBound(client);
   }
 
   private closeClient(client: Client, code: number, reason: string): void {
@@ -412,19 +603,48 @@ export class SocketHub {
     return true;
   }
 
-  /** Announces a member's typing to the conversation's other members, on every instance. */
+  /**
+   * Announces a member's typing to the conversation's other members, on every instance; refused
+   * like a message would be (src/modules/conversations/messages.ts assertCanWrite): not a member,
+   * a read-only conversation, or a block between the sender and another member of the pair.
+   */
   private async typing(client: Client, conversationId: string): Promise<void> {
     const now = this.now();
+    // Entries are in time order: the expired ones are at the front.
+    for (const [id, at] of client.typingAt) {
+      if (now - at < TYPING_INTERVAL_MS) break;
+      client.typingAt.delete(id);
+    }
     const last = client.typingAt.get(conversationId);
-    if (last !== undefined && now - last < TYPING_INTERVAL_MS) return;
+    if (last !== undefined) return; // within TYPING_INTERVAL_MS: dropped
+    // More distinct conversations within the interval than anyone types in: dropped, not tracked.
+    if (client.typingAt.size >= TYPING_TRACKED_MAX) return;
     client.typingAt.set(conversationId, now);
     try {
       const members = await this.deps.database.primary
-        .select({ userId: conversationMembers.userId })
+        .select({
+          userId: conversationMembers.userId,
+          role: conversationMembers.role,
+          open: conversationOpenSql,
+          blocked: eitherBlockedSql(memberUserIdSql, client.userId),
+        })
         .from(conversationMembers)
+        .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
+        .innerJoin(bounties, eq(bounties.id, conversations.bountyId))
         .where(eq(conversationMembers.conversationId, conversationId));
-      if (!members.some((member) => member.userId === client.userId)) {
+      const me = members.find((member) => member.userId === client.userId);
+      if (!me) {
         this.sendTo(client, { type: 'error', code: 'CONVERSATION_NOT_FOUND', message: 'No such conversation of yours' });
+        return;
+      }
+      if (!me.open) {
+        this.sendTo(client, { type: 'error', code: 'CONVERSATION_CLOSED', message: 'This conversation is read-only: the request is no longer live' });
+        return;
+      }
+      // The pair (poster, hunter) may not reach each other once either blocked the other; an admin
+      // who joined is not part of the pair (as for messages).
+      if (me.role !== 'admin' && members.some((member) => member.userId !== me.userId && member.role !== 'admin' && member.blocked)) {
+        this.sendTo(client, { type: 'error', code: 'USER_BLOCKED', message: 'One of you blocked the other: you cannot message each other' });
         return;
       }
       const to = members.map((member) => member.userId).filter((userId) => userId !== client.userId);
@@ -442,7 +662,7 @@ export class SocketHub {
     const parsed = typingPayload.safeParse(payload);
     if (!parsed.success) return;
     const frame = JSON.stringify({ type: 'typing', conversationId: parsed.data.conversationId, userId: parsed.data.userId } satisfies ServerFrame);
-    for (const userId of parsed.data.to) if (this.pumps.has(userId)) this.publish(topicOf(userId), frame);
+    for (const userId of parsed.data.to) if (this.pumps.has(userId)) this.publishToUser(userId, frame);
   }
 
   // --- sessions -------------------------------------------------------------------------------
@@ -459,28 +679,73 @@ export class SocketHub {
     }
   }
 
-  /** Closes sockets whose session expired (unless it was renewed meanwhile: read again). */
-  async sweepExpired(): Promise<number> {
+  /**
+   * Reads every local socket's session again (one statement per SESSION_CHECK_CHUNK sessions) and
+   * closes those whose session is gone or expired (4401) or whose user is banned (4403). Runs on
+   * every (re)LISTEN of the sessions channel and every SWEEP_MS; calls during a check collapse into
+   * one more check after it. Resolves with the number of sockets closed.
+   */
+  checkSessions(): Promise<number> {
+    this.sessionCheckDirty = true;
+    this.sessionCheck ??= this.runSessionChecks();
+    return this.sessionCheck;
+  }
+
+  private async runSessionChecks(): Promise<number> {
+    await Promise.resolve();
+    let closed = 0;
+    try {
+      while (this.sessionCheckDirty) {
+        this.sessionCheckDirty = false;
+        closed += await this.checkSessionsOnce();
+      }
+    } catch (error) {
+      // Nothing may stay open on a lost announcement for long: retry soon, not at the next sweep.
+      this.deps.logger.warn({ err: error, retryMs: SESSION_CHECK_RETRY_MS }, 'realtime: sessions not checked; retrying');
+      if (!this.stopped && !this.sessionCheckRetry) {
+        this.sessionCheckRetry = setTimeout(() => {
+          this.sessionCheckRetry = null;
+          void this.checkSessions();
+        }, SESSION_CHECK_RETRY_MS);
+      }
+    } finally {
+      this.sessionCheck = null;
+    }
+    return closed;
+  }
+
+  private async checkSessionsOnce(): Promise<number> {
+    const targets = [...this.clients.values()].filter((client) => !client.closed);
+    if (targets.length === 0) return 0;
+    const ids = [...new Set(targets.map((client) => client.sessionId))];
+    const found = new Map<string, { userId: string; expiresAt: Date; banned: boolean }>();
+    for (let index = 0; index < ids.length; index += SESSION_CHECK_CHUNK) {
+      const rows = await this.deps.database.authPrimary
+        .select({
+          id: sessions.id,
+          userId: sessions.userId,
+          expiresAt: sessions.expiresAt,
+          // As isBanActive (src/lib/auth/user.ts): a ban with an end in the past is over.
+          banned: sql<boolean>`(${users.banned} and (${users.banExpires} is null or ${users.banExpires} > now()))`,
+        })
+        .from(sessions)
+        .innerJoin(users, eq(users.id, sessions.userId))
+        .where(inArray(sessions.id, ids.slice(index, index + SESSION_CHECK_CHUNK)));
+      for (const row of rows) found.set(row.id, row);
+    }
     const now = this.now();
     let closed = 0;
-    for (const client of [...this.clients.values()]) {
-      if (client.closed || client.sessionExpiresAt > now) continue;
-      try {
-        const [row] = await this.deps.database.authPrimary
-          .select({ expiresAt: sessions.expiresAt })
-          .from(sessions)
-          .where(and(eq(sessions.id, client.sessionId), eq(sessions.userId, client.userId)));
-        if (row && row.expiresAt.getTime() > now) {
-          client.sessionExpiresAt = row.expiresAt.getTime();
-          continue;
-        }
-        this.closeClient(client, CLOSE.sessionEnded, 'session expired');
-        closed += 1;
-      } catch (error) {
-        this.deps.logger.warn({ err: error }, 'realtime: session expiry not checked; next sweep');
-        return closed;
-      }
+    for (const client of targets) {
+      if (client.closed) continue;
+      const row = found.get(client.sessionId);
+      if (!row || row.userId !== client.userId) this.closeClient(client, CLOSE.sessionEnded, 'session ended');
+      else if (row.banned) this.closeClient(client, CLOSE.banned, 'account banned');
+      else if (row.expiresAt.getTime() <= now) this.closeClient(client, CLOSE.sessionEnded, 'session expired');
+      // Renewed (sliding expiry) or unchanged: kept.
+      else continue;
+      closed += 1;
     }
+    this.counters.sessionsClosedByCheck += closed;
     return closed;
   }
 }

@@ -5,12 +5,14 @@
  * The upgrade is refused before it happens: a browser Origin that is not ours or a CORS origin is
  * 403 INVALID_ORIGIN (no Origin, as from the mobile app or wscat, is allowed: it cannot be a
  * cross-site browser page); the session is read fresh from the primary, never from the cookie
- * cache alone (401 without one, 403 USER_BANNED); a malformed lastEventId is 422. Elysia needs
- * the server for `.ws()`: src/serve.ts gives it.
+ * cache alone (401 without one, 403 USER_BANNED); a malformed lastEventId is 422; a user who already
+ * has MAX_SOCKETS_PER_USER sockets on this instance is 429 TOO_MANY_REQUESTS (the newcomer is
+ * refused, open sockets are never closed to make room). Elysia needs the server for `.ws()`:
+ * src/serve.ts gives it.
  */
 import { Elysia } from 'elysia';
 import type { SocketSettings } from '../../config/env';
-import { forbidden } from '../../lib/errors';
+import { forbidden, HttpError } from '../../lib/errors';
 import { ok, successSchema } from '../../lib/http';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { ModuleInfo } from '../module';
@@ -35,9 +37,12 @@ export type RealtimeDeps = {
   trustedOrigins: readonly string[];
 };
 
+/** A socket of the user's closing frees a place within seconds (idle timeout at worst). */
+const RETRY_AFTER_S = 5;
+
 export const realtimeRoutes = (deps: RealtimeDeps) => {
   const trusted = new Set(deps.trustedOrigins);
-  const protocol = describeProtocol(deps.settings);
+  const protocol = describeProtocol(deps.settings, deps.hub.maxSocketsPerUser);
   return new Elysia({ name: 'realtime-routes', tags: [realtimeModule.tag.name] })
     .use(deps.authPlugin)
     .get('/realtime/protocol', () => ok(protocol), {
@@ -47,7 +52,8 @@ export const realtimeRoutes = (deps: RealtimeDeps) => {
         description:
           'Open `GET /ws/messages` with `Upgrade: websocket` and the session cookie; the optional `lastEventId` query replays ' +
           'every stored event after it (in order, exactly once) before a `ready` frame and the live events. Refusals before ' +
-          'the upgrade: 401 without a session, 403 INVALID_ORIGIN for a foreign browser Origin, 403 USER_BANNED, 422 for a bad lastEventId.',
+          'the upgrade: 401 without a session, 403 INVALID_ORIGIN for a foreign browser Origin, 403 USER_BANNED, 422 for a bad lastEventId, ' +
+          `429 TOO_MANY_REQUESTS past ${deps.hub.maxSocketsPerUser} sockets of one user on one instance.`,
         security: [],
       },
     })
@@ -60,9 +66,22 @@ export const realtimeRoutes = (deps: RealtimeDeps) => {
         if (origin !== null && !trusted.has(origin)) throw forbidden('This origin may not open the socket', 'INVALID_ORIGIN');
       },
       auth: { fresh: true },
+      // After the session is read, before the upgrade. Elysia may run it twice (as a hook and
+      // from its ws handler): it only reads.
+      beforeHandle({ user }) {
+        if (!deps.hub.canOpen(user.id)) {
+          throw new HttpError(
+            429,
+            'TOO_MANY_REQUESTS',
+            `At most ${deps.hub.maxSocketsPerUser} sockets per user: close one before opening another`,
+            undefined,
+            { 'retry-after': String(RETRY_AFTER_S) },
+          );
+        }
+      },
       open(ws) {
         const { user, session, query } = ws.data;
-        deps.hub.register(ws.raw, { userId: user.id, sessionId: session.id, sessionExpiresAt: session.expiresAt, lastEventId: query.lastEventId ?? null });
+        deps.hub.register(ws.raw, { userId: user.id, sessionId: session.id, lastEventId: query.lastEventId ?? null });
       },
       message(ws, message) {
         return deps.hub.receive(ws.raw, message);

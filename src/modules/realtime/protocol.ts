@@ -26,7 +26,8 @@ export type ServerFrame =
   | { type: 'pong' }
   | { type: 'error'; code: SocketErrorCode; message: string };
 
-export type SocketErrorCode = 'INVALID_FRAME' | 'CONVERSATION_NOT_FOUND' | 'INTERNAL_ERROR';
+/** CONVERSATION_CLOSED and USER_BLOCKED refuse typing where a message would be refused (409 / 403 over HTTP). */
+export type SocketErrorCode = 'INVALID_FRAME' | 'CONVERSATION_NOT_FOUND' | 'CONVERSATION_CLOSED' | 'USER_BLOCKED' | 'INTERNAL_ERROR';
 
 /**
  * Close codes. 1xxx are the RFC's; 4xxx are ours. After 4401/4403 a client must not reconnect
@@ -35,13 +36,19 @@ export type SocketErrorCode = 'INVALID_FRAME' | 'CONVERSATION_NOT_FOUND' | 'INTE
 export const CLOSE = {
   /** The server is shutting down (graceful): reconnect elsewhere. */
   goingAway: 1001,
-  /** Too many frames (WS_MESSAGES_PER_10S): the client misbehaves. */
+  /**
+   * Too many frames (WS_MESSAGES_PER_10S): the client misbehaves. Also a socket opened past
+   * MAX_SOCKETS_PER_USER by upgrades that raced the 429 check.
+   */
   policy: 1008,
   /** A frame larger than WS_MAX_PAYLOAD_BYTES (Bun closes by itself). */
   tooBig: 1009,
   /** The server could not prepare the stream (e.g. the database was unreachable): reconnect. */
   internal: 1011,
-  /** The client read too slowly; its buffer passed WS_BACKPRESSURE_LIMIT_BYTES: reconnect. */
+  /**
+   * The client read too slowly: its buffer passed WS_BACKPRESSURE_LIMIT_BYTES, or during catch-up
+   * stayed over half of it for 2 s in all. Closed by the hub with a real close frame: reconnect.
+   */
   slowConsumer: 1013,
   /** The session ended (sign-out, revocation, expiry): sign in again. */
   sessionEnded: 4401,
@@ -51,16 +58,24 @@ export const CLOSE = {
 
 export const closeCodesDescription: Readonly<Record<keyof typeof CLOSE, string>> = {
   goingAway: '1001: the server is shutting down; reconnect with lastEventId',
-  policy: '1008: more frames than the per-socket rate limit allows',
+  policy: '1008: more frames than the per-socket rate limit allows, or a socket past the per-user limit (upgrades racing the 429)',
   tooBig: '1009: a frame larger than maxPayloadBytes',
   internal: '1011: the server could not prepare the event stream; reconnect with lastEventId',
-  slowConsumer: '1013: the client read too slowly (its buffer passed the backpressure limit); reconnect with lastEventId',
+  slowConsumer:
+    '1013: the client read too slowly (its buffer passed the backpressure limit, or stayed over half of it for 2 s while catching up); reconnect with lastEventId',
   sessionEnded: '4401: the session ended (sign-out, revocation, expiry); sign in again',
   banned: '4403: the account was banned',
 };
 
 /** Typing frames per socket and conversation: one per TYPING_INTERVAL_MS, extras dropped. */
 export const TYPING_INTERVAL_MS = 2_000;
+
+/**
+ * Sockets one user may have open on one instance: past it the upgrade is refused with 429
+ * TOO_MANY_REQUESTS (the newest is refused; open ones are never closed to make room, so a
+ * misbehaving client cannot knock the user's other devices off).
+ */
+export const MAX_SOCKETS_PER_USER = 20;
 
 export const protocolSchema = z.object({
   path: z.literal('/ws/messages'),
@@ -74,10 +89,11 @@ export const protocolSchema = z.object({
     backpressureLimitBytes: z.number().int().min(0).max(2_147_483_647),
     messagesPer10s: z.number().int().min(0).max(2_147_483_647),
     typingIntervalMs: z.number().int().min(0).max(2_147_483_647),
+    socketsPerUser: z.number().int().min(0).max(2_147_483_647),
   }),
 });
 
-export function describeProtocol(settings: SocketSettings): z.infer<typeof protocolSchema> {
+export function describeProtocol(settings: SocketSettings, socketsPerUser: number = MAX_SOCKETS_PER_USER): z.infer<typeof protocolSchema> {
   return {
     path: '/ws/messages',
     query: {
@@ -86,7 +102,8 @@ export function describeProtocol(settings: SocketSettings): z.infer<typeof proto
     },
     clientFrames: {
       ping: '{"type":"ping"}: answered with {"type":"pong"}',
-      typing: '{"type":"typing","conversationId":"<uuid>"}: shown to the other members; one per 2 s per conversation, never stored',
+      typing:
+        '{"type":"typing","conversationId":"<uuid>"}: shown to the other members; one per 2 s per conversation, never stored; refused (error frame) where a message would be: not a member, a read-only conversation, a block',
     },
     serverFrames: {
       event: '{"type":"event","id":<n>,"event":"message.created|...","data":{...},"at":"<ISO time>"}: ids increase by one per user',
@@ -94,9 +111,9 @@ export function describeProtocol(settings: SocketSettings): z.infer<typeof proto
       resync: '{"type":"resync"}: lastEventId is older than what is kept (or unknown): reload, then continue from ready',
       typing: '{"type":"typing","conversationId":"<uuid>","userId":"<id>"}',
       pong: '{"type":"pong"}',
-      error: '{"type":"error","code":"INVALID_FRAME|CONVERSATION_NOT_FOUND|INTERNAL_ERROR","message":"..."}',
+      error: '{"type":"error","code":"INVALID_FRAME|CONVERSATION_NOT_FOUND|CONVERSATION_CLOSED|USER_BLOCKED|INTERNAL_ERROR","message":"..."}',
     },
     closeCodes: Object.values(closeCodesDescription),
-    limits: { ...settings, typingIntervalMs: TYPING_INTERVAL_MS },
+    limits: { ...settings, typingIntervalMs: TYPING_INTERVAL_MS, socketsPerUser },
   };
 }
