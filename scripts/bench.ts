@@ -744,6 +744,8 @@ async function main(): Promise<void> {
         WORKER_ENABLED: 'false',
         // The bench signs people up and in with distinct X-Forwarded-For addresses.
         TRUSTED_PROXIES: '127.0.0.1',
+        // 10,000 sockets over 50 owners: 200 each.
+        WS_MAX_SOCKETS_PER_USER: '250',
       }),
       spawn: spawnServer,
       waitUntilServing,

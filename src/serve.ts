@@ -77,8 +77,9 @@ export type ServeOptions = {
 /**
  * Bun.serve for the app, HTTP and WebSocket alike (src/server.ts and the tests' `listen()`): our
  * checks in front, Elysia's WebSocket handler with explicit bounds, and the hub publishing through
- * this server. A frame past maxPayloadLength closes with 1009; a socket whose buffer passes
- * backpressureLimit is closed, not allowed to grow; Bun pings idle sockets and drops dead ones.
+ * this server. A frame past maxPayloadLength closes with 1009; the hub closes a socket whose buffer
+ * passes WS_BACKPRESSURE_LIMIT_BYTES with 1013 (Bun's limit, twice that, is the hard stop); Bun
+ * pings idle sockets and drops dead ones.
  */
 export function serveApp(options: ServeOptions): Server<unknown> {
   const { sockets } = options;
@@ -93,7 +94,10 @@ export function serveApp(options: ServeOptions): Server<unknown> {
       ...websocket,
       maxPayloadLength: sockets.maxPayloadBytes,
       idleTimeout: sockets.idleTimeoutS,
-      backpressureLimit: sockets.backpressureLimitBytes,
+      // The hub closes a slow reader with 1013 at WS_BACKPRESSURE_LIMIT_BYTES; Bun's own limit (it
+      // drops the connection without a close frame) is a hard stop above that, for bytes the hub
+      // does not see (pings, pongs) between its checks.
+      backpressureLimit: 2 * sockets.backpressureLimitBytes,
       closeOnBackpressureLimit: true,
       sendPings: true,
     },

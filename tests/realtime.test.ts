@@ -8,7 +8,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { and, eq, lte, sql } from 'drizzle-orm';
 import { bountyRequests, conversationMembers, conversations, sessions, userBlocks, userEvents, users } from '../src/db';
-import { CLOSE, MAX_SOCKETS_PER_USER, TYPING_INTERVAL_MS } from '../src/modules/realtime/protocol';
+import { CLOSE, TYPING_INTERVAL_MS } from '../src/modules/realtime/protocol';
+import { parseConfig } from '../src/config/env';
+
+/** WS_MAX_SOCKETS_PER_USER's default, which these apps run with. */
+const MAX_SOCKETS_PER_USER_DEFAULT = parseConfig({ BETTER_AUTH_SECRET: 'k'.repeat(40) }).sockets.maxSocketsPerUser;
 import { appendUserEvents, lastEventId } from '../src/modules/realtime/stream';
 import { logIn, signUp, type TestAccount } from './support/accounts';
 import { createDraft } from './support/bounties';
@@ -423,9 +427,9 @@ describe.skipIf(!hasCluster)('/ws/messages across two instances', () => {
     expectContiguous(socket.eventIds(), start + 1, start + socket.eventIds().length);
   });
 
-  test(`bug: nothing bounded sockets per user; past ${MAX_SOCKETS_PER_USER} on an instance the upgrade is 429 TOO_MANY_REQUESTS`, async () => {
+  test(`bug: nothing bounded sockets per user; past ${MAX_SOCKETS_PER_USER_DEFAULT} on an instance the upgrade is 429 TOO_MANY_REQUESTS`, async () => {
     const liam = await signUp(a, 'ws-liam');
-    const sockets = await Promise.all(Array.from({ length: MAX_SOCKETS_PER_USER }, () => open(urlA, liam)));
+    const sockets = await Promise.all(Array.from({ length: MAX_SOCKETS_PER_USER_DEFAULT }, () => open(urlA, liam)));
     await Promise.all(sockets.map((socket) => socket.waitFor('ready', readyFrame)));
     const refused = await upgradeStatus(urlA, { cookie: liam.jar.header() });
     expect(refused.status).toBe(429);
@@ -435,7 +439,7 @@ describe.skipIf(!hasCluster)('/ws/messages across two instances', () => {
     await onB.waitFor('ready', readyFrame);
     // One closes: a place is free again.
     sockets[0]?.close();
-    await waitFor('the hub to count one less', () => a.hub.socketsOf(liam.id) === MAX_SOCKETS_PER_USER - 1);
+    await waitFor('the hub to count one less', () => a.hub.socketsOf(liam.id) === MAX_SOCKETS_PER_USER_DEFAULT - 1);
     const again = await open(urlA, liam);
     await again.waitFor('ready', readyFrame);
     expect(sockets.slice(1).every((socket) => !socket.isClosed)).toBe(true);
@@ -443,13 +447,13 @@ describe.skipIf(!hasCluster)('/ws/messages across two instances', () => {
 
   test('bug: upgrades racing the per-user check are closed on open (1008), never past the bound', async () => {
     const mona = await signUp(a, 'ws-mona');
-    const attempts = await Promise.allSettled(Array.from({ length: MAX_SOCKETS_PER_USER + 6 }, () => open(urlB, mona)));
+    const attempts = await Promise.allSettled(Array.from({ length: MAX_SOCKETS_PER_USER_DEFAULT + 6 }, () => open(urlB, mona)));
     const connected = attempts.flatMap((attempt) => (attempt.status === 'fulfilled' ? [attempt.value] : []));
-    await waitFor('the extra ones to be refused or closed', () => connected.filter((socket) => !socket.isClosed).length <= MAX_SOCKETS_PER_USER && b.hub.socketsOf(mona.id) <= MAX_SOCKETS_PER_USER);
+    await waitFor('the extra ones to be refused or closed', () => connected.filter((socket) => !socket.isClosed).length <= MAX_SOCKETS_PER_USER_DEFAULT && b.hub.socketsOf(mona.id) <= MAX_SOCKETS_PER_USER_DEFAULT);
     const closes = await Promise.all(connected.filter((socket) => socket.isClosed).map((socket) => socket.closed()));
     expect(closes.every((close) => close.code === CLOSE.policy)).toBe(true);
     expect(connected.filter((socket) => !socket.isClosed).length + closes.length + (attempts.length - connected.length)).toBe(attempts.length);
-    expect(b.hub.socketsOf(mona.id)).toBeLessThanOrEqual(MAX_SOCKETS_PER_USER);
+    expect(b.hub.socketsOf(mona.id)).toBeLessThanOrEqual(MAX_SOCKETS_PER_USER_DEFAULT);
   });
 
   test('bug: typingAt grew with every distinct conversation id; it keeps at most 100 and forgets them after the interval', async () => {

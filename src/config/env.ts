@@ -136,6 +136,7 @@ const envSchema = z
     WS_IDLE_TIMEOUT_S: z.coerce.number().int().min(10).max(960).default(60),
     WS_BACKPRESSURE_LIMIT_BYTES: z.coerce.number().int().min(16 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
     WS_MESSAGES_PER_10S: z.coerce.number().int().min(1).max(1_000).default(30),
+    WS_MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
     EXPO_ACCESS_TOKEN: z.string().trim().min(1).optional(),
     EXPO_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
     LOCAL_EXPO_PORT: z.coerce.number().int().min(1).max(65535).default(12112),
@@ -245,6 +246,8 @@ export type SocketSettings = Readonly<{
   backpressureLimitBytes: number;
   /** Frames a client may send per 10 seconds; past it the socket is closed (1008). */
   messagesPer10s: number;
+  /** Sockets one user may have open on one instance; past it the upgrade is 429. */
+  maxSocketsPerUser: number;
 }>;
 
 /** Push (Expo) and email (SMTP) delivery. */
@@ -452,6 +455,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
       idleTimeoutS: env.WS_IDLE_TIMEOUT_S,
       backpressureLimitBytes: env.WS_BACKPRESSURE_LIMIT_BYTES,
       messagesPer10s: env.WS_MESSAGES_PER_10S,
+      maxSocketsPerUser: env.WS_MAX_SOCKETS_PER_USER,
     }),
     notifications: Object.freeze({
       expoAccessToken: env.EXPO_ACCESS_TOKEN ?? null,

@@ -28,7 +28,7 @@
  * down, so on every (re)LISTEN of the sessions channel, and every SWEEP_MS, every local socket's
  * session is read again in one statement (row gone or expired: 4401; user banned: 4403).
  *
- * Bounds: at most MAX_SOCKETS_PER_USER sockets per user on this instance (the upgrade is refused
+ * Bounds: at most WS_MAX_SOCKETS_PER_USER sockets per user on this instance (the upgrade is refused
  * with 429 past it, src/modules/realtime/index.ts; concurrent upgrades that slipped past the check
  * are closed with 1008 on open), and the typing rate limit keeps at most TYPING_TRACKED_MAX recent
  * conversations per socket, forgetting those older than TYPING_INTERVAL_MS.
@@ -41,7 +41,7 @@ import type { Logger } from '../../lib/logger';
 import { eitherBlockedSql } from '../blocks/check';
 import type { BusSubscriber, EventBus } from './bus';
 import { CHANNELS } from './channels';
-import { CLOSE, clientFrame, MAX_SOCKETS_PER_USER, type ServerFrame, TYPING_INTERVAL_MS } from './protocol';
+import { CLOSE, clientFrame, type ServerFrame, TYPING_INTERVAL_MS } from './protocol';
 import { type DeliveredEvent, eventsAfter, lastEventId, oldestEventId } from './stream';
 
 /** What the hub needs of a socket (Bun's ServerWebSocket has it all). */
@@ -159,8 +159,6 @@ export type SocketHubDeps = {
   logger: Logger;
   settings: SocketSettings;
   now?: () => number;
-  /** Sockets one user may have open on this instance (default MAX_SOCKETS_PER_USER). */
-  maxSocketsPerUser?: number;
 };
 
 export class SocketHub {
@@ -189,7 +187,7 @@ export class SocketHub {
 
   constructor(private readonly deps: SocketHubDeps) {
     this.now = deps.now ?? Date.now;
-    this.maxSocketsPerUser = deps.maxSocketsPerUser ?? MAX_SOCKETS_PER_USER;
+    this.maxSocketsPerUser = deps.settings.maxSocketsPerUser;
   }
 
   /** The servers whose sockets this hub serves (src/serve.ts attaches each). */

@@ -6,7 +6,7 @@
  * 403 INVALID_ORIGIN (no Origin, as from the mobile app or wscat, is allowed: it cannot be a
  * cross-site browser page); the session is read fresh from the primary, never from the cookie
  * cache alone (401 without one, 403 USER_BANNED); a malformed lastEventId is 422; a user who already
- * has MAX_SOCKETS_PER_USER sockets on this instance is 429 TOO_MANY_REQUESTS (the newcomer is
+ * has WS_MAX_SOCKETS_PER_USER sockets on this instance is 429 TOO_MANY_REQUESTS (the newcomer is
  * refused, open sockets are never closed to make room). Elysia needs the server for `.ws()`:
  * src/serve.ts gives it.
  */
@@ -42,7 +42,7 @@ const RETRY_AFTER_S = 5;
 
 export const realtimeRoutes = (deps: RealtimeDeps) => {
   const trusted = new Set(deps.trustedOrigins);
-  const protocol = describeProtocol(deps.settings, deps.hub.maxSocketsPerUser);
+  const protocol = describeProtocol(deps.settings);
   return new Elysia({ name: 'realtime-routes', tags: [realtimeModule.tag.name] })
     .use(deps.authPlugin)
     .get('/realtime/protocol', () => ok(protocol), {

@@ -38,7 +38,7 @@ export const CLOSE = {
   goingAway: 1001,
   /**
    * Too many frames (WS_MESSAGES_PER_10S): the client misbehaves. Also a socket opened past
-   * MAX_SOCKETS_PER_USER by upgrades that raced the 429 check.
+   * WS_MAX_SOCKETS_PER_USER by upgrades that raced the 429 check.
    */
   policy: 1008,
   /** A frame larger than WS_MAX_PAYLOAD_BYTES (Bun closes by itself). */
@@ -70,13 +70,6 @@ export const closeCodesDescription: Readonly<Record<keyof typeof CLOSE, string>>
 /** Typing frames per socket and conversation: one per TYPING_INTERVAL_MS, extras dropped. */
 export const TYPING_INTERVAL_MS = 2_000;
 
-/**
- * Sockets one user may have open on one instance: past it the upgrade is refused with 429
- * TOO_MANY_REQUESTS (the newest is refused; open ones are never closed to make room, so a
- * misbehaving client cannot knock the user's other devices off).
- */
-export const MAX_SOCKETS_PER_USER = 20;
-
 export const protocolSchema = z.object({
   path: z.literal('/ws/messages'),
   query: z.object({ lastEventId: z.string().max(500) }),
@@ -93,7 +86,7 @@ export const protocolSchema = z.object({
   }),
 });
 
-export function describeProtocol(settings: SocketSettings, socketsPerUser: number = MAX_SOCKETS_PER_USER): z.infer<typeof protocolSchema> {
+export function describeProtocol(settings: SocketSettings): z.infer<typeof protocolSchema> {
   return {
     path: '/ws/messages',
     query: {
@@ -114,6 +107,15 @@ export function describeProtocol(settings: SocketSettings, socketsPerUser: numbe
       error: '{"type":"error","code":"INVALID_FRAME|CONVERSATION_NOT_FOUND|CONVERSATION_CLOSED|USER_BLOCKED|INTERNAL_ERROR","message":"..."}',
     },
     closeCodes: Object.values(closeCodesDescription),
-    limits: { ...settings, typingIntervalMs: TYPING_INTERVAL_MS, socketsPerUser },
+    limits: {
+      maxPayloadBytes: settings.maxPayloadBytes,
+      idleTimeoutS: settings.idleTimeoutS,
+      backpressureLimitBytes: settings.backpressureLimitBytes,
+      messagesPer10s: settings.messagesPer10s,
+      typingIntervalMs: TYPING_INTERVAL_MS,
+      // Past it the newest upgrade is refused (429); open sockets are never closed to make room,
+      // so a misbehaving client cannot knock the user's other devices off.
+      socketsPerUser: settings.maxSocketsPerUser,
+    },
   };
 }
