@@ -4,7 +4,8 @@
  * concurrent duplicates; message pages neither skip nor repeat while messages arrive; unread counts
  * and read receipts across two devices; the edit window on a moved clock; soft delete as members
  * and admins see it; strangers get 404; blocked pairs and rejected hunters cannot write; bounty
- * transitions post system messages; an admin joins only a disputed conversation.
+ * transitions post system messages, to every live applicant too, and are read for whoever made
+ * them; an admin joins only a disputed conversation.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
@@ -12,16 +13,19 @@ import { and, eq, sql } from 'drizzle-orm';
 import { bountyRequests, conversationMembers, conversations, messages, outboxEvents, unreadReminders, userBlocks } from '../src/db';
 import { createAdmin, logIn, signUp, type TestAccount } from './support/accounts';
 import { apply, bountyInProgress, openBounty, send, submittedBounty } from './support/bounties';
-import { conversationOf, idsOf, messageItems, messagesOf, said, say, streamOf } from './support/conversations';
+import { conversationOf, idsOf, messageItems, messagesOf, said, say, stateChangesOf, streamOf, systemMessagesOf, unreadEverywhere } from './support/conversations';
 import { hasCluster, startTestApp, type TestApp, testClock } from './support/harness';
 import { at, items } from './support/json';
 import { onboard } from './support/money';
+import { createLogger } from '../src/lib/logger';
 import { TRANSITION_NAMES } from '../src/modules/bounties/lifecycle';
+import { fireDueTimers } from '../src/modules/bounties/timers';
 import { TRANSITION_SENTENCES } from '../src/modules/conversations/announce';
 
 const MISSING = '00000000-0000-4000-8000-000000000000';
 const EDIT_WINDOW_MIN = 15;
 const REMINDER_MIN = 30;
+const HOUR_MS = 3_600_000;
 
 describe.skipIf(!hasCluster)('conversations', () => {
   const clock = testClock();
@@ -121,7 +125,9 @@ describe.skipIf(!hasCluster)('conversations', () => {
       const next = at(older.body, 'pagination', 'nextBefore');
       before = next === null ? 0 : Number(next);
     }
-    // Then forward from the newest page's end: exactly what arrived since, in order.
+    // Then forward from the newest page's end: exactly what arrived since, in order (the poster's
+    // writes, read by the hunter from the replica once it caught up: without it this flaked).
+    await t.settle();
     let after = Math.max(...idsOf(newest.body));
     const arrived: number[] = [];
     for (let guard = 0; ; guard += 1) {
@@ -366,5 +372,114 @@ describe.skipIf(!hasCluster)('conversations', () => {
     const system = messageItems((await messagesOf(t, poster, conversationId)).body).filter((message) => message.systemEvent === 'conversation.admin_joined');
     expect(system).toHaveLength(1);
     expect((await streamOf(t, hunter.id, 'conversation.member_joined')).map((event) => event.data)).toContainEqual({ conversationId, member: { userId: admin.id, role: 'admin' } });
+  });
+
+  /** `account`'s conversation about `bountyId` (read after the replica caught up). */
+  async function threadOf(account: TestAccount, bountyId: string): Promise<string> {
+    await t.settle();
+    const id = await conversationOf(t, account, bountyId);
+    if (!id) throw new Error(`no conversation of ${account.name} about ${bountyId}`);
+    return id;
+  }
+
+  const unread = (n: number) => ({ list: n, detail: n, summary: n });
+
+  test('regression (applicants left unaware of an accept): each other live applicant is told another hunter was picked; closed requests are not', async () => {
+    const [rival, quitter, refused] = await Promise.all([signUp(t, 'rival'), signUp(t, 'quitter'), signUp(t, 'refused')]);
+    const bountyId = await openBounty(t, poster);
+    const requestId = await apply(t, hunter, bountyId);
+    await apply(t, rival, bountyId);
+    const quitterRequest = await apply(t, quitter, bountyId);
+    const refusedRequest = await apply(t, refused, bountyId);
+    expect((await send(t, quitter, 'POST', `/requests/${quitterRequest}/withdraw`)).status).toBe(200);
+    expect((await send(t, poster, 'POST', `/requests/${refusedRequest}/reject`)).status).toBe(200);
+    expect((await send(t, poster, 'POST', `/requests/${requestId}/accept`)).status).toBe(200);
+
+    expect(await systemMessagesOf(t, hunter, await threadOf(hunter, bountyId))).toEqual([['bounty.accept', 'The poster accepted the request']]);
+    const rivalThread = await threadOf(rival, bountyId);
+    expect(await systemMessagesOf(t, rival, rivalThread)).toEqual([['request.filled', 'Another hunter was picked: this thread is now read-only']]);
+    expect(at((await send(t, rival, 'GET', `/conversations/${rivalThread}`)).body, 'data', 'readOnly')).toBe(true);
+    // Requests closed before the accept: their threads hear nothing of it.
+    for (const account of [quitter, refused]) expect(await systemMessagesOf(t, account, await threadOf(account, bountyId))).toEqual([]);
+
+    // One state change each, the poster's not repeated per thread; none for the closed requests.
+    const accepts = async (account: TestAccount) => (await stateChangesOf(t, account.id, bountyId)).filter((action) => action === 'accept');
+    for (const account of [poster, hunter, rival]) expect(await accepts(account)).toEqual(['accept']);
+    for (const account of [quitter, refused]) expect(await accepts(account)).toEqual([]);
+    // News to the rival; the poster made it.
+    expect(await unreadEverywhere(t, rival, rivalThread)).toEqual(unread(1));
+    expect(await unreadEverywhere(t, poster, rivalThread)).toEqual(unread(0));
+  });
+
+  test('regression (applicants left unaware of a cancel): cancelling an open bounty tells each live applicant; unread text holds the poster\'s read mark back', async () => {
+    const [rival, quitter] = await Promise.all([signUp(t, 'rival'), signUp(t, 'quitter')]);
+    const bountyId = await openBounty(t, poster);
+    await apply(t, hunter, bountyId);
+    await apply(t, rival, bountyId);
+    const quitterRequest = await apply(t, quitter, bountyId);
+    expect((await send(t, quitter, 'POST', `/requests/${quitterRequest}/withdraw`)).status).toBe(200);
+    const [hunterThread, rivalThread, quitterThread] = [await threadOf(hunter, bountyId), await threadOf(rival, bountyId), await threadOf(quitter, bountyId)];
+    await said(t, rival, rivalThread, 'Any news?');
+    expect((await send(t, poster, 'POST', `/bounties/${bountyId}/cancel`)).status).toBe(200);
+
+    const cancelled = [['bounty.cancel', 'The poster cancelled the bounty']];
+    expect(await systemMessagesOf(t, hunter, hunterThread)).toEqual(cancelled);
+    expect(await systemMessagesOf(t, rival, rivalThread)).toEqual(cancelled);
+    expect(await systemMessagesOf(t, quitter, quitterThread)).toEqual([]);
+    for (const account of [poster, hunter, rival]) expect((await stateChangesOf(t, account.id, bountyId)).filter((action) => action === 'cancel')).toEqual(['cancel']);
+    expect(await stateChangesOf(t, quitter.id, bountyId)).toEqual([]);
+
+    expect(await unreadEverywhere(t, hunter, hunterThread)).toEqual(unread(1));
+    expect(await unreadEverywhere(t, rival, rivalThread)).toEqual(unread(1));
+    // The poster's own cancel is read where nothing waited; where "Any news?" is unread the mark
+    // stays (moving it would hide the rival's message), so both count.
+    expect(await unreadEverywhere(t, poster, hunterThread)).toEqual(unread(0));
+    expect(await unreadEverywhere(t, poster, rivalThread)).toEqual(unread(2));
+  });
+
+  test("regression (own action counted unread): the actor's system message is read for them, news to the other side; list, conversation and /unread agree", async () => {
+    const owner = await signUp(t, 'own-poster');
+    const bountyId = await openBounty(t, owner);
+    const requestId = await apply(t, hunter, bountyId);
+    expect((await send(t, owner, 'POST', `/requests/${requestId}/accept`)).status).toBe(200);
+    const conversationId = await threadOf(owner, bountyId);
+    expect(at((await send(t, owner, 'GET', '/conversations/unread')).body, 'data')).toEqual({ total: 0, conversations: [] });
+    expect(await unreadEverywhere(t, owner, conversationId)).toEqual(unread(0));
+    expect(await unreadEverywhere(t, hunter, conversationId)).toEqual(unread(1));
+    // A read receipt like any other: the hunter sees the owner's mark, the owner's devices hear of it.
+    const [accepted] = messageItems((await messagesOf(t, hunter, conversationId)).body);
+    const members = items(at((await send(t, hunter, 'GET', `/conversations/${conversationId}`)).body, 'data', 'members'));
+    expect(at(members.find((member) => at(member, 'userId') === owner.id), 'lastReadMessageId')).toBe(accepted?.id);
+    expect((await streamOf(t, owner.id, 'conversation.read')).map((event) => event.data)).toContainEqual({ conversationId, userId: owner.id, lastReadMessageId: accepted?.id });
+
+    // The hunter withdraws: their own message is read (the unread accept, a system message, does
+    // not hold the mark back); the owner has it unread.
+    expect((await send(t, hunter, 'POST', `/bounties/${bountyId}/withdraw`, { reason: 'Something came up' })).status).toBe(200);
+    expect(await unreadEverywhere(t, hunter, conversationId)).toEqual(unread(0));
+    expect(await unreadEverywhere(t, owner, conversationId)).toEqual(unread(1));
+    expect(at((await send(t, owner, 'GET', '/conversations/unread')).body, 'data')).toEqual({ total: 1, conversations: [{ conversationId, unreadCount: 1 }] });
+  });
+
+  test('regression (applicants left unaware of an expiry): the timer tells every live applicant, and being nobody, marks nothing read', async () => {
+    const rival = await signUp(t, 'rival');
+    const start = clock.now();
+    try {
+      const bountyId = await openBounty(t, poster, { deadline: new Date(start.getTime() + 2 * HOUR_MS).toISOString() });
+      await apply(t, hunter, bountyId);
+      await apply(t, rival, bountyId);
+      const [hunterThread, rivalThread] = [await threadOf(hunter, bountyId), await threadOf(rival, bountyId)];
+      clock.set(new Date(start.getTime() + (2 + t.config.marketplace.expiryGraceHours) * HOUR_MS + 60_000));
+      await fireDueTimers(t.database.primary, { settings: t.config.marketplace, now: clock.now }, createLogger({ level: 'silent' }));
+
+      const expired = [['bounty.expire', 'The bounty expired without a hunter']];
+      expect(await systemMessagesOf(t, hunter, hunterThread)).toEqual(expired);
+      expect(await systemMessagesOf(t, rival, rivalThread)).toEqual(expired);
+      for (const account of [poster, hunter, rival]) expect((await stateChangesOf(t, account.id, bountyId)).filter((action) => action === 'expire')).toEqual(['expire']);
+      for (const [account, conversationId] of [[poster, hunterThread], [poster, rivalThread], [hunter, hunterThread], [rival, rivalThread]] as const) {
+        expect(await unreadEverywhere(t, account, conversationId)).toEqual(unread(1));
+      }
+    } finally {
+      clock.set(start);
+    }
   });
 });

@@ -43,3 +43,33 @@ export async function streamOf(t: TestApp, userId: string, type?: string) {
   return type ? rows.filter((row) => row.type === type) : rows;
 }
 
+
+/** The system messages of a conversation as `account` reads it: [systemEvent, body], oldest first. */
+export async function systemMessagesOf(t: TestApp, account: TestAccount, conversationId: string): Promise<Array<Array<string | null>>> {
+  await t.settle();
+  const page = await messagesOf(t, account, conversationId, '?limit=100');
+  if (page.status !== 200) throw new Error(`GET messages: ${page.status} ${JSON.stringify(page.body)}`);
+  return messageItems(page.body)
+    .filter((message) => message.kind === 'system')
+    .map((message) => [message.systemEvent, message.body]);
+}
+
+/** The `action`s of the bounty.state_changed events `userId`'s stream holds for `bountyId`, oldest first. */
+export async function stateChangesOf(t: TestApp, userId: string, bountyId: string): Promise<unknown[]> {
+  return (await streamOf(t, userId, 'bounty.state_changed')).filter((event) => at(event.data, 'bountyId') === bountyId).map((event) => at(event.data, 'action'));
+}
+
+/**
+ * `account`'s unread count of one conversation as each route says it: GET /conversations (null
+ * when not listed), GET /conversations/:id and GET /conversations/unread (0 when not listed).
+ * The three must agree.
+ */
+export async function unreadEverywhere(t: TestApp, account: TestAccount, conversationId: string): Promise<{ list: unknown; detail: unknown; summary: unknown }> {
+  await t.settle();
+  const listed = await send(t, account, 'GET', '/conversations?limit=100');
+  const inList = items(at(listed.body, 'data')).find((conversation) => at(conversation, 'id') === conversationId);
+  const detail = await send(t, account, 'GET', `/conversations/${conversationId}`);
+  const summary = await send(t, account, 'GET', '/conversations/unread');
+  const row = items(at(summary.body, 'data', 'conversations')).find((entry) => at(entry, 'conversationId') === conversationId);
+  return { list: inList === undefined ? null : at(inList, 'unreadCount'), detail: at(detail.body, 'data', 'unreadCount'), summary: row === undefined ? 0 : at(row, 'unreadCount') };
+}

@@ -1,12 +1,14 @@
 /**
- * What a bounty transition says in chat: a system message in the conversation of the bounty with
- * its hunter, and a `bounty.state_changed` event to the poster and the hunter(s). Called by the
+ * What a bounty transition says in chat: a system message in every conversation it concerns (the
+ * bounty's hunter's, and each applicant's whose request is live or was closed by it), and a
+ * `bounty.state_changed` event to the poster, the hunter(s) and those applicants. Called by the
  * engine at the end of transition(), inside its transaction (after the bounty's lock: the lock
- * order bounty, conversation, cursors holds).
+ * order bounty, conversations in id order, member rows, cursors holds).
  */
-import type { Bounty, Transaction } from '../../db';
+import { desc, eq } from 'drizzle-orm';
+import { type Bounty, bountyTransitions, type RequestCloseReason, type Transaction } from '../../db';
 import { appendUserEvents, type StreamEvent } from '../realtime/stream';
-import { lockBountyConversation, postSystemMessage } from './messages';
+import { lockTransitionConversations, postSystemMessage } from './messages';
 
 /**
  * One short sentence per transition, as the members read it (keyed by the lifecycle's names:
@@ -36,17 +38,57 @@ export const TRANSITION_SENTENCES: Readonly<Record<string, string>> = {
 };
 
 /**
- * Posts the transition's system message (the hunter before it, or the one it assigned: unassign
- * and withdraw are told to the hunter who leaves) and the stream events. Appends the transaction's
- * stream events: nothing after it in the same transaction may append again.
+ * What an applicant who is not the bounty's hunter reads where the transition means something else
+ * for them than for the hunter (accept: their request was closed as filled). Other transitions
+ * (cancel, expire, an admin's cancel) read the same for everyone.
  */
-export async function announceTransition(tx: Transaction, input: { before: Bounty; after: Bounty; name: string; now: Date }): Promise<void> {
+export const APPLICANT_SENTENCES: Readonly<Record<string, { body: string; systemEvent: string }>> = {
+  accept: { body: 'Another hunter was picked: this thread is now read-only', systemEvent: 'request.filled' },
+};
+
+/**
+ * How a transition closes the other applicants' requests (bounties/actions.ts, requests/service.ts):
+ * accept as `filled`, a cancel or expiry as `closed`. Matching the reason (with the transition's
+ * moment) keeps an earlier transition's closings at the same instant out.
+ */
+const closedReasonOf = (name: string): RequestCloseReason => (name === 'accept' ? 'filled' : 'closed');
+
+/** Who made the transition: the history row the engine wrote just before, under the bounty's lock. */
+async function actorOf(tx: Transaction, bountyId: string): Promise<string | null> {
+  const [row] = await tx
+    .select({ actorId: bountyTransitions.actorId })
+    .from(bountyTransitions)
+    .where(eq(bountyTransitions.bountyId, bountyId))
+    .orderBy(desc(bountyTransitions.id))
+    .limit(1);
+  return row?.actorId ?? null;
+}
+
+/**
+ * Posts the transition's system messages (the hunter before it, or the one it assigned: unassign
+ * and withdraw are told to the hunter who leaves; and every applicant it concerns) and the stream
+ * events. The actor's own read mark moves past the message they caused. `actorId` (null for a
+ * timer) is read from the transition's history row when not given. Appends the transaction's
+ * stream events, once: nothing after it in the same transaction may append again.
+ */
+export async function announceTransition(
+  tx: Transaction,
+  input: { before: Bounty; after: Bounty; name: string; now: Date; actorId?: string | null },
+): Promise<void> {
   const { before, after, name, now } = input;
-  const data = { bountyId: after.id, from: before.state, to: after.state, action: name };
-  const parties = new Set([before.posterId, before.hunterId, after.hunterId].filter((id): id is string => id !== null));
-  const events: StreamEvent[] = [...parties].map((userId) => ({ userId, type: 'bounty.state_changed', data }));
+  const actorId = input.actorId !== undefined ? input.actorId : await actorOf(tx, after.id);
   const hunterId = before.hunterId ?? after.hunterId;
-  const locked = hunterId ? await lockBountyConversation(tx, after.id, hunterId) : null;
-  if (locked) events.push(...(await postSystemMessage(tx, locked, { body: TRANSITION_SENTENCES[name] ?? `The bounty is now ${after.state.replaceAll('_', ' ')}`, systemEvent: `bounty.${name}` }, now)));
+  const threads = await lockTransitionConversations(tx, { bountyId: after.id, hunterId, closedReason: closedReasonOf(name), closedAt: now });
+
+  const data = { bountyId: after.id, from: before.state, to: after.state, action: name };
+  const told = [before.posterId, before.hunterId, after.hunterId, ...threads.map((locked) => locked.conversation.hunterId)];
+  const parties = new Set(told.filter((id): id is string => id !== null));
+  const events: StreamEvent[] = [...parties].map((userId) => ({ userId, type: 'bounty.state_changed', data }));
+
+  const own = { body: TRANSITION_SENTENCES[name] ?? `The bounty is now ${after.state.replaceAll('_', ' ')}`, systemEvent: `bounty.${name}` };
+  for (const locked of threads) {
+    const sentence = locked.conversation.hunterId === hunterId ? own : (APPLICANT_SENTENCES[name] ?? own);
+    events.push(...(await postSystemMessage(tx, locked, { ...sentence, causedBy: actorId }, now)));
+  }
   await appendUserEvents(tx, now, events);
 }

@@ -6,13 +6,14 @@
  *
  * Message ids of a conversation are handed out under its row lock (SELECT ... FOR UPDATE, then the
  * insert), so they commit in id order: a reader paging `after` the last id it saw never misses one.
- * Lock order everywhere: bounty, conversation, member rows, event cursors.
+ * Lock order everywhere: bounty, conversation(s, in id order), member rows, event cursors.
  */
-import { and, eq, isNull, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { ConversationSettings } from '../../config/env';
 import {
   type BountyState,
   bounties,
+  bountyRequests,
   type Conversation,
   type ConversationMember,
   conversationMembers,
@@ -21,6 +22,7 @@ import {
   type Message,
   messageEdits,
   messages,
+  type RequestCloseReason,
   type Transaction,
   unreadReminders,
 } from '../../db';
@@ -30,7 +32,7 @@ import { appendUserEvents, type StreamEvent } from '../realtime/stream';
 import { CONVERSATIONS_ERRORS } from './errors';
 import type { ConversationView, MessageView } from './schemas';
 import { unreadCountFor } from './service';
-import { type ChatActor, conversationViews, memberView, membersOf, openSql, readableBy, visibleMessage } from './views';
+import { type ChatActor, conversationViews, memberView, membersOf, openSql, q, readableBy, visibleMessage } from './views';
 
 const PREVIEW_CHARS = 140;
 
@@ -46,6 +48,28 @@ async function lockConversation(tx: Transaction, where: SQL | undefined, viewer:
     .for('update', { of: conversations });
   if (!row) return null;
   return { ...row, members: await membersOf(tx, row.conversation.id) };
+}
+
+/**
+ * Locks several conversations in id order (FOR UPDATE under ORDER BY locks rows as sorted), so two
+ * transactions locking overlapping sets never wait on each other in a circle; members in one query.
+ */
+async function lockConversations(tx: Transaction, where: SQL | undefined): Promise<Locked[]> {
+  const rows = await tx
+    .select({ conversation: conversations, bountyState: bounties.state, open: openSql })
+    .from(conversations)
+    .innerJoin(bounties, eq(bounties.id, conversations.bountyId))
+    .where(where)
+    .orderBy(asc(conversations.id))
+    .for('update', { of: conversations });
+  if (rows.length === 0) return [];
+  const members = await tx
+    .select()
+    .from(conversationMembers)
+    .where(inArray(conversationMembers.conversationId, rows.map((row) => row.conversation.id)));
+  const byConversation = new Map<string, ConversationMember[]>();
+  for (const member of members) byConversation.set(member.conversationId, [...(byConversation.get(member.conversationId) ?? []), member]);
+  return rows.map((row) => ({ ...row, members: byConversation.get(row.conversation.id) ?? [] }));
 }
 
 const messageEvents = (type: 'message.created' | 'message.edited' | 'message.deleted', members: readonly ConversationMember[], message: Message): StreamEvent[] => {
@@ -80,11 +104,14 @@ async function afterPost(tx: Transaction, locked: Locked, message: Message, now:
   return messageEvents('message.created', locked.members, message);
 }
 
-/** A system message (a bounty transition, an admin joining) in a locked conversation. */
+/**
+ * A system message (a bounty transition, an admin joining) in a locked conversation. `causedBy`
+ * is whoever's action it reports (null for a timer): their own action is no news to them.
+ */
 export async function postSystemMessage(
   tx: Transaction,
   locked: Locked,
-  input: { body: string; systemEvent: string },
+  input: { body: string; systemEvent: string; causedBy: string | null },
   now: Date,
 ): Promise<StreamEvent[]> {
   const [message] = await tx
@@ -93,12 +120,54 @@ export async function postSystemMessage(
     .returning();
   if (!message) throw new Error('insert into messages returned no row');
   // The transition's own outbox events tell people; a system message owes no reminder.
-  return afterPost(tx, locked, message, now, null);
+  const posted = await afterPost(tx, locked, message, now, null);
+  return [...posted, ...(input.causedBy ? await readOwnSystemMessage(tx, locked, message, input.causedBy) : [])];
 }
 
-/** The conversation of (bounty, hunter), locked; null when there is none. */
-export const lockBountyConversation = (tx: Transaction, bountyId: string, hunterId: string) =>
-  lockConversation(tx, and(eq(conversations.bountyId, bountyId), eq(conversations.hunterId, hunterId)), null);
+/**
+ * The member who caused a system message has read it: their read mark moves forward to it, in the
+ * same transaction, so their unread count never counts their own action (the others' does). Only
+ * when no text from the others is unread before it: one mark per member cannot skip a message, and
+ * moving it would silently mark as read what someone wrote them. Earlier unread system messages do
+ * not hold it back: the actor acted on the bounty as it now is. Returns the read receipt's events
+ * (every member, as markRead sends them), or none when the mark stayed.
+ */
+async function readOwnSystemMessage(tx: Transaction, locked: Locked, message: Message, userId: string): Promise<StreamEvent[]> {
+  if (!locked.members.some((member) => member.userId === userId)) return [];
+  const conversationId = locked.conversation.id;
+  const [moved] = await tx
+    .update(conversationMembers)
+    .set({ lastReadMessageId: message.id })
+    .where(
+      and(
+        eq(conversationMembers.conversationId, conversationId),
+        eq(conversationMembers.userId, userId),
+        lt(conversationMembers.lastReadMessageId, message.id),
+        sql`not exists (select 1 from ${messages} where ${q(messages.conversationId)} = ${conversationId} and ${q(messages.id)} > ${q(conversationMembers.lastReadMessageId)} and ${q(messages.id)} < ${message.id} and ${q(messages.kind)} = 'text' and ${q(messages.senderId)} is distinct from ${userId} and ${q(messages.deletedAt)} is null)`,
+      ),
+    )
+    .returning({ lastReadMessageId: conversationMembers.lastReadMessageId });
+  if (!moved) return [];
+  const data = { conversationId, userId, lastReadMessageId: moved.lastReadMessageId };
+  return locked.members.map((member) => ({ userId: member.userId, type: 'conversation.read', data }));
+}
+
+/**
+ * The conversations of a bounty a transition speaks to, locked in id order (the bounty is already
+ * locked: bounty, conversations, member rows, cursors): the one with `hunterId` (the bounty's
+ * hunter before or after it), and every applicant's whose request is live (pending or accepted)
+ * or was closed by this very transition (`closedReason`, stamped `closedAt`). Never the threads of
+ * requests closed earlier: a bounty's history of applicants only grows, its live ones do not.
+ */
+export function lockTransitionConversations(
+  tx: Transaction,
+  input: { bountyId: string; hunterId: string | null; closedReason: RequestCloseReason; closedAt: Date },
+): Promise<Locked[]> {
+  const { bountyId, hunterId, closedReason, closedAt } = input;
+  const applicant = sql`exists (select 1 from ${bountyRequests} where ${q(bountyRequests.bountyId)} = ${q(conversations.bountyId)} and ${q(bountyRequests.hunterId)} = ${q(conversations.hunterId)} and (${q(bountyRequests.status)} in ('pending', 'accepted') or (${q(bountyRequests.closedReason)} = ${closedReason} and ${q(bountyRequests.updatedAt)} = ${closedAt.toISOString()}::timestamptz)))`;
+  const hunters = hunterId ? or(eq(conversations.hunterId, hunterId), applicant) : applicant;
+  return lockConversations(tx, and(eq(conversations.bountyId, bountyId), hunters));
+}
 
 /** Why `actor` may not write in `locked`: not a member (403), read-only (409), blocked (403). */
 async function assertCanWrite(tx: Transaction, locked: Locked, actor: ChatActor): Promise<ConversationMember> {
@@ -291,7 +360,8 @@ export async function joinConversation(db: DatabaseSession, actor: ChatActor, co
       if (!joined) throw new Error('insert into conversation_members returned no row');
       const members = [...locked.members, joined];
       const withAdmin: Locked = { ...locked, members };
-      const posted = await postSystemMessage(tx, withAdmin, { body: `An admin joined the conversation to help settle the dispute${note ? `: ${note}` : ''}`, systemEvent: 'conversation.admin_joined' }, now);
+      const body = `An admin joined the conversation to help settle the dispute${note ? `: ${note}` : ''}`;
+      const posted = await postSystemMessage(tx, withAdmin, { body, systemEvent: 'conversation.admin_joined', causedBy: actor.id }, now);
       const joinedEvents: StreamEvent[] = members.map((member) => ({
         userId: member.userId,
         type: 'conversation.member_joined',

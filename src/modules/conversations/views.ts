@@ -71,7 +71,7 @@ export async function viewsFor(db: Reader, viewer: ChatActor, rows: Message[]): 
  * A column with its table's name: drizzle leaves names bare in a one-table SELECT, where a
  * correlated subquery's `"conversation_id"` would then mean its own table's column.
  */
-const q = (column: Column): SQL => sql`${sql.identifier(getTableName(column.table))}.${sql.identifier(column.name)}`;
+export const q = (column: Column): SQL => sql`${sql.identifier(getTableName(column.table))}.${sql.identifier(column.name)}`;
 
 /**
  * Messages not sent by the member after their last read one (deleted ones do not count), for the
