@@ -579,6 +579,8 @@ describe.skipIf(!hasCluster)('requests', () => {
         const { owner, bountyId } = await fundedPoster('race-expiry', deadline);
         const requestId = await applied(racerA, bountyId);
         const expiresAt = new Date(deadline.getTime() + t.config.marketplace.expiryGraceHours * 3_600_000 + 1_000);
+        // The expiry reminder (24 h earlier) goes first, so the raced timer run is the expiry alone.
+        await fireDueTimers(t.database.primary, { settings: t.config.marketplace, now: () => new Date(expiresAt.getTime() - 2_000) });
         const { accept } = await meet(
           mode,
           lockBountyRow(bountyId),

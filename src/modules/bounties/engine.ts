@@ -206,7 +206,7 @@ export async function transition(
   await startTimers(tx, marketplace.settings, updated, rule.starts, now);
   await recordEvents(tx, now, [...noticeToOthers(name, bounty, updated, viewer?.id ?? null), ...(result.events ?? [])]);
   // Last: it appends the transaction's stream events, whose cursors stay locked until commit.
-  await announceTransition(tx, { before: bounty, after: updated, name, now });
+  await announceTransition(tx, { before: bounty, after: updated, name, now, actorId: viewer?.id ?? null });
   return updated;
 }
 
