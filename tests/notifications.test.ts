@@ -5,7 +5,7 @@
  * and SMTP servers. The routes are checked against the API document (t.request).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, lte } from 'drizzle-orm';
 import {
   conversationMembers,
   conversations,
@@ -19,12 +19,16 @@ import {
   unreadReminders,
 } from '../src/db';
 import { createLogger } from '../src/lib/logger';
+import { JobQueue, type JobState } from '../src/jobs';
 import { fireDueTimers } from '../src/modules/bounties/timers';
 import { NOTIFICATION_CATALOG } from '../src/modules/notifications/catalog';
-import { sendDigests } from '../src/modules/notifications/digest';
+import { sendDigestPage } from '../src/modules/notifications/digest';
 import { dispatchEvent } from '../src/modules/notifications/dispatch';
 import { sendEmail, smtpMailer } from '../src/modules/notifications/email';
-import { PUSH_JOB } from '../src/modules/notifications/names';
+import { notificationJobs } from '../src/modules/notifications/jobs';
+import { DIGEST_JOB, digestPageJobId, DISPATCH_JOB, dispatchJobId, hourlyDispatchJobId, PUSH_JOB } from '../src/modules/notifications/names';
+import { redispatch, sweepJobId } from '../src/modules/notifications/relay';
+import { markAllRead, markAllSeen } from '../src/modules/notifications/service';
 import { checkPushReceipts, expoClient, recordFailure, RECEIPT_DELAY_MS, sendPush } from '../src/modules/notifications/push';
 import { sendUnreadReminders } from '../src/modules/notifications/reminders';
 import { eventsFor, type OutboxMessage, recordEvents } from '../src/modules/outbox';
@@ -32,6 +36,7 @@ import { createAdmin, signUp, type TestAccount } from './support/accounts';
 import { openBounty, send, submittedBounty } from './support/bounties';
 import { deliveryServers, type DeliveryServers } from './support/delivery-servers';
 import { hasCluster, startTestApp, type TestApp, testClock } from './support/harness';
+import { captureLogs, LOG_LEVELS } from './support/logs';
 import { at } from './support/json';
 import { waitFor } from './support/wait';
 import { depositByCard, onboard } from './support/money';
@@ -46,10 +51,19 @@ describe.skipIf(!hasCluster)('notifications', () => {
   let servers: DeliveryServers;
   let admin: TestAccount;
   const clock = testClock();
+  /** The request pools' statements while `capturing` (the bulk marks' test reads them). */
+  const statements: string[] = [];
+  let capturing = false;
 
   beforeAll(async () => {
     servers = await deliveryServers();
-    t = await startTestApp(servers.overrides, { clock: clock.now, work: false });
+    t = await startTestApp(servers.overrides, {
+      clock: clock.now,
+      work: false,
+      observeQueries: (query) => {
+        if (capturing) statements.push(query);
+      },
+    });
     admin = await createAdmin(t, 'notif-admin');
   });
   afterAll(() => t.close());
@@ -77,6 +91,12 @@ describe.skipIf(!hasCluster)('notifications', () => {
       .then((rows) => rows.map((row) => row.delivery));
   const notificationsOf = (eventId: number) => t.database.primary.select().from(notifications).where(eq(notifications.eventId, eventId));
   const register = (account: TestAccount, token: string) => send(t, account, 'POST', '/notifications/devices', { token, platform: 'ios' });
+  /** A whole digest run, page after page, as its jobs would. */
+  async function digestRun(cutoff: Date): Promise<void> {
+    let after: string | null = null;
+    do after = (await sendDigestPage(t.database.primary, { now: cutoff, cutoff, mailer: smtpMailer(t.config.notifications), after })).next;
+    while (after !== null);
+  }
 
   describe('the catalog', () => {
     test('every topic the code writes has an entry, and each renders words from any payload', async () => {
@@ -92,7 +112,7 @@ describe.skipIf(!hasCluster)('notifications', () => {
         }
       }
       // A floor, so a scan that silently finds nothing fails.
-      for (const topic of ['bounty.approve', 'bounty.review_reminder', 'bounty.hunter_nudge', 'bounty.hunter_idle', 'bounty.dispute_resolved', 'request.created', 'request.withdrawn', 'request.rejected', 'request.filled', 'deposit.succeeded', 'withdrawal.paid', 'withdrawal.failed', 'wallet.chargeback', 'review.created', 'conversation.unread_reminder']) {
+      for (const topic of ['bounty.approve', 'bounty.review_reminder', 'bounty.hunter_nudge', 'bounty.hunter_idle', 'bounty.expiry_reminder', 'bounty.dispute_reminder', 'bounty.dispute_resolved', 'request.created', 'request.withdrawn', 'request.rejected', 'request.filled', 'deposit.succeeded', 'withdrawal.paid', 'withdrawal.failed', 'wallet.chargeback', 'review.created', 'conversation.unread_reminder']) {
         expect([topic, written.has(topic)]).toEqual([topic, true]);
       }
       const missing = [...written].filter((topic) => !(topic in NOTIFICATION_CATALOG));
@@ -153,6 +173,32 @@ describe.skipIf(!hasCluster)('notifications', () => {
       expect(back.status).toBe(200);
       expect(await t.database.primary.select().from(notificationPreferences).where(eq(notificationPreferences.userId, user.id))).toEqual([]);
       expect((await send(t, null, 'GET', '/notifications/preferences')).status).toBe(401);
+    });
+
+    test('money and security email refuse digest (a notice held a day), named; a digest row stored before is read as on', async () => {
+      const user = await signUp(t, 'prefs-digest');
+      const refused = await send(t, user, 'PUT', '/notifications/preferences', {
+        preferences: [
+          { category: 'money', channel: 'email', setting: 'digest' },
+          { category: 'security', channel: 'email', setting: 'digest' },
+          { category: 'reviews', channel: 'email', setting: 'on' },
+        ],
+      });
+      expect([refused.status, at(refused.body, 'error')]).toEqual([422, 'CATEGORY_LOCKED']);
+      expect(String(at(refused.body, 'message'))).toContain('money and security');
+      expect(at(refused.body, 'details')).toEqual([
+        { path: 'money.email', message: 'cannot be digest' },
+        { path: 'security.email', message: 'cannot be digest' },
+      ]);
+      expect(await t.database.primary.select().from(notificationPreferences).where(eq(notificationPreferences.userId, user.id))).toEqual([]);
+
+      // A row written before digest was refused: the matrix and dispatch treat money email as on.
+      await t.database.primary.insert(notificationPreferences).values({ userId: user.id, category: 'money', channel: 'email', setting: 'digest', updatedAt: clock.now() });
+      const matrix = at((await send(t, user, 'GET', '/notifications/preferences')).body, 'data', 'categories') as Array<Record<string, unknown>>;
+      expect(matrix.find((row) => row.category === 'money')).toMatchObject({ locked: true, email: { setting: 'on', default: 'on' } });
+      const eventId = await record({ topic: 'deposit.succeeded', recipientId: user.id, subject: { type: 'deposit', id: crypto.randomUUID() }, payload: { amount: 700, currency: 'usd' } });
+      expect(await dispatch(eventId)).toBe('dispatched');
+      expect((await deliveriesOf(eventId)).find((delivery) => delivery.channel === 'email')?.status).toBe('pending');
     });
   });
 
@@ -215,6 +261,15 @@ describe.skipIf(!hasCluster)('notifications', () => {
       expect(await dispatch(eventId)).toBe('already_delivered');
       expect(await notificationsOf(eventId)).toHaveLength(1);
       expect(await deliveriesOf(eventId)).toHaveLength(2);
+    });
+
+    test('a body cut at its bound never splits a character: an emoji across the cut is left out, not half stored', async () => {
+      const user = await signUp(t, 'cut');
+      // The body is `"<title>" was approved...`: the emoji's first half lands on its 1000th unit.
+      const eventId = await record(approved(user.id, `${'a'.repeat(998)}😀 and more`));
+      expect(await dispatch(eventId)).toBe('dispatched');
+      const [notification] = await notificationsOf(eventId);
+      expect(notification?.body).toBe(`"${'a'.repeat(998)}`);
     });
 
     test('channels follow preferences: no device skips push, email off skips email, digest waits; a locked category still emails', async () => {
@@ -304,16 +359,69 @@ describe.skipIf(!hasCluster)('notifications', () => {
       for (const title of titles) {
         await dispatch(await record({ topic: 'request.created', recipientId: user.id, subject: { type: 'request', id: crypto.randomUUID() }, payload: { title } }));
       }
-      const mailer = smtpMailer(t.config.notifications);
-      await sendDigests(t.database.primary, { now: new Date(clock.now().getTime() + DAY_MS), mailer });
+      await digestRun(new Date(clock.now().getTime() + DAY_MS));
       const digests = servers.smtp.mailsTo(user.email);
       expect(digests).toHaveLength(1);
       expect(digests[0]?.subject).toBe('Your BOUNTYExpo digest: 3 updates');
       for (const title of titles) expect(digests[0]?.text).toContain(`Someone applied to "${title}".`);
       const rows = await t.database.primary.select().from(notificationDeliveries).where(and(eq(notificationDeliveries.recipientId, user.id), eq(notificationDeliveries.channel, 'email')));
       expect(rows.map((row) => row.status)).toEqual(['sent', 'sent', 'sent']);
-      await sendDigests(t.database.primary, { now: new Date(clock.now().getTime() + 2 * DAY_MS), mailer });
+      await digestRun(new Date(clock.now().getTime() + 2 * DAY_MS));
       expect(servers.smtp.mailsTo(user.email)).toHaveLength(1);
+    });
+
+    test('the digest runs in bounded pages of recipients, each after the last; every recipient gets one email', async () => {
+      const people = await Promise.all(['page-a', 'page-b', 'page-c'].map((name) => signUp(t, name)));
+      for (const person of people) {
+        await dispatch(await record({ topic: 'request.created', recipientId: person.id, subject: { type: 'request', id: crypto.randomUUID() }, payload: { title: 'Paged' } }));
+      }
+      // Every recipient waiting in the shared database is paged through, two at a time.
+      const cutoff = clock.now();
+      const pages: Array<{ sent: number; next: string | null }> = [];
+      let after: string | null = null;
+      do {
+        const page = await sendDigestPage(t.database.primary, { now: cutoff, cutoff, mailer: smtpMailer(t.config.notifications), after, pageSize: 2 });
+        pages.push(page);
+        if (page.next !== null) expect(after === null || page.next > after).toBe(true);
+        after = page.next;
+      } while (after !== null && pages.length < 10_000);
+      expect(pages.length).toBeGreaterThanOrEqual(2);
+      expect(pages.every((page) => page.sent <= 2)).toBe(true);
+      for (const person of people) expect([person.email, servers.smtp.mailsTo(person.email).length]).toEqual([person.email, 1]);
+      const waiting = await t.database.primary.select().from(notificationDeliveries).where(and(eq(notificationDeliveries.status, 'digest'), lte(notificationDeliveries.createdAt, cutoff)));
+      expect(waiting).toEqual([]);
+    });
+
+    test('each digest job sends one page and enqueues the next, once however often that page runs', async () => {
+      const people = await Promise.all(['chain-a', 'chain-b'].map((name) => signUp(t, name)));
+      for (const person of people) {
+        await dispatch(await record({ topic: 'review.created', recipientId: person.id, subject: { type: 'bounty', id: crypto.randomUUID() }, payload: { title: 'Chained' } }));
+      }
+      const digest = notificationJobs({ settings: t.config.notifications, conversations: t.config.conversations, now: clock.now, digestPageSize: 1 }).find(
+        (definition) => definition.name === DIGEST_JOB,
+      );
+      if (!digest?.handler) throw new Error('no digest job');
+      const logger = createLogger({ level: 'silent' });
+      const contextOf = (jobId: string) => ({ jobId, retryCount: 0, retryLimit: 0, signal: new AbortController().signal, database: t.database, jobs: t.jobs, logger });
+      const first = crypto.randomUUID();
+      // The cron occurrence: the first page (one recipient), then its next page as a job of its own.
+      await digest.handler({}, contextOf(first));
+      const next = await t.jobs.findJob(DIGEST_JOB, digestPageJobId(first));
+      const payload = next?.data as { cutoff: string; after: string };
+      expect(payload.cutoff).toBe(clock.now().toISOString());
+      expect(typeof payload.after).toBe('string');
+      // A retry of that job (the same id) enqueues no second next page, though it mails the next recipient.
+      const before = (await t.jobs.findJobs(DIGEST_JOB)).length;
+      await digest.handler({}, contextOf(first));
+      expect((await t.jobs.findJobs(DIGEST_JOB)).length).toBe(before);
+      // Running the chain as the worker would mails everyone waiting, each once.
+      let job = next;
+      for (let hops = 0; job && hops < 10_000; hops += 1) {
+        await digest.handler(job.data as Record<string, string>, contextOf(job.id));
+        job = await t.jobs.findJob(DIGEST_JOB, digestPageJobId(job.id));
+      }
+      expect(job).toBeNull();
+      for (const person of people) expect([person.email, servers.smtp.mailsTo(person.email).length]).toEqual([person.email, 1]);
     });
   });
 
@@ -407,6 +515,42 @@ describe.skipIf(!hasCluster)('notifications', () => {
       expect(at((await send(t, stranger, 'POST', '/notifications/read-all')).body, 'data', 'marked')).toBe(0);
     });
 
+    test('seen and read-all mark a long feed in bounded statements that bring back a count, not the ids', async () => {
+      const user = await signUp(t, 'bulk');
+      for (let n = 0; n < 7; n += 1) await dispatch(await record(approved(user.id, `Bulk ${n}`)));
+      const now = clock.now();
+      // One arriving after the marks' `now` stays unseen and unread.
+      clock.advance(1_000);
+      const late = await record(approved(user.id, 'Late'));
+      await dispatch(late);
+      const marks = async (mark: () => Promise<number>) => {
+        statements.length = 0;
+        capturing = true;
+        try {
+          return { marked: await mark(), updates: statements.filter((query) => /\bupdate "notifications"/i.test(query)) };
+        } finally {
+          capturing = false;
+        }
+      };
+      const seen = await marks(() => markAllSeen(t.database.session(), user.id, now, 3));
+      // 3 + 3 + 1: the last, short batch ends the loop.
+      expect([seen.marked, seen.updates.length]).toEqual([7, 3]);
+      for (const query of seen.updates) {
+        expect(query).toMatch(/\blimit \$\d+\)/i);
+        expect(query.trim()).toMatch(/select count\(\*\)::int as n from changed$/);
+      }
+      const read = await marks(() => markAllRead(t.database.session(), user.id, now, 3));
+      expect([read.marked, read.updates.length]).toEqual([7, 3]);
+      const rows = await t.database.primary.select().from(notifications).where(eq(notifications.recipientId, user.id));
+      expect(rows.filter((row) => row.eventId !== late).every((row) => row.readAt?.getTime() === now.getTime() && row.seenAt?.getTime() === now.getTime())).toBe(true);
+      expect(rows.filter((row) => row.eventId === late).map((row) => [row.seenAt, row.readAt])).toEqual([[null, null]]);
+      // Through the routes (the default batch): counts, and again nothing left to mark.
+      const routeSeen = await marks(async () => Number(at((await send(t, user, 'POST', '/notifications/seen')).body, 'data', 'marked')));
+      expect([routeSeen.marked, routeSeen.updates.length]).toEqual([1, 1]);
+      expect(at((await send(t, user, 'POST', '/notifications/read-all')).body, 'data', 'marked')).toBe(1);
+      expect(at((await send(t, user, 'POST', '/notifications/read-all')).body, 'data', 'marked')).toBe(0);
+    });
+
     test('dispatch appends notification.created to the recipient stream, once', async () => {
       const user = await signUp(t, 'stream');
       const eventId = await record(approved(user.id, 'Streamed'));
@@ -433,6 +577,81 @@ describe.skipIf(!hasCluster)('notifications', () => {
       expect(() => relay.onListen?.()).not.toThrow();
       await waitFor('the relay to log its skips', () => lines.filter((line) => line.includes('could not enqueue')).length >= 3);
     });
+
+    test("the sweep's choice from the fixed-id job: none or under way, that id; completed, nothing; failed for good, one id per hour", () => {
+      const at1015 = new Date('2030-01-01T10:15:00Z');
+      const states: Array<[JobState | null, string | null]> = [
+        [null, dispatchJobId(42)],
+        ['created', dispatchJobId(42)],
+        ['retry', dispatchJobId(42)],
+        ['active', dispatchJobId(42)],
+        ['completed', null],
+        ['failed', hourlyDispatchJobId(42, at1015)],
+        ['cancelled', hourlyDispatchJobId(42, at1015)],
+      ];
+      for (const [state, id] of states) expect([state, sweepJobId(42, state, at1015)]).toEqual([state, id]);
+      const hourly = hourlyDispatchJobId(42, at1015);
+      expect(hourly).not.toBe(dispatchJobId(42));
+      expect(hourlyDispatchJobId(42, new Date('2030-01-01T10:59:59Z'))).toBe(hourly);
+      expect(hourlyDispatchJobId(42, new Date('2030-01-01T11:00:00Z'))).not.toBe(hourly);
+      expect(hourlyDispatchJobId(43, at1015)).not.toBe(hourly);
+      expect(hourly).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    });
+
+    test('a dispatch that failed for good is logged with its event, and the sweep sends it again once an hour, not every minute', async () => {
+      const user = await signUp(t, 'poison');
+      // A digest notice: no push or email job follows its dispatch.
+      const eventId = await record({ topic: 'request.created', recipientId: user.id, subject: { type: 'request', id: crypto.randomUUID() }, payload: { title: 'Stuck' } });
+      // A queue of its own that works dispatch (no crons here), without retries: one failure is final.
+      const { logger, lines } = captureLogs('info');
+      const queue = JobQueue.create({ database: t.database, logger, schema: `pgboss_poison_${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`, pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 });
+      const definitions = notificationJobs({ settings: t.config.notifications, conversations: t.config.conversations, now: clock.now, retry: { retryLimit: 0, retryDelaySeconds: 1, expireInSeconds: 1 } });
+      for (const definition of definitions) if (definition.cron === undefined) queue.define(definition);
+      // The failure is real: another transaction holds the event's row, so dispatch waits past its expiry.
+      let release = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let locked = () => {};
+      const isLocked = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
+      const holder = t.database.primary.transaction(async (tx) => {
+        await tx.select().from(outboxEvents).where(eq(outboxEvents.id, eventId)).for('update');
+        locked();
+        await released;
+      });
+      await isLocked;
+      try {
+        await queue.start({ work: true });
+        await queue.send(DISPATCH_JOB, { eventId }, { id: dispatchJobId(eventId) });
+        expect((await queue.waitForJob(DISPATCH_JOB, dispatchJobId(eventId), { timeoutMs: 20_000 })).state).toBe('failed');
+        // The dead letter names the event, at error level.
+        await waitFor('the dispatch dead letter', () => lines.find((line) => line.level === LOG_LEVELS.error && line.eventId === eventId), 20_000);
+        // A send with the failed job's id would be ignored: the sweep sends this hour's id instead.
+        const now = clock.now();
+        const hourly = await redispatch(queue, eventId, now);
+        expect(hourly).toBe(hourlyDispatchJobId(eventId, now));
+        expect(await queue.findJob(DISPATCH_JOB, hourly ?? '')).not.toBeNull();
+        const jobsOf = async () => (await queue.findJobs(DISPATCH_JOB)).filter((job) => (job.data as { eventId?: number }).eventId === eventId).length;
+        expect(await jobsOf()).toBe(2);
+        // Every minute of the same hour: the same id, no new job.
+        const sameHour = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 + 59 * MINUTE_MS);
+        expect(await redispatch(queue, eventId, sameHour)).toBe(hourly);
+        expect(await jobsOf()).toBe(2);
+        // The next hour: one more try.
+        const nextHour = new Date(sameHour.getTime() + MINUTE_MS);
+        expect(await redispatch(queue, eventId, nextHour)).toBe(hourlyDispatchJobId(eventId, nextHour));
+        expect(await jobsOf()).toBe(3);
+      } finally {
+        release();
+        await holder;
+        await queue.stop({ timeoutMs: 10_000 });
+      }
+      // Once the row is free, a dispatch delivers it, once.
+      await dispatch(eventId);
+      expect(await notificationsOf(eventId)).toHaveLength(1);
+    }, 60_000);
   });
 
   describe('dead letters', () => {

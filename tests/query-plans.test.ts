@@ -7,6 +7,10 @@
  * Every later list and search route joins LIST_ROUTES below. The marketplace's own lists (a
  * poster's bounties, requests both ways, reviews, a bounty's history) and the public profile's
  * statistics run over thousands of the member's bounties, requests, reviews and history rows.
+ * Notifications: 20,000 across feeds, a quarter of them the member's; few unread (50, all the
+ * member's) and few dead deliveries (44, across users) as in service, and deliveries stored out of
+ * id order as status updates leave them, so that a page without its partial index sorts a table
+ * scan here (checked by dropping them).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
@@ -183,6 +187,25 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
       update conversations c set last_message_id = m.id, last_message_at = m.at
         from (select conversation_id, max(id) as id, max(created_at) as at from messages group by 1) m where m.conversation_id = c.id;
       analyze conversations; analyze conversation_members; analyze messages;`);
+    // Notifications: each from a seeded outbox event (n is in its subject id); each with a push and an email delivery.
+    await direct.unsafe(`
+      insert into outbox_events (topic, recipient_id, subject_type, subject_id, created_at, delivered_at)
+        select 'bounty.approve', case when n % 4 = 0 then '${memberId}' else 'seed-' || (1 + n % 500) end, 'bounty', 'seed-' || n,
+               now() - (${ROWS} - n) * interval '1 second', now()
+        from generate_series(1, ${ROWS}) as n order by n;
+      insert into notifications (event_id, recipient_id, topic, category, title, body, subject_type, subject_id, data, created_at, seen_at, read_at)
+        select e.id, e.recipient_id, e.topic, 'money', 'Work approved', 'Seeded', e.subject_type, e.subject_id, '{}'::jsonb, e.created_at,
+               case when split_part(e.subject_id, '-', 2)::int % 400 <> 0 then e.created_at end,
+               case when split_part(e.subject_id, '-', 2)::int % 400 <> 0 then e.created_at end
+        from outbox_events e where e.topic = 'bounty.approve' and e.subject_id like 'seed-%' order by e.id;
+      insert into notification_deliveries (id, notification_id, recipient_id, channel, status, attempts, last_error, created_at) overriding system value
+        select row_number() over (order by n.id, c.channel), n.id, n.recipient_id, c.channel,
+               case when c.channel = 'push' then 'skipped' when n.id % 450 = 0 then 'dead' else 'sent' end,
+               case when c.channel = 'email' and n.id % 450 = 0 then 11 else 1 end,
+               case when c.channel = 'email' and n.id % 450 = 0 then 'Error: SMTP said 554' end, n.created_at
+        from notifications n cross join (values ('push'), ('email')) as c(channel) order by random();
+      select setval(pg_get_serial_sequence('notification_deliveries', 'id'), (select max(id) from notification_deliveries));
+      analyze outbox_events; analyze notifications; analyze notification_deliveries;`);
     const [chatty] = await direct`select id from conversations where poster_id = ${memberId} order by id limit 1`;
     crowdedConversationId = String(chatty?.id);
     const [crowded] = await direct`select id from bounties where poster_id = ${memberId} and title = 'Member bounty 4'`;
@@ -255,6 +278,9 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
       as: () => admin,
       next: { param: 'before', field: 'nextBefore' },
     },
+    { name: 'GET /notifications', path: '/notifications?limit=20', as: () => member },
+    { name: 'GET /notifications?unread=true', path: '/notifications?limit=20&unread=true', as: () => member },
+    { name: 'GET /admin/notifications/dead-letters', path: '/admin/notifications/dead-letters?limit=20', as: () => admin },
     {
       name: 'GET /bounties/:id/history',
       path: () => `/bounties/${longHistoryBountyId}/history?limit=20`,

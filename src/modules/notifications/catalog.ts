@@ -24,6 +24,12 @@ const amount = (value: unknown, currency: unknown): string => {
   return `${(value / 100).toFixed(2)} ${code}`;
 };
 
+/** An ISO time from a payload as people read it ("on 2030-01-01 10:00 UTC"), else "soon". */
+const when = (value: unknown): string => {
+  const at = typeof value === 'string' ? new Date(value) : null;
+  return at && Number.isFinite(at.getTime()) ? `on ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'soon';
+};
+
 const bounty = (category: NotificationCategory, title: string, body: (payload: Payload) => string): CatalogEntry => ({
   category,
   render: (payload) => ({ title, body: body(payload) }),
@@ -61,6 +67,20 @@ export const NOTIFICATION_CATALOG: Readonly<Record<string, CatalogEntry>> = {
       p.audience === 'hunter'
         ? { title: 'Review pending', body: `${titled(p)} will be approved automatically in ${text(String(p.daysLeft ?? ''), 'a few')} day(s) unless the poster answers.` }
         : { title: 'Review reminder', body: `Review the work on ${titled(p)}: it is approved automatically in ${text(String(p.daysLeft ?? ''), 'a few')} day(s).` },
+  },
+  'bounty.expiry_reminder': {
+    category: 'bounties',
+    render: (p) =>
+      p.audience === 'applicant'
+        ? { title: 'Bounty closing soon', body: `${titled(p)}, which you applied to, expires ${when(p.expiresAt)} unless the poster picks a hunter.` }
+        : { title: 'Bounty expiring', body: `${titled(p)} expires ${when(p.expiresAt)} unless you accept a request; its escrow then goes back to you.` },
+  },
+  'bounty.dispute_reminder': {
+    category: 'bounties',
+    render: (p) =>
+      p.mustAnswer === true
+        ? { title: 'Answer the dispute', body: `The dispute on ${titled(p)} goes to an admin ${when(p.escalatesAt)} unless you answer it.` }
+        : { title: 'Dispute awaiting an answer', body: `The dispute on ${titled(p)} goes to an admin ${when(p.escalatesAt)} unless the other side answers.` },
   },
   'bounty.hunter_nudge': bounty('bounties', 'Any progress?', (p) => `Nothing was submitted on ${titled(p)} yet: share your progress with the poster.`),
   'bounty.hunter_idle': bounty('bounties', 'No submission yet', (p) => `The hunter has not submitted anything on ${titled(p)} yet.`),
@@ -101,5 +121,5 @@ export const DEFAULT_SETTINGS: Readonly<Record<NotificationCategory, Readonly<Re
   messages: { push: 'on', email: 'on' },
 };
 
-/** Money and security notices are always sent: a setting of `off` is refused for them. */
+/** Money and security notices are always sent at once: `off` and `digest` are refused for them. */
 export const LOCKED_CATEGORIES: ReadonlySet<NotificationCategory> = new Set(['money', 'security']);

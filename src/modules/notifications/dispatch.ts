@@ -16,6 +16,16 @@ import { EMAIL_JOB, PUSH_JOB } from './names';
 import { settingsFor } from './preferences';
 import { toNotificationView } from './service';
 
+/**
+ * The first `max` UTF-16 units of `text`, never ending on half a character: a cut emoji's lone
+ * first half would be stored (and pushed, and mailed) as a replacement character.
+ */
+export function cutTo(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
 export type DispatchOutcome = 'dispatched' | 'already_delivered' | 'no_notification' | 'unknown_topic' | 'missing';
 
 export type DispatchDeps = { now: Date; jobs: Pick<JobQueue, 'send'> };
@@ -40,8 +50,8 @@ export async function dispatchEvent(database: Database, eventId: number, deps: D
         recipientId: event.recipientId,
         topic: event.topic,
         category: entry.category,
-        title: title.slice(0, 200),
-        body: body.slice(0, 1000),
+        title: cutTo(title, 200),
+        body: cutTo(body, 1000),
         subjectType: event.subjectType,
         subjectId: event.subjectId,
         data: event.payload,

@@ -88,7 +88,8 @@ export const notificationsRoutes = (deps: NotificationsDeps) =>
       response: { 200: successSchema(preferencesSchema), ...authErrors, ...commonErrors },
       detail: {
         summary: 'Your notification preferences',
-        description: 'Every category with its push and email setting and the default; `locked` categories (money, security) cannot be switched off.',
+        description:
+          'Every category with its push and email setting and the default; `locked` categories (money, security) are always sent at once: never off, never a digest.',
       },
     })
     .put('/notifications/preferences', async ({ body, user, db }) => ok(await updatePreferences(db, user.id, body.preferences, deps.now())), {
@@ -98,8 +99,8 @@ export const notificationsRoutes = (deps: NotificationsDeps) =>
       detail: {
         summary: 'Change notification preferences',
         description:
-          'Only the listed (category, channel) pairs change; the answer is the whole matrix. `off` on money or security is 422 CATEGORY_LOCKED ' +
-          '(naming them, nothing written); `digest` on push is 422 DIGEST_EMAIL_ONLY.',
+          'Only the listed (category, channel) pairs change; the answer is the whole matrix. `off` or `digest` on money or security is ' +
+          '422 CATEGORY_LOCKED (naming them, nothing written): those notices are sent at once. `digest` on push is 422 DIGEST_EMAIL_ONLY.',
       },
     })
     .post(

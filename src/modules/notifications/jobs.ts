@@ -1,19 +1,19 @@
 /**
  * The notification jobs: the outbox fan-out (dispatch, and the sweep that re-sends what no
  * instance heard), push and email (retried with backoff, then dead), push receipts, the daily
- * digest and unread-message reminders. The clock-driven ones call functions tests run with a
+ * digest (one job per page of recipients) and unread-message reminders. The clock-driven ones call functions tests run with a
  * moved clock; here cron calls them.
  */
 import { z } from 'zod';
 import type { ConversationSettings, NotificationSettings } from '../../config/env';
 import type { Database } from '../../db';
-import { type AnyJobDefinition, defineJob, type JobContext, persistentRetry, type RetryTiming } from '../../jobs';
-import { sendDigests } from './digest';
+import { type AnyJobDefinition, defineJob, type JobContext, type JobQueue, persistentRetry, type RetryTiming } from '../../jobs';
+import { sendDigestPage } from './digest';
 import { dispatchEvent } from './dispatch';
 import { sendEmail, smtpMailer } from './email';
-import { DIGEST_JOB, DISPATCH_JOB, EMAIL_JOB, PUSH_JOB, RECEIPTS_JOB, REMINDERS_JOB, SWEEP_JOB } from './names';
+import { DIGEST_JOB, digestPageJobId, DISPATCH_JOB, EMAIL_JOB, PUSH_JOB, RECEIPTS_JOB, REMINDERS_JOB, SWEEP_JOB } from './names';
 import { checkPushReceipts, expoClient, markDead, recordFailure, sendPush } from './push';
-import { SWEEP_MIN_AGE_S, sweepUndelivered } from './relay';
+import { type SweepQueue, SWEEP_MIN_AGE_S, sweepUndelivered } from './relay';
 import { sendUnreadReminders } from './reminders';
 
 export type NotificationJobDeps = {
@@ -21,12 +21,22 @@ export type NotificationJobDeps = {
   conversations: ConversationSettings;
   now: () => Date;
   retry?: RetryTiming;
+  /** Recipients per digest job (tests shorten it); default DIGEST_PAGE. */
+  digestPageSize?: number;
 };
 
 const eventPayload = z.object({ eventId: z.number().int().positive() });
 const deliveryPayload = z.object({ deliveryId: z.number().int().positive() });
 const sweepPayload = z.object({ minAgeSeconds: z.number().int().min(0).max(86_400).optional() });
 const cronPayload = z.object({}).strict();
+/** The cron occurrence sends `{}` (the first page); each page sends the next with the run's cutoff. */
+const digestPayload = z.object({ cutoff: z.iso.datetime().optional(), after: z.string().min(1).max(200).optional() }).strict();
+
+/**
+ * The sweep asks the queue for a dispatch job's state. A handler's `jobs` is the JobQueue itself,
+ * typed as `send` only (src/jobs/queue.ts): checked here rather than assumed.
+ */
+const canFindJobs = (jobs: Pick<JobQueue, 'send'>): jobs is SweepQueue => 'findJob' in jobs && typeof jobs.findJob === 'function';
 
 /** Dispatch only touches the database: quick retries. Push and email wait on others: longer. */
 const DISPATCH_RETRY = { retryDelaySeconds: 5, retryLimit: 10, expireInSeconds: 60 };
@@ -45,6 +55,11 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
       const outcome = await dispatchEvent(context.database.primary, payload.eventId, { now: deps.now(), jobs: context.jobs });
       context.logger.debug({ eventId: payload.eventId, outcome }, 'outbox event dispatched');
     },
+    // Its subject is the event: named at error level (the queue's own line names only the job).
+    // The sweep tries it again within the hour (relay.ts).
+    async onDeadLetter(payload, context) {
+      context.logger.error({ eventId: payload.eventId }, 'outbox event not dispatched after its last retry: the sweep tries it again hourly');
+    },
   }),
   defineJob<z.infer<typeof sweepPayload>>({
     name: SWEEP_JOB,
@@ -52,6 +67,7 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
     ...cron,
     cron: '* * * * *',
     async handler(payload, context) {
+      if (!canFindJobs(context.jobs)) throw new Error('the outbox sweep needs a queue that can find jobs');
       const sent = await sweepUndelivered(context.database.primary, context.jobs, { now: deps.now(), minAgeSeconds: payload.minAgeSeconds ?? SWEEP_MIN_AGE_S });
       if (sent > 0) context.logger.info({ sent }, 'undelivered outbox events re-sent to dispatch');
     },
@@ -70,14 +86,26 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
       if (checked > 0) context.logger.info({ checked }, 'push receipts checked');
     },
   }),
-  defineJob<Record<string, never>>({
+  defineJob<z.infer<typeof digestPayload>>({
     name: DIGEST_JOB,
-    payload: cronPayload,
+    payload: digestPayload,
     ...cron,
     cron: `0 ${deps.settings.digestHourUtc} * * *`,
-    async handler(_payload, context) {
-      const sent = await sendDigests(context.database.primary, { now: deps.now(), mailer: smtpMailer(deps.settings), logger: context.logger });
-      context.logger.info({ sent }, 'daily digests sent');
+    async handler(payload, context) {
+      const now = deps.now();
+      const cutoff = payload.cutoff ? new Date(payload.cutoff) : now;
+      const page = await sendDigestPage(context.database.primary, {
+        now,
+        cutoff,
+        mailer: smtpMailer(deps.settings),
+        logger: context.logger,
+        after: payload.after ?? null,
+        ...(deps.digestPageSize !== undefined ? { pageSize: deps.digestPageSize } : {}),
+      });
+      context.logger.info({ sent: page.sent, after: payload.after ?? null, more: page.next !== null }, 'daily digests sent');
+      if (page.next === null) return;
+      // The next page as a job of its own, its id fixed by this job's: a retry of this one sends it once.
+      await context.jobs.send(DIGEST_JOB, { cutoff: cutoff.toISOString(), after: page.next }, { id: digestPageJobId(context.jobId) });
     },
   }),
   defineJob<Record<string, never>>({

@@ -1,7 +1,7 @@
 /**
  * Preferences by category x channel. Only a person's changes are stored; the rest are the
- * catalog's defaults. Money and security cannot be switched off (refused with 422 naming them,
- * never silently kept), and only email has a digest.
+ * catalog's defaults. Money and security are always sent at once: `off` and `digest` (a day's
+ * delay) are refused for them with 422 naming them, never silently kept; only email has a digest.
  */
 import { and, eq, sql } from 'drizzle-orm';
 import {
@@ -26,8 +26,9 @@ function effective(category: NotificationCategory, overrides: readonly Override[
   const settings: ChannelSettings = { ...DEFAULT_SETTINGS[category] };
   for (const override of overrides) {
     if (override.category !== category) continue;
-    // A locked category is never off, whatever a row says (rows are refused on write too).
-    if (override.setting === 'off' && LOCKED_CATEGORIES.has(category)) continue;
+    // A locked category is sent at once, whatever a row says (rows are refused on write too; one
+    // stored before `digest` was refused is read as the default).
+    if (override.setting !== 'on' && LOCKED_CATEGORIES.has(category)) continue;
     settings[override.channel] = override.setting;
   }
   return settings;
@@ -72,12 +73,13 @@ export async function getPreferences(db: DatabaseSession, userId: string): Promi
  * A change back to the default removes the stored row.
  */
 export async function updatePreferences(db: DatabaseSession, userId: string, changes: readonly PreferenceChange[], now: Date): Promise<PreferencesView> {
-  const locked = changes.filter((change) => change.setting === 'off' && LOCKED_CATEGORIES.has(change.category));
+  // A digest would hold a money or security notice for up to a day: refused like off.
+  const locked = changes.filter((change) => change.setting !== 'on' && LOCKED_CATEGORIES.has(change.category));
   if (locked.length > 0) {
     throw NOTIFICATIONS_ERRORS.error(
       'CATEGORY_LOCKED',
-      `${[...new Set(locked.map((change) => change.category))].join(' and ')} notices cannot be switched off`,
-      locked.map((change) => ({ path: `${change.category}.${change.channel}`, message: 'cannot be off' })),
+      `${[...new Set(locked.map((change) => change.category))].join(' and ')} notices cannot be switched off or sent as a digest`,
+      locked.map((change) => ({ path: `${change.category}.${change.channel}`, message: `cannot be ${change.setting}` })),
     );
   }
   const digestPush = changes.filter((change) => change.setting === 'digest' && change.channel !== 'email');

@@ -1,10 +1,15 @@
 /**
  * Push through Expo (expo-server-sdk): the delivery's devices in chunks of at most 100, each
- * ticket stored (push_tickets) with its receipt due 15 minutes later; a ticket already stored
- * for a (delivery, device) is not sent again, so a retry after a failed chunk sends only the
- * rest. 429 and 5xx throw: the job is retried with backoff, and past its last retry the delivery
- * is `dead` (and the job a dead letter). The receipts job asks Expo about due tickets and removes
- * devices answered `DeviceNotRegistered`.
+ * ticket stored (push_tickets) with its receipt due 15 minutes later. 429 and 5xx throw: the job is
+ * retried with backoff, and past its last retry the delivery is `dead` (and the job a dead letter).
+ * The receipts job asks Expo about due tickets and removes devices answered `DeviceNotRegistered`.
+ *
+ * At least once, per device. An attempt skips the devices that already have a stored ticket for
+ * the delivery, so a retry after a chunk Expo refused does not resend the chunks stored before it.
+ * A device can still get the same push twice: when Expo accepted a chunk but its tickets were not
+ * stored (the database failed, or the worker died, in between), the retry sends that chunk again;
+ * and when an attempt outlives its expiry, pg-boss starts the retry while the first attempt may
+ * still be sending (nothing here stops on the job's signal), so both can send to the same devices.
  *
  * The SDK reads EXPO_BASE_URL once, when it is imported: it is imported here only, lazily, after
  * EXPO_BASE_URL is set from the app's config (a local Expo server in dev and tests).

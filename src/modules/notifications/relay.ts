@@ -3,13 +3,19 @@
  * event (names.ts): N instances hearing the same NOTIFY enqueue it once. Nothing is lost when no
  * instance listened (a restart, a dropped LISTEN connection): `onListen` asks for a sweep of every
  * undelivered event, and the sweep also runs every minute for events older than 30 s.
+ *
+ * An event whose dispatch job failed for good (past its retries; a dead letter, logged with the
+ * event id) keeps that job under its fixed id for pg-boss's retention (days), during which a send
+ * with that id is ignored: the sweep asks the queue for the job's state and then sends a job of
+ * an hourly id instead (hourlyDispatchJobId), so such an event is tried again once an hour, not
+ * every minute, and not only once the failed job is deleted.
  */
 import { and, asc, isNull, lte } from 'drizzle-orm';
 import { type Database, outboxEvents } from '../../db';
-import type { JobQueue } from '../../jobs';
+import type { JobQueue, JobState } from '../../jobs';
 import type { Logger } from '../../lib/logger';
 import type { BusSubscriber } from '../realtime/bus';
-import { DISPATCH_JOB, dispatchJobId, SWEEP_JOB } from './names';
+import { DISPATCH_JOB, dispatchJobId, hourlyDispatchJobId, SWEEP_JOB } from './names';
 
 /** The cron sweep leaves the freshest events to the NOTIFY path. */
 export const SWEEP_MIN_AGE_S = 30;
@@ -35,8 +41,39 @@ export const outboxRelay = (deps: { jobs: JobQueue; logger: Logger }): BusSubscr
   };
 };
 
+/**
+ * The dispatch job the sweep sends for an undelivered event, from the state of its fixed-id job:
+ * none (never sent, or deleted) or still under way (a send of the same id is ignored): that id;
+ * completed: nothing (the event was delivered since the sweep read it); failed for good or
+ * cancelled: this hour's id.
+ */
+export function sweepJobId(eventId: number, fixedJob: JobState | null, now: Date): string | null {
+  switch (fixedJob) {
+    case null:
+    case 'created':
+    case 'retry':
+    case 'active':
+      return dispatchJobId(eventId);
+    case 'completed':
+      return null;
+    case 'failed':
+    case 'cancelled':
+      return hourlyDispatchJobId(eventId, now);
+  }
+}
+
+export type SweepQueue = Pick<JobQueue, 'send' | 'findJob'>;
+
+/** Sends the dispatch of one undelivered event as sweepJobId decides; returns the job id sent, if any. */
+export async function redispatch(jobs: SweepQueue, eventId: number, now: Date): Promise<string | null> {
+  const fixed = await jobs.findJob(DISPATCH_JOB, dispatchJobId(eventId));
+  const id = sweepJobId(eventId, fixed?.state ?? null, now);
+  if (id !== null) await jobs.send(DISPATCH_JOB, { eventId }, { id });
+  return id;
+}
+
 /** Enqueues the dispatch of undelivered events at least `minAgeSeconds` old; returns how many it looked at. */
-export async function sweepUndelivered(database: Database, jobs: Pick<JobQueue, 'send'>, deps: { now: Date; minAgeSeconds: number }): Promise<number> {
+export async function sweepUndelivered(database: Database, jobs: SweepQueue, deps: { now: Date; minAgeSeconds: number }): Promise<number> {
   const before = new Date(deps.now.getTime() - deps.minAgeSeconds * 1000);
   const rows = await database
     .select({ id: outboxEvents.id })
@@ -44,6 +81,6 @@ export async function sweepUndelivered(database: Database, jobs: Pick<JobQueue, 
     .where(and(isNull(outboxEvents.deliveredAt), lte(outboxEvents.createdAt, before)))
     .orderBy(asc(outboxEvents.id))
     .limit(SWEEP_BATCH);
-  for (const row of rows) await jobs.send(DISPATCH_JOB, { eventId: row.id }, { id: dispatchJobId(row.id) });
+  for (const row of rows) await redispatch(jobs, row.id, deps.now);
   return rows.length;
 }

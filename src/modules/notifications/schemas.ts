@@ -43,7 +43,7 @@ const channelSettings = z.object({
 
 export const preferenceRowSchema = z.object({
   category: z.enum(notificationCategories),
-  locked: z.boolean().describe('true: cannot be switched off (money, security)'),
+  locked: z.boolean().describe('true: always sent at once, never off or digest (money, security)'),
   push: channelSettings,
   email: channelSettings,
 });
@@ -59,7 +59,7 @@ export const updatePreferencesBody = z.object({
       z.object({
         category: z.enum(notificationCategories),
         channel: z.enum(deliveryChannels),
-        setting: z.enum(preferenceSettings).describe('digest: email only (one email a day)'),
+        setting: z.enum(preferenceSettings).describe('digest: email only (one email a day), and not for money or security'),
       }),
     )
     .min(1)

@@ -3,8 +3,9 @@
  * the seen / read marks. Every query names the recipient in its WHERE: another person's
  * notification is the same 404 as one that does not exist.
  */
-import { and, count, desc, eq, isNull, lt, lte } from 'drizzle-orm';
-import { type Database, type DatabaseSession, type Notification, notificationDeliveries, notifications } from '../../db';
+import { and, count, desc, eq, inArray, isNull, lt, lte, type SQLWrapper, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { type Database, type DatabaseSession, type Notification, notificationDeliveries, notifications, selectRows } from '../../db';
 import { COMMON_ERRORS } from '../../lib/errors';
 import { NOTIFICATIONS_ERRORS } from './errors';
 import type { DeadLetterView, NotificationView } from './schemas';
@@ -66,16 +67,40 @@ export async function unseenCount(db: DatabaseSession, userId: string): Promise<
   return row?.n ?? 0;
 }
 
+/**
+ * Rows one statement of a bulk mark changes at most: a feed of any length is marked in statements
+ * of bounded cost (each its own short transaction), never one that locks every row of it at once.
+ */
+export const MARK_BATCH = 5_000;
+
+const countRow = z.object({ n: z.number().int() });
+
+/**
+ * Runs a bounded UPDATE until it changes fewer rows than a batch; returns how many it changed. Only
+ * a count comes back per statement (the changed ids stay in the server's CTE).
+ */
+async function markInBatches(db: DatabaseSession, batch: number, update: (writer: Database) => SQLWrapper): Promise<number> {
+  let marked = 0;
+  for (;;) {
+    const [row] = await db.write((writer) => selectRows(writer, sql`with changed as ${update(writer)} select count(*)::int as n from changed`, countRow));
+    const changed = row?.n ?? 0;
+    marked += changed;
+    if (changed < batch) return marked;
+  }
+}
+
 /** Everything received up to `now` is seen (the badge clears); later arrivals stay unseen. */
-export async function markAllSeen(db: DatabaseSession, userId: string, now: Date): Promise<number> {
-  const marked = await db.write((writer) =>
+export async function markAllSeen(db: DatabaseSession, userId: string, now: Date, batch = MARK_BATCH): Promise<number> {
+  // The conditions are repeated outside the subquery: a row another request marked meanwhile is
+  // rechecked against them (READ COMMITTED) and neither changed nor counted twice.
+  const unseen = and(eq(notifications.recipientId, userId), isNull(notifications.seenAt), lte(notifications.createdAt, now));
+  return markInBatches(db, batch, (writer) =>
     writer
       .update(notifications)
       .set({ seenAt: now })
-      .where(and(eq(notifications.recipientId, userId), isNull(notifications.seenAt), lte(notifications.createdAt, now)))
+      .where(and(unseen, inArray(notifications.id, writer.select({ id: notifications.id }).from(notifications).where(unseen).limit(batch))))
       .returning({ id: notifications.id }),
   );
-  return marked.length;
 }
 
 /** Opening one: read (and seen). Reading it again keeps the first time. */
@@ -97,20 +122,17 @@ export async function markRead(db: DatabaseSession, userId: string, id: number, 
   });
 }
 
-export async function markAllRead(db: DatabaseSession, userId: string, now: Date): Promise<number> {
-  return db.transaction(async (tx) => {
-    // Unseen ones become seen too: what is read was seen.
-    await tx
+/** Everything received up to `now` is read (and seen: what is read was seen). */
+export async function markAllRead(db: DatabaseSession, userId: string, now: Date, batch = MARK_BATCH): Promise<number> {
+  // Read implies seen (markRead and this set both), so every unseen row is among the unread ones.
+  const unread = and(eq(notifications.recipientId, userId), isNull(notifications.readAt), lte(notifications.createdAt, now));
+  return markInBatches(db, batch, (writer) =>
+    writer
       .update(notifications)
-      .set({ seenAt: now })
-      .where(and(eq(notifications.recipientId, userId), isNull(notifications.seenAt), lte(notifications.createdAt, now)));
-    const marked = await tx
-      .update(notifications)
-      .set({ readAt: now })
-      .where(and(eq(notifications.recipientId, userId), isNull(notifications.readAt), lte(notifications.createdAt, now)))
-      .returning({ id: notifications.id });
-    return marked.length;
-  });
+      .set({ readAt: now, seenAt: sql`coalesce(${notifications.seenAt}, ${now.toISOString()}::timestamptz)` })
+      .where(and(unread, inArray(notifications.id, writer.select({ id: notifications.id }).from(notifications).where(unread).limit(batch))))
+      .returning({ id: notifications.id }),
+  );
 }
 
 /** Deliveries that failed for good (push or email past their retries), newest first, for admins. */
