@@ -20,7 +20,7 @@ export type JobContext = {
   signal: AbortSignal;
   database: DatabaseCluster;
   /** The queue itself: a handler enqueues follow-up jobs (with `{ tx }`: in its own transaction). */
-  jobs: Pick<JobQueue, 'send'>;
+  jobs: Pick<JobQueue, 'send' | 'findJob'>;
   /** The queue's logger with the job's queue, id and attempt. */
   logger: Logger;
 };

@@ -7,13 +7,13 @@
 import { z } from 'zod';
 import type { ConversationSettings, NotificationSettings } from '../../config/env';
 import type { Database } from '../../db';
-import { type AnyJobDefinition, defineJob, type JobContext, type JobQueue, persistentRetry, type RetryTiming } from '../../jobs';
+import { type AnyJobDefinition, defineJob, type JobContext, persistentRetry, type RetryTiming } from '../../jobs';
 import { sendDigestPage } from './digest';
 import { dispatchEvent } from './dispatch';
 import { sendEmail, smtpMailer } from './email';
 import { DIGEST_JOB, digestPageJobId, DISPATCH_JOB, EMAIL_JOB, PUSH_JOB, RECEIPTS_JOB, REMINDERS_JOB, SWEEP_JOB } from './names';
 import { checkPushReceipts, expoClient, markDead, recordFailure, sendPush } from './push';
-import { type SweepQueue, SWEEP_MIN_AGE_S, sweepUndelivered } from './relay';
+import { SWEEP_MIN_AGE_S, sweepUndelivered } from './relay';
 import { sendUnreadReminders } from './reminders';
 
 export type NotificationJobDeps = {
@@ -31,12 +31,6 @@ const sweepPayload = z.object({ minAgeSeconds: z.number().int().min(0).max(86_40
 const cronPayload = z.object({}).strict();
 /** The cron occurrence sends `{}` (the first page); each page sends the next with the run's cutoff. */
 const digestPayload = z.object({ cutoff: z.iso.datetime().optional(), after: z.string().min(1).max(200).optional() }).strict();
-
-/**
- * The sweep asks the queue for a dispatch job's state. A handler's `jobs` is the JobQueue itself,
- * typed as `send` only (src/jobs/queue.ts): checked here rather than assumed.
- */
-const canFindJobs = (jobs: Pick<JobQueue, 'send'>): jobs is SweepQueue => 'findJob' in jobs && typeof jobs.findJob === 'function';
 
 /** Dispatch only touches the database: quick retries. Push and email wait on others: longer. */
 const DISPATCH_RETRY = { retryDelaySeconds: 5, retryLimit: 10, expireInSeconds: 60 };
@@ -67,7 +61,6 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
     ...cron,
     cron: '* * * * *',
     async handler(payload, context) {
-      if (!canFindJobs(context.jobs)) throw new Error('the outbox sweep needs a queue that can find jobs');
       const sent = await sweepUndelivered(context.database.primary, context.jobs, { now: deps.now(), minAgeSeconds: payload.minAgeSeconds ?? SWEEP_MIN_AGE_S });
       if (sent > 0) context.logger.info({ sent }, 'undelivered outbox events re-sent to dispatch');
     },
