@@ -213,11 +213,11 @@ describe.skipIf(!hasCluster)('notifications', () => {
       expect((await register(second, token)).status).toBe(201);
       const [row] = await t.database.primary.select().from(pushDevices).where(eq(pushDevices.token, token));
       expect(row?.userId).toBe(second.id);
-      const path = `/notifications/devices/${encodeURIComponent(token)}`;
-      expect((await send(t, first, 'DELETE', path)).status).toBe(404);
-      const removed = await send(t, second, 'DELETE', path);
+      const path = '/notifications/devices';
+      expect((await send(t, first, 'DELETE', path, { token })).status).toBe(404);
+      const removed = await send(t, second, 'DELETE', path, { token });
       expect([removed.status, at(removed.body, 'data', 'deleted')]).toEqual([200, true]);
-      expect((await send(t, second, 'DELETE', path)).status).toBe(404);
+      expect((await send(t, second, 'DELETE', path, { token })).status).toBe(404);
       expect(await t.database.primary.select().from(pushDevices).where(eq(pushDevices.token, token))).toEqual([]);
     });
   });

@@ -96,6 +96,13 @@ export const userIdSchema = z
  * `?limit=` is clamped, not refused: an out-of-range page size (0, -5, 2.7, 1e20) is not worth an
  * error. Only what is not a finite number (abc, Infinity) is a 422.
  */
+/**
+ * A bigint identity in a path (messages, notifications): digits as text, so the document shows no
+ * numeric id to enumerate (permission lives in each statement's WHERE either way). Route handlers
+ * read it with Number(): at most 16 digits stay exact.
+ */
+export const numericIdParam = z.string().max(16).regex(/^[1-9]\d{0,15}$/, 'is not a valid id');
+
 export const limitQuery = z.coerce
   .number()
   .optional()

@@ -143,7 +143,7 @@ export const conversationsRoutes = (deps: ConversationsDeps) =>
     )
     .patch(
       '/messages/:id',
-      async ({ params, body, user, db }) => ok(await editMessage(db, deps.settings, user, params.id, body, deps.now())),
+      async ({ params, body, user, db }) => ok(await editMessage(db, deps.settings, user, Number(params.id), body, deps.now())),
       {
         auth: true,
         params: messageIdParams,
@@ -157,7 +157,7 @@ export const conversationsRoutes = (deps: ConversationsDeps) =>
         },
       },
     )
-    .delete('/messages/:id', async ({ params, user, db }) => ok(await deleteMessage(db, user, params.id, deps.now())), {
+    .delete('/messages/:id', async ({ params, user, db }) => ok(await deleteMessage(db, user, Number(params.id), deps.now())), {
       auth: true,
       params: messageIdParams,
       response: { 200: successSchema(messageSchema), ...authErrors, ...commonErrors },

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { bountyStates, memberRoles, messageKinds } from '../../db';
-import { limitQuery, NO_NUL_PATTERN, safeText, userIdSchema } from '../../lib/validation';
+import { limitQuery, NO_NUL_PATTERN, numericIdParam, safeText, userIdSchema } from '../../lib/validation';
 
 export const MAX_LINKS = 5;
 /** http(s) only, as a bounty's links: a `javascript:` URL is an XSS vector for whoever renders it. */
@@ -13,7 +13,7 @@ const linkSchema = z.url({ protocol: /^https?$/ }).max(2048).regex(NO_NUL_PATTER
 export const CLIENT_MESSAGE_ID = /^[A-Za-z0-9._:-]+$/;
 
 export const conversationIdParams = z.object({ id: z.uuid().max(36) });
-export const messageIdParams = z.object({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
+export const messageIdParams = z.object({ id: numericIdParam });
 
 const messageId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 

@@ -17,13 +17,13 @@ import {
   deadLetterSchema,
   deadLettersQuery,
   deviceSchema,
-  deviceTokenParams,
   listNotificationsQuery,
   markedSchema,
   notificationIdParams,
   notificationSchema,
   preferencesSchema,
   registerDeviceBody,
+  removeDeviceBody,
   unseenCountSchema,
   updatePreferencesBody,
 } from './schemas';
@@ -123,16 +123,19 @@ export const notificationsRoutes = (deps: NotificationsDeps) =>
       },
     )
     .delete(
-      '/notifications/devices/:token',
-      async ({ params, user, db }) => {
-        await removeDevice(db, user.id, params.token);
-        return ok({ token: params.token, deleted: true as const });
+      '/notifications/devices',
+      async ({ body, user, db }) => {
+        await removeDevice(db, user.id, body.token);
+        return ok({ token: body.token, deleted: true as const });
       },
       {
         auth: true,
-        params: deviceTokenParams,
+        body: removeDeviceBody,
         response: { 200: successSchema(deletedDeviceSchema), ...authErrors, ...commonErrors },
-        detail: { summary: 'Remove a push device', description: 'Yours only (URL-encode the token): any other token is 404 DEVICE_NOT_FOUND.' },
+        detail: {
+          summary: 'Remove a push device',
+          description: 'The token in the body (never in the URL, which access logs keep). Yours only: any other token is 404 DEVICE_NOT_FOUND.',
+        },
       },
     )
     .get(

@@ -1,12 +1,9 @@
 /** The notifications routes' edges. */
 import { z } from 'zod';
 import { deliveryChannels, deliveryStatuses, notificationCategories, preferenceSettings } from '../../db';
-import { cursorQuery, limitQuery, NO_NUL_PATTERN } from '../../lib/validation';
+import { cursorQuery, limitQuery, NO_NUL_PATTERN, numericIdParam } from '../../lib/validation';
 
-/** Notification and delivery ids are positive integers (bigint identities), in paths and cursors. */
-const numericId = z.string().regex(/^[1-9]\d{0,15}$/, 'is not a valid id');
-
-export const notificationIdParams = z.object({ id: numericId });
+export const notificationIdParams = z.object({ id: numericIdParam });
 
 export const listNotificationsQuery = z.object({
   limit: limitQuery,
@@ -26,7 +23,7 @@ export const notificationSchema = z.object({
   title: z.string().max(200),
   body: z.string().max(1000),
   subject: z.object({ type: z.string().max(50), id: z.string().max(100) }).describe('What it is about (a bounty, a request, a conversation...)'),
-  data: z.record(z.string(), z.unknown()).describe("The event's details"),
+  data: z.record(z.string().max(100), z.unknown()).describe("The event's details"),
   createdAt: z.date(),
   seenAt: z.date().nullable().describe('Set by POST /notifications/seen (the badge)'),
   readAt: z.date().nullable().describe('Set when opened, or by read-all'),
@@ -72,7 +69,8 @@ export const registerDeviceBody = z.object({
   token: z.string().trim().min(1).max(PUSH_TOKEN_MAX).regex(NO_NUL_PATTERN).describe('An Expo push token: ExponentPushToken[...]'),
   platform: z.enum(['ios', 'android', 'web']).optional(),
 });
-export const deviceTokenParams = z.object({ token: z.string().min(1).max(PUSH_TOKEN_MAX) });
+/** The token goes in the body: a URL carrying it would put it in access logs. */
+export const removeDeviceBody = z.object({ token: z.string().trim().min(1).max(PUSH_TOKEN_MAX).regex(NO_NUL_PATTERN).describe('The Expo push token to remove') });
 
 export const deviceSchema = z.object({
   token: z.string().max(PUSH_TOKEN_MAX),
