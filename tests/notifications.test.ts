@@ -533,22 +533,58 @@ describe.skipIf(!hasCluster)('notifications', () => {
         }
       };
       const seen = await marks(() => markAllSeen(t.database.session(), user.id, now, 3));
-      // 3 + 3 + 1: the last, short batch ends the loop.
-      expect([seen.marked, seen.updates.length]).toEqual([7, 3]);
+      // 3 + 3 + 1, then an empty batch ends the loop (a short one may be short because another
+      // request marked a row of it meanwhile: it does not mean nothing is left).
+      expect([seen.marked, seen.updates.length]).toEqual([7, 4]);
       for (const query of seen.updates) {
         expect(query).toMatch(/\blimit \$\d+\)/i);
         expect(query.trim()).toMatch(/select count\(\*\)::int as n from changed$/);
       }
       const read = await marks(() => markAllRead(t.database.session(), user.id, now, 3));
-      expect([read.marked, read.updates.length]).toEqual([7, 3]);
+      expect([read.marked, read.updates.length]).toEqual([7, 4]);
       const rows = await t.database.primary.select().from(notifications).where(eq(notifications.recipientId, user.id));
       expect(rows.filter((row) => row.eventId !== late).every((row) => row.readAt?.getTime() === now.getTime() && row.seenAt?.getTime() === now.getTime())).toBe(true);
       expect(rows.filter((row) => row.eventId === late).map((row) => [row.seenAt, row.readAt])).toEqual([[null, null]]);
       // Through the routes (the default batch): counts, and again nothing left to mark.
       const routeSeen = await marks(async () => Number(at((await send(t, user, 'POST', '/notifications/seen')).body, 'data', 'marked')));
-      expect([routeSeen.marked, routeSeen.updates.length]).toEqual([1, 1]);
+      expect([routeSeen.marked, routeSeen.updates.length]).toEqual([1, 2]);
       expect(at((await send(t, user, 'POST', '/notifications/read-all')).body, 'data', 'marked')).toBe(1);
       expect(at((await send(t, user, 'POST', '/notifications/read-all')).body, 'data', 'marked')).toBe(0);
+    });
+
+    test('regression (issue 11 review): "mark all seen" racing "open one" stopped at the short batch it caused, leaving the rest unseen', async () => {
+      const user = await signUp(t, 'bulk-race');
+      for (let n = 0; n < 6; n += 1) await dispatch(await record(approved(user.id, `Race ${n}`)));
+      const rows = await t.database.primary.select().from(notifications).where(eq(notifications.recipientId, user.id)).orderBy(notifications.id);
+      const first = rows[0]?.id ?? 0;
+      const now = clock.now();
+      // Another request marks the first row and holds it until "mark all" is waiting on it.
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked: () => void = () => {};
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const opener = t.database.primary.transaction(async (tx) => {
+        await tx.update(notifications).set({ seenAt: now, readAt: now }).where(eq(notifications.id, first));
+        locked();
+        await held;
+      });
+      await isLocked;
+      const marking = markAllSeen(t.database.session(), user.id, now, 2);
+      await Bun.sleep(200);
+      release();
+      await opener;
+      await marking;
+      const after = await t.database.primary.select().from(notifications).where(eq(notifications.recipientId, user.id));
+      expect(after.filter((row) => row.seenAt === null)).toEqual([]);
+    });
+
+    test('regression (issue 11 review): an id past 2^53 is refused (422), never rounded to another notification or message', async () => {
+      const user = await signUp(t, 'big-id');
+      for (const path of ['/notifications/9007199254740993/read', '/notifications/0/read', '/notifications/01/read']) {
+        expect((await send(t, user, 'POST', path)).status).toBe(422);
+      }
+      expect((await send(t, user, 'DELETE', '/messages/9007199254740993')).status).toBe(422);
+      expect((await send(t, user, 'POST', '/notifications/9007199254740991/read')).status).toBe(404);
     });
 
     test('dispatch appends notification.created to the recipient stream, once', async () => {

@@ -99,9 +99,14 @@ export const userIdSchema = z
 /**
  * A bigint identity in a path (messages, notifications): digits as text, so the document shows no
  * numeric id to enumerate (permission lives in each statement's WHERE either way). Route handlers
- * read it with Number(): at most 16 digits stay exact.
+ * read it with Number(), exact up to Number.MAX_SAFE_INTEGER: larger is refused, never rounded to
+ * another id.
  */
-export const numericIdParam = z.string().max(16).regex(/^[1-9]\d{0,15}$/, 'is not a valid id');
+export const numericIdParam = z
+  .string()
+  .max(16)
+  .regex(/^[1-9]\d{0,15}$/, 'is not a valid id')
+  .refine((value) => Number(value) <= Number.MAX_SAFE_INTEGER, 'is not a valid id');
 
 export const limitQuery = z.coerce
   .number()

@@ -76,16 +76,18 @@ export const MARK_BATCH = 5_000;
 const countRow = z.object({ n: z.number().int() });
 
 /**
- * Runs a bounded UPDATE until it changes fewer rows than a batch; returns how many it changed. Only
- * a count comes back per statement (the changed ids stay in the server's CTE).
+ * Runs a bounded UPDATE until a batch changes nothing; returns how many it changed. Only a count
+ * comes back per statement (the changed ids stay in the server's CTE). A short batch does not end
+ * it: a row another request marked meanwhile is skipped by the recheck and makes a batch short
+ * with rows past it still unmarked (an "open one" racing "mark all" stopped it early).
  */
-async function markInBatches(db: DatabaseSession, batch: number, update: (writer: Database) => SQLWrapper): Promise<number> {
+async function markInBatches(db: DatabaseSession, update: (writer: Database) => SQLWrapper): Promise<number> {
   let marked = 0;
   for (;;) {
     const [row] = await db.write((writer) => selectRows(writer, sql`with changed as ${update(writer)} select count(*)::int as n from changed`, countRow));
     const changed = row?.n ?? 0;
     marked += changed;
-    if (changed < batch) return marked;
+    if (changed === 0) return marked;
   }
 }
 
@@ -94,7 +96,7 @@ export async function markAllSeen(db: DatabaseSession, userId: string, now: Date
   // The conditions are repeated outside the subquery: a row another request marked meanwhile is
   // rechecked against them (READ COMMITTED) and neither changed nor counted twice.
   const unseen = and(eq(notifications.recipientId, userId), isNull(notifications.seenAt), lte(notifications.createdAt, now));
-  return markInBatches(db, batch, (writer) =>
+  return markInBatches(db, (writer) =>
     writer
       .update(notifications)
       .set({ seenAt: now })
@@ -126,7 +128,7 @@ export async function markRead(db: DatabaseSession, userId: string, id: number, 
 export async function markAllRead(db: DatabaseSession, userId: string, now: Date, batch = MARK_BATCH): Promise<number> {
   // Read implies seen (markRead and this set both), so every unseen row is among the unread ones.
   const unread = and(eq(notifications.recipientId, userId), isNull(notifications.readAt), lte(notifications.createdAt, now));
-  return markInBatches(db, batch, (writer) =>
+  return markInBatches(db, (writer) =>
     writer
       .update(notifications)
       .set({ readAt: now, seenAt: sql`coalesce(${notifications.seenAt}, ${now.toISOString()}::timestamptz)` })
