@@ -5,8 +5,7 @@
  * engine at the end of transition(), inside its transaction (after the bounty's lock: the lock
  * order bounty, conversations in id order, member rows, cursors holds).
  */
-import { desc, eq } from 'drizzle-orm';
-import { type Bounty, bountyTransitions, type RequestCloseReason, type Transaction } from '../../db';
+import type { Bounty, RequestCloseReason, Transaction } from '../../db';
 import { appendUserEvents, type StreamEvent } from '../realtime/stream';
 import { lockTransitionConversations, postSystemMessage } from './messages';
 
@@ -53,30 +52,18 @@ export const APPLICANT_SENTENCES: Readonly<Record<string, { body: string; system
  */
 const closedReasonOf = (name: string): RequestCloseReason => (name === 'accept' ? 'filled' : 'closed');
 
-/** Who made the transition: the history row the engine wrote just before, under the bounty's lock. */
-async function actorOf(tx: Transaction, bountyId: string): Promise<string | null> {
-  const [row] = await tx
-    .select({ actorId: bountyTransitions.actorId })
-    .from(bountyTransitions)
-    .where(eq(bountyTransitions.bountyId, bountyId))
-    .orderBy(desc(bountyTransitions.id))
-    .limit(1);
-  return row?.actorId ?? null;
-}
-
 /**
  * Posts the transition's system messages (the hunter before it, or the one it assigned: unassign
  * and withdraw are told to the hunter who leaves; and every applicant it concerns) and the stream
- * events. The actor's own read mark moves past the message they caused. `actorId` (null for a
- * timer) is read from the transition's history row when not given. Appends the transaction's
- * stream events, once: nothing after it in the same transaction may append again.
+ * events. The actor's own read mark moves past the message they caused (`actorId`: null for a
+ * timer). Appends the transaction's stream events, once: nothing after it in the same
+ * transaction may append again.
  */
 export async function announceTransition(
   tx: Transaction,
-  input: { before: Bounty; after: Bounty; name: string; now: Date; actorId?: string | null },
+  input: { before: Bounty; after: Bounty; name: string; now: Date; actorId: string | null },
 ): Promise<void> {
-  const { before, after, name, now } = input;
-  const actorId = input.actorId !== undefined ? input.actorId : await actorOf(tx, after.id);
+  const { before, after, name, now, actorId } = input;
   const hunterId = before.hunterId ?? after.hunterId;
   const threads = await lockTransitionConversations(tx, { bountyId: after.id, hunterId, closedReason: closedReasonOf(name), closedAt: now });
 
