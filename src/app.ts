@@ -25,6 +25,7 @@ import { createLifecycle, type Lifecycle } from './modules/health/service';
 import { metricsRoutes } from './modules/metrics';
 import { notificationsRoutes } from './modules/notifications';
 import { outboxRelay } from './modules/notifications/relay';
+import { typingAudience } from './modules/conversations/messages';
 import type { EventBus } from './modules/realtime/bus';
 import { CHANNELS } from './modules/realtime/channels';
 import { realtimeRoutes, SocketHub } from './modules/realtime';
@@ -101,7 +102,7 @@ export function createApp(deps: AppDeps) {
   // New outbox events are fanned out by jobs as soon as they commit.
   deps.bus.subscribe(CHANNELS.outbox, outboxRelay({ jobs: deps.jobs, logger }));
   // Stream events, ended sessions and typing reach this instance's sockets.
-  const hub = deps.hub ?? new SocketHub({ database, logger, settings: config.sockets });
+  const hub = deps.hub ?? new SocketHub({ database, logger, settings: config.sockets, typingAudience });
   hub.listenOn(deps.bus);
   const marketplace = { ...money, settings: config.marketplace, now: clock };
   // Both read their own body, so the error handler mounts them ahead of its parser.

@@ -13,6 +13,7 @@ import { jobDefinitions } from './job-definitions';
 import { createStripeClient } from './lib/stripe';
 import type { Logger, ProcessLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
+import { typingAudience } from './modules/conversations/messages';
 import { EventBus } from './modules/realtime/bus';
 import { SocketHub } from './modules/realtime/hub';
 import { serveApp } from './serve';
@@ -43,7 +44,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
   // in pg_stat_activity and tells its heartbeats from other instances'.
   const instanceId = `${crypto.randomUUID().slice(0, 8)}-${process.pid}`;
   const bus = new EventBus(database, logger, instanceId);
-  const hub = new SocketHub({ database, logger, settings: config.sockets });
+  const hub = new SocketHub({ database, logger, settings: config.sockets, typingAudience });
   const app = createApp({ config, database, logger, requestLogger, lifecycle, jobs, stripe, bus, hub });
   // After the app registered its subscribers; a primary that is down now is retried in the background.
   await bus.start();

@@ -19,6 +19,7 @@ import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from 
 import { serveApp } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
+import { typingAudience } from '../../src/modules/conversations/messages';
 import { EventBus } from '../../src/modules/realtime/bus';
 import { SocketHub } from '../../src/modules/realtime/hub';
 import { type ContractChecker, contractChecker } from './contract';
@@ -138,7 +139,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const instanceId = `t${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`;
   const bus = new EventBus(database, logger, instanceId);
   /** This app's WebSockets (served by `listen()`). */
-  const hub = new SocketHub({ database, logger, settings: config.sockets });
+  const hub = new SocketHub({ database, logger, settings: config.sockets, typingAudience });
   const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, clock, bus, hub, ...(options.now ? { now: options.now } : {}) });
   // The primary's first connection opened now: a subscriber's onListen write (the outbox relay's
   // sweep) would otherwise open it, and a test closing within milliseconds destroyed postgres-js's

@@ -28,6 +28,7 @@ import {
 } from '../../db';
 import { eitherBlocked } from '../blocks/check';
 import { type OutboxMessage, recordEvents } from '../outbox';
+import type { TypingAudience, TypingRefusal } from '../realtime/hub';
 import { appendUserEvents, type StreamEvent } from '../realtime/stream';
 import { CONVERSATIONS_ERRORS } from './errors';
 import type { ConversationView, MessageView } from './schemas';
@@ -169,19 +170,47 @@ export function lockTransitionConversations(
   return lockConversations(tx, and(eq(conversations.bountyId, bountyId), hunters));
 }
 
-/** Why `actor` may not write in `locked`: not a member (403), read-only (409), blocked (403). */
-async function assertCanWrite(tx: Transaction, locked: Locked, actor: ChatActor): Promise<ConversationMember> {
-  const me = locked.members.find((member) => member.userId === actor.id);
-  if (!me) throw CONVERSATIONS_ERRORS.error('NOT_A_MEMBER');
-  if (!locked.open) throw CONVERSATIONS_ERRORS.error('CONVERSATION_CLOSED', undefined, [{ path: 'bounty.state', message: locked.bountyState }]);
-  // The pair (poster, hunter) may not write to each other once either blocked the other; an
-  // admin who joined is not part of the pair.
+/** Why a write is refused (the socket's typing is refused the same way). */
+export type WriteRefusal = TypingRefusal;
+
+/**
+ * Why `actorId` may not write (a message, or typing) in a conversation in this state, or null:
+ * not a member, read-only, or a block within the pair (poster, hunter); an admin who joined is
+ * not part of the pair. The one rule for sends, edits and the socket's typing frames.
+ */
+export async function writeRefusal(db: Pick<Transaction, 'select'>, state: Pick<Locked, 'open' | 'members'>, actorId: string): Promise<WriteRefusal | null> {
+  const me = state.members.find((member) => member.userId === actorId);
+  if (!me) return 'NOT_A_MEMBER';
+  if (!state.open) return 'CONVERSATION_CLOSED';
   if (me.role !== 'admin') {
-    for (const other of locked.members) {
-      if (other.userId !== me.userId && other.role !== 'admin' && (await eitherBlocked(tx, me.userId, other.userId))) throw CONVERSATIONS_ERRORS.error('USER_BLOCKED');
+    for (const other of state.members) {
+      if (other.userId !== me.userId && other.role !== 'admin' && (await eitherBlocked(db, me.userId, other.userId))) return 'USER_BLOCKED';
     }
   }
-  return me;
+  return null;
+}
+
+/**
+ * Who hears `userId` typing: the other members, when they may write there (the socket's typing
+ * frames; nothing is written, so nothing is locked).
+ */
+export const typingAudience: TypingAudience = async (db, conversationId, userId) => {
+  const [row] = await db
+    .select({ open: openSql })
+    .from(conversations)
+    .innerJoin(bounties, eq(bounties.id, conversations.bountyId))
+    .where(eq(conversations.id, conversationId));
+  if (!row) return { refusal: 'NOT_A_MEMBER' };
+  const state = { open: row.open, members: await membersOf(db, conversationId) };
+  const refusal = await writeRefusal(db, state, userId);
+  return refusal ? { refusal } : { to: state.members.map((member) => member.userId).filter((id) => id !== userId) };
+};
+
+/** Refuses a write `writeRefusal` finds: not a member (403), read-only (409), blocked (403). */
+async function assertCanWrite(tx: Transaction, locked: Locked, actor: ChatActor): Promise<void> {
+  const refusal = await writeRefusal(tx, locked, actor.id);
+  if (refusal === 'CONVERSATION_CLOSED') throw CONVERSATIONS_ERRORS.error(refusal, undefined, [{ path: 'bounty.state', message: locked.bountyState }]);
+  if (refusal) throw CONVERSATIONS_ERRORS.error(refusal);
 }
 
 export type NewMessage = { text: string; links?: string[] | undefined; clientMessageId: string };

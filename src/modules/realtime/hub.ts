@@ -33,15 +33,14 @@
  * are closed with 1008 on open), and the typing rate limit keeps at most TYPING_TRACKED_MAX recent
  * conversations per socket, forgetting those older than TYPING_INTERVAL_MS.
  */
-import { eq, inArray, type SQL, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { SocketSettings } from '../../config/env';
-import { bounties, bountyRequests, conversationMembers, conversations, type DatabaseCluster, sessions, users } from '../../db';
+import { type Database, type DatabaseCluster, sessions, users } from '../../db';
 import type { Logger } from '../../lib/logger';
-import { eitherBlockedSql } from '../blocks/check';
 import type { BusSubscriber, EventBus } from './bus';
 import { CHANNELS } from './channels';
-import { CLOSE, clientFrame, type ServerFrame, TYPING_INTERVAL_MS } from './protocol';
+import { CLOSE, clientFrame, type ServerFrame, type SocketErrorCode, TYPING_INTERVAL_MS } from './protocol';
 import { type DeliveredEvent, eventsAfter, lastEventId, oldestEventId } from './stream';
 
 /** What the hub needs of a socket (Bun's ServerWebSocket has it all). */
@@ -125,14 +124,12 @@ const sessionsPayload = z.object({ sessionId: z.string().optional(), userId: z.s
 const typingPayload = z.object({ conversationId: z.string(), userId: z.string(), to: z.array(z.string()).max(100) });
 const userIdsPayload = z.array(z.string()).max(10_000);
 
-/**
- * Whether a conversation is writable (not read-only): the same condition as `openSql` in
- * src/modules/conversations/views.ts (a live request of the hunter, or the bounty's hunter),
- * restated here so the hub does not depend on a module under change; keep the two in step.
- */
-const conversationOpenSql: SQL<boolean> = sql<boolean>`(${bounties.hunterId} is not distinct from ${conversations.hunterId} or exists (select 1 from ${bountyRequests} where ${bountyRequests.bountyId} = ${conversations.bountyId} and ${bountyRequests.hunterId} = ${conversations.hunterId} and ${bountyRequests.status} in ('pending', 'accepted')))`;
-/** Qualified by hand: inside eitherBlockedSql's subquery a bare "user_id" could bind elsewhere. */
-const memberUserIdSql = sql.raw('"conversation_members"."user_id"');
+/** A typing frame refused as a message would be; a conversation not yours is not named as such. */
+const TYPING_REFUSALS: Readonly<Record<TypingRefusal, { code: SocketErrorCode; message: string }>> = {
+  NOT_A_MEMBER: { code: 'CONVERSATION_NOT_FOUND', message: 'No such conversation of yours' },
+  CONVERSATION_CLOSED: { code: 'CONVERSATION_CLOSED', message: 'This conversation is read-only: the request is no longer live' },
+  USER_BLOCKED: { code: 'USER_BLOCKED', message: 'One of you blocked the other: you cannot message each other' },
+};
 
 export type HubCounters = {
   /** Sockets open now. */
@@ -154,10 +151,20 @@ export type HubCounters = {
   closesByCode: Record<number, number>;
 };
 
+/** Why typing is refused, as for a message; null when allowed. */
+export type TypingRefusal = 'NOT_A_MEMBER' | 'CONVERSATION_CLOSED' | 'USER_BLOCKED';
+
+/**
+ * Who may hear `userId` typing in a conversation, by the same rule as a message (the
+ * conversations module's, handed in so this module never imports it: it imports this one).
+ */
+export type TypingAudience = (db: Database, conversationId: string, userId: string) => Promise<{ refusal: TypingRefusal } | { to: string[] }>;
+
 export type SocketHubDeps = {
   database: Pick<DatabaseCluster, 'primary' | 'authPrimary'>;
   logger: Logger;
   settings: SocketSettings;
+  typingAudience: TypingAudience;
   now?: () => number;
 };
 
@@ -603,8 +610,7 @@ export class SocketHub {
 
   /**
    * Announces a member's typing to the conversation's other members, on every instance; refused
-   * like a message would be (src/modules/conversations/messages.ts assertCanWrite): not a member,
-   * a read-only conversation, or a block between the sender and another member of the pair.
+   * by the same rule as a message (deps.typingAudience: conversations/messages.ts).
    */
   private async typing(client: Client, conversationId: string): Promise<void> {
     const now = this.now();
@@ -619,33 +625,12 @@ export class SocketHub {
     if (client.typingAt.size >= TYPING_TRACKED_MAX) return;
     client.typingAt.set(conversationId, now);
     try {
-      const members = await this.deps.database.primary
-        .select({
-          userId: conversationMembers.userId,
-          role: conversationMembers.role,
-          open: conversationOpenSql,
-          blocked: eitherBlockedSql(memberUserIdSql, client.userId),
-        })
-        .from(conversationMembers)
-        .innerJoin(conversations, eq(conversations.id, conversationMembers.conversationId))
-        .innerJoin(bounties, eq(bounties.id, conversations.bountyId))
-        .where(eq(conversationMembers.conversationId, conversationId));
-      const me = members.find((member) => member.userId === client.userId);
-      if (!me) {
-        this.sendTo(client, { type: 'error', code: 'CONVERSATION_NOT_FOUND', message: 'No such conversation of yours' });
+      const audience = await this.deps.typingAudience(this.deps.database.primary, conversationId, client.userId);
+      if ('refusal' in audience) {
+        this.sendTo(client, { type: 'error', ...TYPING_REFUSALS[audience.refusal] });
         return;
       }
-      if (!me.open) {
-        this.sendTo(client, { type: 'error', code: 'CONVERSATION_CLOSED', message: 'This conversation is read-only: the request is no longer live' });
-        return;
-      }
-      // The pair (poster, hunter) may not reach each other once either blocked the other; an admin
-      // who joined is not part of the pair (as for messages).
-      if (me.role !== 'admin' && members.some((member) => member.userId !== me.userId && member.role !== 'admin' && member.blocked)) {
-        this.sendTo(client, { type: 'error', code: 'USER_BLOCKED', message: 'One of you blocked the other: you cannot message each other' });
-        return;
-      }
-      const to = members.map((member) => member.userId).filter((userId) => userId !== client.userId);
+      const { to } = audience;
       if (to.length === 0) return;
       const payload = JSON.stringify({ conversationId, userId: client.userId, to });
       // Ids only, well under NOTIFY's 8000 bytes; outside a transaction it is sent at once.
