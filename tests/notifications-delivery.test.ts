@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { and, eq } from 'drizzle-orm';
-import { notificationDeliveries, notifications } from '../src/db';
-import { DISPATCH_JOB, dispatchJobId, PUSH_JOB } from '../src/modules/notifications/names';
+import { notificationDeliveries, notifications, outboxEvents } from '../src/db';
+import { DISPATCH_JOB, dispatchJobId, PUSH_JOB, SWEEP_JOB } from '../src/modules/notifications/names';
 import { eventsFor, recordEvents } from '../src/modules/outbox';
 import { signUp, type TestAccount } from './support/accounts';
 import { send, submittedBounty } from './support/bounties';
@@ -107,5 +107,35 @@ describe.skipIf(!hasCluster)('notification delivery through the job queue', () =
     expect(dispatchJobs.map((job) => job.state)).toEqual(['completed', 'completed']);
     expect(await t.database.primary.select().from(notifications).where(eq(notifications.eventId, event.id))).toHaveLength(1);
     expect(servers.expo.pushesTo(token)).toHaveLength(1);
+  });
+
+  test('regression (CI of issue 11): a live event is dispatched ahead of a sweep backlog, not after it', async () => {
+    // The bug: every dispatch job had one priority, so the sweep at start-up (the undelivered events of
+    // every earlier test, up to a thousand) ran first and a live notification waited past 10 s.
+    const idle = await signUp(t, 'e2e-backlog');
+    const at = new Date(Date.now() - 60_000);
+    // Written without the NOTIFY (as events committed while no instance listened): only a sweep finds them.
+    const backlog = await t.database.primary
+      .insert(outboxEvents)
+      .values(Array.from({ length: 300 }, () => ({ topic: 'deposit.succeeded', recipientId: idle.id, subjectType: 'deposit', subjectId: crypto.randomUUID(), payload: { amount: 100, currency: 'usd' }, createdAt: at })))
+      .returning({ id: outboxEvents.id });
+    const sweep = await t.jobs.send(SWEEP_JOB, { minAgeSeconds: 0 });
+    if (!sweep) throw new Error('sweep not enqueued');
+    await t.jobs.waitForJob(SWEEP_JOB, sweep, { timeoutMs: 20_000 });
+
+    const user = await signUp(t, 'e2e-live');
+    await t.database.primary.transaction((tx) =>
+      recordEvents(tx, new Date(), [
+        { topic: 'withdrawal.paid', recipientId: user.id, subject: { type: 'withdrawal', id: crypto.randomUUID() }, payload: { amount: 500, currency: 'usd' } },
+      ]),
+    );
+    const [live] = (await eventsFor(t.database.primary, user.id)).slice(-1);
+    if (!live) throw new Error('no live event');
+    await t.jobs.waitForJob(DISPATCH_JOB, dispatchJobId(live.id), { timeoutMs: 20_000 });
+    const backlogIds = new Set(backlog.map((row) => row.id));
+    const waiting = (await t.jobs.findJobs(DISPATCH_JOB)).filter(
+      (job) => backlogIds.has((job.data as { eventId: number }).eventId) && job.state === 'created',
+    );
+    expect(waiting.length).toBeGreaterThan(0);
   });
 });

@@ -85,6 +85,8 @@ export type SendJobOptions = {
   singletonKey?: string;
   /** A UUID of the caller's choosing (idempotent sends). */
   id?: string;
+  /** Higher runs first among waiting jobs of its queue (pg-boss: priority desc, then age); default 0. */
+  priority?: number;
 };
 
 export type JobState = 'created' | 'retry' | 'active' | 'completed' | 'cancelled' | 'failed';
@@ -262,6 +264,7 @@ export class JobQueue {
       ...(options.startAfter !== undefined ? { startAfter: options.startAfter } : {}),
       ...(options.singletonKey !== undefined ? { singletonKey: options.singletonKey } : {}),
       ...(options.id !== undefined ? { id: options.id } : {}),
+      ...(options.priority !== undefined ? { priority: options.priority } : {}),
     };
     const { tx } = options;
     if (tx) return this.boss.send(name, payload, { ...sendOptions, db: executeSqlOn(tx) });

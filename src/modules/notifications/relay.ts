@@ -20,6 +20,11 @@ import { DISPATCH_JOB, dispatchJobId, hourlyDispatchJobId, SWEEP_JOB } from './n
 /** The cron sweep leaves the freshest events to the NOTIFY path. */
 export const SWEEP_MIN_AGE_S = 30;
 const SWEEP_BATCH = 1_000;
+/**
+ * A live event's dispatch runs ahead of the sweep's: after an outage the sweep may enqueue a
+ * thousand old events, and a notification of what just happened must not wait behind them.
+ */
+export const LIVE_DISPATCH_PRIORITY = 10;
 
 const isEventId = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
 
@@ -32,7 +37,7 @@ export const outboxRelay = (deps: { jobs: JobQueue; logger: Logger }): BusSubscr
     onMessage(payload) {
       const ids = Array.isArray(payload) ? payload.filter(isEventId) : [];
       for (const eventId of ids) {
-        deps.jobs.send(DISPATCH_JOB, { eventId }, { id: dispatchJobId(eventId) }).catch((error: unknown) => skipped(error, { eventId }));
+        deps.jobs.send(DISPATCH_JOB, { eventId }, { id: dispatchJobId(eventId), priority: LIVE_DISPATCH_PRIORITY }).catch((error: unknown) => skipped(error, { eventId }));
       }
     },
     onListen() {
