@@ -9,6 +9,7 @@ import type { Logger } from './lib/logger';
 import { notFound } from './lib/errors';
 import type { JobQueue } from './jobs';
 import { createStripeClient, type Stripe } from './lib/stripe';
+import { adminRoutes } from './modules/admin';
 import { authRoutes, betterAuthHandler } from './modules/auth';
 import { bountiesRoutes } from './modules/bounties';
 import { bountyFunder } from './modules/bounties/funding';
@@ -29,8 +30,10 @@ import { typingAudience } from './modules/conversations/messages';
 import type { EventBus } from './modules/realtime/bus';
 import { CHANNELS } from './modules/realtime/channels';
 import { realtimeRoutes, SocketHub } from './modules/realtime';
+import { moderationRoutes } from './modules/moderation';
 import { postsRoutes } from './modules/posts';
 import { profilesRoutes } from './modules/profiles';
+import { riskRoutes } from './modules/risk';
 import { searchRoutes } from './modules/search';
 import { requestsRoutes } from './modules/requests';
 import { usersRoutes } from './modules/users';
@@ -89,7 +92,7 @@ export function createApp(deps: AppDeps) {
   const authCallBoundMs = 2 * database.operationBoundMs;
   // Keys kept 24 h; a request still running after 2 min is taken to have died with its process.
   const idempotency = idempotencyPlugin({ ttlHours: 24, lockTimeoutMs: 120_000, logger });
-  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin, idempotencyPlugin: idempotency, authCallBoundMs };
+  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin, idempotencyPlugin: idempotency, authCallBoundMs, risk: config.risk };
   const stripe = deps.stripe ?? createStripeClient(config.stripe);
   const money = {
     ...modules,
@@ -105,6 +108,7 @@ export function createApp(deps: AppDeps) {
   const hub = deps.hub ?? new SocketHub({ database, logger, settings: config.sockets, typingAudience });
   hub.listenOn(deps.bus);
   const marketplace = { ...money, settings: config.marketplace, now: clock };
+  const staff = { ...marketplace, jobs: deps.jobs, dualControlCents: config.adjustmentDualControlCents };
   // Both read their own body, so the error handler mounts them ahead of its parser.
   const unparsedRoutes = new Elysia({ name: 'unparsed-routes' })
     .use(
@@ -170,6 +174,9 @@ export function createApp(deps: AppDeps) {
     .use(walletRoutes(money))
     .use(paymentsRoutes({ ...money, applePayDomainAssociation: config.applePayDomainAssociation }))
     .use(connectRoutes({ ...money, returnUrl: config.connect.returnUrl, refreshUrl: config.connect.refreshUrl }))
+    .use(moderationRoutes(staff))
+    .use(riskRoutes(staff))
+    .use(adminRoutes(staff))
     .all('*', () => {
       throw notFound('No route matches this path');
     }, { detail: { hide: true } });

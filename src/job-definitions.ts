@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { Stripe } from './lib/stripe';
-import type { ConversationSettings, MarketplaceSettings, NotificationSettings } from './config/env';
+import type { ConversationSettings, MarketplaceSettings, NotificationSettings, RiskSettings } from './config/env';
 import { bountyFunder } from './modules/bounties/funding';
 import { timersJob } from './modules/bounties/timers';
 import { ledgerCheckJob } from './modules/ledger/jobs';
@@ -25,6 +25,8 @@ export type JobDeps = {
   /** Push and email delivery (notifications), and when unread messages are worth a reminder. */
   notifications: NotificationSettings;
   conversations: ConversationSettings;
+  /** Risk rules' thresholds (the score job reads them). */
+  risk: RiskSettings;
   /** The clock timers and sweeps judge by; tests move it. */
   now?: () => Date;
   /** Tests shorten the payout and reconcile retries; production keeps the modules' defaults. */

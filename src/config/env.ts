@@ -144,6 +144,20 @@ const envSchema = z
     MAIL_FROM: z.string().trim().min(3).default('BOUNTYExpo <no-reply@bountyexpo.local>'),
     LOCAL_SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(12025),
     DIGEST_HOUR_UTC: z.coerce.number().int().min(0).max(23).default(8),
+    ENABLE_RISK_MANAGEMENT: boolean.default(true),
+    RISK_CARD_HOLD_DAYS: z.coerce.number().int().min(0).max(180).default(14),
+    RISK_MAX_DEPOSITS_PER_DAY: z.coerce.number().int().min(1).max(1_000).default(10),
+    RISK_MAX_DEPOSIT_CENTS_PER_DAY: z.coerce.number().int().min(100).max(100_000_000_00).default(500_000),
+    RISK_MAX_WITHDRAWALS_PER_DAY: z.coerce.number().int().min(1).max(1_000).default(3),
+    RISK_MAX_FAILED_PAYMENTS_PER_DAY: z.coerce.number().int().min(1).max(1_000).default(3),
+    RISK_NEW_ACCOUNT_DAYS: z.coerce.number().int().min(0).max(365).default(14),
+    RISK_NEW_ACCOUNT_MAX_REWARD_CENTS: z.coerce.number().int().min(100).max(100_000_000_00).default(20_000),
+    RISK_NEW_ACCOUNT_MAX_OPEN_BOUNTIES: z.coerce.number().int().min(1).max(1_000).default(3),
+    RISK_NEW_ACCOUNT_MAX_REQUESTS_PER_DAY: z.coerce.number().int().min(1).max(1_000).default(10),
+    RISK_DEPOSIT_WITHDRAW_DAYS: z.coerce.number().int().min(1).max(90).default(7),
+    RISK_PAYOUT_CHANGE_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(72),
+    RISK_LINKED_ACCOUNTS_MAX: z.coerce.number().int().min(1).max(100).default(2),
+    ADJUSTMENT_DUAL_CONTROL_CENTS: z.coerce.number().int().min(0).max(100_000_000_00).default(10_000),
     WORKER_ENABLED: boolean.default(true),
     JOBS_SCHEMA: z.string().trim().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case PostgreSQL identifier').default('pgboss'),
 
@@ -267,6 +281,31 @@ export type NotificationSettings = Readonly<{
   digestHourUtc: number;
 }>;
 
+/**
+ * Risk rules' thresholds (src/modules/risk/rules.ts). `enabled` false (ENABLE_RISK_MANAGEMENT=false)
+ * makes every rule allow; off-platform warnings in chat still count.
+ */
+export type RiskSettings = Readonly<{
+  enabled: boolean;
+  /** Card money this young cannot be withdrawn yet (the chargeback window). */
+  cardHoldDays: number;
+  maxDepositsPerDay: number;
+  maxDepositCentsPerDay: number;
+  maxWithdrawalsPerDay: number;
+  maxFailedPaymentsPerDay: number;
+  /** An account younger than this, with no completed work, has the caps below. */
+  newAccountDays: number;
+  newAccountMaxRewardCents: number;
+  newAccountMaxOpenBounties: number;
+  newAccountMaxRequestsPerDay: number;
+  /** A withdrawal this soon after a deposit, with no marketplace activity between, is held. */
+  depositWithdrawDays: number;
+  /** A withdrawal this soon after the payout destination changed is held. */
+  payoutChangeHours: number;
+  /** More accounts than this on one device or payout destination are flagged. */
+  linkedAccountsMax: number;
+}>;
+
 export type AppConfig = Readonly<{
   nodeEnv: 'development' | 'test' | 'production';
   isProduction: boolean;
@@ -338,6 +377,9 @@ export type AppConfig = Readonly<{
   conversations: ConversationSettings;
   sockets: SocketSettings;
   notifications: NotificationSettings;
+  risk: RiskSettings;
+  /** An admin's ledger adjustment above this (absolute, minor units) waits for a second admin. */
+  adjustmentDualControlCents: number;
   /** The Apple Pay domain-association file's content, served under /.well-known when set. */
   applePayDomainAssociation: string | null;
   /** Whether this process runs the job workers (`bun run worker` runs them alone). */
@@ -468,6 +510,22 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
       mailFrom: env.MAIL_FROM,
       digestHourUtc: env.DIGEST_HOUR_UTC,
     }),
+    risk: Object.freeze({
+      enabled: env.ENABLE_RISK_MANAGEMENT,
+      cardHoldDays: env.RISK_CARD_HOLD_DAYS,
+      maxDepositsPerDay: env.RISK_MAX_DEPOSITS_PER_DAY,
+      maxDepositCentsPerDay: env.RISK_MAX_DEPOSIT_CENTS_PER_DAY,
+      maxWithdrawalsPerDay: env.RISK_MAX_WITHDRAWALS_PER_DAY,
+      maxFailedPaymentsPerDay: env.RISK_MAX_FAILED_PAYMENTS_PER_DAY,
+      newAccountDays: env.RISK_NEW_ACCOUNT_DAYS,
+      newAccountMaxRewardCents: env.RISK_NEW_ACCOUNT_MAX_REWARD_CENTS,
+      newAccountMaxOpenBounties: env.RISK_NEW_ACCOUNT_MAX_OPEN_BOUNTIES,
+      newAccountMaxRequestsPerDay: env.RISK_NEW_ACCOUNT_MAX_REQUESTS_PER_DAY,
+      depositWithdrawDays: env.RISK_DEPOSIT_WITHDRAW_DAYS,
+      payoutChangeHours: env.RISK_PAYOUT_CHANGE_HOURS,
+      linkedAccountsMax: env.RISK_LINKED_ACCOUNTS_MAX,
+    }),
+    adjustmentDualControlCents: env.ADJUSTMENT_DUAL_CONTROL_CENTS,
     applePayDomainAssociation: env.APPLE_PAY_DOMAIN_ASSOCIATION ?? null,
     workerEnabled: env.WORKER_ENABLED,
     jobsSchema: env.JOBS_SCHEMA,

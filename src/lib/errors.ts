@@ -99,6 +99,7 @@ export const COMMON_ERRORS = defineErrors({
   FORBIDDEN: { status: 403, message: 'You are not allowed to do this' },
   INVALID_ORIGIN: { status: 403, message: 'This origin may not send authenticated writes' },
   USER_BANNED: { status: 403, message: 'This account is banned' },
+  SESSION_NOT_FRESH: { status: 403, message: 'Sign in again to do this: staff actions need a recent sign-in' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here' },
   CONFLICT: { status: 409, message: 'A record with these values already exists' },

@@ -3,17 +3,20 @@
  * tags and error-code lists come from here; tests/structure.test.ts checks that every mounted
  * route carries one of these tags, so a module cannot be mounted without being listed.
  */
+import { adminModule } from './admin';
 import { authModule } from './auth';
 import { bountiesModule } from './bounties';
 import { connectModule } from './connect';
 import { conversationsModule } from './conversations';
 import { healthModule } from './health';
 import { metricsModule } from './metrics';
+import { moderationModule } from './moderation';
 import { notificationsModule } from './notifications';
 import type { ModuleInfo } from './module';
 import { paymentsModule } from './payments';
 import { postsModule } from './posts';
 import { profilesModule } from './profiles';
+import { riskModule } from './risk';
 import { realtimeModule } from './realtime';
 import { searchModule } from './search';
 import { requestsModule } from './requests';
@@ -38,6 +41,9 @@ export const MODULES: readonly ModuleInfo[] = [
   paymentsModule,
   connectModule,
   webhooksModule,
+  moderationModule,
+  riskModule,
+  adminModule,
 ];
 
 export type { ModuleInfo, ModuleTag } from './module';

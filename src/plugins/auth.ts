@@ -19,13 +19,15 @@ import { Elysia } from 'elysia';
 import type { UserRole } from '../db';
 import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, type SessionReader, toAuthSession, toAuthUser } from '../lib/auth';
 import { appendSetCookies, type HeaderSink } from '../lib/cookies';
-import { forbidden, unauthorized } from '../lib/errors';
+import { COMMON_ERRORS, forbidden, unauthorized } from '../lib/errors';
 
 /**
  * `fresh: true` makes a safe read (GET) check the database instead of the cookie cache; unsafe
- * methods and admin checks always do.
+ * methods and admin checks always do. `fresh: 'sign-in'` (admin and moderation actions) also
+ * needs a session signed in within Better-Auth's `freshAge` (a day by default): a cookie stolen
+ * from a long-lived session cannot ban, refund or grant roles; 403 SESSION_NOT_FRESH says sign in again.
  */
-export type AuthRequirement = true | { role?: UserRole | readonly UserRole[]; fresh?: boolean };
+export type AuthRequirement = true | { role?: UserRole | readonly UserRole[]; fresh?: boolean | 'sign-in' };
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -99,12 +101,19 @@ export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBou
           const wanted = typeof requirement === 'object' && requirement.role !== undefined
             ? (Array.isArray(requirement.role) ? requirement.role : [requirement.role])
             : null;
-          const fresh = (typeof requirement === 'object' && requirement.fresh === true) || (wanted?.includes('admin') ?? false);
+          const freshness = typeof requirement === 'object' ? requirement.fresh : undefined;
+          const fresh = freshness === true || freshness === 'sign-in' || (wanted?.includes('admin') ?? false);
           const found = await loadSession(request, set, fresh);
           if (!found) throw unauthorized('Sign in to do this', 'UNAUTHORIZED');
           // A ban deletes the user's sessions; this refuses one that survived it anyway.
           if (isBanActive(found.user)) throw forbidden('This account is banned', 'USER_BANNED');
           if (wanted && !wanted.includes(found.user.role)) throw forbidden('Your role does not allow this', 'FORBIDDEN');
+          if (freshness === 'sign-in') {
+            const freshAgeS = (await auth.$context).sessionConfig.freshAge;
+            if (freshAgeS > 0 && Date.now() - found.session.createdAt.getTime() > freshAgeS * 1000) {
+              throw COMMON_ERRORS.error('SESSION_NOT_FRESH');
+            }
+          }
           return { user: found.user, session: found.session };
         },
       }),

@@ -11,6 +11,9 @@ type RequestMeta = { id: string; startedAt: number };
 // Keyed by the Request object: available in every hook, including onError and onAfterResponse.
 const metaByRequest = new WeakMap<Request, RequestMeta>();
 
+/** The request's id (x-request-id): what an audit row records so it meets the request's log line. */
+export const requestIdOf = (request: Request): string | null => metaByRequest.get(request)?.id ?? null;
+
 /** Database targets are recorded here by the database plugin so the log line can name them. */
 export const dbTargetsByRequest = new WeakMap<Request, string[]>();
 

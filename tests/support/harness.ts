@@ -66,6 +66,9 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     STRIPE_SECRET_KEY: LOCAL_STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     STRIPE_CONNECT_WEBHOOK_SECRET: TEST_CONNECT_WEBHOOK_SECRET,
+    // Every test account is minutes old and deposits by card: the risk rules' new-account caps and
+    // card hold would refuse most of what other tests do. Risk tests turn them on (tests/risk*.test.ts).
+    ENABLE_RISK_MANAGEMENT: 'false',
     ...overrides,
   });
 }
@@ -130,7 +133,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const jobsSchema = `pgboss_t${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const jobs = JobQueue.create({ database, logger, schema: jobsSchema, pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 });
   // Short retries and expiries: a test waits seconds, not the minutes production backs off for.
-  for (const definition of jobDefinitions({ stripe, marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, retry: TEST_JOB_TIMING, ...(options.clock ? { now: options.clock } : {}) })) {
+  for (const definition of jobDefinitions({ stripe, marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk, retry: TEST_JOB_TIMING, ...(options.clock ? { now: options.clock } : {}) })) {
     jobs.define(definition);
   }
   if (hasCluster && options.work !== undefined) await jobs.start({ work: options.work });

@@ -5,3 +5,4 @@ export * from './payments';
 export * from './posts';
 export * from './marketplace';
 export * from './realtime';
+export * from './trust';

@@ -30,8 +30,10 @@ export type AccountOwnerType = (typeof accountOwnerTypes)[number];
  * - `fees`: the platform's revenue (owner: platform);
  * - `external`: money outside the ledger, at Stripe (owner: platform, negative: what Stripe holds
  *   for us). Every deposit comes from it and every payout goes to it.
+ * - `adjustments`: the other side of every admin's manual correction (owner: platform, may be
+ *   negative: what the platform gave users by correction, net).
  */
-export const accountKinds = ['available', 'withdrawal_hold', 'receivable', 'escrow', 'fees', 'external'] as const;
+export const accountKinds = ['available', 'withdrawal_hold', 'receivable', 'escrow', 'fees', 'external', 'adjustments'] as const;
 export type AccountKind = (typeof accountKinds)[number];
 
 export const ledgerAccounts = pgTable(

@@ -132,6 +132,11 @@ export const bounties = pgTable(
     cancelProposalExpiresAt: timestamp('cancel_proposal_expires_at', { withTimezone: true }),
     /** Transitions so far: a client's view is stale when this moved on. */
     version: integer('version').notNull().default(0),
+    /**
+     * Removed by a moderator: seen only by its participants and staff. A bounty that can still be
+     * cancelled is also cancelled and refunded; a completed one is only hidden.
+     */
+    hiddenAt: timestamp('hidden_at', { withTimezone: true }),
     search: tsvector('search')
       .notNull()
       .generatedAlwaysAs(
@@ -352,6 +357,8 @@ export const bountyReviews = pgTable(
     context: text('context').$type<ReviewContext>().notNull(),
     /** Double-blind: hidden until the other side reviews too or the window closes. */
     visibleFrom: timestamp('visible_from', { withTimezone: true }).notNull(),
+    /** Hidden by a moderator (a report resolved by removing it): no longer shown or counted. */
+    hiddenAt: timestamp('hidden_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
   (table) => [

@@ -55,7 +55,11 @@ export const deposits = pgTable(
   ],
 );
 
-export const withdrawalStatuses = ['pending', 'paid', 'failed', 'reversed', 'payout_failed'] as const;
+/**
+ * `held`: a risk rule held it for review (the amount is held, no payout job yet): an admin
+ * approves it (then `pending`, paid by the job) or rejects it (`rejected`, the hold voided).
+ */
+export const withdrawalStatuses = ['held', 'pending', 'paid', 'failed', 'reversed', 'payout_failed', 'rejected'] as const;
 export type WithdrawalStatus = (typeof withdrawalStatuses)[number];
 
 /**
@@ -79,11 +83,17 @@ export const withdrawals = pgTable(
     /** Why it failed (or why the bank payout after it failed), in words the user can act on. */
     failureReason: text('failure_reason'),
     attempts: integer('attempts').notNull().default(0),
+    /** Why a risk rule held it (for the reviewing admin; the user sees only that it is under review). */
+    heldReason: text('held_reason'),
+    reviewedBy: text('reviewed_by'),
+    reviewedAt: timestamp('reviewed_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [
     unique('withdrawals_user_request_key').on(table.userId, table.requestKey),
+    // The risk review queue, oldest first.
+    index('withdrawals_held_idx').on(table.createdAt, table.id).where(sql`${table.status} = 'held'`),
     index('withdrawals_user_created_idx').on(table.userId, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
     check('withdrawals_amount_positive', sql`${table.amount} > 0`),
     check('withdrawals_status_check', sql`${table.status} in (${inList(withdrawalStatuses)})`),
@@ -110,18 +120,34 @@ export const connectAccounts = pgTable('connect_accounts', {
   payoutFailureReason: text('payout_failure_reason'),
   /** When the payout event behind payoutFailureReason was created: an older one changes nothing. */
   payoutEventAt: timestamp('payout_event_at', { withTimezone: true }),
+  /** When the payout destination (the bank account behind the connected account) last changed: risk rules read it. */
+  payoutDetailsChangedAt: timestamp('payout_details_changed_at', { withTimezone: true }),
   /** When Stripe produced the state stored here: an older event never overwrites a newer state. */
   stateAt: timestamp('state_at', { withTimezone: true }).notNull().defaultNow(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
-/** A wallet that may not send money out (a chargeback it could not cover). */
-export const walletFreezes = pgTable('wallet_freezes', {
-  userId: text('user_id').primaryKey(),
-  reason: text('reason').notNull(),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const freezeSources = ['chargeback', 'admin'] as const;
+export type FreezeSource = (typeof freezeSources)[number];
+
+/**
+ * A wallet that may not send money out: a chargeback it could not cover (lifted by itself once
+ * the debt is settled), or an admin's freeze (lifted only by an admin). Either one freezes.
+ */
+export const walletFreezes = pgTable(
+  'wallet_freezes',
+  {
+    userId: text('user_id').notNull(),
+    source: text('source').$type<FreezeSource>().notNull().default('chargeback'),
+    reason: text('reason').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    primaryKey({ name: 'wallet_freezes_pkey', columns: [table.userId, table.source] }),
+    check('wallet_freezes_source_check', sql`${table.source} in (${inList(freezeSources)})`),
+  ],
+);
 
 export const webhookEventStatuses = ['processed', 'deferred', 'ignored'] as const;
 export type WebhookEventStatus = (typeof webhookEventStatuses)[number];

@@ -80,6 +80,8 @@ export const messages = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
     editedAt: timestamp('edited_at', { withTimezone: true }),
     deletedAt: timestamp('deleted_at', { withTimezone: true }),
+    /** Hidden by a moderator (a report resolved by removing it): the text stays for admins, like a delete. */
+    hiddenAt: timestamp('hidden_at', { withTimezone: true }),
   },
   (table) => [
     unique('messages_client_message_id').on(table.conversationId, table.senderId, table.clientMessageId),

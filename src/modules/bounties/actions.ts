@@ -20,7 +20,8 @@ import { type Actor, type Marketplace, findOpenDispute, type StepResult, transit
 import { BOUNTIES_ERRORS } from './errors';
 import { timerDue, type TransitionName } from './lifecycle';
 
-export type LifecycleDeps = Readonly<{ db: DatabaseSession; marketplace: Marketplace; now: () => Date }>;
+/** `requestId`: the request that acts, recorded in the audit log beside an admin's transition. */
+export type LifecycleDeps = Readonly<{ db: DatabaseSession; marketplace: Marketplace; now: () => Date; requestId?: string | null }>;
 
 /** A transition in its own transaction, as the routes run it. */
 function run(
@@ -31,7 +32,7 @@ function run(
   step?: Parameters<typeof transition>[3],
 ): Promise<Bounty> {
   const now = deps.now();
-  return deps.db.transaction((tx) => transition(tx, deps.marketplace, { bountyId, name, actor, now }, step));
+  return deps.db.transaction((tx) => transition(tx, deps.marketplace, { bountyId, name, actor, now, requestId: deps.requestId ?? null }, step));
 }
 
 /** Cited criteria must be the bounty's own (ids 1..n); the refusal names the unknown ones. */

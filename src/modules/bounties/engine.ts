@@ -9,6 +9,7 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { MarketplaceSettings } from '../../config/env';
 import {
+  type AuditSummary,
   type Bounty,
   bounties,
   type BountyDispute,
@@ -25,6 +26,8 @@ import {
 } from '../../db';
 import type { Viewer } from '../../lib/auth';
 import { HttpError } from '../../lib/errors';
+import { type AuditAction } from '../audit/actions';
+import { actorOf, recordAudit } from '../audit/service';
 import { announceTransition } from '../conversations/announce';
 import { refundEscrow, releaseEscrow } from '../ledger';
 import { type OutboxMessage, recordEvents } from '../outbox';
@@ -113,7 +116,12 @@ export type TransitionRequest = Readonly<{
   name: TransitionName;
   actor: Actor;
   now: Date;
+  /** The request that acts (its x-request-id), for the audit row of an admin's transition. */
+  requestId?: string | null;
 }>;
+
+/** An admin's transitions are audited, in the transition's own transaction. */
+const AUDITED: Partial<Record<TransitionName, AuditAction>> = { resolve: 'dispute.resolve', admin_cancel: 'bounty.admin_cancel' };
 
 const conflictWithState = (bounty: Bounty, message: string, code: 'INVALID_TRANSITION' | 'TRANSITION_REFUSED'): HttpError =>
   BOUNTIES_ERRORS.error(code, message, [{ path: 'state', message: bounty.state }]);
@@ -203,11 +211,33 @@ export async function transition(
     createdAt: now,
   });
 
+  const audited = AUDITED[name];
+  if (audited && viewer) {
+    await recordAudit(tx, {
+      actor: actorOf(viewer),
+      action: audited,
+      targetId: bounty.id,
+      reason: result.reason ?? '',
+      before: { state: bounty.state, hunterId: bounty.hunterId, reward: bounty.rewardAmount },
+      after: { state: to, cancelReason, ...auditDetails(result.details) },
+      requestId: request.requestId ?? null,
+    });
+  }
+
   await startTimers(tx, marketplace.settings, updated, rule.starts, now);
   await recordEvents(tx, now, [...noticeToOthers(name, bounty, updated, viewer?.id ?? null), ...(result.events ?? [])]);
   // Last: it appends the transaction's stream events, whose cursors stay locked until commit.
   await announceTransition(tx, { before: bounty, after: updated, name, now, actorId: viewer?.id ?? null });
   return updated;
+}
+
+/** The scalar details of a step (a ruling's outcome and split) as the audit row keeps them. */
+function auditDetails(details: Record<string, unknown> | undefined): AuditSummary {
+  const summary: AuditSummary = {};
+  for (const [key, value] of Object.entries(details ?? {})) {
+    if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') summary[key] = value;
+  }
+  return summary;
 }
 
 export const disputeSummary = (dispute: BountyDispute) => ({

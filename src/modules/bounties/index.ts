@@ -5,6 +5,7 @@
  * each route's description is generated from it, so the document cannot drift from the rules.
  */
 import { Elysia } from 'elysia';
+import { requestIdOf } from '../../plugins/request-context';
 import { z } from 'zod';
 import type { MarketplaceSettings } from '../../config/env';
 import { forbidden } from '../../lib/errors';
@@ -106,7 +107,12 @@ const transitionErrors = { ...authErrors, ...commonErrors, 409: errorSchema };
 const historyQuery = z.object({ limit: limitQuery, after: z.coerce.number().int().min(0).optional().describe('The last history id seen (pages ascend)') });
 
 export const bountiesRoutes = (deps: BountiesDeps) => {
-  const lifecycle = (db: LifecycleDeps['db']): LifecycleDeps => ({ db, marketplace: { settings: deps.settings }, now: deps.now });
+  const lifecycle = (db: LifecycleDeps['db'], request?: Request): LifecycleDeps => ({
+    db,
+    marketplace: { settings: deps.settings },
+    now: deps.now,
+    requestId: request ? requestIdOf(request) : null,
+  });
   const visible = async (db: LifecycleDeps['db'], viewer: Viewer, id: string) => {
     const bounty = await findVisibleBounty(db, viewer, id);
     if (!bounty) throw BOUNTIES_ERRORS.error('BOUNTY_NOT_FOUND');
@@ -378,8 +384,8 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
           detail: transitionDetail('respond_dispute'),
         },
       )
-      .post('/:id/resolve', async ({ params, user, db, body }) => ok(await bountyView(db, user, await resolveDispute(lifecycle(db), user, params.id, body))), {
-        auth: { role: 'admin' },
+      .post('/:id/resolve', async ({ params, user, db, body, request }) => ok(await bountyView(db, user, await resolveDispute(lifecycle(db, request), user, params.id, body))), {
+        auth: { role: 'admin', fresh: 'sign-in' },
         idempotency: 'optional',
         params: bountyIdParams,
         body: resolveBody,
@@ -414,9 +420,9 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
       })
       .post(
         '/:id/admin-cancel',
-        async ({ params, user, db, body }) => ok(await bountyView(db, user, await adminCancel(lifecycle(db), user, params.id, body.reason))),
+        async ({ params, user, db, body, request }) => ok(await bountyView(db, user, await adminCancel(lifecycle(db, request), user, params.id, body.reason))),
         {
-          auth: { role: 'admin' },
+          auth: { role: 'admin', fresh: 'sign-in' },
           idempotency: 'optional',
           params: bountyIdParams,
           body: reasonBody,

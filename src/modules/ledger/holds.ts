@@ -21,9 +21,9 @@ export type HoldOpening = Readonly<{
   description: string;
 }>;
 
-/** Whether money may not leave the user's wallet (a chargeback it could not cover). */
+/** Whether money may not leave the user's wallet (a chargeback it could not cover, or an admin's freeze). */
 export async function isWalletFrozen(db: Pick<Database, 'select'>, userId: string): Promise<boolean> {
-  const [frozen] = await db.select({ userId: walletFreezes.userId }).from(walletFreezes).where(eq(walletFreezes.userId, userId));
+  const [frozen] = await db.select({ userId: walletFreezes.userId }).from(walletFreezes).where(eq(walletFreezes.userId, userId)).limit(1);
   return frozen !== undefined;
 }
 

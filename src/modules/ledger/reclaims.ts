@@ -36,7 +36,7 @@ export async function reclaim(tx: Transaction, input: Reclaim): Promise<PostingR
   if (shortfall > 0) legs.push({ account: receivable, amount: -shortfall });
   const result = await post(tx, { kind: input.kind, effectKey: input.effectKey, description: input.description, reference: input.reference, legs });
   if (!result.duplicate && shortfall > 0) {
-    await tx.insert(walletFreezes).values({ userId: input.userId, reason: input.freezeReason }).onConflictDoNothing();
+    await tx.insert(walletFreezes).values({ userId: input.userId, source: 'chargeback', reason: input.freezeReason }).onConflictDoNothing();
   }
   return { ...result, shortfall };
 }
@@ -65,13 +65,16 @@ export async function reverseTransaction(
   });
 }
 
-/** Unfreezes a wallet once the user owes nothing in any currency. */
+/** Lifts a chargeback's freeze once the user owes nothing in any currency (an admin's freeze stays). */
 export async function unfreezeIfSettled(tx: Transaction, userId: string): Promise<boolean> {
   const owing = await tx
     .select({ id: ledgerAccounts.id })
     .from(ledgerAccounts)
     .where(and(eq(ledgerAccounts.ownerType, 'user'), eq(ledgerAccounts.ownerId, userId), eq(ledgerAccounts.kind, 'receivable'), lt(ledgerAccounts.balance, 0)));
   if (owing.length > 0) return false;
-  const removed = await tx.delete(walletFreezes).where(eq(walletFreezes.userId, userId)).returning({ userId: walletFreezes.userId });
+  const removed = await tx
+    .delete(walletFreezes)
+    .where(and(eq(walletFreezes.userId, userId), eq(walletFreezes.source, 'chargeback')))
+    .returning({ userId: walletFreezes.userId });
   return removed.length > 0;
 }

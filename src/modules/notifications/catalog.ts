@@ -98,6 +98,18 @@ export const NOTIFICATION_CATALOG: Readonly<Record<string, CatalogEntry>> = {
   'withdrawal.paid': bounty('money', 'Withdrawal sent', (p) => `${amount(p.amount, p.currency)} was sent to your payout account.`),
   'withdrawal.failed': bounty('money', 'Withdrawal failed', (p) => `Your withdrawal of ${amount(p.amount, p.currency)} failed: ${text(p.reason, 'it was refused')}`),
   'wallet.chargeback': bounty('money', 'Card payment disputed', (p) => `A chargeback took ${amount(p.amount, p.currency)} from your wallet.`),
+  // Trust and safety (src/modules/admin, src/modules/moderation, src/modules/risk): the person acted on hears it.
+  'account.role_changed': bounty('security', 'Your role changed', (p) => `An admin changed your role to ${text(p.role, 'another role')}.`),
+  'account.unbanned': bounty('security', 'Account restored', () => 'Your account was restored: you can sign in again.'),
+  'wallet.frozen': bounty('security', 'Wallet frozen', (p) => `Your wallet was frozen by support: ${text(p.reason, 'it is under review')}. Money cannot leave it until support lifts the freeze.`),
+  'wallet.unfrozen': bounty('security', 'Wallet unfrozen', () => 'Support lifted the freeze on your wallet.'),
+  'moderation.warning': bounty('security', 'A warning from our moderators', (p) => `Your ${text(p.targetType, 'content')} broke our rules (${text(p.reason, 'reported')}). ${text(p.note, 'Repeated breaches lead to a ban.')}`),
+  'moderation.content_removed': bounty('security', 'Content removed', (p) => `Your ${text(p.targetType, 'content')} was removed by our moderators (${text(p.reason, 'reported')}).`),
+  'risk.withdrawal_held': bounty('money', 'Withdrawal under review', (p) => `Your withdrawal of ${amount(p.amount, p.currency)} is being reviewed before it is sent; the amount stays held.`),
+  'risk.withdrawal_released': bounty('money', 'Withdrawal approved', (p) => `Your withdrawal of ${amount(p.amount, p.currency)} passed review and is on its way.`),
+  'risk.withdrawal_rejected': bounty('money', 'Withdrawal rejected', (p) => `Your withdrawal of ${amount(p.amount, p.currency)} was not approved; the amount is back in your balance. ${text(p.reason, '')}`.trim()),
+  'risk.off_platform_warning': bounty('security', 'Keep payments on BOUNTYExpo', () => 'Your message looked like a request to pay or talk off the platform. Payments outside BOUNTYExpo are not protected by escrow, and repeated requests are reviewed.'),
+  'ledger.adjusted': bounty('money', 'Balance corrected', (p) => `Support corrected your balance by ${amount(p.amount, p.currency)}: ${text(p.reason, 'a correction')}.`),
   // Reviews (src/modules/profiles/reviews.ts).
   'review.created': bounty('reviews', 'New review', (p) => `You were reviewed on ${titled(p)}; it shows once both sides reviewed or the window closes.`),
   // Conversations: a message itself is delivered over the socket; only the reminder notifies.

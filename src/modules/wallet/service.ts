@@ -11,7 +11,7 @@ import type { WalletTransactionView, WalletView } from './schemas';
 
 export async function getWallet(db: DatabaseSession, userId: string, currency: string): Promise<WalletView> {
   const [balances, freezes] = await db.read((reader) =>
-    Promise.all([userBalances(reader, userId), reader.select().from(walletFreezes).where(eq(walletFreezes.userId, userId))]),
+    Promise.all([userBalances(reader, userId), reader.select().from(walletFreezes).where(eq(walletFreezes.userId, userId)).orderBy(walletFreezes.createdAt)]),
   );
   const of = (kind: string) => balances.find((row) => row.kind === kind && row.currency === currency)?.balance ?? 0;
   const freeze = freezes[0];

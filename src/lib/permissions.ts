@@ -1,0 +1,50 @@
+/**
+ * What staff may do, as one statement table (after Better-Auth's admin plugin): each permission
+ * names the roles that hold it. Routes ask `rolesFor(permission)` for their auth requirement, the
+ * BFLA matrix test (tests/admin-security.test.ts) derives who must pass and who must not from it,
+ * and README's operator section lists it. Moderators moderate; only admins touch accounts,
+ * money and roles.
+ *
+ * Pure: no database, no HTTP.
+ */
+import type { UserRole } from '../db';
+
+export const PERMISSIONS = {
+  /** The moderation queue: reports and what they point at. */
+  'reports.read': ['moderator', 'admin'],
+  /** Dismiss a report, remove the content, warn its author. */
+  'reports.resolve': ['moderator', 'admin'],
+  /** Resolve a report by banning its subject (a users action). */
+  'reports.ban': ['admin'],
+  /** The audit log. */
+  'audit.read': ['admin'],
+  /** Accounts: search, detail. */
+  'users.read': ['admin'],
+  /** Ban, unban, freeze and unfreeze a wallet. */
+  'users.manage': ['admin'],
+  /** Grant or remove a role. */
+  'users.role': ['admin'],
+  /** Ledger accounts and postings. */
+  'ledger.read': ['admin'],
+  /** Manual adjustments: create, approve, reject. */
+  'ledger.adjust': ['admin'],
+  /** Dead-lettered jobs and webhook events: read and retry. */
+  'operations.dead_letters': ['admin'],
+  /** Disputes with their evidence (the ruling is the marketplace's resolve action). */
+  'disputes.read': ['admin'],
+  /** The risk queue, scores and events. */
+  'risk.read': ['admin'],
+  /** Approve or reject a withdrawal held for review. */
+  'risk.decide': ['admin'],
+} as const satisfies Record<string, readonly UserRole[]>;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+/** The roles that hold a permission: what a route puts in `auth: { role }`. */
+export const rolesFor = (permission: Permission): readonly UserRole[] => PERMISSIONS[permission];
+
+/** Whether `role` holds `permission` (the pure check; an unknown role holds nothing). */
+export const can = (role: string, permission: Permission): boolean => (PERMISSIONS[permission] as readonly string[]).includes(role);
+
+/** Staff are the roles that hold any permission. */
+export const isStaff = (role: string): boolean => role === 'moderator' || role === 'admin';
