@@ -4,6 +4,7 @@
  * (moderation, disputes) and join a disputed one to write. A conversation or message the viewer
  * may not read is the same 404 as one that does not exist.
  */
+import { requestIdOf } from '../../plugins/request-context';
 import { Elysia } from 'elysia';
 import type { ConversationSettings } from '../../config/env';
 import { unprocessable } from '../../lib/errors';
@@ -180,8 +181,8 @@ export const conversationsRoutes = (deps: ConversationsDeps) =>
           'never moves back. Returns your unread count; the other members (and your other devices) get a read receipt.',
       },
     })
-    .post('/conversations/:id/join', async ({ params, body, user, db }) => ok(await joinConversation(db, user, params.id, body?.note ?? null, deps.now())), {
-      auth: { role: 'admin' },
+    .post('/conversations/:id/join', async ({ params, body, user, db, request }) => ok(await joinConversation(db, user, params.id, body?.note ?? null, deps.now(), requestIdOf(request))), {
+      auth: { role: 'admin', fresh: 'sign-in' },
       params: conversationIdParams,
       body: joinBody,
       response: { 200: successSchema(conversationSchema), ...authErrors, ...commonErrors, ...conflicts },

@@ -8,6 +8,7 @@
  * insert), so they commit in id order: a reader paging `after` the last id it saw never misses one.
  * Lock order everywhere: bounty, conversation(s, in id order), member rows, event cursors.
  */
+import { actorOf, recordAudit } from '../audit/service';
 import { and, asc, eq, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { ConversationSettings } from '../../config/env';
 import {
@@ -372,7 +373,14 @@ export async function markRead(db: DatabaseSession, actor: ChatActor, conversati
  * An admin joins a disputed bounty's conversation (shown as `admin` among its members) with a
  * system message saying so; joining again changes nothing.
  */
-export async function joinConversation(db: DatabaseSession, actor: ChatActor, conversationId: string, note: string | null, now: Date): Promise<ConversationView> {
+export async function joinConversation(
+  db: DatabaseSession,
+  actor: ChatActor,
+  conversationId: string,
+  note: string | null,
+  now: Date,
+  requestId: string | null = null,
+): Promise<ConversationView> {
   return db.transaction(async (tx) => {
     const [found] = await tx.select({ bountyId: conversations.bountyId }).from(conversations).where(and(eq(conversations.id, conversationId), readableBy(actor)));
     if (!found) throw CONVERSATIONS_ERRORS.error('CONVERSATION_NOT_FOUND');
@@ -391,6 +399,14 @@ export async function joinConversation(db: DatabaseSession, actor: ChatActor, co
       const withAdmin: Locked = { ...locked, members };
       const body = `An admin joined the conversation to help settle the dispute${note ? `: ${note}` : ''}`;
       const posted = await postSystemMessage(tx, withAdmin, { body, systemEvent: 'conversation.admin_joined', causedBy: actor.id }, now);
+      await recordAudit(tx, {
+        actor: actorOf(actor),
+        action: 'conversation.join',
+        targetId: conversationId,
+        reason: note ?? 'Joined to help settle the dispute',
+        after: { bountyId: found.bountyId, members: members.length },
+        requestId,
+      });
       const joinedEvents: StreamEvent[] = members.map((member) => ({
         userId: member.userId,
         type: 'conversation.member_joined',
