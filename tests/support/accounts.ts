@@ -56,9 +56,12 @@ export async function logIn(t: TestApp, account: Pick<TestAccount, 'email' | 'pa
 }
 
 /** An admin, created the way an operator would (Better-Auth's server API), then signed in. */
-export async function createAdmin(t: TestApp, label = 'admin'): Promise<TestAccount> {
+export const createAdmin = (t: TestApp, label = 'admin'): Promise<TestAccount> => createStaff(t, 'admin', label);
+
+/** A moderator or an admin, created the way an operator would, then signed in (a fresh session). */
+export async function createStaff(t: TestApp, role: 'moderator' | 'admin', label: string = role): Promise<TestAccount> {
   const email = uniqueEmail(label);
-  const { user } = await t.auth.api.createUser({ body: { email, password: PASSWORD, name: label, role: 'admin' } });
+  const { user } = await t.auth.api.createUser({ body: { email, password: PASSWORD, name: label, role } });
   const jar = await logIn(t, { email, password: PASSWORD });
   return { id: user.id, email, name: label, password: PASSWORD, jar };
 }
