@@ -12,8 +12,10 @@ import type { UserRole } from '../db';
 export const PERMISSIONS = {
   /** The moderation queue: reports and what they point at. */
   'reports.read': ['moderator', 'admin'],
-  /** Dismiss a report, remove the content, warn its author. */
+  /** Dismiss a report, remove a message or a review, warn its author. */
   'reports.resolve': ['moderator', 'admin'],
+  /** Remove a reported bounty: it is cancelled and its escrow refunded (money: admins). */
+  'reports.remove_bounty': ['admin'],
   /** Resolve a report by banning its subject (a users action). */
   'reports.ban': ['admin'],
   /** The audit log. */
@@ -48,3 +50,10 @@ export const can = (role: string, permission: Permission): boolean => (PERMISSIO
 
 /** Staff are the roles that hold any permission. */
 export const isStaff = (role: string): boolean => role === 'moderator' || role === 'admin';
+
+/**
+ * The OpenAPI security of a staff route: the session cookie with the roles that hold the
+ * permission (OpenAPI 3.1 lets a cookie scheme list them). Clients read who may call it; the BFLA
+ * matrix (tests/admin-security.test.ts) reads it to know who must pass and who must not.
+ */
+export const staffSecurity = (permission: Permission): Array<Record<string, string[]>> => [{ sessionCookie: [...PERMISSIONS[permission]] }];

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import { z } from 'zod';
 import { COMMON_ERRORS } from '../../lib/errors';
 import { authErrors, commonErrors, page, pageSchema } from '../../lib/http';
-import { rolesFor } from '../../lib/permissions';
+import { rolesFor, staffSecurity } from '../../lib/permissions';
 import { clampLimit, cursorFromQuery, cursorQuery, type KeysetCursor, limitQuery, safeText, userIdSchema } from '../../lib/validation';
 import { AUDIT_ACTION_NAMES, AUDIT_ACTIONS } from '../audit/actions';
 import { listAudit } from '../audit/service';
@@ -71,6 +71,7 @@ export const adminAuditRoutes = (deps: AdminDeps) =>
         response: { 200: pageSchema(auditEntrySchema), ...authErrors, ...commonErrors },
         detail: {
           summary: 'The audit log (admin)',
+          security: staffSecurity('audit.read'),
           description:
             'Every staff action, risk decision, manual adjustment and dispute ruling, newest first: who, what, on what, why, ' +
             'a summary before and after, and the request id. Append-only: nothing can change or remove an entry. ' +
