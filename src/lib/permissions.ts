@@ -32,8 +32,14 @@ export const PERMISSIONS = {
   'ledger.adjust': ['admin'],
   /** Dead-lettered jobs and webhook events: read and retry. */
   'operations.dead_letters': ['admin'],
-  /** Disputes with their evidence (the ruling is the marketplace's resolve action). */
+  /** Disputes with their evidence. */
   'disputes.read': ['admin'],
+  /** Rule on a dispute (POST /bounties/:id/resolve): release, refund or split the escrow. */
+  'disputes.resolve': ['admin'],
+  /** Cancel any bounty with a reason (POST /bounties/:id/admin-cancel): its escrow is refunded. */
+  'bounties.cancel': ['admin'],
+  /** Join a disputed bounty's conversation to help settle it. */
+  'conversations.join': ['admin'],
   /** The risk queue, scores and events. */
   'risk.read': ['admin'],
   /** Approve or reject a withdrawal held for review. */

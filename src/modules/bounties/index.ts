@@ -6,6 +6,7 @@
  */
 import { Elysia } from 'elysia';
 import { requestIdOf } from '../../plugins/request-context';
+import { rolesFor, staffSecurity } from '../../lib/permissions';
 import { z } from 'zod';
 import type { MarketplaceSettings } from '../../config/env';
 import { forbidden } from '../../lib/errors';
@@ -385,12 +386,15 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
         },
       )
       .post('/:id/resolve', async ({ params, user, db, body, request }) => ok(await bountyView(db, user, await resolveDispute(lifecycle(db, request), user, params.id, body))), {
-        auth: { role: 'admin', fresh: 'sign-in' },
+        auth: { role: rolesFor('disputes.resolve'), fresh: 'sign-in' },
         idempotency: 'optional',
         params: bountyIdParams,
         body: resolveBody,
         response: { 200: successSchema(bountySchema), ...transitionErrors },
-        detail: transitionDetail('resolve', '422 INVALID_SPLIT for a share outside 0..reward.'),
+        detail: {
+          ...transitionDetail('resolve', '422 INVALID_SPLIT for a share outside 0..reward. GET /admin/disputes/{bountyId} has the evidence. Audited (`dispute.resolve`); needs a recent sign-in.'),
+          security: staffSecurity('disputes.resolve'),
+        },
       })
       .post(
         '/:id/propose-cancel',
@@ -422,12 +426,12 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
         '/:id/admin-cancel',
         async ({ params, user, db, body, request }) => ok(await bountyView(db, user, await adminCancel(lifecycle(db, request), user, params.id, body.reason))),
         {
-          auth: { role: 'admin', fresh: 'sign-in' },
+          auth: { role: rolesFor('bounties.cancel'), fresh: 'sign-in' },
           idempotency: 'optional',
           params: bountyIdParams,
           body: reasonBody,
           response: { 200: successSchema(bountySchema), ...transitionErrors },
-          detail: transitionDetail('admin_cancel'),
+          detail: { ...transitionDetail('admin_cancel', 'Audited (`bounty.admin_cancel`); needs a recent sign-in.'), security: staffSecurity('bounties.cancel') },
         },
       )
   );

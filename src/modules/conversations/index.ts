@@ -5,6 +5,7 @@
  * may not read is the same 404 as one that does not exist.
  */
 import { requestIdOf } from '../../plugins/request-context';
+import { rolesFor, staffSecurity } from '../../lib/permissions';
 import { Elysia } from 'elysia';
 import type { ConversationSettings } from '../../config/env';
 import { unprocessable } from '../../lib/errors';
@@ -182,7 +183,7 @@ export const conversationsRoutes = (deps: ConversationsDeps) =>
       },
     })
     .post('/conversations/:id/join', async ({ params, body, user, db, request }) => ok(await joinConversation(db, user, params.id, body?.note ?? null, deps.now(), requestIdOf(request))), {
-      auth: { role: 'admin', fresh: 'sign-in' },
+      auth: { role: rolesFor('conversations.join'), fresh: 'sign-in' },
       params: conversationIdParams,
       body: joinBody,
       response: { 200: successSchema(conversationSchema), ...authErrors, ...commonErrors, ...conflicts },
@@ -190,6 +191,8 @@ export const conversationsRoutes = (deps: ConversationsDeps) =>
         summary: 'Join as an admin',
         description:
           'An admin joins the conversation of a disputed bounty (409 NOT_DISPUTED otherwise) to write in it, shown among its ' +
-          'members as `admin`, with a system message saying so (and the optional `note`). Joining again changes nothing. Admins read any conversation without joining.',
+          'members as `admin`, with a system message saying so (and the optional `note`). Joining again changes nothing. Admins read any conversation without joining. ' +
+          'Audited (`conversation.join`); needs a recent sign-in.',
+        security: staffSecurity('conversations.join'),
       },
     });

@@ -6,6 +6,7 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import { authErrors, commonErrors, ok, page, pageSchema, successSchema } from '../../lib/http';
+import { rolesFor, staffSecurity } from '../../lib/permissions';
 import { clampLimit } from '../../lib/validation';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
@@ -145,12 +146,13 @@ export const notificationsRoutes = (deps: NotificationsDeps) =>
         return page(result.items, result.nextCursor);
       },
       {
-        auth: { role: 'admin' },
+        auth: { role: rolesFor('operations.dead_letters') },
         query: deadLettersQuery,
         response: { 200: pageSchema(deadLetterSchema), ...authErrors, ...commonErrors },
         detail: {
           summary: 'Deliveries that failed for good (admin)',
           description: 'Push and email deliveries past their last retry, newest first, with the last error and the number of attempts.',
+          security: staffSecurity('operations.dead_letters'),
         },
       },
     );
