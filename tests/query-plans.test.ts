@@ -206,7 +206,23 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
         from notifications n cross join (values ('push'), ('email')) as c(channel) order by random();
       select setval(pg_get_serial_sequence('notification_deliveries', 'id'), (select max(id) from notification_deliveries));
       analyze outbox_events; analyze notifications; analyze notification_deliveries;`);
-    const [chatty] = await direct`select id from conversations where poster_id = ${memberId} order by id limit 1`;
+    // Trust and safety: 20,000 audit rows over 50 actors, the actions of the catalog and 5,000 targets;
+    // 20,000 reports, few of them open (60), as a worked queue is.
+    await direct.unsafe(`
+      insert into audit_log (at, actor_id, actor_role, action, target_type, target_id, reason, request_id)
+        select now() - (${ROWS} - n) * interval '1 second', case when n % 7 = 0 then null else 'seed-' || (1 + n % 50) end,
+               case when n % 7 = 0 then 'system' else 'admin' end,
+               (array['user.ban', 'user.unban', 'report.dismiss', 'risk.decision', 'ledger.adjustment.create', 'bounty.admin_cancel'])[1 + n % 6],
+               'user', 'seed-' || (1 + n % 5000), 'Seeded', 'req-' || n
+        from generate_series(1, ${ROWS}) as n order by n;
+      insert into reports (reporter_id, target_type, target_id, subject_user_id, reason, text, snapshot, status, resolution, resolved_by, resolved_at, created_at)
+        select 'seed-' || (1 + n % 500), 'user', 'seed-' || (1 + (n * 7) % ${ROWS}), 'seed-' || (1 + (n * 7) % ${ROWS}), 'spam', 'Seeded report', '{}'::jsonb,
+               case when n % 333 = 0 then 'open' else 'dismissed' end, case when n % 333 = 0 then null else 'dismiss' end,
+               case when n % 333 = 0 then null else 'seed-1' end, case when n % 333 = 0 then null else now() end,
+               now() - (${ROWS} - n) * interval '1 second'
+        from generate_series(1, ${ROWS}) as n;
+      analyze audit_log; analyze reports;`);
+        const [chatty] = await direct`select id from conversations where poster_id = ${memberId} order by id limit 1`;
     crowdedConversationId = String(chatty?.id);
     const [crowded] = await direct`select id from bounties where poster_id = ${memberId} and title = 'Member bounty 4'`;
     const [longHistory] = await direct`select id from bounties where poster_id = ${memberId} and title = 'Member bounty 1'`;
@@ -281,6 +297,11 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     { name: 'GET /notifications', path: '/notifications?limit=20', as: () => member },
     { name: 'GET /notifications?unread=true', path: '/notifications?limit=20&unread=true', as: () => member },
     { name: 'GET /admin/notifications/dead-letters', path: '/admin/notifications/dead-letters?limit=20', as: () => admin },
+    { name: 'GET /admin/audit', path: '/admin/audit?limit=20', as: () => admin },
+    { name: 'GET /admin/audit?actorId=', path: '/admin/audit?limit=20&actorId=seed-7', as: () => admin },
+    { name: 'GET /admin/audit?action=', path: '/admin/audit?limit=20&action=user.ban', as: () => admin },
+    { name: 'GET /admin/audit?targetType=&targetId=', path: '/admin/audit?limit=1&targetType=user&targetId=seed-42', as: () => admin },
+    { name: 'GET /admin/audit?from=&to=', path: () => `/admin/audit?limit=20&from=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}&to=${encodeURIComponent(new Date(Date.now() - 600_000).toISOString())}`, as: () => admin },
     {
       name: 'GET /bounties/:id/history',
       path: () => `/bounties/${longHistoryBountyId}/history?limit=20`,
