@@ -10,6 +10,7 @@ import type { ModuleInfo } from '../module';
 import { adminAuditRoutes } from './audit';
 import type { AdminDeps } from './deps';
 import { ADMIN_ERRORS } from './errors';
+import { adminUsersRoutes } from './users';
 
 export const adminModule: ModuleInfo = {
   tag: { name: 'admin', description: 'Staff console: audit log, accounts, money operations, dead letters, disputes' },
@@ -18,6 +19,7 @@ export const adminModule: ModuleInfo = {
 
 export const adminRoutes = (deps: AdminDeps) =>
   new Elysia({ tags: [adminModule.tag.name] })
-    .use(adminAuditRoutes(deps));
+    .use(adminAuditRoutes(deps))
+    .use(adminUsersRoutes(deps));
 
 export type { AdminDeps } from './deps';

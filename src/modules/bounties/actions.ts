@@ -15,7 +15,9 @@ import {
   type RequestStatus,
   type Transaction,
 } from '../../db';
+import type { RiskSettings } from '../../config/env';
 import { holdEscrow, refundEscrow, releaseEscrow, splitEscrow } from '../ledger';
+import { judgePublish, recordingDenials } from '../risk/service';
 import { type Actor, type Marketplace, findOpenDispute, type StepResult, transition } from './engine';
 import { BOUNTIES_ERRORS } from './errors';
 import { timerDue, type TransitionName } from './lifecycle';
@@ -62,13 +64,30 @@ export function assertPublishable(bounty: Bounty, now: Date): void {
   if (bounty.deadline.getTime() <= now.getTime()) throw BOUNTIES_ERRORS.error('DEADLINE_PASSED', 'The deadline has passed: move it before publishing');
 }
 
+/**
+ * Publishing is judged by the risk rules too (a new account's reward and open-bounty caps); the
+ * routes always pass `risk`, operator scripts seeding data may not (then nothing is judged).
+ */
+export type PublishDeps = LifecycleDeps & Readonly<{ risk?: RiskSettings | undefined }>;
+
+/**
+ * The risk rules' say on publishing, under the bounty's lock in the transition's transaction (by
+ * wallet or by card). A deny is recorded by `recordingDenials` around that transaction.
+ */
+export async function judgePublishing(tx: Transaction, deps: Pick<PublishDeps, 'risk' | 'requestId'>, bounty: Bounty, now: Date): Promise<void> {
+  if (deps.risk) await judgePublish(tx, { settings: deps.risk, now, requestId: deps.requestId ?? null, bounty });
+}
+
 /** Publishes from the wallet: the reward moves to escrow, the bounty opens, its expiry starts. */
-export const publishFromWallet = (deps: LifecycleDeps, actor: Actor, bountyId: string) =>
-  run(deps, actor, bountyId, 'publish', async ({ tx, bounty, now }) => {
-    assertPublishable(bounty, now);
-    await holdEscrow(tx, { bountyId: bounty.id, posterId: bounty.posterId, amount: bounty.rewardAmount, currency: bounty.currency });
-    return { changes: { funding: 'wallet', fundingDepositId: null, publishedAt: now }, details: { funding: 'wallet' } };
-  });
+export const publishFromWallet = (deps: PublishDeps, actor: Actor, bountyId: string) =>
+  recordingDenials(deps.db, () =>
+    run(deps, actor, bountyId, 'publish', async ({ tx, bounty, now }) => {
+      assertPublishable(bounty, now);
+      await judgePublishing(tx, deps, bounty, now);
+      await holdEscrow(tx, { bountyId: bounty.id, posterId: bounty.posterId, amount: bounty.rewardAmount, currency: bounty.currency });
+      return { changes: { funding: 'wallet', fundingDepositId: null, publishedAt: now }, details: { funding: 'wallet' } };
+    }),
+  );
 
 export const cancelBounty = (deps: LifecycleDeps, actor: Actor, bountyId: string) =>
   run(deps, actor, bountyId, 'cancel', async ({ tx, bounty, now }) => {

@@ -17,7 +17,7 @@ import { createDeposit, type DepositDeps } from '../wallet/deposits';
 import type { FundBounty } from '../webhooks/effects';
 import type { DepositView } from '../wallet/schemas';
 import type { Payer } from '../payments/service';
-import { assertPublishable, type LifecycleDeps } from './actions';
+import { assertPublishable, judgePublishing, type LifecycleDeps } from './actions';
 import { type Actor, lockBounty, lockForTransition, transition } from './engine';
 
 export type CardFunding = { method: DepositMethod; paymentMethodId?: string | undefined };
@@ -34,6 +34,7 @@ export async function publishByCard(
   const bounty = await deps.db.transaction(async (tx) => {
     const { bounty: row } = await lockForTransition(tx, { bountyId, name: 'publish', actor: payer });
     assertPublishable(row, now);
+    await judgePublishing(tx, deps, row, now);
     await tx.update(bounties).set({ funding: 'card', updatedAt: now }).where(eq(bounties.id, row.id));
     return row;
   });

@@ -8,7 +8,7 @@ import { Elysia } from 'elysia';
 import { requestIdOf } from '../../plugins/request-context';
 import { rolesFor, staffSecurity } from '../../lib/permissions';
 import { z } from 'zod';
-import type { MarketplaceSettings } from '../../config/env';
+import type { MarketplaceSettings, RiskSettings } from '../../config/env';
 import { forbidden } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, optionalSession, page, pageSchema, successSchema } from '../../lib/http';
 import type { Viewer } from '../../lib/auth';
@@ -19,6 +19,8 @@ import type { DatabasePlugin } from '../../plugins/database';
 import type { IdempotencyPlugin } from '../../plugins/idempotency';
 import { LEDGER_ERRORS } from '../ledger';
 import type { ModuleInfo } from '../module';
+import { RISK_ERRORS } from '../risk/errors';
+import { recordingDenials } from '../risk/service';
 import {
   acceptMutualCancel,
   adminCancel,
@@ -76,7 +78,7 @@ import {
 
 export const bountiesModule: ModuleInfo = {
   tag: { name: 'bounties', description: 'Bounties: drafts, browsing, and the escrowed lifecycle from publish to paid' },
-  errors: { ...BOUNTIES_ERRORS.codes, ...LEDGER_ERRORS.codes },
+  errors: { ...BOUNTIES_ERRORS.codes, ...LEDGER_ERRORS.codes, ...RISK_ERRORS.codes },
 };
 
 export type BountiesDeps = {
@@ -89,6 +91,8 @@ export type BountiesDeps = {
   settings: MarketplaceSettings;
   /** The marketplace's clock (timers, deadlines, history); tests move it. */
   now: () => Date;
+  /** The risk rules judge a new account's drafts and publishing (and a card payment's deposit). */
+  risk: RiskSettings;
 };
 
 /** A transition's documentation, from the lifecycle table. */
@@ -157,7 +161,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
       .post(
         '',
         async ({ body, user, db, set }) => {
-          const bounty = await createBounty(db, user.id, body, deps.now());
+          const bounty = await createBounty(db, user.id, body, deps.now(), deps.risk);
           set.status = 201;
           return ok(await bountyView(db, user, bounty));
         },
@@ -170,7 +174,8 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
             summary: 'Create a draft bounty',
             description:
               'A draft only you can see. The poster is you; state, hunter, escrow and counters in the body are ignored. ' +
-              'Publish it (POST /bounties/:id/publish) to hold the reward in escrow and list it.',
+              'Publish it (POST /bounties/:id/publish) to hold the reward in escrow and list it. A new account (no completed bounty yet) ' +
+              'offers at most RISK_NEW_ACCOUNT_MAX_REWARD_CENTS: 403 NEW_ACCOUNT_LIMIT, with the cap and when it lifts in `details`.',
           },
         },
       )
@@ -281,15 +286,18 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
         '/:id/publish',
         async ({ params, body, user, db, request, set }) => {
           if (body.funding === 'wallet') {
-            const bounty = await publishFromWallet(lifecycle(db), user, params.id);
+            const bounty = await publishFromWallet({ ...lifecycle(db, request), risk: deps.risk }, user, params.id);
             return ok({ bounty: await bountyView(db, user, bounty), deposit: null });
           }
-          const funded = await publishByCard(
-            { ...lifecycle(db), stripe: deps.stripe, liveMode: deps.liveMode },
-            { id: user.id, email: user.email, name: user.name, role: user.role },
-            params.id,
-            { method: body.method, paymentMethodId: body.paymentMethodId },
-            request.headers.get('idempotency-key') ?? '',
+          // A risk denial in the publish transaction is recorded once that transaction rolled back.
+          const funded = await recordingDenials(db, () =>
+            publishByCard(
+              { ...lifecycle(db, request), stripe: deps.stripe, liveMode: deps.liveMode, risk: deps.risk },
+              { id: user.id, email: user.email, name: user.name, role: user.role },
+              params.id,
+              { method: body.method, paymentMethodId: body.paymentMethodId },
+              request.headers.get('idempotency-key') ?? '',
+            ),
           );
           set.status = 202;
           return ok({ bounty: await bountyView(db, user, await visible(db, user, funded.bountyId)), deposit: funded.deposit });
@@ -303,6 +311,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
           detail: transitionDetail(
             'publish',
             'Needs an Idempotency-Key. `wallet`: 200, open now; 409 INSUFFICIENT_FUNDS when the wallet is short, 403 WALLET_FROZEN. ' +
+              'A new account past its caps (reward, bounties published at once): 403 NEW_ACCOUNT_LIMIT. ' +
               '`card`: 202 with the deposit to confirm; the bounty opens when Stripe reports the payment succeeded (402 PAYMENT_DECLINED for a declined saved card).',
           ),
         },

@@ -6,12 +6,13 @@
  */
 import type { Viewer } from '../../lib/auth';
 import { and, asc, desc, eq, gt, not, type SQL, sql } from 'drizzle-orm';
-import type { MarketplaceSettings } from '../../config/env';
+import type { MarketplaceSettings, RiskSettings } from '../../config/env';
 import { type Bounty, bounties, bountyDisputes, deposits, bountySubmissions, bountyTransitions, type DatabaseSession } from '../../db';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { allowedTransitions, timerDue } from './lifecycle';
 import { canSee, guardFacts, rescheduleExpiry } from './engine';
 import { BOUNTIES_ERRORS } from './errors';
+import { judgeNewBounty } from '../risk/service';
 import { EDITABLE_WHEN_OPEN } from './schemas';
 import { toBountySummary, toBountyView, toDisputeView, toSubmissionView, toTransitionView } from './views';
 
@@ -49,7 +50,13 @@ function locationColumns(remote: boolean, location: LocationInput | null | undef
   return { locationName: location.name ?? null, latitude: location.latitude, longitude: location.longitude, radiusKm: location.radiusKm };
 }
 
-export async function createBounty(db: DatabaseSession, posterId: string, input: NewBounty, now: Date): Promise<Bounty> {
+/**
+ * A new draft; its reward is judged by the risk rules first (a new account's cap: 403
+ * NEW_ACCOUNT_LIMIT). Without `risk` (operator scripts seeding data) nothing is judged.
+ */
+export async function createBounty(db: DatabaseSession, posterId: string, input: NewBounty, now: Date, risk?: RiskSettings): Promise<Bounty> {
+  const deadline = futureDeadline(input.deadline, now);
+  if (risk) await judgeNewBounty(db, { settings: risk, userId: posterId, reward: input.reward.amount, currency: input.reward.currency, now });
   const [row] = await db.write((primary) =>
     primary
       .insert(bounties)
@@ -64,7 +71,7 @@ export async function createBounty(db: DatabaseSession, posterId: string, input:
         tags: [...new Set(input.tags)],
         remote: input.remote,
         ...locationColumns(input.remote, input.location),
-        deadline: futureDeadline(input.deadline, now),
+        deadline,
         maxRevisions: input.maxRevisions,
         createdAt: now,
         updatedAt: now,

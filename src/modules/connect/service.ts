@@ -1,10 +1,13 @@
 /**
  * Payout accounts: one Stripe Connect Express account per user, onboarded through Stripe's hosted
- * flow and kept current by `account.updated` webhooks (applyAccountState).
+ * flow and kept current by `account.updated` webhooks (applyAccountState). A change of the payout
+ * destination (a new bank account, or payouts enabled) is noted for the risk rules, which hold a
+ * withdrawal that follows it shortly (src/modules/risk/links.ts).
  */
 import { and, eq, lte } from 'drizzle-orm';
 import { type ConnectAccount, connectAccounts, type DatabaseSession, type Transaction } from '../../db';
 import { callStripe, type Stripe } from '../../lib/stripe';
+import { notePayoutDestination } from '../risk/links';
 import type { ConnectAccountView } from './schemas';
 
 export type ConnectDeps = { db: DatabaseSession; stripe: Stripe; returnUrl: string; refreshUrl: string };
@@ -33,6 +36,27 @@ function accountState(account: Stripe.Account) {
     requirementsDue: account.requirements?.currently_due ?? [],
     disabledReason: account.requirements?.disabled_reason ?? null,
   };
+}
+
+/**
+ * The fingerprints of the account's payout destinations (bank accounts or debit cards), when
+ * Stripe includes its external accounts in the object (the local Stripe server does not: then only
+ * payouts becoming enabled counts as a change).
+ */
+function destinationFingerprints(account: Stripe.Account): string[] {
+  const external = account.external_accounts?.data ?? [];
+  return external.map((destination) => destination.fingerprint).filter((fingerprint): fingerprint is string => typeof fingerprint === 'string' && fingerprint.length > 0);
+}
+
+/** After a stored state change: the payout destination, for the risk rules. */
+function notePayoutChange(tx: Transaction, userId: string, payoutsWereEnabled: boolean, account: Stripe.Account, at: Date): Promise<void> {
+  return notePayoutDestination(tx, {
+    userId,
+    fingerprints: destinationFingerprints(account),
+    payoutsWereEnabled,
+    payoutsEnabled: account.payouts_enabled ?? false,
+    at,
+  });
 }
 
 /**
@@ -83,11 +107,16 @@ export type AccountStateOutcome = 'applied' | 'stale' | 'tie' | 'unknown';
  * is `tie` and the caller has the current state fetched instead. `unknown`: no row for it (yet).
  */
 export async function applyAccountEvent(tx: Transaction, account: Stripe.Account, eventAt: Date): Promise<AccountStateOutcome> {
-  const [stored] = await tx.select({ stateAt: connectAccounts.stateAt }).from(connectAccounts).where(eq(connectAccounts.stripeAccountId, account.id)).for('update');
+  const [stored] = await tx
+    .select({ stateAt: connectAccounts.stateAt, userId: connectAccounts.userId, payoutsEnabled: connectAccounts.payoutsEnabled })
+    .from(connectAccounts)
+    .where(eq(connectAccounts.stripeAccountId, account.id))
+    .for('update');
   if (!stored) return 'unknown';
   if (stored.stateAt.getTime() > eventAt.getTime()) return 'stale';
   if (stored.stateAt.getTime() === eventAt.getTime()) return 'tie';
   await tx.update(connectAccounts).set({ ...accountState(account), stateAt: eventAt, updatedAt: new Date() }).where(eq(connectAccounts.stripeAccountId, account.id));
+  await notePayoutChange(tx, stored.userId, stored.payoutsEnabled, account, eventAt);
   return 'applied';
 }
 
@@ -100,6 +129,7 @@ export async function applyAccountEvent(tx: Transaction, account: Stripe.Account
 export async function storeFetchedAccount(tx: Transaction, account: Stripe.Account, fetchedAt: Date): Promise<boolean> {
   const stateAt = new Date(Math.floor(fetchedAt.getTime() / 1000) * 1000);
   const userId = account.metadata?.user_id;
+  const [before] = await tx.select({ payoutsEnabled: connectAccounts.payoutsEnabled }).from(connectAccounts).where(eq(connectAccounts.stripeAccountId, account.id)).for('update');
   if (userId) {
     await tx.insert(connectAccounts).values({ userId, stripeAccountId: account.id, ...accountState(account), stateAt }).onConflictDoNothing();
   }
@@ -108,7 +138,11 @@ export async function storeFetchedAccount(tx: Transaction, account: Stripe.Accou
     .set({ ...accountState(account), stateAt, updatedAt: new Date() })
     .where(and(eq(connectAccounts.stripeAccountId, account.id), lte(connectAccounts.stateAt, stateAt)))
     .returning({ userId: connectAccounts.userId });
-  if (updated.length > 0) return true;
+  const [changed] = updated;
+  if (changed) {
+    await notePayoutChange(tx, changed.userId, before?.payoutsEnabled ?? false, account, stateAt);
+    return true;
+  }
   const [known] = await tx.select({ userId: connectAccounts.userId }).from(connectAccounts).where(eq(connectAccounts.stripeAccountId, account.id));
   return known !== undefined;
 }

@@ -7,7 +7,7 @@
 import { requestIdOf } from '../../plugins/request-context';
 import { rolesFor, staffSecurity } from '../../lib/permissions';
 import { Elysia } from 'elysia';
-import type { ConversationSettings } from '../../config/env';
+import type { ConversationSettings, RiskSettings } from '../../config/env';
 import { unprocessable } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { clampLimit, cursorFromQuery } from '../../lib/validation';
@@ -28,6 +28,7 @@ import {
   messageSchema,
   messagesPageSchema,
   readBody,
+  sentMessageSchema,
   readResultSchema,
   sendMessageBody,
   unreadSchema,
@@ -49,6 +50,8 @@ export type ConversationsDeps = {
   settings: ConversationSettings;
   /** The clock every write is stamped with (tests move it). */
   now: () => Date;
+  /** The risk rules: off-platform contact in a message is counted and the sender warned. */
+  risk: RiskSettings;
 };
 
 const conflicts = { 409: errorSchema } as const;
@@ -125,21 +128,23 @@ export const conversationsRoutes = (deps: ConversationsDeps) =>
     .post(
       '/conversations/:id/messages',
       async ({ params, body, user, db, set }) => {
-        const sent = await sendMessage(db, deps.settings, user, params.id, body, deps.now());
+        const sent = await sendMessage(db, deps.settings, user, params.id, body, deps.now(), deps.risk);
         set.status = sent.created ? 201 : 200;
-        return ok(sent.message);
+        return ok(sent.warning ? { ...sent.message, warning: sent.warning } : sent.message);
       },
       {
         auth: true,
         params: conversationIdParams,
         body: sendMessageBody(deps.settings.messageMaxLength),
-        response: { 200: successSchema(messageSchema), 201: successSchema(messageSchema), ...authErrors, ...commonErrors, ...conflicts },
+        response: { 200: successSchema(sentMessageSchema), 201: successSchema(sentMessageSchema), ...authErrors, ...commonErrors, ...conflicts },
         detail: {
           summary: 'Send a message',
           description:
             '201 with the new message; the same `clientMessageId` again returns the first message with 200, never a second. ' +
             'Members only (an admin who has not joined: 403 NOT_A_MEMBER). 409 CONVERSATION_CLOSED once the hunter\'s request ' +
-            'is rejected or withdrawn (the thread stays readable); 403 USER_BLOCKED when either of you blocked the other.',
+            'is rejected or withdrawn (the thread stays readable); 403 USER_BLOCKED when either of you blocked the other. ' +
+            'A message with an email, a phone number, a payment app or handle, or a request to pay outside BOUNTYExpo is sent, ' +
+            'counted, and answered with `warning` (OFF_PLATFORM_CONTACT); you are also notified, at most once a day.',
         },
       },
     )

@@ -10,7 +10,7 @@
  */
 import { actorOf, recordAudit } from '../audit/service';
 import { and, asc, eq, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
-import type { ConversationSettings } from '../../config/env';
+import type { ConversationSettings, RiskSettings } from '../../config/env';
 import {
   type BountyState,
   bounties,
@@ -31,6 +31,7 @@ import { eitherBlocked } from '../blocks/check';
 import { type OutboxMessage, recordEvents } from '../outbox';
 import type { TypingAudience, TypingRefusal } from '../realtime/hub';
 import { appendUserEvents, type StreamEvent } from '../realtime/stream';
+import { type RiskWarning, warnOffPlatform } from '../risk/service';
 import { CONVERSATIONS_ERRORS } from './errors';
 import type { ConversationView, MessageView } from './schemas';
 import { unreadCountFor } from './service';
@@ -215,7 +216,8 @@ async function assertCanWrite(tx: Transaction, locked: Locked, actor: ChatActor)
 }
 
 export type NewMessage = { text: string; links?: string[] | undefined; clientMessageId: string };
-export type Sent = { message: MessageView; created: boolean };
+/** `warning`: the message asked to contact or pay off the platform (it was sent all the same). */
+export type Sent = { message: MessageView; created: boolean; warning: RiskWarning | null };
 
 const findByClientId = async (tx: Transaction, conversationId: string, senderId: string, clientMessageId: string) =>
   (
@@ -229,13 +231,25 @@ const findByClientId = async (tx: Transaction, conversationId: string, senderId:
  * Sends a message. The same clientMessageId again (a retry, or a duplicate racing this one) gets
  * the first message back with `created: false`, never a second: duplicates queue on the
  * conversation's lock and then find the first; the unique constraint is the backstop.
+ *
+ * A member's message that shows off-platform contact or payment is counted by the risk rules and
+ * answered with a warning (the sender is also notified, at most once a day); it is sent all the
+ * same. Staff's messages are not judged.
  */
-export async function sendMessage(db: DatabaseSession, settings: ConversationSettings, actor: ChatActor, conversationId: string, input: NewMessage, now: Date): Promise<Sent> {
+export async function sendMessage(
+  db: DatabaseSession,
+  settings: ConversationSettings,
+  actor: ChatActor,
+  conversationId: string,
+  input: NewMessage,
+  now: Date,
+  risk: RiskSettings,
+): Promise<Sent> {
   return db.transaction(async (tx) => {
     const locked = await lockConversation(tx, eq(conversations.id, conversationId), actor);
     if (!locked) throw CONVERSATIONS_ERRORS.error('CONVERSATION_NOT_FOUND');
     const earlier = await findByClientId(tx, conversationId, actor.id, input.clientMessageId);
-    if (earlier) return { message: memberView(earlier), created: false };
+    if (earlier) return { message: memberView(earlier), created: false, warning: null };
     await assertCanWrite(tx, locked, actor);
     const [message] = await tx
       .insert(messages)
@@ -253,10 +267,14 @@ export async function sendMessage(db: DatabaseSession, settings: ConversationSet
     if (!message) {
       const first = await findByClientId(tx, conversationId, actor.id, input.clientMessageId);
       if (!first) throw new Error('a conflicting message vanished');
-      return { message: memberView(first), created: false };
+      return { message: memberView(first), created: false, warning: null };
     }
+    const warning =
+      actor.role === 'user'
+        ? await warnOffPlatform(tx, { settings: risk, userId: actor.id, messageId: message.id, text: message.body ?? '', links: message.links, now })
+        : null;
     await appendUserEvents(tx, now, await afterPost(tx, locked, message, now, settings));
-    return { message: memberView(message), created: true };
+    return { message: memberView(message), created: true, warning };
   });
 }
 

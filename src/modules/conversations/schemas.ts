@@ -76,6 +76,17 @@ export const messageSchema = z.object({
 });
 export type MessageView = z.infer<typeof messageSchema>;
 
+/** The answer to a send: the message, and a warning when it asked to contact or pay off the platform. */
+export const sentMessageSchema = messageSchema.extend({
+  warning: z
+    .object({
+      code: z.string().max(64).describe('OFF_PLATFORM_CONTACT'),
+      message: z.string().max(500),
+    })
+    .optional()
+    .describe('Only on a new message that showed contact details or a payment outside BOUNTYExpo: it was sent, and counted'),
+});
+
 export const memberSchema = z.object({
   userId: userIdSchema,
   name: z.string().max(200).nullable(),

@@ -2,9 +2,15 @@
  * Push devices: Expo push tokens. A token is one phone's install, so registering it again moves it
  * to whoever registers it now (a shared phone, an account switch): the previous account stops
  * getting that phone's pushes. Removal is by its owner only; anyone else's token is a 404.
+ *
+ * Each account a token was registered by is linked to the device (src/modules/risk: a sha256 of
+ * the token in account_links), and the risk rules flag an account when more accounts than
+ * RISK_LINKED_ACCOUNTS_MAX share one device.
  */
 import { and, eq } from 'drizzle-orm';
+import type { RiskSettings } from '../../config/env';
 import { type DatabaseSession, pushDevices } from '../../db';
+import { linkDevice } from '../risk/service';
 import { NOTIFICATIONS_ERRORS } from './errors';
 import type { DeviceView } from './schemas';
 
@@ -27,10 +33,16 @@ const toView = (row: typeof pushDevices.$inferSelect): DeviceView => ({
   lastSeenAt: row.lastSeenAt,
 });
 
-export async function registerDevice(db: DatabaseSession, userId: string, input: { token: string; platform?: string | undefined }, now: Date): Promise<DeviceView> {
+export async function registerDevice(
+  db: DatabaseSession,
+  userId: string,
+  input: { token: string; platform?: string | undefined },
+  now: Date,
+  risk: RiskSettings,
+): Promise<DeviceView> {
   if (!isExpoPushToken(input.token)) throw NOTIFICATIONS_ERRORS.error('INVALID_PUSH_TOKEN', undefined, [{ path: 'token', message: 'is not an Expo push token' }]);
-  const [row] = await db.write((writer) =>
-    writer
+  return db.transaction(async (tx) => {
+    const [row] = await tx
       .insert(pushDevices)
       .values({ token: input.token, userId, platform: input.platform ?? null, createdAt: now, lastSeenAt: now })
       .onConflictDoUpdate({
@@ -38,10 +50,11 @@ export async function registerDevice(db: DatabaseSession, userId: string, input:
         // Moving to another account starts it afresh there.
         set: { userId, platform: input.platform ?? null, lastSeenAt: now },
       })
-      .returning(),
-  );
-  if (!row) throw new Error('push device upsert returned no row');
-  return toView(row);
+      .returning();
+    if (!row) throw new Error('push device upsert returned no row');
+    await linkDevice(tx, { settings: risk, userId, token: input.token, now });
+    return toView(row);
+  });
 }
 
 export async function removeDevice(db: DatabaseSession, userId: string, token: string): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { Elysia } from 'elysia';
 import { z } from 'zod';
+import type { RiskSettings } from '../../config/env';
 import { authErrors, commonErrors, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { rolesFor, staffSecurity } from '../../lib/permissions';
 import { clampLimit } from '../../lib/validation';
@@ -39,6 +40,8 @@ export type NotificationsDeps = {
   databasePlugin: DatabasePlugin;
   authPlugin: AuthPlugin;
   now: () => Date;
+  /** The risk rules: several accounts on one device are flagged. */
+  risk: RiskSettings;
 };
 
 const deletedDeviceSchema = z.object({ token: deviceSchema.shape.token, deleted: z.literal(true) });
@@ -107,7 +110,7 @@ export const notificationsRoutes = (deps: NotificationsDeps) =>
     .post(
       '/notifications/devices',
       async ({ body, user, db, set }) => {
-        const device = await registerDevice(db, user.id, body, deps.now());
+        const device = await registerDevice(db, user.id, body, deps.now(), deps.risk);
         set.status = 201;
         return ok(device);
       },

@@ -5,14 +5,18 @@
  * does not exist; a bounty they may not see is 404 BOUNTY_NOT_FOUND.
  */
 import { Elysia } from 'elysia';
+import type { RiskSettings } from '../../config/env';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { clampLimit, cursorFromQuery } from '../../lib/validation';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import type { IdempotencyPlugin } from '../../plugins/idempotency';
+import { requestIdOf } from '../../plugins/request-context';
 import type { Marketplace } from '../bounties/engine';
 import { bountyIdParams } from '../bounties/schemas';
 import type { ModuleInfo } from '../module';
+import { RISK_ERRORS } from '../risk/errors';
+import { judgeRequest } from '../risk/service';
 import { REQUESTS_ERRORS } from './errors';
 import {
   acceptedRequestSchema,
@@ -28,7 +32,7 @@ import { acceptRequest, applyToBounty, listBountyRequests, listMyRequests, rejec
 
 export const requestsModule: ModuleInfo = {
   tag: { name: 'requests', description: 'Applications to bounties: apply, list, withdraw, reject, accept' },
-  errors: REQUESTS_ERRORS.codes,
+  errors: { ...REQUESTS_ERRORS.codes, ...RISK_ERRORS.codes },
 };
 
 export type RequestsDeps = {
@@ -38,6 +42,8 @@ export type RequestsDeps = {
   marketplace: Marketplace;
   /** The clock every write is stamped with (tests move it). */
   now: () => Date;
+  /** The risk rules: a new account's applications per day are capped. */
+  risk: RiskSettings;
 };
 
 const conflicts = { 409: errorSchema } as const;
@@ -49,8 +55,11 @@ export const requestsRoutes = (deps: RequestsDeps) =>
     .use(deps.idempotencyPlugin)
     .post(
       '/bounties/:id/requests',
-      async ({ params, body, user, db, set }) => {
-        const created = await applyToBounty(db, deps.marketplace, user, params.id, body, deps.now());
+      async ({ params, body, user, db, set, request }) => {
+        const now = deps.now();
+        // Judged before the application's own transaction (a denial is recorded in one of its own).
+        await judgeRequest(db, { settings: deps.risk, userId: user.id, bountyId: params.id, now, requestId: requestIdOf(request) });
+        const created = await applyToBounty(db, deps.marketplace, user, params.id, body, now);
         set.status = 201;
         return ok(created);
       },
@@ -66,7 +75,8 @@ export const requestsRoutes = (deps: RequestsDeps) =>
             'Only an open bounty, not your own (403 OWN_BOUNTY), one live request per bounty (409 ALREADY_REQUESTED), at most ' +
             'MAX_PENDING_REQUESTS pending at once (409 TOO_MANY_PENDING_REQUESTS). After the poster rejected you or removed you ' +
             'from it, not again (409 REAPPLY_REFUSED); after a withdrawal or another hunter was picked, again once it is open. ' +
-            'Without payouts set up you may apply, but `payoutsReady` is false and `warning` says why: the poster cannot accept you until you can be paid.',
+            'Without payouts set up you may apply, but `payoutsReady` is false and `warning` says why: the poster cannot accept you until you can be paid. ' +
+            'A new account (no completed bounty yet) applies at most RISK_NEW_ACCOUNT_MAX_REQUESTS_PER_DAY times a day: 403 NEW_ACCOUNT_LIMIT.',
         },
       },
     )

@@ -6,12 +6,18 @@
  * The deposit row is committed BEFORE Stripe is called and its id rides in the intent's
  * metadata, so the webhook always finds its deposit, whichever arrives first; the intent is
  * created with the idempotency key `deposit:<id>`, so a retried request makes no second intent.
+ *
+ * A new deposit is judged by the risk rules (velocity, failed payments) in the transaction that
+ * inserts it, before Stripe is called: a denied one creates nothing. A retry with the same key is
+ * the same deposit and is not judged again.
  */
 import { and, desc, eq, sql } from 'drizzle-orm';
+import type { RiskSettings } from '../../config/env';
 import { type DatabaseSession, type Deposit, type DepositMethod, type DepositStatus, deposits } from '../../db';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { callStripe, isDefinitiveRefusal, providerRefusal, type Stripe, StripeSdk } from '../../lib/stripe';
 import { assertUsablePaymentMethod, ensureCustomer, type Payer } from '../payments/service';
+import { judgeDeposit, recordingDenials } from '../risk/service';
 import { WALLET_ERRORS } from './errors';
 import type { DepositView } from './schemas';
 import { toDepositView } from './views';
@@ -19,7 +25,15 @@ import { toDepositView } from './views';
 /** How long a deposit without an intent may be retried with its key: inside Stripe's 24 h. */
 const DEPOSIT_KEY_RETRY_MS = 23 * 60 * 60 * 1000;
 
-export type DepositDeps = { db: DatabaseSession; stripe: Stripe; liveMode: boolean };
+export type DepositDeps = {
+  db: DatabaseSession;
+  stripe: Stripe;
+  liveMode: boolean;
+  risk: RiskSettings;
+  /** The clock the risk rules judge by. */
+  now: () => Date;
+  requestId?: string | null;
+};
 
 export type DepositRequest = {
   amount: number;
@@ -48,19 +62,25 @@ export async function createDeposit(deps: DepositDeps, payer: Payer, request: De
   const { db, stripe } = deps;
   const customerId = await ensureCustomer(deps, payer);
   if (request.paymentMethodId) await assertUsablePaymentMethod(deps, customerId, request.paymentMethodId, deps.liveMode);
-  const [inserted] = await db.write((primary) =>
-    primary
-      .insert(deposits)
-      .values({
-        userId: payer.id,
-        requestKey: request.requestKey,
-        amount: request.amount,
-        currency: request.currency,
-        method: request.method,
-        bountyId: request.bountyId ?? null,
-      })
-      .onConflictDoNothing({ target: [deposits.userId, deposits.requestKey] })
-      .returning(),
+  const inserted = await recordingDenials(db, () =>
+    db.transaction(async (tx) => {
+      const [same] = await tx.select({ id: deposits.id }).from(deposits).where(and(eq(deposits.userId, payer.id), eq(deposits.requestKey, request.requestKey)));
+      if (same) return undefined;
+      await judgeDeposit(tx, { settings: deps.risk, userId: payer.id, amount: request.amount, currency: request.currency, now: deps.now(), requestId: deps.requestId });
+      const [row] = await tx
+        .insert(deposits)
+        .values({
+          userId: payer.id,
+          requestKey: request.requestKey,
+          amount: request.amount,
+          currency: request.currency,
+          method: request.method,
+          bountyId: request.bountyId ?? null,
+        })
+        .onConflictDoNothing({ target: [deposits.userId, deposits.requestKey] })
+        .returning();
+      return row;
+    }),
   );
   // The same Idempotency-Key again (its stored answer expired or was never stored): the same
   // deposit. Once it has an intent, that intent is the deposit's answer for good: Stripe forgets

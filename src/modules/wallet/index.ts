@@ -1,10 +1,13 @@
 /**
  * The wallet: balances, history, deposits (Stripe PaymentIntents, credited by webhook) and
  * withdrawals (Stripe Connect transfers, paid by a job). Every route is the signed-in user's own;
- * another user's deposit or withdrawal is the same 404 as one that does not exist.
+ * another user's deposit or withdrawal is the same 404 as one that does not exist. Deposits and
+ * withdrawals are judged by the risk rules (src/modules/risk); an admin reviews a held
+ * withdrawal through review.ts (mounted here: the wallet owns withdrawals).
  */
 import { Elysia } from 'elysia';
 import { z } from 'zod';
+import type { RiskSettings } from '../../config/env';
 import { COMMON_ERRORS } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { PROVIDER_ERRORS, type Stripe } from '../../lib/stripe';
@@ -12,8 +15,10 @@ import { clampLimit, cursorFromQuery, type KeysetCursor } from '../../lib/valida
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import { IDEMPOTENCY_KEY_HEADER, type IdempotencyPlugin } from '../../plugins/idempotency';
+import { requestIdOf } from '../../plugins/request-context';
 import { DEFAULT_CURRENCY, LEDGER_ERRORS } from '../ledger';
 import type { ModuleInfo } from '../module';
+import { RISK_ERRORS } from '../risk/errors';
 import { createDeposit, findDeposit, listDeposits } from './deposits';
 import { WALLET_ERRORS } from './errors';
 import {
@@ -26,12 +31,13 @@ import {
   withdrawalBody,
   withdrawalSchema,
 } from './schemas';
+import { withdrawalReviewRoutes } from './review';
 import { getWallet, listWalletTransactions } from './service';
 import { type EnqueuePayout, findWithdrawal, listWithdrawals, requestWithdrawal } from './withdrawals';
 
 export const walletModule: ModuleInfo = {
   tag: { name: 'wallet', description: 'Balances, history, deposits by card or Apple Pay, withdrawals through Stripe Connect' },
-  errors: { ...WALLET_ERRORS.codes, ...LEDGER_ERRORS.codes, ...PROVIDER_ERRORS.codes },
+  errors: { ...WALLET_ERRORS.codes, ...LEDGER_ERRORS.codes, ...PROVIDER_ERRORS.codes, ...RISK_ERRORS.codes },
 };
 
 export type WalletDeps = {
@@ -43,6 +49,10 @@ export type WalletDeps = {
   liveMode: boolean;
   maxAmount: number;
   enqueuePayout: EnqueuePayout;
+  /** The risk rules' settings: deposits and withdrawals are judged by them. */
+  risk: RiskSettings;
+  /** The clock the rules judge by (ages of deposits, payout changes); the wall clock unless given. */
+  now?: () => Date;
 };
 
 const idParams = z.object({ id: z.uuid().max(36) });
@@ -57,7 +67,7 @@ function entryCursor(raw: string | undefined): KeysetCursor | null {
 /** The Idempotency-Key the plugin has checked: it also names the deposit or withdrawal it made. */
 const requestKeyOf = (request: Request): string => request.headers.get(IDEMPOTENCY_KEY_HEADER) ?? '';
 
-export const walletRoutes = (deps: WalletDeps) =>
+const ownWalletRoutes = (deps: WalletDeps, now: () => Date) =>
   new Elysia({ prefix: '/wallet', tags: [walletModule.tag.name] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
@@ -89,7 +99,7 @@ export const walletRoutes = (deps: WalletDeps) =>
       '/deposits',
       async ({ user, db, body, request, set }) => {
         const deposit = await createDeposit(
-          { db, stripe: deps.stripe, liveMode: deps.liveMode },
+          { db, stripe: deps.stripe, liveMode: deps.liveMode, risk: deps.risk, now, requestId: requestIdOf(request) },
           { id: user.id, email: user.email, name: user.name },
           { amount: body.amount.amount, currency: body.amount.currency, method: body.method, paymentMethodId: body.paymentMethodId, requestKey: requestKeyOf(request) },
         );
@@ -106,7 +116,8 @@ export const walletRoutes = (deps: WalletDeps) =>
           description:
             'Creates a Stripe PaymentIntent and returns its client secret for the app to confirm (card or Apple Pay: the same intent). ' +
             'The wallet is credited when Stripe reports the payment succeeded (webhook), not by this call. ' +
-            'With `paymentMethodId` the intent is confirmed at once: a declined card is 402 PAYMENT_DECLINED.',
+            'With `paymentMethodId` the intent is confirmed at once: a declined card is 402 PAYMENT_DECLINED. ' +
+            'Too many deposits or failed card payments in 24 hours: 403 RISK_DENIED (nothing is created).',
         },
       },
     )
@@ -140,7 +151,7 @@ export const walletRoutes = (deps: WalletDeps) =>
     .post(
       '/withdrawals',
       async ({ user, db, body, request, set }) => {
-        const withdrawal = await requestWithdrawal({ db, enqueuePayout: deps.enqueuePayout }, user.id, {
+        const withdrawal = await requestWithdrawal({ db, enqueuePayout: deps.enqueuePayout, risk: deps.risk, now: now(), requestId: requestIdOf(request) }, user.id, {
           amount: body.amount.amount,
           currency: body.amount.currency,
           requestKey: requestKeyOf(request),
@@ -152,13 +163,16 @@ export const walletRoutes = (deps: WalletDeps) =>
         auth: true,
         idempotency: 'required',
         body: withdrawalBody(deps.maxAmount),
-        response: { 201: successSchema(withdrawalSchema), ...authErrors, ...commonErrors },
+        response: { 201: successSchema(withdrawalSchema), ...authErrors, ...commonErrors, 409: errorSchema },
         detail: {
           summary: 'Withdraw to your bank',
           description:
             'Holds the amount at once (409 INSUFFICIENT_FUNDS if your available balance does not cover it) and pays it to your ' +
             'Stripe Connect account in the background; GET /wallet/withdrawals shows when it is paid or, if it failed, why ' +
-            '(the money is then back in your available balance). Needs payouts enabled (409 PAYOUTS_NOT_ENABLED).',
+            '(the money is then back in your available balance). Needs payouts enabled (409 PAYOUTS_NOT_ENABLED). ' +
+            'Money from card payments younger than RISK_CARD_HOLD_DAYS cannot leave yet: 409 CARD_FUNDS_ON_HOLD says how much can ' +
+            '(`details`: withdrawableNow, freesAt). A withdrawal the risk rules hold for review is `held` (the amount stays held) until ' +
+            'support releases it (then paid as usual) or rejects it (`rejected`, the amount back in your balance); 403 RISK_DENIED when refused.',
         },
       },
     )
@@ -189,3 +203,9 @@ export const walletRoutes = (deps: WalletDeps) =>
         detail: { summary: 'A withdrawal of yours' },
       },
     );
+
+/** The user's own wallet routes, and the admins' review of held withdrawals. */
+export const walletRoutes = (deps: WalletDeps) => {
+  const now = deps.now ?? (() => new Date());
+  return new Elysia().use(ownWalletRoutes(deps, now)).use(withdrawalReviewRoutes({ ...deps, now }));
+};

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { depositMethods, depositStatuses, withdrawalStatuses } from '../../db';
-import { cursorQuery, limitQuery } from '../../lib/validation';
+import { cursorQuery, limitQuery, safeText, userIdSchema } from '../../lib/validation';
 import { amountInputSchema, currencySchema, moneySchema } from '../ledger';
 import { paymentMethodIdSchema } from '../payments/schemas';
 
@@ -59,7 +59,13 @@ export const withdrawalBody = (maxAmount: number) => z.object({ amount: amountIn
 export const withdrawalSchema = z.object({
   id: z.uuid().max(36),
   amount: moneySchema,
-  status: z.enum(withdrawalStatuses).describe('pending: held and being paid; paid; failed: returned to your balance (see failureReason); reversed; payout_failed: your bank refused the payout (see failureReason)'),
+  status: z
+    .enum(withdrawalStatuses)
+    .describe(
+      'held: under review before it is sent (the amount stays held); pending: held and being paid; paid; failed: returned to your balance ' +
+        '(see failureReason); reversed; payout_failed: your bank refused the payout (see failureReason); rejected: not approved on review, ' +
+        'the amount is back in your balance (see failureReason)',
+    ),
   failureReason: z.string().max(500).nullable(),
   createdAt: z.date(),
   updatedAt: z.date(),
@@ -67,3 +73,22 @@ export const withdrawalSchema = z.object({
 export type WithdrawalView = z.infer<typeof withdrawalSchema>;
 
 export const walletQuery = z.object({ currency: currencySchema.optional() });
+
+/** A withdrawal as the reviewing admin sees it. */
+export const reviewedWithdrawalSchema = z.object({
+  id: z.uuid().max(36),
+  userId: userIdSchema,
+  amount: moneySchema,
+  status: z.enum(withdrawalStatuses),
+  heldReason: z.string().max(2_000).nullable().describe('Why the risk rules held it'),
+  failureReason: z.string().max(500).nullable().describe('On a rejection: the reason the user was given'),
+  reviewedBy: userIdSchema.nullable(),
+  reviewedAt: z.date().nullable(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+});
+export type ReviewedWithdrawalView = z.infer<typeof reviewedWithdrawalSchema>;
+
+export const withdrawalReviewParams = z.object({ id: z.uuid().max(36) });
+export const approveWithdrawalBody = z.object({ note: safeText(500).describe('Why it may go (kept in the audit log)') });
+export const rejectWithdrawalBody = z.object({ reason: safeText(500).describe('Why it may not: the user reads it, and the audit log keeps it') });

@@ -1,7 +1,7 @@
 /** Wallet rows as the API shows them. */
 import type { Deposit, Withdrawal } from '../../db';
 import { money } from '../ledger';
-import type { DepositView, WithdrawalView } from './schemas';
+import type { DepositView, ReviewedWithdrawalView, WithdrawalView } from './schemas';
 
 export const toDepositView = (deposit: Deposit, clientSecret: string | null = null): DepositView => ({
   id: deposit.id,
@@ -20,6 +20,19 @@ export const toWithdrawalView = (withdrawal: Withdrawal): WithdrawalView => ({
   amount: money(withdrawal.amount, withdrawal.currency),
   status: withdrawal.status,
   failureReason: withdrawal.failureReason,
+  createdAt: withdrawal.createdAt,
+  updatedAt: withdrawal.updatedAt,
+});
+
+export const toReviewedWithdrawalView = (withdrawal: Withdrawal): ReviewedWithdrawalView => ({
+  id: withdrawal.id,
+  userId: withdrawal.userId,
+  amount: money(withdrawal.amount, withdrawal.currency),
+  status: withdrawal.status,
+  heldReason: withdrawal.heldReason,
+  failureReason: withdrawal.failureReason,
+  reviewedBy: withdrawal.reviewedBy,
+  reviewedAt: withdrawal.reviewedAt,
   createdAt: withdrawal.createdAt,
   updatedAt: withdrawal.updatedAt,
 });
