@@ -7,6 +7,7 @@ export { type DriverValue, executeSqlOn, type SqlExecutor, type SqlResult, toDri
 export {
   type AnyJobDefinition,
   DEFAULT_SCHEMA,
+  type DeadLetter,
   deadLetterQueueOf,
   defineJob,
   type JobContext,

@@ -5,9 +5,10 @@
  * singleton keys, and cron that fires once per cluster; its maintenance and monitoring run on
  * every instance and coordinate through its own advisory locks.
  */
+import { type SQL, sql } from 'drizzle-orm';
 import { PgBoss, type JobResult, type JobWithMetadata, type SendOptions } from 'pg-boss';
-import type { z } from 'zod';
-import type { DatabaseCluster, Transaction } from '../db';
+import { z } from 'zod';
+import { type Database, type DatabaseCluster, selectRows, type Transaction } from '../db';
 import { type Logger, serializeError } from '../lib/logger';
 import { executeSqlOn } from './adapter';
 
@@ -107,6 +108,60 @@ export type JobSnapshot = {
   sourceId: string | null;
 };
 
+/**
+ * A job that failed for good, as its dead-letter queue (`<name>.dead`) holds it: pg-boss copies
+ * the failed job there with its payload and stamps where it came from (queue, id, attempts, the
+ * output it ended with, usually the error).
+ */
+export type DeadLetter = {
+  /** The dead letter's own id, in `queue`. */
+  id: string;
+  queue: string;
+  /** `completed` once this process logged it and ran the job's dead-letter hook. */
+  state: JobState;
+  sourceName: string;
+  sourceId: string | null;
+  data: unknown;
+  sourceOutput: unknown;
+  /** Retries the failed job used (its attempts were one more). */
+  sourceRetryCount: number | null;
+  sourceCreatedOn: Date | null;
+  /** When it was dead-lettered. */
+  createdOn: Date;
+  /** `createdOn` as PostgreSQL writes it (microseconds), for keyset cursors. */
+  createdOnText: string;
+};
+
+const JOB_STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const satisfies readonly JobState[];
+
+const deadLetterRow = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: z.enum(JOB_STATES),
+  data: z.unknown(),
+  source_name: z.string().nullable(),
+  source_id: z.string().nullable(),
+  source_output: z.unknown(),
+  source_retry_count: z.coerce.number().nullable(),
+  source_created_on_text: z.string().nullable(),
+  created_on_text: z.string(),
+});
+
+const toDeadLetter = (row: z.infer<typeof deadLetterRow>): DeadLetter => ({
+  id: row.id,
+  queue: row.name,
+  state: row.state,
+  // A dead-letter queue of ours only holds copies: the source is its queue's job when unstamped.
+  sourceName: row.source_name ?? row.name.slice(0, -DEAD_LETTER_SUFFIX.length),
+  sourceId: row.source_id,
+  data: row.data,
+  sourceOutput: row.source_output ?? null,
+  sourceRetryCount: row.source_retry_count,
+  sourceCreatedOn: row.source_created_on_text === null ? null : new Date(row.source_created_on_text),
+  createdOn: new Date(row.created_on_text),
+  createdOnText: row.created_on_text,
+});
+
 export type JobQueueOptions = {
   database: DatabaseCluster;
   logger: Logger;
@@ -147,6 +202,15 @@ const QUEUE_NAME = /^[\w.\-/]+$/;
 
 export const deadLetterQueueOf = (name: string): string => `${name}${DEAD_LETTER_SUFFIX}`;
 
+/**
+ * What a dead letter's row is read as: timestamps also as PostgreSQL's text (microseconds kept,
+ * whatever the driver parses), under names of their own so ORDER BY created_on is the column.
+ */
+const DEAD_LETTER_COLUMNS = sql.raw(
+  'id, name, state, data, source_name, source_id, source_output, source_retry_count, created_on, ' +
+    'source_created_on::text as source_created_on_text, created_on::text as created_on_text',
+);
+
 const issuesOf = (error: z.ZodError): Array<{ path: string; message: string }> =>
   error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }));
 
@@ -156,6 +220,8 @@ export class JobQueue {
   private readonly working = new Set<string>();
   private readonly pollingIntervalSeconds: number;
   private stopping = false;
+  /** Once pg-boss's job table is seen it stays (dead-letter reads stop asking). */
+  private jobTablePresent = false;
   private wakeRetry: (() => void) | null = null;
 
   private constructor(
@@ -279,6 +345,75 @@ export class JobQueue {
   /** The queue's jobs, oldest first (at most 1000). */
   async findJobs(name: string): Promise<JobSnapshot[]> {
     return (await this.boss.findJobs(name)).map(snapshotOf);
+  }
+
+  /** The dead-letter queues of the jobs defined here. */
+  deadLetterQueues(): string[] {
+    return [...this.definitions.values()].filter((definition) => definition.deadLetter).map((definition) => deadLetterQueueOf(definition.name));
+  }
+
+  /**
+   * Dead letters of every job defined here, newest first, after `before` (the last row of the
+   * previous page). One walk per queue of pg-boss's (name, created_on) index, merged: `reader` may
+   * be a replica (pg-boss's tables replicate like ours).
+   */
+  async listDeadLetters(reader: Database, page: { limit: number; before: { createdOn: string; id: string } | null }): Promise<DeadLetter[]> {
+    const queues = this.deadLetterQueues();
+    if (queues.length === 0) return [];
+    const { before } = page;
+    const walks = queues.map(
+      (queue) => sql`(select ${DEAD_LETTER_COLUMNS} from ${this.jobTable()} where name = ${queue}${
+        before ? sql` and (created_on, id) < (${before.createdOn}::timestamptz, ${before.id}::uuid)` : sql``
+      } order by created_on desc, id desc limit ${page.limit})`,
+    );
+    const rows = await this.selectJobs(reader, sql`${sql.join(walks, sql` union all `)} order by created_on desc, id desc limit ${page.limit}`);
+    return rows.map(toDeadLetter);
+  }
+
+  /** A dead letter of a job defined here, by its id; with a transaction's handle, locked until it ends. */
+  async findDeadLetter(db: Database | Transaction, id: string, options: { lock?: boolean } = {}): Promise<DeadLetter | null> {
+    const queues = this.deadLetterQueues();
+    if (queues.length === 0) return null;
+    const [row] = await this.selectJobs(
+      db,
+      sql`select ${DEAD_LETTER_COLUMNS} from ${this.jobTable()} where name in (${sql.join(queues.map((queue) => sql`${queue}`), sql`, `)}) and id = ${id}::uuid${
+        options.lock ? sql` for update` : sql``
+      }`,
+    );
+    return row ? toDeadLetter(row) : null;
+  }
+
+  /**
+   * Sends a dead letter's job again, inside `tx` (same payload, a new job id, its queue's retry
+   * policy afresh), and deletes the dead letter there: both commit or neither. Resolves with the
+   * new job's id; JobPayloadError when the payload is not one the job takes (it would fail again).
+   */
+  async resendDeadLetter(tx: Transaction, letter: Pick<DeadLetter, 'id' | 'queue' | 'sourceName' | 'data'>): Promise<string> {
+    const definition = this.definitions.get(letter.sourceName);
+    if (!definition) throw new Error(`no job named ${letter.sourceName} is defined on this queue`);
+    const checked = definition.payload.safeParse(letter.data);
+    if (!checked.success) throw new JobPayloadError(letter.sourceName, issuesOf(checked.error));
+    const jobId = await this.send(definition, checked.data, { tx });
+    if (jobId === null) throw new Error(`job ${letter.sourceName} was not sent`);
+    await this.boss.deleteJob(letter.queue, letter.id, { db: executeSqlOn(tx) });
+    return jobId;
+  }
+
+  private jobTable() {
+    return sql`${sql.identifier(this.schema)}.job`;
+  }
+
+  /**
+   * Dead-letter rows; none before pg-boss's tables exist (a queue never started on this database).
+   * Asked first rather than caught: a failed statement would abort the caller's transaction.
+   */
+  private async selectJobs(db: Database | Transaction, query: SQL): Promise<Array<z.infer<typeof deadLetterRow>>> {
+    if (!this.jobTablePresent) {
+      const [found] = await selectRows(db, sql`select to_regclass(quote_ident(${this.schema}) || '.job') is not null as present`, z.object({ present: z.boolean() }));
+      if (!found?.present) return [];
+      this.jobTablePresent = true;
+    }
+    return selectRows(db, query, deadLetterRow);
   }
 
   /** Waits until the job completed, failed or was cancelled (for tests and scripts). */

@@ -1,7 +1,8 @@
 /**
  * Ledger accounts by what they are for. An account is opened on first use, at zero; its identity
- * (owner, kind, currency) never changes. `external` and `receivable` may go negative (they are the
- * platform's view of money outside the ledger and of what a user owes); every other may not.
+ * (owner, kind, currency) never changes. `external`, `receivable` and `adjustments` may go negative
+ * (the platform's view of money outside the ledger, of what a user owes, and of what admins' manual
+ * corrections gave users, net); every other may not.
  */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { type AccountKind, type AccountOwnerType, type Database, ledgerAccounts, type Transaction } from '../../db';
@@ -16,7 +17,7 @@ export type AccountRef = Readonly<{
 }>;
 
 const PLATFORM = 'platform';
-const NEGATIVE_ALLOWED: ReadonlySet<AccountKind> = new Set(['external', 'receivable']);
+const NEGATIVE_ALLOWED: ReadonlySet<AccountKind> = new Set(['external', 'receivable', 'adjustments']);
 
 export const userAccount = (userId: string, kind: 'available' | 'withdrawal_hold' | 'receivable', currency: string): AccountRef => ({
   ownerType: 'user',
@@ -34,7 +35,7 @@ export const escrowAccount = (bountyId: string, funderId: string, currency: stri
   userId: funderId,
 });
 
-export const platformAccount = (kind: 'fees' | 'external', currency: string): AccountRef => ({
+export const platformAccount = (kind: 'fees' | 'external' | 'adjustments', currency: string): AccountRef => ({
   ownerType: 'platform',
   ownerId: PLATFORM,
   kind,
