@@ -129,7 +129,7 @@ describe.skipIf(!hasCluster)("Better-Auth's endpoints: only the exposed ones, an
     [
       'ban',
       async (account) => {
-        const ban = await t.request(`/users/${account.id}`, { method: 'PATCH', json: { banned: true, banReason: 'spam' }, headers: { cookie: admin.jar.header() } });
+        const ban = await t.request(`/admin/users/${account.id}/ban`, { method: 'POST', json: { reason: 'spam' }, headers: { cookie: admin.jar.header() } });
         expect(ban.status).toBe(200);
       },
     ],
@@ -144,7 +144,7 @@ describe.skipIf(!hasCluster)("Better-Auth's endpoints: only the exposed ones, an
     [
       'deletion',
       async (account) => {
-        expect((await t.request(`/users/${account.id}`, { method: 'DELETE', headers: { cookie: admin.jar.header() } })).status).toBe(200);
+        expect((await t.request(`/users/${account.id}`, { method: 'DELETE', json: { reason: 'Spam account' }, headers: { cookie: admin.jar.header() } })).status).toBe(200);
       },
     ],
   ];
@@ -225,9 +225,9 @@ describe.skipIf(!hasCluster)('roles are exactly one of user, moderator, admin (d
     expect(row?.role).toBe('user');
   });
 
-  test('PATCH /users/:id refuses anything but one role', async () => {
+  test('POST /admin/users/:id/role refuses anything but one role', async () => {
     for (const role of [['user', 'admin'], 'user,admin', 'root']) {
-      const response = await t.request(`/users/${member.id}`, { method: 'PATCH', json: { role }, headers: { cookie: admin.jar.header() } });
+      const response = await t.request(`/admin/users/${member.id}/role`, { method: 'POST', json: { role, reason: 'Promotion' }, headers: { cookie: admin.jar.header() } });
       expect([response.status, at(await readJson(response), 'error')]).toEqual([422, 'VALIDATION_ERROR']);
     }
   });

@@ -209,7 +209,7 @@ describe.skipIf(!hasCluster)('a revoked session stops working on writes at once,
 
   test('after an admin bans a user, that user\'s POST /posts is 401 (the ban deleted the session) and creates nothing', async () => {
     const account = await signedIn('banned-writer');
-    const ban = await t.request(`/users/${account.id}`, { method: 'PATCH', json: { banned: true, banReason: 'spam' }, headers: { cookie: admin.jar.header() } });
+    const ban = await t.request(`/admin/users/${account.id}/ban`, { method: 'POST', json: { reason: 'spam' }, headers: { cookie: admin.jar.header() } });
     expect(ban.status).toBe(200);
     const posted = await postCount(account.id);
     const attempt = await createPost(account.jar.header());
@@ -219,7 +219,7 @@ describe.skipIf(!hasCluster)('a revoked session stops working on writes at once,
 
   test('after an admin deletes a user, that user\'s POST /posts is 401, not a 409 from a dangling author id', async () => {
     const account = await signedIn('deleted-writer');
-    const removal = await t.request(`/users/${account.id}`, { method: 'DELETE', headers: { cookie: admin.jar.header() } });
+    const removal = await t.request(`/users/${account.id}`, { method: 'DELETE', json: { reason: 'Spam account' }, headers: { cookie: admin.jar.header() } });
     expect(removal.status).toBe(200);
     const attempt = await createPost(account.jar.header());
     expect([attempt.status, at(await readJson(attempt), 'error')]).toEqual([401, 'UNAUTHORIZED']);

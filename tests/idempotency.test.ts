@@ -200,14 +200,14 @@ describe.skipIf(!hasCluster)('Idempotency-Key', () => {
   test("the handler's own 4xx is stored and replayed, even once the request would now succeed (POST /users)", async () => {
     const email = uniqueEmail('taken');
     const asAdmin = (key?: string) => ({ ...headersFor(admin, key) });
-    const existing = await t.request('/users', { method: 'POST', json: { email, password: 'correct horse battery staple', name: 'First' }, headers: asAdmin() });
+    const existing = await t.request('/users', { method: 'POST', json: { email, password: 'correct horse battery staple', name: 'First', reason: 'Test account' }, headers: asAdmin() });
     expect(existing.status).toBe(201);
     const key = newKey();
-    const json = { email, password: 'correct horse battery staple', name: 'Second' };
+    const json = { email, password: 'correct horse battery staple', name: 'Second', reason: 'Test account' };
     const refused = await t.request('/users', { method: 'POST', json, headers: asAdmin(key) });
     expect(refused.status).toBe(409);
     const refusedText = await refused.text();
-    expect((await t.request(`/users/${String(at(await readJson(existing), 'data', 'id'))}`, { method: 'DELETE', headers: asAdmin() })).status).toBe(200);
+    expect((await t.request(`/users/${String(at(await readJson(existing), 'data', 'id'))}`, { method: 'DELETE', json: { reason: 'Test account' }, headers: asAdmin() })).status).toBe(200);
 
     const replay = await t.request('/users', { method: 'POST', json, headers: asAdmin(key) });
     expect(replay.status).toBe(409);

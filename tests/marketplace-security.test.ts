@@ -481,11 +481,11 @@ describe.skipIf(!hasCluster)('marketplace authorization: every route, every kind
     expect((await mine(applicant, '/requests/me')).every((row) => at(row, 'hunterId') === applicant.id)).toBe(true);
   });
 
-  test('a ban through the admin API revokes the sessions: the old cookie writes nothing (401), sign-in is 403', async () => {
+  test('a ban through the admin API revokes the sessions: the old cookie writes nothing (401), sign-in is 403; the open bounty is cancelled, the draft kept', async () => {
     const poster = await signUp(t, 'sec-banned-by-api');
     const draftId = await createDraft(t, poster);
     const openId = await openBounty(t, poster);
-    const ban = await call(accounts.admin, 'PATCH', `/users/${poster.id}`, { banned: true, banReason: 'spam' });
+    const ban = await call(accounts.admin, 'POST', `/admin/users/${poster.id}/ban`, { reason: 'spam' });
     expect(ban.status).toBe(200);
     const attempts = [
       await call(poster, 'POST', `/bounties/${openId}/cancel`),
@@ -498,7 +498,7 @@ describe.skipIf(!hasCluster)('marketplace authorization: every route, every kind
     const login = await t.request('/auth/login', { method: 'POST', json: { email: poster.email, password: PASSWORD }, headers: { [CLIENT_IP_HEADER]: randomIp() } });
     expect(login.status).toBe(403);
     const rows = await t.database.primary.select({ id: bounties.id, state: bounties.state, title: bounties.title }).from(bounties).where(eq(bounties.posterId, poster.id));
-    expect(rows.map((row) => row.state).sort()).toEqual(['draft', 'open']);
+    expect(rows.map((row) => row.state).sort()).toEqual(['cancelled', 'draft']);
     expect(rows.find((row) => row.id === draftId)?.title).not.toBe('Changed after the ban');
   });
 

@@ -3,8 +3,8 @@
  * that fields a user may not set are never applied (mass assignment).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { eq } from 'drizzle-orm';
-import { sessions, users } from '../src/db';
+import { and, eq } from 'drizzle-orm';
+import { auditLog, sessions, users } from '../src/db';
 import { CLIENT_IP_HEADER } from '../src/lib/auth';
 import { createAdmin, logIn, PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';
 import { hasCluster, randomIp, startTestApp, type TestApp } from './support/harness';
@@ -46,7 +46,7 @@ describe.skipIf(!hasCluster)('users', () => {
       ['POST', '/api/auth/admin/set-role'],
       ['POST', '/api/auth/admin/ban-user'],
     ];
-    const body = { email: uniqueEmail('intruder'), password: PASSWORD, name: 'Intruder', role: 'admin', userId: alice.id };
+    const body = { email: uniqueEmail('intruder'), password: PASSWORD, name: 'Intruder', role: 'admin', userId: alice.id, reason: 'Intrusion' };
     for (const [method, path] of adminRoutes) {
       const init = method === 'POST' ? { method, json: body } : { method };
       const anonymous = await t.request(path, init);
@@ -137,13 +137,17 @@ describe.skipIf(!hasCluster)('users', () => {
     expect(await storedUser('hijacked')).toBeUndefined();
   });
 
-  test('mass assignment: role or ban fields from a non-admin are refused with 403 and change nothing', async () => {
-    for (const json of [{ role: 'admin' }, { name: 'Sneaky', role: 'moderator' }, { banned: false }, { banReason: null }]) {
-      const response = await t.request(`/users/${alice.id}`, as(alice, { method: 'PATCH', json }));
-      expect(response.status).toBe(403);
-      expect(await readJson(response)).toMatchObject({ error: 'ADMIN_ONLY_FIELDS' });
+  test('role and ban fields in a PATCH are refused (422 USE_ADMIN_USERS) for anyone, admins included, and change nothing', async () => {
+    for (const account of [alice, admin]) {
+      for (const json of [{ role: 'admin' }, { name: 'Sneaky', role: 'moderator' }, { banned: false }, { banReason: null }, { banned: true, banReason: 'spam' }]) {
+        const response = await t.request(`/users/${alice.id}`, as(account, { method: 'PATCH', json }));
+        expect(response.status).toBe(422);
+        const body = await readJson(response);
+        expect(body).toMatchObject({ error: 'USE_ADMIN_USERS' });
+        expect(String(at(body, 'message'))).toContain('/admin/users');
+      }
     }
-    expect(await storedUser(alice.id)).toMatchObject({ role: 'user', name: 'Alice Again' });
+    expect(await storedUser(alice.id)).toMatchObject({ role: 'user', banned: false, name: 'Alice Again' });
   });
 
   test("BOLA: a user cannot change or delete someone else's account; a missing id gets the same answer", async () => {
@@ -157,13 +161,13 @@ describe.skipIf(!hasCluster)('users', () => {
     expect(await storedUser(bob.id)).toEqual(before);
   });
 
-  test('admin changes a role, bans (revoking every session at once) and unbans', async () => {
+  test('admin changes a role, bans (revoking every session at once) and unbans, through /admin/users', async () => {
     const bobDevice = await logIn(t, bob);
-    const promote = await t.request(`/users/${bob.id}`, as(admin, { method: 'PATCH', json: { role: 'moderator' } }));
+    const promote = await t.request(`/admin/users/${bob.id}/role`, as(admin, { method: 'POST', json: { role: 'moderator', reason: 'Joins the moderation team' } }));
     expect(promote.status).toBe(200);
     expect(at(await readJson(promote), 'data', 'role')).toBe('moderator');
 
-    const ban = await t.request(`/users/${bob.id}`, as(admin, { method: 'PATCH', json: { banned: true, banReason: 'spam' } }));
+    const ban = await t.request(`/admin/users/${bob.id}/ban`, as(admin, { method: 'POST', json: { reason: 'spam' } }));
     expect(ban.status).toBe(200);
     expect(await t.database.primary.select().from(sessions).where(eq(sessions.userId, bob.id))).toEqual([]);
     expect((await t.request('/auth/me', { headers: { cookie: bobDevice.header() } })).status).toBe(401);
@@ -171,31 +175,38 @@ describe.skipIf(!hasCluster)('users', () => {
     expect(login.status).toBe(403);
     expect(await readJson(login)).toMatchObject({ error: 'BANNED_USER' });
 
-    const unban = await t.request(`/users/${bob.id}`, as(admin, { method: 'PATCH', json: { banned: false } }));
+    const unban = await t.request(`/admin/users/${bob.id}/unban`, as(admin, { method: 'POST', json: { reason: 'Appeal accepted' } }));
     expect(await readJson(unban)).toMatchObject({ data: { banned: false, banReason: null, banExpires: null } });
     bob = { ...bob, jar: await logIn(t, bob) };
   });
 
   test('an admin cannot demote or ban themselves', async () => {
-    for (const json of [{ role: 'user' }, { banned: true }]) {
-      const response = await t.request(`/users/${admin.id}`, as(admin, { method: 'PATCH', json }));
+    const demote = await t.request(`/admin/users/${admin.id}/role`, as(admin, { method: 'POST', json: { role: 'user', reason: 'Stepping down' } }));
+    const ban = await t.request(`/admin/users/${admin.id}/ban`, as(admin, { method: 'POST', json: { reason: 'Testing' } }));
+    for (const response of [demote, ban]) {
       expect(response.status).toBe(403);
+      expect(await readJson(response)).toMatchObject({ error: 'CANNOT_ACT_ON_SELF' });
     }
-    expect((await storedUser(admin.id))?.role).toBe('admin');
+    expect(await storedUser(admin.id)).toMatchObject({ role: 'admin', banned: false });
   });
 
   test('admin creates a user with a role; a taken email is 409; bad input is 422', async () => {
     const email = uniqueEmail('Created');
-    const created = await t.request('/users', as(admin, { method: 'POST', json: { email, password: PASSWORD, name: 'Created', role: 'moderator', id: 'chosen-id' } }));
+    const created = await t.request('/users', as(admin, { method: 'POST', json: { email, password: PASSWORD, name: 'Created', role: 'moderator', id: 'chosen-id', reason: 'New moderator' } }));
     expect(created.status).toBe(201);
     const body = await readJson(created);
     expect(at(body, 'data')).toMatchObject({ email: email.toLowerCase(), role: 'moderator' });
     expect(at(body, 'data', 'id')).not.toBe('chosen-id');
-    const duplicate = await t.request('/users', as(admin, { method: 'POST', json: { email: email.toUpperCase(), password: PASSWORD, name: 'Again' } }));
+    const duplicate = await t.request('/users', as(admin, { method: 'POST', json: { email: email.toUpperCase(), password: PASSWORD, name: 'Again', reason: 'Twice' } }));
     expect(duplicate.status).toBe(409);
     expect(await readJson(duplicate)).toMatchObject({ error: 'USER_ALREADY_EXISTS' });
-    const nul = await t.request('/users', as(admin, { method: 'POST', json: { email: uniqueEmail('nul'), password: PASSWORD, name: 'a\u0000b' } }));
+    const nul = await t.request('/users', as(admin, { method: 'POST', json: { email: uniqueEmail('nul'), password: PASSWORD, name: 'a\u0000b', reason: 'Bad name' } }));
     expect(nul.status).toBe(422);
+    const noReason = await t.request('/users', as(admin, { method: 'POST', json: { email: uniqueEmail('no-reason'), password: PASSWORD, name: 'No Reason' } }));
+    expect(noReason.status).toBe(422);
+    // Exactly one audit row, for the one account created.
+    const audits = await t.database.primary.select().from(auditLog).where(and(eq(auditLog.action, 'user.create'), eq(auditLog.actorId, admin.id)));
+    expect(audits.map((row) => [row.targetId, row.reason, row.after])).toEqual([[String(at(body, 'data', 'id')), 'New moderator', { role: 'moderator' }]]);
   });
 
   test('a user deletes their own account: signed out, row and sessions gone', async () => {
@@ -209,11 +220,16 @@ describe.skipIf(!hasCluster)('users', () => {
     expect((await t.request('/auth/me', { headers: { cookie: before.header() } })).status).toBe(401);
   });
 
-  test('an admin deletes another account; a missing one is 404', async () => {
+  test('an admin deletes another account with a reason (audited); without one it is 422; a missing one is 404', async () => {
     const dave = await signUp(t, 'dave');
-    expect((await t.request(`/users/${dave.id}`, as(admin, { method: 'DELETE' }))).status).toBe(200);
+    const bare = await t.request(`/users/${dave.id}`, as(admin, { method: 'DELETE' }));
+    expect([bare.status, at(await readJson(bare), 'error')]).toEqual([422, 'VALIDATION_ERROR']);
+    expect(await storedUser(dave.id)).toBeDefined();
+    expect((await t.request(`/users/${dave.id}`, as(admin, { method: 'DELETE', json: { reason: 'Duplicate account' } }))).status).toBe(200);
     expect(await storedUser(dave.id)).toBeUndefined();
-    expect((await t.request(`/users/${dave.id}`, as(admin, { method: 'DELETE' }))).status).toBe(404);
+    expect((await t.request(`/users/${dave.id}`, as(admin, { method: 'DELETE', json: { reason: 'Again' } }))).status).toBe(404);
     expect((await t.request('/auth/me', { headers: { cookie: dave.jar.header() } })).status).toBe(401);
+    const audits = await t.database.primary.select().from(auditLog).where(and(eq(auditLog.action, 'user.delete'), eq(auditLog.targetId, dave.id)));
+    expect(audits.map((row) => [row.actorId, row.reason, row.before])).toEqual([[admin.id, 'Duplicate account', { role: 'user' }]]);
   });
 });

@@ -271,17 +271,28 @@ function notPending(request: Pick<BountyRequest, 'status' | 'bountyId'>, by: 'hu
   return conflictOn('REQUEST_NOT_PENDING', 'status', request.status, message);
 }
 
+/**
+ * The one way a pending request is withdrawn, inside the caller's transaction: by its hunter
+ * (below) or by an admin's ban of the hunter (src/modules/admin/accounts.ts). The poster hears
+ * it. Null when it is not `hunterId`'s pending request (any more): the caller says why, or skips it.
+ */
+export async function withdrawPendingRequest(tx: Transaction, hunterId: string, requestId: string, now: Date): Promise<BountyRequest | null> {
+  const [row] = await tx
+    .update(bountyRequests)
+    .set({ status: 'withdrawn', closedReason: 'hunter', updatedAt: now })
+    .where(and(eq(bountyRequests.id, requestId), eq(bountyRequests.hunterId, hunterId), eq(bountyRequests.status, 'pending')))
+    .returning();
+  if (!row) return null;
+  const [bounty] = await tx.select({ posterId: bounties.posterId }).from(bounties).where(eq(bounties.id, row.bountyId));
+  if (bounty) await recordEvents(tx, now, [requestEvent('request.withdrawn', bounty.posterId, row)]);
+  return row;
+}
+
 /** The hunter takes back a pending request (an accepted one is left through the bounty). */
 export async function withdrawRequest(db: DatabaseSession, actor: RequestActor, requestId: string, now: Date): Promise<RequestView> {
   return db.transaction(async (tx) => {
-    const [row] = await tx
-      .update(bountyRequests)
-      .set({ status: 'withdrawn', closedReason: 'hunter', updatedAt: now })
-      .where(and(eq(bountyRequests.id, requestId), eq(bountyRequests.hunterId, actor.id), eq(bountyRequests.status, 'pending')))
-      .returning();
+    const row = await withdrawPendingRequest(tx, actor.id, requestId, now);
     if (!row) throw await whyNot(tx, actor, requestId, 'hunter');
-    const [bounty] = await tx.select({ posterId: bounties.posterId }).from(bounties).where(eq(bounties.id, row.bountyId));
-    if (bounty) await recordEvents(tx, now, [requestEvent('request.withdrawn', bounty.posterId, row)]);
     return viewOf(tx, row.id);
   });
 }

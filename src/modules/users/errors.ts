@@ -4,6 +4,8 @@ import { defineErrors } from '../../lib/errors';
 export const USERS_ERRORS = defineErrors({
   NOT_FOUND: { status: 404, message: 'No such user' },
   NOT_YOUR_ACCOUNT: { status: 403, message: 'You can only change or delete your own account' },
-  ADMIN_ONLY_FIELDS: { status: 403, message: 'Only an admin can change these fields' },
-  CANNOT_MODIFY_SELF: { status: 403, message: 'You cannot change your own role or ban yourself' },
+  USE_ADMIN_USERS: {
+    status: 422,
+    message: 'role and ban fields are not changed here: an admin changes them at POST /admin/users/{id}/role, /ban and /unban (audited, with a reason)',
+  },
 });

@@ -5,6 +5,7 @@
  */
 import { Elysia } from 'elysia';
 import { type Auth, signOut } from '../../lib/auth';
+import { COMMON_ERRORS } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { clampLimit, cursorFromQuery } from '../../lib/validation';
 import type { ModuleInfo } from '../module';
@@ -13,11 +14,13 @@ import { appendSetCookies } from '../../lib/cookies';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import type { IdempotencyPlugin } from '../../plugins/idempotency';
+import { requestIdOf } from '../../plugins/request-context';
 import {
-  ADMIN_ONLY_FIELDS,
   createUserBody,
   deletedSchema,
+  deleteUserBody,
   listUsersQuery,
+  MOVED_TO_ADMIN_USERS,
   privateUserSchema,
   updateUserBody,
   userParams,
@@ -58,19 +61,22 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
     )
     .post(
       '',
-      async ({ body, db, set }) => {
-        const user = await createUser(deps.auth, db, body);
+      async ({ body, db, set, user, request }) => {
+        const { reason, ...input } = body;
+        const created = await createUser(deps.auth, db, input, { staff: { actor: user, requestId: requestIdOf(request) }, reason });
         set.status = 201;
-        return ok(user);
+        return ok(created);
       },
       {
-        auth: { role: 'admin' },
+        auth: { role: 'admin', fresh: 'sign-in' },
         idempotency: 'optional',
         body: createUserBody,
         response: { 201: successSchema(privateUserSchema), ...authErrors, 409: errorSchema, ...commonErrors },
         detail: {
           summary: 'Create a user (admin)',
-          description: 'Creates an email + password account with the given role (default user). A taken email is 409.',
+          description:
+            'Creates an email + password account with the given role (default user). A taken email is 409. ' +
+            'Needs a recent sign-in (403 SESSION_NOT_FRESH) and a `reason`; audited (`user.create`).',
           security: ADMIN_SECURITY,
         },
       },
@@ -95,30 +101,18 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
     .patch(
       '/:id',
       async ({ params, body, user, db }) => {
-        const isSelf = user.id === params.id;
-        const isAdmin = user.role === 'admin';
-        if (!isSelf && !isAdmin) throw USERS_ERRORS.error('NOT_YOUR_ACCOUNT', 'You can only change your own account');
-        const adminFields = ADMIN_ONLY_FIELDS.filter((field) => body[field] !== undefined);
-        if (adminFields.length > 0 && !isAdmin) {
-          throw USERS_ERRORS.error('ADMIN_ONLY_FIELDS', `Only an admin can change ${adminFields.join(', ')}`);
+        if (user.id !== params.id && user.role !== 'admin') throw USERS_ERRORS.error('NOT_YOUR_ACCOUNT', 'You can only change your own account');
+        // One way to change a role or a ban: /admin/users, audited with a reason.
+        const moved = MOVED_TO_ADMIN_USERS.filter((field) => body[field] !== undefined);
+        if (moved.length > 0) {
+          throw USERS_ERRORS.error('USE_ADMIN_USERS', undefined, moved.map((field) => ({ path: field, message: 'changed at /admin/users' })));
         }
-        // An admin demoting or banning themselves could leave nobody able to undo it.
-        if (isSelf && ((body.role !== undefined && body.role !== user.role) || body.banned === true)) {
-          throw USERS_ERRORS.error('CANNOT_MODIFY_SELF');
-        }
-        const updated = await updateUser(db, params.id, {
-          name: body.name,
-          image: body.image,
-          role: body.role,
-          banned: body.banned,
-          banReason: body.banReason,
-          banExpires: body.banExpires === undefined ? undefined : body.banExpires === null ? null : new Date(body.banExpires),
-        });
+        const updated = await updateUser(db, params.id, { name: body.name, image: body.image });
         if (!updated) throw USERS_ERRORS.error('NOT_FOUND');
         return ok(toPrivateUser(updated));
       },
       {
-        // Account and role changes are checked against the database, not the cookie cache.
+        // Account changes are checked against the database, not the cookie cache.
         auth: { fresh: true },
         params: userParams,
         body: updateUserBody,
@@ -126,27 +120,38 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
         detail: {
           summary: 'Change a user',
           description:
-            'Owner: name and image. Admin: also role and ban (banning revokes every session). ' +
-            'Admin-only fields sent by anyone else are refused with 403 ADMIN_ONLY_FIELDS; unknown fields are ignored.',
+            'Name and image: the owner, or an admin. Roles and bans are not changed here: sending `role`, `banned`, `banReason` ' +
+            'or `banExpires` is 422 USE_ADMIN_USERS, whoever sends it (admins use POST /admin/users/{id}/role, /ban and /unban, ' +
+            'audited with a reason). Unknown fields are ignored.',
         },
       },
     )
     .delete(
       '/:id',
-      async ({ params, user, db, request, set }) => {
+      async ({ params, body, user, db, request, set }) => {
         const isSelf = user.id === params.id;
         if (!isSelf && user.role !== 'admin') throw USERS_ERRORS.error('NOT_YOUR_ACCOUNT', 'You can only delete your own account');
+        const reason = body?.reason;
+        if (!isSelf && reason === undefined) {
+          throw COMMON_ERRORS.error('VALIDATION_ERROR', 'An admin deleting another account gives a reason', [{ path: 'reason', message: 'is required' }]);
+        }
         if (isSelf) appendSetCookies(set, await signOut({ auth: deps.auth, baseUrl: deps.baseUrl, boundMs: deps.authCallBoundMs }, request.headers.get('cookie')));
-        if (!(await deleteUser(db, params.id))) throw USERS_ERRORS.error('NOT_FOUND');
+        const byAdmin = !isSelf && reason !== undefined ? { staff: { actor: user, requestId: requestIdOf(request) }, reason } : null;
+        if (!(await deleteUser(db, params.id, byAdmin))) throw USERS_ERRORS.error('NOT_FOUND');
         return ok({ id: params.id, deleted: true as const });
       },
       {
-        auth: { fresh: true },
+        // Deleting an account cannot be undone: a recent sign-in, whoever deletes it.
+        auth: { fresh: 'sign-in' },
         params: userParams,
+        body: deleteUserBody,
         response: { 200: successSchema(deletedSchema), ...authErrors, ...commonErrors },
         detail: {
           summary: 'Delete a user',
-          description: 'The owner or an admin. Deletes the account with its sessions and posts; deleting yourself also signs you out.',
+          description:
+            'The owner, or an admin. Deletes the account with its sessions and posts; deleting yourself also signs you out ' +
+            '(no body needed). An admin deleting another account sends `{ "reason": ... }` (422 without it); audited ' +
+            '(`user.delete`). Needs a recent sign-in (403 SESSION_NOT_FRESH).',
         },
       },
     );

@@ -56,28 +56,38 @@ export const listUsersQuery = z.object({
   name: queryText(safeText(100)).optional().describe('Case-insensitive substring of the name'),
 });
 
+/** Why an admin creates or deletes an account: the audit log keeps it. */
+const adminReason = safeText(500).describe('Why: kept in the audit log');
+
 /** Admin creates an account; `role` is an admin's to choose here (defaults to user). */
 export const createUserBody = z.object({
   email: emailSchema,
   password: newPasswordSchema,
   name: personNameSchema,
   role: roleSchema.optional(),
+  reason: adminReason,
 });
 
+/** Refused here, whoever sends them: staff change roles and bans at /admin/users (audited, with a reason). */
+const movedToAdminUsers = (what: string) => `Not accepted here (422 USE_ADMIN_USERS): ${what}`;
+
 /**
- * One body for self and admin. `name`/`image` are anyone's to change on their own account;
- * `role` and the ban fields are admin-only: sent by anyone else they are refused with 403, never
- * silently applied.
+ * `name`/`image`, on one's own account (or any, for an admin). `role` and the ban fields are
+ * listed only to be refused with 422 USE_ADMIN_USERS, never silently dropped: a client that still
+ * sends them learns where they went.
  */
 export const updateUserBody = z.object({
   name: personNameSchema.optional(),
   image: imageUrlSchema.nullable().optional(),
-  role: roleSchema.optional().describe('Admin only'),
-  banned: z.boolean().optional().describe('Admin only. Banning revokes every session of the user.'),
-  banReason: safeText(500).nullable().optional().describe('Admin only'),
-  banExpires: z.iso.datetime({ offset: true }).max(40).nullable().optional().describe('Admin only. null: until unbanned'),
+  role: roleSchema.optional().meta({ deprecated: true }).describe(movedToAdminUsers('POST /admin/users/{id}/role')),
+  banned: z.boolean().optional().meta({ deprecated: true }).describe(movedToAdminUsers('POST /admin/users/{id}/ban or /unban')),
+  banReason: safeText(500).nullable().optional().meta({ deprecated: true }).describe(movedToAdminUsers('the `reason` of POST /admin/users/{id}/ban')),
+  banExpires: z.iso.datetime({ offset: true }).max(40).nullable().optional().meta({ deprecated: true }).describe(movedToAdminUsers('the `expiresAt` of POST /admin/users/{id}/ban')),
 });
 
-export const ADMIN_ONLY_FIELDS = ['role', 'banned', 'banReason', 'banExpires'] as const;
+export const MOVED_TO_ADMIN_USERS = ['role', 'banned', 'banReason', 'banExpires'] as const;
+
+/** An admin deleting someone else's account says why; deleting one's own needs no body. */
+export const deleteUserBody = z.object({ reason: adminReason.optional().describe('Required when an admin deletes another account: kept in the audit log') }).optional();
 
 export const deletedSchema = z.object({ id: z.string().max(64), deleted: z.literal(true) });

@@ -4,9 +4,10 @@
  * the password is hashed and the credential account linked exactly as sign-up does.
  */
 import { and, desc, eq, ilike, type SQL, sql } from 'drizzle-orm';
-import { type DatabaseSession, sessions, users } from '../../db';
+import { type DatabaseSession, users } from '../../db';
 import { type Auth, type AuthUser, fromBetterAuthApiError, toAuthUser } from '../../lib/auth';
 import { definedFields, type KeysetCursor, keysetPage } from '../../lib/validation';
+import { actorOf, recordAudit, type StaffContext } from '../audit/service';
 
 import type { PrivateUser, PublicUser } from './schemas';
 
@@ -56,45 +57,72 @@ export async function findUser(db: DatabaseSession, id: string): Promise<UserRow
 export type UserChanges = {
   name?: string | undefined;
   image?: string | null | undefined;
-  role?: PrivateUser['role'] | undefined;
-  banned?: boolean | undefined;
-  banReason?: string | null | undefined;
-  banExpires?: Date | null | undefined;
 };
 
 /**
- * Applies already-authorized changes. A ban deletes every session of the user in the same
- * transaction (what Better-Auth's banUser does), so the ban bites on the next fresh check;
- * lifting a ban clears its reason and expiry.
+ * Applies already-authorized changes of name and image. Roles and bans change only through
+ * /admin/users (src/modules/admin/accounts.ts), audited.
  */
 export async function updateUser(db: DatabaseSession, id: string, changes: UserChanges): Promise<UserRow | null> {
-  const values: Partial<typeof users.$inferInsert> = { ...definedFields(changes), updatedAt: new Date() };
-  if (changes.banned === false) {
-    values.banReason = null;
-    values.banExpires = null;
-  }
-  return db.transaction(async (tx) => {
-    const [row] = await tx.update(users).set(values).where(eq(users.id, id)).returning();
-    if (row && changes.banned === true) await tx.delete(sessions).where(eq(sessions.userId, id));
-    return row ?? null;
-  });
+  const [row] = await db.write((writer) =>
+    writer.update(users).set({ ...definedFields(changes), updatedAt: new Date() }).where(eq(users.id, id)).returning(),
+  );
+  return row ?? null;
 }
 
-/** Sessions, accounts and posts go with the user (ON DELETE CASCADE). */
-export async function deleteUser(db: DatabaseSession, id: string): Promise<boolean> {
-  const deleted = await db.write((writer) => writer.delete(users).where(eq(users.id, id)).returning({ id: users.id }));
-  return deleted.length > 0;
+/** An admin acting on someone else's account: the audit row's actor, reason and request. */
+export type AdminAction = Readonly<{ staff: StaffContext; reason: string }>;
+
+/**
+ * Sessions, accounts and posts go with the user (ON DELETE CASCADE). An admin deleting someone
+ * else's account is audited (`user.delete`) in the same transaction; deleting one's own is not.
+ */
+export async function deleteUser(db: DatabaseSession, id: string, byAdmin: AdminAction | null): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const [deleted] = await tx.delete(users).where(eq(users.id, id)).returning({ id: users.id, role: users.role });
+    if (!deleted) return false;
+    if (byAdmin) {
+      await recordAudit(tx, {
+        actor: actorOf(byAdmin.staff.actor),
+        action: 'user.delete',
+        targetId: id,
+        reason: byAdmin.reason,
+        before: { role: deleted.role },
+        after: null,
+        requestId: byAdmin.staff.requestId,
+      });
+    }
+    return true;
+  });
 }
 
 export type NewUser = { email: string; password: string; name: string; role?: PrivateUser['role'] | undefined };
 
-/** Server-side Better-Auth call (no caller headers): the route has already checked for an admin. */
-export async function createUser(auth: Auth, db: DatabaseSession, input: NewUser): Promise<PrivateUser> {
+/**
+ * Server-side Better-Auth call (no caller headers): the route has already checked for an admin.
+ * Better-Auth writes the account in a transaction of its own, so the `user.create` audit row is
+ * written right after it commits, not with it: a failure between the two leaves an account
+ * without its audit row (the account's created_at still dates it).
+ */
+export async function createUser(auth: Auth, db: DatabaseSession, input: NewUser, byAdmin: AdminAction): Promise<PrivateUser> {
+  let created: PrivateUser;
   try {
     const { user } = await auth.api.createUser({ body: { email: input.email, password: input.password, name: input.name, role: input.role ?? 'user' } });
     db.markWritten();
-    return toPrivateUser(toAuthUser(user));
+    created = toPrivateUser(toAuthUser(user));
   } catch (error) {
     throw fromBetterAuthApiError(error, '/admin/create-user');
   }
+  await db.transaction((tx) =>
+    recordAudit(tx, {
+      actor: actorOf(byAdmin.staff.actor),
+      action: 'user.create',
+      targetId: created.id,
+      reason: byAdmin.reason,
+      before: null,
+      after: { role: created.role },
+      requestId: byAdmin.staff.requestId,
+    }),
+  );
+  return created;
 }
