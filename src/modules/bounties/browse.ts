@@ -4,6 +4,9 @@
  *
  * - Only public states are ever listed (never draft or cancelled): the state is always one
  *   equality in the WHERE, so every sort walks an index led by `state` (marketplace.ts).
+ * - Never a bounty a moderator removed (`hidden_at`), nor, for a signed-in viewer who is not
+ *   staff, one whose poster and the viewer blocked each other (blocks/check.ts): filters on the
+ *   same index walk.
  * - `q` is PostgreSQL full text over the stored `search` tsvector (title weight A, description B),
  *   so `ts_rank` puts a title match above a description match.
  * - `near` keeps in-person bounties within `radiusKm` by the exact haversine distance (no PostGIS).
@@ -19,9 +22,12 @@
  * - The SQL text depends only on which filters are present (the query's shape); values are
  *   placeholders, and each shape is prepared once per database handle, like posts' pages.
  */
-import { and, asc, desc, eq, gte, isNotNull, lt, lte, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, isNotNull, isNull, lt, lte, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { bounties, type Database, type DatabaseSession, GEO_CELL_DEG, GEO_CELL_ROW, preparedPerHandle } from '../../db';
+import type { Viewer } from '../../lib/auth';
+import { isStaff } from '../../lib/permissions';
+import { eitherBlockedSql } from '../blocks/check';
 import { COMMON_ERRORS, unprocessable } from '../../lib/errors';
 import { cursorQuery, limitQuery, queryText, safeText } from '../../lib/validation';
 import { PUBLIC_STATES, type PublicState } from './lifecycle';
@@ -286,6 +292,8 @@ type Shape = {
   near: BoundingBox['lng']['kind'] | 'cells' | null;
   deadlineBefore: boolean;
   postedSince: boolean;
+  /** A signed-in viewer who is not staff: bounties of people they blocked or who blocked them are left out. */
+  blocks: boolean;
   after: boolean;
 };
 
@@ -305,6 +313,7 @@ type Values = {
   lngMax?: number;
   deadlineBefore?: string;
   postedSince?: string;
+  viewerId?: string;
   afterKey?: string;
   afterId?: string;
   limit: number;
@@ -360,9 +369,12 @@ function nearConditions(kind: NonNullable<Shape['near']>): SQL[] {
   return conditions;
 }
 
+/** Qualified by hand: inside the block check's subquery a bare column name would be ambiguous to a reader. */
+const POSTER_ID = sql`${sql.identifier('bounties')}.${sql.identifier('poster_id')}`;
+
 function conditionsOf(shape: Shape): SQL[] {
   // A literal (see Shape), safe as one: publicState() returns our own constant, never client text.
-  const conditions: SQL[] = [sql`${bounties.state} = ${sql.raw(`'${shape.state}'`)}`, isNotNull(bounties.publishedAt)];
+  const conditions: SQL[] = [sql`${bounties.state} = ${sql.raw(`'${shape.state}'`)}`, isNotNull(bounties.publishedAt), isNull(bounties.hiddenAt)];
   if (shape.text) conditions.push(sql`${bounties.search} @@ query`);
   if (shape.category) conditions.push(eq(bounties.category, sql`${value('category')}::text`));
   if (shape.tags) conditions.push(sql`${bounties.tags} @> ${value('tags')}::text[]`);
@@ -372,6 +384,7 @@ function conditionsOf(shape: Shape): SQL[] {
   if (shape.near !== null) conditions.push(...nearConditions(shape.near));
   if (shape.deadlineBefore) conditions.push(lt(bounties.deadline, sql`${value('deadlineBefore')}::timestamptz`));
   if (shape.postedSince) conditions.push(gte(bounties.publishedAt, sql`${value('postedSince')}::timestamptz`));
+  if (shape.blocks) conditions.push(sql`not ${eitherBlockedSql(sql`${value('viewerId')}::text`, POSTER_ID)}`);
   if (shape.after) conditions.push(SORTS[shape.sort].after);
   return conditions;
 }
@@ -389,6 +402,7 @@ const shapeKey = (shape: Shape): string =>
     shape.near ?? '',
     shape.deadlineBefore ? 'd' : '',
     shape.postedSince ? 'p' : '',
+    shape.blocks ? 'b' : '',
     shape.after ? 'after' : '',
   ].join('_');
 
@@ -413,8 +427,9 @@ const CELL_SORTS: Record<Exclude<BrowseSort, 'relevance'>, { column: typeof boun
  * `near` read cell by cell, in three steps:
  * - `near_branch`, LATERAL per cell of `cells`: the first limit + 1 matches after the cursor in
  *   that cell, walking its `bounties_state_cell_*_idx` in the sort's order. It selects only the id
- *   and the sort key, and the index holds the coordinates, so without other filters it is an
- *   index-only scan: the distance is checked on index entries, no table row is read;
+ *   and the sort key; the index holds the coordinates, but `hidden_at is null` (a moderator's
+ *   removal) needs the row, so the walk reads each candidate's row (an index-only scan again once
+ *   the indexes' predicate says `hidden_at is null`);
  * - `near_page`: the branches' rows (at most cells x (limit + 1)) in the sort's order, the first
  *   limit + 1 kept;
  * - the page's rows from the table by id, in the sort's order again (ties by id, as everywhere).
@@ -477,7 +492,7 @@ function pageQueryOf(shape: Shape): (db: Database) => PageQuery {
 const publicState = (status: string | undefined): PublicState => PUBLIC_STATES.find((state) => state === status) ?? 'open';
 
 /** The shape and values of a validated query (the schema has refused everything invalid). */
-function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, sort: BrowseSort): { shape: Shape; values: Values } {
+function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, sort: BrowseSort, viewer: Viewer): { shape: Shape; values: Values } {
   const tags = query.tags === undefined ? null : parseTags(query.tags);
   const center = query.near === undefined ? null : parseNear(query.near);
   if (query.tags !== undefined && tags === null) throw unprocessable('Invalid query', [{ path: 'tags', message: 'is not a list of tags' }]);
@@ -499,6 +514,7 @@ function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, 
     near: cells ? 'cells' : box ? box.lng.kind : null,
     deadlineBefore: query.deadlineBefore !== undefined,
     postedSince: query.postedSince !== undefined,
+    blocks: viewer !== null && !isStaff(viewer.role),
     after: cursor !== null,
   };
   const values: Values = {
@@ -514,6 +530,7 @@ function planOf(query: BrowseQuery, limit: number, cursor: BrowseCursor | null, 
     ...(box && !cells && box.lng.kind !== 'all' && { lngMin: box.lng.min, lngMax: box.lng.max }),
     ...(query.deadlineBefore !== undefined && { deadlineBefore: new Date(query.deadlineBefore).toISOString() }),
     ...(query.postedSince !== undefined && { postedSince: new Date(query.postedSince).toISOString() }),
+    ...(viewer !== null && !isStaff(viewer.role) && { viewerId: viewer.id }),
     ...(cursor && { afterKey: cursor.k, afterId: cursor.i }),
   };
   return { shape, values };
@@ -526,13 +543,14 @@ export type BrowsePage = { items: BountySummary[]; nextCursor: string | null };
 
 /**
  * One page of public bounties matching `query` (validated by browseQuerySchema), read from a
- * replica. `options.limit` is the page size, already clamped (clampLimit(query.limit)).
+ * replica. `options.limit` is the page size, already clamped (clampLimit(query.limit));
+ * `options.viewer` the signed-in reader (blocks hide bounties from them), null or left out when anonymous.
  */
-export async function browseBounties(db: DatabaseSession, query: BrowseQuery, options: { limit: number }): Promise<BrowsePage> {
+export async function browseBounties(db: DatabaseSession, query: BrowseQuery, options: { limit: number; viewer?: Viewer }): Promise<BrowsePage> {
   const sort = sortOf(query);
   if (sort === 'relevance' && query.q === undefined) throw unprocessable('Invalid query', [{ path: 'sort', message: 'relevance needs q' }]);
   const cursor = query.cursor ? decodeBrowseCursor(query.cursor, sort) : null;
-  const { shape, values } = planOf(query, options.limit, cursor, sort);
+  const { shape, values } = planOf(query, options.limit, cursor, sort, options.viewer ?? null);
   const pageQuery = pageQueryOf(shape);
   const rows = await db.read((reader) => pageQuery(reader).execute(values));
   const shown = rows.slice(0, options.limit);
@@ -545,7 +563,7 @@ export async function browseBounties(db: DatabaseSession, query: BrowseQuery, op
 
 /** What GET /bounties and GET /search/bounties document: one list, one description. */
 export const BROWSE_DESCRIPTION = [
-  'Public bounties only: drafts and cancelled bounties are never listed (status=draft or cancelled is 422).',
+  'Public bounties only: drafts, cancelled bounties and bounties removed by a moderator are never listed (status=draft or cancelled is 422); signed in, neither are the bounties of people you blocked or who blocked you.',
   '`q`: full text over title (weighted higher) and description, web-search syntax ("a phrase", or, -word).',
   `Filters, all optional and combined: category; tags (comma-separated, all must match); rewardMin/rewardMax (minor units); status (default open); remote (true/false); near=lat,lng with radiusKm (1-500, default ${DEFAULT_RADIUS_KM}: in-person bounties within that distance); deadlineBefore; postedSince (ISO 8601).`,
   'Sorts: newest (default without q), reward (highest first), deadline (soonest first), relevance (default with q; only with q).',

@@ -28,6 +28,7 @@ import type { Viewer } from '../../lib/auth';
 import { HttpError } from '../../lib/errors';
 import { type AuditAction } from '../audit/actions';
 import { actorOf, recordAudit } from '../audit/service';
+import { eitherBlocked } from '../blocks/check';
 import { announceTransition } from '../conversations/announce';
 import { refundEscrow, releaseEscrow } from '../ledger';
 import { type OutboxMessage, recordEvents } from '../outbox';
@@ -41,12 +42,18 @@ export type Marketplace = Readonly<{ settings: MarketplaceSettings }>;
 
 const STAFF_ROLES: readonly UserRole[] = ['admin', 'moderator'];
 
-/** Whether `viewer` may see `bounty` at all (else it is a 404, as for one that does not exist). */
+/**
+ * Whether `viewer` may see `bounty` at all (else it is a 404, as for one that does not exist).
+ * Staff, its poster and its hunter always do. Anyone else: not when either of them blocked the
+ * other (src/modules/blocks/check.ts); a public bounty not removed by a moderator (hidden_at) is
+ * seen by everyone; a cancelled or removed one only by those who applied to it.
+ */
 export async function canSee(db: Pick<Database, 'select'>, bounty: Bounty, viewer: Viewer): Promise<boolean> {
-  if ((PUBLIC_STATES as readonly BountyState[]).includes(bounty.state)) return true;
-  if (!viewer) return false;
+  const listed = (PUBLIC_STATES as readonly BountyState[]).includes(bounty.state) && bounty.hiddenAt === null;
+  if (!viewer) return listed;
   if (STAFF_ROLES.includes(viewer.role) || viewer.id === bounty.posterId || viewer.id === bounty.hunterId) return true;
-  // A cancelled bounty stays visible to those who applied to it.
+  if (await eitherBlocked(db, viewer.id, bounty.posterId)) return false;
+  if (listed) return true;
   const [row] = await db
     .select({ id: bountyRequests.id })
     .from(bountyRequests)

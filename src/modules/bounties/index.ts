@@ -130,8 +130,8 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
       .use(deps.idempotencyPlugin)
       .get(
         '',
-        async ({ query, db }) => {
-          const result = await browseBounties(db, query, { limit: clampLimit(query.limit) });
+        async ({ query, db, viewer }) => {
+          const result = await browseBounties(db, query, { limit: clampLimit(query.limit), viewer });
           return page(result.items, result.nextCursor);
         },
         {

@@ -1,6 +1,7 @@
 /**
- * What a reader is shown of messages and conversations. Members see a deleted message without its
- * text; admins (moderation, disputes) see the text and every message's edit history.
+ * What a reader is shown of messages and conversations. Members see a deleted message, or one a
+ * moderator removed (hidden_at), without its text; admins (moderation, disputes) see the text and
+ * every message's edit history.
  */
 import { and, asc, type Column, eq, getTableName, inArray, type SQL, sql } from 'drizzle-orm';
 import {
@@ -28,9 +29,10 @@ export const isAdmin = (actor: ChatActor): boolean => actor.role === 'admin';
 
 type Edit = NonNullable<MessageView['edits']>[number];
 
-/** A message as a member sees it (what the stream events carry). */
+/** A message as a member sees it (what the stream events carry); removed by a moderator reads as deleted. */
 export function memberView(message: Message): MessageView {
-  const deleted = message.deletedAt !== null;
+  const removedAt = message.deletedAt ?? message.hiddenAt;
+  const deleted = removedAt !== null;
   return {
     id: message.id,
     conversationId: message.conversationId,
@@ -43,7 +45,7 @@ export function memberView(message: Message): MessageView {
     createdAt: message.createdAt,
     editedAt: message.editedAt,
     deleted,
-    deletedAt: message.deletedAt,
+    deletedAt: removedAt,
   };
 }
 
@@ -74,10 +76,10 @@ export async function viewsFor(db: Reader, viewer: ChatActor, rows: Message[]): 
 export const q = (column: Column): SQL => sql`${sql.identifier(getTableName(column.table))}.${sql.identifier(column.name)}`;
 
 /**
- * Messages not sent by the member after their last read one (deleted ones do not count), for the
+ * Messages not sent by the member after their last read one (deleted or removed ones do not count), for the
  * member row in scope: a correlated count over messages_conversation_id_idx.
  */
-export const unreadSql = sql<number>`(select count(*)::int from ${messages} where ${q(messages.conversationId)} = ${q(conversationMembers.conversationId)} and ${q(messages.id)} > ${q(conversationMembers.lastReadMessageId)} and ${q(messages.senderId)} is distinct from ${q(conversationMembers.userId)} and ${q(messages.deletedAt)} is null)`;
+export const unreadSql = sql<number>`(select count(*)::int from ${messages} where ${q(messages.conversationId)} = ${q(conversationMembers.conversationId)} and ${q(messages.id)} > ${q(conversationMembers.lastReadMessageId)} and ${q(messages.senderId)} is distinct from ${q(conversationMembers.userId)} and ${q(messages.deletedAt)} is null and ${q(messages.hiddenAt)} is null)`;
 
 /**
  * Whether the hunter may still write: a live (pending or accepted) request, or the bounty's hunter

@@ -8,4 +8,5 @@ export const PROFILES_ERRORS = defineErrors({
   REVIEW_NOT_OPEN: { status: 409, message: 'Reviews open once the work has ended: completed, or cancelled after a hunter was accepted' },
   REVIEW_WINDOW_CLOSED: { status: 409, message: 'The time to review this bounty has passed' },
   ALREADY_REVIEWED: { status: 409, message: 'You have reviewed this bounty already' },
+  USER_BLOCKED: { status: 403, message: 'One of you blocked the other: you cannot review each other' },
 });

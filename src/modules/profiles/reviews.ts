@@ -5,14 +5,18 @@
  * or the window has closed; `visible_from` holds that moment, so every reader filters on
  * `visible_from <= now` and nothing has to flip when the window ends.
  *
+ * A review a moderator removed (`hidden_at`) is no longer listed, nor counted (stats.ts). Two
+ * people of whom either blocked the other do not review each other (blocks/check.ts).
+ *
  * The two sides' reviews can race: each review locks the bounty row first (`FOR UPDATE`), so the
  * second one always sees the first and opens both at once, in one transaction.
  */
 import type { Viewer } from '../../lib/auth';
-import { and, asc, desc, eq, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import { type Bounty, bounties, type BountyReview, bountyReviews, bountyTransitions, type DatabaseSession, preparedPerHandle, profiles, type Transaction } from '../../db';
 import { findErrorCode } from '../../lib/errors';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
+import { eitherBlocked } from '../blocks/check';
 import { canSee, lockBounty } from '../bounties/engine';
 import { recordEvents } from '../outbox';
 import { PROFILES_ERRORS } from './errors';
@@ -61,7 +65,8 @@ export type ReviewSettings = Readonly<{ now: Date; windowDays: number }>;
 /**
  * Records `reviewer`'s review of the other side. Refusals, in order: a bounty the reviewer cannot
  * see is 404 (as one that does not exist); someone who is neither its poster nor its hunter 403;
- * work not ended 409 REVIEW_NOT_OPEN; past the window 409 REVIEW_WINDOW_CLOSED; a second review
+ * work not ended 409 REVIEW_NOT_OPEN; past the window 409 REVIEW_WINDOW_CLOSED; either of the two
+ * blocked the other 403 USER_BLOCKED; a second review
  * 409 ALREADY_REVIEWED.
  */
 export async function createReview(
@@ -85,6 +90,7 @@ export async function createReview(
         throw PROFILES_ERRORS.error('REVIEW_WINDOW_CLOSED', `Reviews for this bounty closed at ${windowEnd.toISOString()}`);
       }
       const revieweeId = side === 'poster' ? bounty.hunterId : bounty.posterId;
+      if (await eitherBlocked(tx, reviewer.id, revieweeId)) throw PROFILES_ERRORS.error('USER_BLOCKED');
       const existing = await tx
         .select({ id: bountyReviews.id, reviewerId: bountyReviews.reviewerId })
         .from(bountyReviews)
@@ -128,8 +134,8 @@ export async function createReview(
 }
 
 /**
- * A bounty's reviews: the visible ones, plus the viewer's own even while it is hidden. null when
- * the viewer may not see the bounty (404).
+ * A bounty's reviews: the visible ones, plus the viewer's own even while it is hidden (never one
+ * a moderator removed). null when the viewer may not see the bounty (404).
  */
 export async function listBountyReviews(db: DatabaseSession, viewer: Viewer, bountyId: string, now: Date): Promise<ReviewView[] | null> {
   return db.read(async (reader) => {
@@ -142,6 +148,7 @@ export async function listBountyReviews(db: DatabaseSession, viewer: Viewer, bou
       .where(
         and(
           eq(bountyReviews.bountyId, bounty.id),
+          isNull(bountyReviews.hiddenAt),
           or(lte(bountyReviews.visibleFrom, now), viewer ? eq(bountyReviews.reviewerId, viewer.id) : undefined),
         ),
       )
@@ -156,9 +163,9 @@ const reviewsPage = (afterCursor: boolean) =>
     db
       .select({
         review: bountyReviews,
-        // A cancelled bounty is not public (GET /bounties/:id is 404): its review keeps its
-        // rating and text, not the bounty's title.
-        bountyTitle: sql<string | null>`case when ${bounties.state} = 'cancelled' then null else ${bounties.title} end`,
+        // A cancelled or removed bounty is not public (GET /bounties/:id is 404): its review keeps
+        // its rating and text, not the bounty's title.
+        bountyTitle: sql<string | null>`case when ${bounties.state} = 'cancelled' or ${bounties.hiddenAt} is not null then null else ${bounties.title} end`,
         reviewerName: profiles.displayName,
         cursorAt: sql<string>`${bountyReviews.createdAt}::text`,
       })
@@ -169,6 +176,7 @@ const reviewsPage = (afterCursor: boolean) =>
         and(
           eq(bountyReviews.revieweeId, sql.placeholder('userId')),
           sql`${bountyReviews.visibleFrom} <= ${sql.placeholder('now')}::timestamptz`,
+          isNull(bountyReviews.hiddenAt),
           afterCursor
             ? sql`(${bountyReviews.createdAt}, ${bountyReviews.id}) < (${sql.placeholder('t')}::timestamptz, ${sql.placeholder('i')}::uuid)`
             : undefined,
@@ -183,7 +191,7 @@ const nextReviewsPage = reviewsPage(true);
 
 export type ReviewPage = { items: ReviewView[]; nextCursor: string | null };
 
-/** Visible reviews about `userId`, newest first; null when there is no such account. */
+/** Visible reviews about `userId` (not removed by a moderator), newest first; null when there is no such account. */
 export async function listUserReviews(
   db: DatabaseSession,
   userId: string,

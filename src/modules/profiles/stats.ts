@@ -100,7 +100,7 @@ export const profileStatsQuery = (userId: string, now: Date) => sql`
     from poster_history
   ),
   ratings as (
-    -- Double-blind: a review counts only once it is visible to everyone.
+    -- Double-blind: a review counts only once it is visible to everyone; one a moderator removed never.
     select
       count(*)::int as reviews,
       avg(rating)::float8 as average_rating,
@@ -109,7 +109,7 @@ export const profileStatsQuery = (userId: string, now: Date) => sql`
       count(*) filter (where reviewer_role = 'hunter')::int as poster_reviews,
       (avg(rating) filter (where reviewer_role = 'hunter'))::float8 as poster_rating
     from bounty_reviews
-    where reviewee_id = ${userId} and visible_from <= ${now.toISOString()}::timestamptz
+    where reviewee_id = ${userId} and visible_from <= ${now.toISOString()}::timestamptz and hidden_at is null
   )
   select
     h.accepted, h.completed, w.running, o.completed_on_time, h.disputes_lost as hunter_disputes_lost,

@@ -23,8 +23,8 @@ export const searchRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin:
     .use(deps.authPlugin)
     .get(
       '/bounties',
-      async ({ query, db }) => {
-        const result = await browseBounties(db, query, { limit: clampLimit(query.limit) });
+      async ({ query, db, viewer }) => {
+        const result = await browseBounties(db, query, { limit: clampLimit(query.limit), viewer });
         return page(result.items, result.nextCursor);
       },
       {
