@@ -171,7 +171,7 @@ export function createApp(deps: AppDeps) {
     .use(conversationsRoutes({ ...modules, settings: config.conversations, now: clock }))
     .use(notificationsRoutes({ ...modules, now: clock }))
     .use(realtimeRoutes({ authPlugin: sessionPlugin, hub, settings: config.sockets, trustedOrigins: trustedOrigins(config) }))
-    .use(walletRoutes(money))
+    .use(walletRoutes({ ...money, now: clock }))
     .use(paymentsRoutes({ ...money, applePayDomainAssociation: config.applePayDomainAssociation }))
     .use(connectRoutes({ ...money, returnUrl: config.connect.returnUrl, refreshUrl: config.connect.refreshUrl }))
     .use(moderationRoutes(staff))

@@ -13,6 +13,7 @@ import { timersJob } from './modules/bounties/timers';
 import { ledgerCheckJob } from './modules/ledger/jobs';
 import { notificationJobs } from './modules/notifications/jobs';
 import { realtimeJobs } from './modules/realtime/jobs';
+import { riskJobs } from './modules/risk/jobs';
 import { payoutJob } from './modules/wallet/jobs';
 import { depositSweepJob, reconcileJob } from './modules/webhooks/jobs';
 import { deleteExpiredIdempotencyKeys } from './plugins/idempotency';
@@ -61,5 +62,6 @@ export const jobDefinitions = (deps: JobDeps): readonly AnyJobDefinition[] => {
     timersJob({ settings: deps.marketplace, now }),
     ...notificationJobs({ settings: deps.notifications, conversations: deps.conversations, now, ...(deps.retry ? { retry: deps.retry } : {}) }),
     ...realtimeJobs({ now }),
+    ...riskJobs({ risk: deps.risk, now }),
   ];
 };

@@ -58,8 +58,13 @@ export const can = (role: string, permission: Permission): boolean => (PERMISSIO
 export const isStaff = (role: string): boolean => role === 'moderator' || role === 'admin';
 
 /**
- * The OpenAPI security of a staff route: the session cookie with the roles that hold the
- * permission (OpenAPI 3.1 lets a cookie scheme list them). Clients read who may call it; the BFLA
- * matrix (tests/admin-security.test.ts) reads it to know who must pass and who must not.
+ * The OpenAPI security of a staff route whose path says admin (/admin/..., /bounties/{id}/admin-cancel):
+ * the staff scheme (`adminSession`, the same cookie) with the roles that hold the permission
+ * (OpenAPI 3.1 lets a scheme list them). OWASP's API5 rule wants such paths to carry a requirement
+ * no other path has. Clients read who may call
+ * it; the BFLA matrix (tests/admin-security.test.ts) reads it to know who must pass and who not.
  */
-export const staffSecurity = (permission: Permission): Array<Record<string, string[]>> => [{ sessionCookie: [...PERMISSIONS[permission]] }];
+export const staffSecurity = (permission: Permission): Array<Record<string, string[]>> => [{ adminSession: [...PERMISSIONS[permission]] }];
+
+/** The same for a staff route outside /admin (a ruling on a bounty): the session cookie with the roles. */
+export const roleSecurity = (permission: Permission): Array<Record<string, string[]>> => [{ sessionCookie: [...PERMISSIONS[permission]] }];

@@ -175,9 +175,9 @@ export const openapiPlugin = (options: OpenapiPluginOptions) => {
           in: 'cookie' as const,
           name: options.sessionCookie,
           description:
-            "The same session cookie, for Better-Auth's /api/auth/admin/* endpoints: its user's role must grant the " +
-            "endpoint's admin-plugin permission (the admin role grants all). Our own admin-only operations list the " +
-            'role instead: sessionCookie: [admin].',
+            'The same session cookie, for the staff console under /admin: each operation lists the roles that may call it ' +
+            '(src/lib/permissions.ts). Staff actions (anything but a read) also need a sign-in within the last day ' +
+            '(403 SESSION_NOT_FRESH: sign in again).',
         },
       },
     },

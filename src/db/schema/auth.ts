@@ -29,6 +29,8 @@ export const users = pgTable('users', {
 }, (table) => [
   // Newest-first keyset pages of GET /users (NULLS FIRST: see posts_created_at_id_idx).
   index('users_created_at_id_idx').on(table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
+  // GET /admin/users?role=: the few staff accounts, newest first.
+  index('users_role_created_at_id_idx').on(table.role, table.createdAt.desc().nullsFirst(), table.id.desc().nullsFirst()),
   check('users_role_check', sql`${table.role} in (${sql.raw(userRoles.map((role) => `'${role}'`).join(', '))})`),
 ]);
 

@@ -58,6 +58,8 @@ export const ledgerAccounts = pgTable(
     // Target of the entries' (account_id, currency) foreign key: an entry is in its account's currency.
     unique('ledger_accounts_id_currency_key').on(table.id, table.currency),
     index('ledger_accounts_user_kind_idx').on(table.userId, table.kind),
+    // GET /admin/ledger/users/:userId: a person's accounts (their escrows too) in id order.
+    index('ledger_accounts_user_id_idx').on(table.userId, table.id),
     check('ledger_accounts_non_negative', sql`${table.allowNegative} or ${table.balance} >= 0`),
     check('ledger_accounts_currency_check', sql`${table.currency} ~ '^[a-z]{3}$'`),
     check('ledger_accounts_owner_type_check', sql`${table.ownerType} in (${inList(accountOwnerTypes)})`),

@@ -330,6 +330,8 @@ export const bountyDisputes = pgTable(
   (table) => [
     uniqueIndex('bounty_disputes_one_open').on(table.bountyId).where(sql`${table.resolvedAt} is null`),
     index('bounty_disputes_bounty_idx').on(table.bountyId, table.createdAt),
+    // GET /admin/disputes: the open ones, oldest first.
+    index('bounty_disputes_open_queue_idx').on(table.createdAt, table.id).where(sql`${table.resolvedAt} is null`),
     check('bounty_disputes_role_check', sql`${table.openedByRole} in ('poster', 'hunter')`),
     check('bounty_disputes_outcome_check', sql`${table.outcome} is null or ${table.outcome} in (${inList(disputeOutcomes)})`),
     check('bounty_disputes_resolved_together', sql`(${table.resolvedAt} is null) = (${table.outcome} is null)`),

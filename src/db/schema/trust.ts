@@ -82,8 +82,12 @@ export const reports = pgTable(
   (table) => [
     // One open report per reporter and target: a second is 409, a resolved one does not block a new one.
     uniqueIndex('reports_one_open_per_reporter').on(table.reporterId, table.targetType, table.targetId).where(sql`${table.status} = 'open'`),
-    // The moderation queue, oldest first.
+    // The moderation queue, oldest first; by target type; every open report on one target (resolved together).
     index('reports_open_queue_idx').on(table.createdAt, table.id).where(sql`${table.status} = 'open'`),
+    index('reports_open_type_idx').on(table.targetType, table.createdAt, table.id).where(sql`${table.status} = 'open'`),
+    index('reports_open_target_idx').on(table.targetType, table.targetId).where(sql`${table.status} = 'open'`),
+    // Resolved reports, most recently resolved first.
+    index('reports_resolved_idx').on(table.resolvedAt.desc().nullsFirst(), table.id.desc().nullsFirst()).where(sql`${table.status} <> 'open'`),
     index('reports_subject_idx').on(table.subjectUserId, table.createdAt.desc().nullsFirst()),
     index('reports_reporter_idx').on(table.reporterId, table.createdAt.desc().nullsFirst()),
     check('reports_target_type_check', sql`${table.targetType} in (${inList(reportTargetTypes)})`),

@@ -31,8 +31,8 @@ const auditQuery = z.object({
   targetType: safeText(32).optional(),
   targetId: safeText(64).optional(),
   action: z.enum(AUDIT_ACTION_NAMES as [string, ...string[]]).optional(),
-  from: z.iso.datetime({ offset: true }).optional().describe('At or after this instant'),
-  to: z.iso.datetime({ offset: true }).optional().describe('Before this instant'),
+  from: z.iso.datetime({ offset: true }).max(40).optional().describe('At or after this instant'),
+  to: z.iso.datetime({ offset: true }).max(40).optional().describe('Before this instant'),
   limit: limitQuery,
   cursor: cursorQuery,
 });

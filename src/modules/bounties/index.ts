@@ -6,7 +6,7 @@
  */
 import { Elysia } from 'elysia';
 import { requestIdOf } from '../../plugins/request-context';
-import { rolesFor, staffSecurity } from '../../lib/permissions';
+import { roleSecurity, rolesFor, staffSecurity } from '../../lib/permissions';
 import { z } from 'zod';
 import type { MarketplaceSettings, RiskSettings } from '../../config/env';
 import { forbidden } from '../../lib/errors';
@@ -402,7 +402,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
         response: { 200: successSchema(bountySchema), ...transitionErrors },
         detail: {
           ...transitionDetail('resolve', '422 INVALID_SPLIT for a share outside 0..reward. GET /admin/disputes/{bountyId} has the evidence. Audited (`dispute.resolve`); needs a recent sign-in.'),
-          security: staffSecurity('disputes.resolve'),
+          security: roleSecurity('disputes.resolve'),
         },
       })
       .post(

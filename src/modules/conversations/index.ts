@@ -5,7 +5,7 @@
  * may not read is the same 404 as one that does not exist.
  */
 import { requestIdOf } from '../../plugins/request-context';
-import { rolesFor, staffSecurity } from '../../lib/permissions';
+import { roleSecurity, rolesFor } from '../../lib/permissions';
 import { Elysia } from 'elysia';
 import type { ConversationSettings, RiskSettings } from '../../config/env';
 import { unprocessable } from '../../lib/errors';
@@ -198,6 +198,6 @@ export const conversationsRoutes = (deps: ConversationsDeps) =>
           'An admin joins the conversation of a disputed bounty (409 NOT_DISPUTED otherwise) to write in it, shown among its ' +
           'members as `admin`, with a system message saying so (and the optional `note`). Joining again changes nothing. Admins read any conversation without joining. ' +
           'Audited (`conversation.join`); needs a recent sign-in.',
-        security: staffSecurity('conversations.join'),
+        security: roleSecurity('conversations.join'),
       },
     });
