@@ -2,9 +2,10 @@
  * Builds the application without listening: src/server.ts serves it, tests call app.handle().
  */
 import { Elysia } from 'elysia';
+import { z } from 'zod';
 import type { AppConfig } from './config/env';
 import type { DatabaseCluster } from './db';
-import { type Auth, authCookieNames, createAuth, createSessionReader, trustedOrigins } from './lib/auth';
+import { type Auth, authCookieNames, createAuth, createSessionReader, SessionRevocations, trustedOrigins } from './lib/auth';
 import type { Logger } from './lib/logger';
 import { notFound } from './lib/errors';
 import type { JobQueue } from './jobs';
@@ -46,6 +47,9 @@ import { MODULES } from './modules';
 import { openapiPlugin } from './plugins/openapi';
 import { requestContext } from './plugins/request-context';
 
+/** What the sessions channel carries (drizzle/0008): an ended session, or a banned user. */
+const sessionAnnouncement = z.object({ sessionId: z.string().optional(), userId: z.string() });
+
 export type AppDeps = {
   config: AppConfig;
   database: DatabaseCluster;
@@ -67,6 +71,8 @@ export type AppDeps = {
   bus: EventBus;
   /** This instance's WebSockets; src/serve.ts attaches it to the server. Built here when not given. */
   hub?: SocketHub;
+  /** Ended sessions and bans heard on the bus; built here when not given (tests pass one with their own clock). */
+  revocations?: SessionRevocations;
 };
 
 export function createApp(deps: AppDeps) {
@@ -87,7 +93,18 @@ export function createApp(deps: AppDeps) {
     authDatabase: database.authPrimary,
     cacheEnabled: config.auth.cookieCacheS > 0,
   });
-  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs);
+  // Ended sessions and bans, as announced on the sessions channel: a cached cookie of theirs is checked again.
+  const revocations = deps.revocations ?? new SessionRevocations(config.auth.cookieCacheS * 1000);
+  deps.bus.subscribe(CHANNELS.sessions, {
+    onMessage(payload) {
+      const parsed = sessionAnnouncement.safeParse(payload);
+      if (!parsed.success) return;
+      if (parsed.data.sessionId) revocations.sessionEnded(parsed.data.sessionId);
+      else revocations.userBanned(parsed.data.userId);
+    },
+    onListen: () => revocations.missedAnnouncements(),
+  });
+  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
   const authCallBoundMs = 2 * database.operationBoundMs;
   // Keys kept 24 h; a request still running after 2 min is taken to have died with its process.

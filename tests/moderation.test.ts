@@ -283,6 +283,9 @@ describe.skipIf(!hasCluster)('moderation: reports, the queue and resolutions', (
     expect(await topicsOf(hunter.id)).toContain('moderation.content_removed');
     expect((await reportAudits(reportId)).map((row) => row.action)).toEqual(['report.remove_content']);
     expect(data(await detail(reportId), 'current', 'hiddenAt')).toEqual(expect.any(String));
+    // Regression (issue 12 review): its author could edit a removed message, inside the edit window.
+    const edited = await send(t, hunter, 'PATCH', `/messages/${messageId}`, { text: 'Nothing to see here' });
+    expect([edited.status, at(edited.body, 'error')]).toEqual([409, 'MESSAGE_DELETED']);
   });
 
   test('remove_content of a review: gone from the profile and from its statistics', async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { and, eq } from 'drizzle-orm';
 import { notificationDeliveries, notifications, outboxEvents } from '../src/db';
 import { DISPATCH_JOB, dispatchJobId, PUSH_JOB, SWEEP_JOB } from '../src/modules/notifications/names';
+import { LIVE_DISPATCH_PRIORITY } from '../src/modules/notifications/relay';
 import { eventsFor, recordEvents } from '../src/modules/outbox';
 import { signUp, type TestAccount } from './support/accounts';
 import { send, submittedBounty } from './support/bounties';
@@ -95,10 +96,12 @@ describe.skipIf(!hasCluster)('notification delivery through the job queue', () =
     const [event] = (await eventsFor(t.database.primary, user.id)).slice(-1);
     if (!event) throw new Error('no event');
     // What every instance hearing the NOTIFY sends (the relay sent it too): the same job id, inserted once.
-    await t.jobs.send(DISPATCH_JOB, { eventId: event.id }, { id: dispatchJobId(event.id) });
-    await t.jobs.send(DISPATCH_JOB, { eventId: event.id }, { id: dispatchJobId(event.id) });
+    // At the relay's priority: the start-up sweep's backlog (earlier test files' events) waits behind them.
+    const live = { priority: LIVE_DISPATCH_PRIORITY };
+    await t.jobs.send(DISPATCH_JOB, { eventId: event.id }, { id: dispatchJobId(event.id), ...live });
+    await t.jobs.send(DISPATCH_JOB, { eventId: event.id }, { id: dispatchJobId(event.id), ...live });
     // A job of another id for the same event (as a sweep after a lost job would): it finds the event delivered.
-    const duplicate = await t.jobs.send(DISPATCH_JOB, { eventId: event.id });
+    const duplicate = await t.jobs.send(DISPATCH_JOB, { eventId: event.id }, live);
     if (!duplicate) throw new Error('duplicate not enqueued');
     await t.jobs.waitForJob(DISPATCH_JOB, dispatchJobId(event.id), { timeoutMs: 20_000 });
     await t.jobs.waitForJob(DISPATCH_JOB, duplicate, { timeoutMs: 20_000 });

@@ -68,3 +68,9 @@ export const staffSecurity = (permission: Permission): Array<Record<string, stri
 
 /** The same for a staff route outside /admin (a ruling on a bounty): the session cookie with the roles. */
 export const roleSecurity = (permission: Permission): Array<Record<string, string[]>> => [{ sessionCookie: [...PERMISSIONS[permission]] }];
+
+/** The table as README's operator section carries it (tests/operator-docs.test.ts keeps the two equal). */
+export function permissionsMarkdown(): string {
+  const rows = (Object.keys(PERMISSIONS) as Permission[]).map((permission) => `| \`${permission}\` | ${PERMISSIONS[permission].join(', ')} |`);
+  return ['| permission | roles |', '| --- | --- |', ...rows].join('\n');
+}

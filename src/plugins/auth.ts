@@ -17,7 +17,7 @@
  */
 import { Elysia } from 'elysia';
 import type { UserRole } from '../db';
-import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, type SessionReader, toAuthSession, toAuthUser } from '../lib/auth';
+import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, type SessionReader, type SessionRevocations, toAuthSession, toAuthUser } from '../lib/auth';
 import { appendSetCookies, type HeaderSink } from '../lib/cookies';
 import { COMMON_ERRORS, forbidden, unauthorized } from '../lib/errors';
 
@@ -34,8 +34,9 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /**
  * `sessionLookupBoundMs`: a session lookup not answered by then is 503 (see guardBetterAuth).
  * `sessions`: the fast readers of the cookie cache and the session row.
+ * `revocations`: sessions and users whose cookie cache is not trusted (src/lib/auth/revocations.ts).
  */
-export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBoundMs: number) => {
+export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBoundMs: number, revocations?: SessionRevocations) => {
   /**
    * Better-Auth checks Origin on its own endpoints; our routes get the same rule from the same
    * switch (`advanced.disableOriginCheck`, skipped by default under NODE_ENV=test). A write that
@@ -72,6 +73,8 @@ export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBou
       const direct = bypassCache
         ? await guardBetterAuth(auth, () => sessions.fromDatabase(cookie), sessionLookupBoundMs)
         : sessions.fromCache(cookie);
+      // A cached session this instance heard end (sign-out, revocation, a ban) is checked again.
+      if (direct && !bypassCache && revocations?.revoked({ id: direct.session.id, userId: direct.user.id })) return loadSession(request, set, true);
       if (direct && (bypassCache || direct.user.role === 'user')) return direct;
     }
     const result = await guardBetterAuth(auth, () =>

@@ -15,7 +15,7 @@ import { jobDefinitions } from '../../src/job-definitions';
 import { createStripeClient } from '../../src/lib/stripe';
 import { DatabaseCluster, type QueryObserver } from '../../src/db';
 import { type AppConfig, LOCAL_STRIPE_SECRET_KEY, parseConfig } from '../../src/config/env';
-import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth } from '../../src/lib/auth';
+import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth, type SessionRevocations } from '../../src/lib/auth';
 import { serveApp } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
@@ -95,6 +95,8 @@ export type StartOptions = {
   now?: () => number;
   /** The marketplace's clock (deadlines, timers): see testClock(). */
   clock?: () => Date;
+  /** The app's record of ended sessions and bans (src/lib/auth/revocations.ts), e.g. with a clock of the test's. */
+  revocations?: SessionRevocations;
 };
 
 /** A clock a test moves by hand: the marketplace's timers are tested by moving it, never by sleeping. */
@@ -143,7 +145,11 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const bus = new EventBus(database, logger, instanceId);
   /** This app's WebSockets (served by `listen()`). */
   const hub = new SocketHub({ database, logger, settings: config.sockets, typingAudience });
-  const app = createApp({ config, database, logger, lifecycle, auth, jobs, stripe, clock, bus, hub, ...(options.now ? { now: options.now } : {}) });
+  const app = createApp({
+    config, database, logger, lifecycle, auth, jobs, stripe, clock, bus, hub,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.revocations ? { revocations: options.revocations } : {}),
+  });
   // The primary's first connection opened now: a subscriber's onListen write (the outbox relay's
   // sweep) would otherwise open it, and a test closing within milliseconds destroyed postgres-js's
   // type fetch on it, an unhandled rejection that failed the test. Best effort and bounded: tests

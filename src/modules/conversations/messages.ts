@@ -302,7 +302,8 @@ export async function editMessage(
       .where(and(eq(messages.id, messageId), eq(messages.senderId, actor.id)))
       .for('update');
     const message = current ?? (await whyNotMine(tx, actor, messageId));
-    if (message.deletedAt) throw CONVERSATIONS_ERRORS.error('MESSAGE_DELETED');
+    // A message a moderator removed stays removed: its author cannot bring it back by editing.
+    if (message.deletedAt || message.hiddenAt) throw CONVERSATIONS_ERRORS.error('MESSAGE_DELETED', message.hiddenAt ? 'The message was removed by a moderator' : undefined);
     const windowEnds = message.createdAt.getTime() + settings.editWindowMinutes * 60_000;
     if (now.getTime() > windowEnds) {
       throw CONVERSATIONS_ERRORS.error('EDIT_WINDOW_CLOSED', `A message can be edited for ${settings.editWindowMinutes} minutes after it was sent`, [

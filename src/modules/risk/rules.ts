@@ -432,3 +432,13 @@ export function evaluate<F>(rules: readonly Rule<F>[], facts: F, settings: RiskS
   for (const result of results) if (!decisive || SEVERITY[result.outcome] > SEVERITY[decisive.outcome]) decisive = result;
   return { outcome: decisive?.outcome ?? 'allow', decisive, fired: results };
 }
+
+/** The rules as README's operator section carries them (tests/operator-docs.test.ts keeps the two equal). */
+export function riskRulesMarkdown(): string {
+  const rows = RULE_NAMES.map((name) => {
+    const rule: RuleDoc = RISK_RULES[name];
+    const settings = rule.settings.length > 0 ? rule.settings.map((setting) => `\`${setting}\``).join(', ') : '-';
+    return `| \`${name}\` | ${rule.judges} | ${rule.outcome} | ${settings} | ${rule.whenDisabled} | ${rule.tellsUser} |`;
+  });
+  return ['| rule | judges | outcome | settings | risk off | the user is told |', '| --- | --- | --- | --- | --- | --- |', ...rows].join('\n');
+}
