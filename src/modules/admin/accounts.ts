@@ -36,6 +36,7 @@ import { DEFAULT_CURRENCY } from '../ledger';
 import { recordEvents } from '../outbox';
 import { toProfileView } from '../profiles/service';
 import { withdrawPendingRequest } from '../requests/service';
+import { toRiskEventView } from '../risk/reads';
 import { toPrivateUser } from '../users/service';
 import { getWallet } from '../wallet/service';
 import { ADMIN_ERRORS } from './errors';
@@ -442,15 +443,7 @@ export async function accountDetail(db: DatabaseSession, userId: string, now: Da
     })),
     reportsAgainst: { open: found.openAgainst[0]?.n ?? 0, latest: found.against },
     reportsBy: { open: found.openBy[0]?.n ?? 0, latest: found.by },
-    riskEvents: found.events.map((event) => ({
-      id: String(event.id),
-      rule: event.rule,
-      outcome: event.outcome,
-      subjectType: event.subjectType,
-      subjectId: event.subjectId,
-      detail: event.detail,
-      createdAt: event.createdAt,
-    })),
+    riskEvents: found.events.map(toRiskEventView),
     riskScore: score ? { score: score.score, level: score.level, factors: score.factors, computedAt: score.computedAt } : null,
   };
 }
