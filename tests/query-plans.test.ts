@@ -237,7 +237,7 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
         from generate_series(1, ${ROWS}) as n where n % 3 = 0 or n % 100 = 0;
       insert into ledger_adjustments (request_key, user_id, account_kind, currency, amount, reason, status, created_by, decided_by, created_at, decided_at)
         select 'seed-' || n, case when n % 4 = 0 then '${memberId}' else 'seed-' || (1 + n % 5000) end, 'available', 'usd', 100, 'Seeded',
-               case when n % 100 = 0 then 'pending_approval' else 'rejected' end, 'seed-1', case when n % 100 = 0 then null else 'seed-2' end,
+               case when n % 100 = 0 then 'pending_approval' else 'rejected' end, 'staff-1', case when n % 100 = 0 then null else 'staff-2' end,
                now() - (${ROWS} - n) * interval '1 second', case when n % 100 = 0 then null else now() end
         from generate_series(1, ${ROWS}) as n;
       insert into bounty_disputes (bounty_id, opened_by, opened_by_role, from_state, reason, cited_items, respond_by, created_at, resolved_at, outcome)

@@ -206,8 +206,10 @@ export const ledgerAdjustments = pgTable(
     check('ledger_adjustments_amount_nonzero', sql`${table.amount} <> 0`),
     check('ledger_adjustments_status_check', sql`${table.status} in (${inList(adjustmentStatuses)})`),
     check('ledger_adjustments_account_kind_check', sql`${table.accountKind} in (${inList(adjustmentAccountKinds)})`),
-    // Dual control where the data lives: whoever decides is never the creator.
+    // Dual control where the data lives: whoever decides is never the creator, and nobody adjusts or
+    // approves their own balance.
     check('ledger_adjustments_four_eyes', sql`${table.decidedBy} is null or ${table.decidedBy} <> ${table.createdBy}`),
+    check('ledger_adjustments_not_own', sql`${table.userId} <> ${table.createdBy} and (${table.decidedBy} is null or ${table.decidedBy} <> ${table.userId})`),
     check('ledger_adjustments_posted_has_transaction', sql`(${table.status} = 'posted') = (${table.transactionId} is not null)`),
   ],
 );

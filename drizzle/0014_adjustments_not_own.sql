@@ -1,0 +1,1 @@
+ALTER TABLE "ledger_adjustments" ADD CONSTRAINT "ledger_adjustments_not_own" CHECK ("ledger_adjustments"."user_id" <> "ledger_adjustments"."created_by" and ("ledger_adjustments"."decided_by" is null or "ledger_adjustments"."decided_by" <> "ledger_adjustments"."user_id"));
