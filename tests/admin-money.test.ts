@@ -2,15 +2,17 @@
  * Money operations for admins (issue 12 item 4) on the real cluster: ledger accounts and a user's
  * postings page by page; manual adjustments posted at once up to ADJUSTMENT_DUAL_CONTROL_CENTS and
  * under dual control above it (never approved by their creator, posted once even when two admins
- * approve at once, rejected without moving money), a debit past the balance refused without a
- * trace, one adjustment per Idempotency-Key; dead-lettered jobs listed (a webhook reconciliation
+ * approve at once, rejected without moving money), the threshold counted over one admin's day of
+ * adjustments for one user (splitting gains nothing), no admin adjusting or deciding for their own
+ * account, a debit past the balance refused without a trace, one adjustment per Idempotency-Key
+ * (a reused key with another body refused even after its stored answer is gone); dead-lettered jobs listed (a webhook reconciliation
  * with its Stripe event) and sent again once, audited; disputes with their evidence. Moderators,
  * users and anonymous callers are refused everywhere.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { auditLog, ledgerAccounts, ledgerAdjustments, ledgerEntries, ledgerTransactions, webhookEvents } from '../src/db';
+import { auditLog, idempotencyKeys, ledgerAccounts, ledgerAdjustments, ledgerEntries, ledgerTransactions, webhookEvents } from '../src/db';
 import { defineJob } from '../src/jobs';
 import { checkLedger } from '../src/modules/ledger';
 import { eventsFor } from '../src/modules/outbox';
@@ -72,7 +74,8 @@ describe.skipIf(!hasCluster)('money operations for admins', () => {
     ({ userId, accountKind: 'available', currency: 'usd', amount, reason });
   const decide = (admin: TestAccount, id: string, decision: 'approve' | 'reject', note = 'Checked against the Stripe dashboard') =>
     send(t, admin, 'POST', `/admin/ledger/adjustments/${id}/${decision}`, { note });
-  const auditOf = (targetId: string) => t.database.primary.select().from(auditLog).where(eq(auditLog.targetId, targetId));
+  // In the order they were written (a bare select returns them in whatever order the plan reads them).
+  const auditOf = (targetId: string) => t.database.primary.select().from(auditLog).where(eq(auditLog.targetId, targetId)).orderBy(asc(auditLog.at), asc(auditLog.id));
   const adjustedEvents = async (userId: string) => (await eventsFor(t.database.primary, userId)).filter((event) => event.topic === 'ledger.adjusted');
   const postingsOf = (effectKey: string) => t.database.primary.select().from(ledgerTransactions).where(eq(ledgerTransactions.effectKey, effectKey));
   const cleanLedger = { balanceMismatches: [], unbalancedTransactions: [] };
@@ -255,6 +258,87 @@ describe.skipIf(!hasCluster)('money operations for admins', () => {
     for (const amount of [0, t.config.money.maxAmount + 1, 1.5]) expect((await adjust(creator, credit(user.id, amount))).status).toBe(422);
     expect((await send(t, creator, 'POST', '/admin/ledger/adjustments', credit(user.id, 100))).status).toBe(400);
     expect((await adjust(creator, credit('no-such-user', 100))).status).toBe(404);
+  });
+
+  test('the key reused with another body after its stored answer is gone is 422, the same body still gives the adjustment', async () => {
+    const user = await signUp(t, 'expired-key-user');
+    const key = crypto.randomUUID();
+    const first = await adjust(creator, credit(user.id, 700), key);
+    expect(first.status).toBe(201);
+    // The idempotency plugin's record expires after 24 h; deleting it is that day passing. Only the
+    // adjustment's own (creator, request key) row answers from here on.
+    const forgetKey = () => t.database.primary.delete(idempotencyKeys).where(and(eq(idempotencyKeys.userId, creator.id), eq(idempotencyKeys.key, key)));
+    await forgetKey();
+    const same = await adjust(creator, credit(user.id, 700), key);
+    expect([same.status, at(same.body, 'data', 'id')]).toEqual([201, at(first.body, 'data', 'id')]);
+    await forgetKey();
+    const reused = await adjust(creator, credit(user.id, 80_00, 'Another correction entirely'), key);
+    expect([reused.status, at(reused.body, 'error')]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
+    await forgetKey();
+    const otherUser = await signUp(t, 'expired-key-other-user');
+    const elsewhere = await adjust(creator, credit(otherUser.id, 700), key);
+    expect([elsewhere.status, at(elsewhere.body, 'error')]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
+    expect(await balanceOf(t.database, user.id)).toBe(700);
+    expect(await balanceOf(t.database, otherUser.id)).toBe(0);
+    expect((await t.database.primary.select().from(ledgerAdjustments).where(eq(ledgerAdjustments.requestKey, key))).length).toBe(1);
+  });
+
+  test('an admin cannot adjust their own account: 403 OWN_ADJUSTMENT, nothing written, no audit row', async () => {
+    const auditRows = async () => (await t.database.primary.select({ n: sql<number>`count(*)::int` }).from(auditLog).where(eq(auditLog.actorId, creator.id)))[0]?.n;
+    const before = await auditRows();
+    // At the threshold it would post at once; above it, it would wait: both refused.
+    for (const amount of [100, THRESHOLD * 3]) {
+      const own = await adjust(creator, credit(creator.id, amount, 'My payout went missing'));
+      expect([amount, own.status, at(own.body, 'error')]).toEqual([amount, 403, 'OWN_ADJUSTMENT']);
+    }
+    expect(await balanceOf(t.database, creator.id)).toBe(0);
+    expect(await t.database.primary.select().from(ledgerAdjustments).where(eq(ledgerAdjustments.userId, creator.id))).toEqual([]);
+    expect(await auditRows()).toBe(before);
+    expect(await adjustedEvents(creator.id)).toEqual([]);
+  });
+
+  test('the person an adjustment is made out to cannot approve or reject it: 403 OWN_ADJUSTMENT; another admin can', async () => {
+    // `third` is an admin and the target: `second` makes out a credit to them that needs approval.
+    const created = await adjust(second, credit(third.id, THRESHOLD * 2, 'Refund of a double charge'));
+    expect(created.status).toBe(201);
+    const id = String(at(created.body, 'data', 'id'));
+    expect(at(created.body, 'data', 'status')).toBe('pending_approval');
+    for (const decision of ['approve', 'reject'] as const) {
+      const own = await decide(third, id, decision);
+      expect([decision, own.status, at(own.body, 'error')]).toEqual([decision, 403, 'OWN_ADJUSTMENT']);
+    }
+    expect(await balanceOf(t.database, third.id)).toBe(0);
+    expect((await auditOf(id)).map((row) => row.action)).toEqual(['ledger.adjustment.create']);
+    const approved = await decide(creator, id, 'approve');
+    expect([approved.status, at(approved.body, 'data', 'decidedBy')]).toEqual([200, creator.id]);
+    expect(await balanceOf(t.database, third.id)).toBe(THRESHOLD * 2);
+  });
+
+  test("splitting gains nothing: the threshold applies to one admin's adjustments for one user over 24 hours", async () => {
+    const user = await signUp(t, 'split-credit-user');
+    // Five credits of exactly the threshold ($100.00 each). The first brings the day's total for
+    // (creator, user) to $100.00, at the threshold: it posts. Each later one would bring it to
+    // $200, $300, $400, $500 (waiting ones count too): past the threshold, each waits for a second admin.
+    const statuses: unknown[] = [];
+    for (let credits = 0; credits < 5; credits += 1) {
+      const created = await adjust(creator, credit(user.id, THRESHOLD, 'Goodwill credit, part of five'));
+      expect(created.status).toBe(201);
+      statuses.push(at(created.body, 'data', 'status'));
+    }
+    expect(statuses).toEqual(['posted', 'pending_approval', 'pending_approval', 'pending_approval', 'pending_approval']);
+    expect(await balanceOf(t.database, user.id)).toBe(THRESHOLD);
+    // A debit counts by its absolute value as well: it waits too.
+    const debit = await adjust(creator, credit(user.id, -100, 'Reverse a cent-sized mistake'));
+    expect(at(debit.body, 'data', 'status')).toBe('pending_approval');
+
+    // At once, five on another user: one admin's adjustments for one user are taken one at a
+    // time, so exactly one (whichever came first) posts and four wait.
+    const racedUser = await signUp(t, 'raced-split-user');
+    const raced = await Promise.all(Array.from({ length: 5 }, () => adjust(creator, credit(racedUser.id, THRESHOLD, 'Goodwill credit, at once'))));
+    expect(raced.map((created) => created.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(raced.map((created) => at(created.body, 'data', 'status')).sort()).toEqual(['pending_approval', 'pending_approval', 'pending_approval', 'pending_approval', 'posted']);
+    expect(await balanceOf(t.database, racedUser.id)).toBe(THRESHOLD);
+    expect(await checkLedger(t.database.primary)).toEqual(cleanLedger);
   });
 
   test('moderators, users and anonymous callers are refused on every route', async () => {

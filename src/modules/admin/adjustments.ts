@@ -1,11 +1,13 @@
 /**
  * Manual adjustments: an admin corrects a user's balance with a balanced ledger transaction
- * against the platform's `adjustments` account (never an edit of an entry). At or below the
- * dual-control threshold it posts at once; above it waits for a second admin, never its creator
- * (the ledger_adjustments_four_eyes CHECK backs the check here). Each step is one transaction with
- * its audit row; the user is notified when the money moves, in the same transaction.
- */
-import { and, asc, desc, eq, type SQL, sql } from 'drizzle-orm';
+ * against the platform's `adjustments` account (never an edit of an entry). An adjustment posts at
+ * once while the creator's adjustments for that user over the last 24 hours (this one included)
+ * stay at or below the dual-control threshold in absolute value; past it, it waits for a second
+ * admin, never its creator (the ledger_adjustments_four_eyes CHECK backs the check here), so
+ * splitting one large correction into small ones gains nothing. No admin adjusts their own account
+ * or decides an adjustment made out to them. Each step is one transaction with its audit row; the
+ * user is notified when the money moves, in the same transaction. */
+import { and, asc, desc, eq, ne, type SQL, sql } from 'drizzle-orm';
 import {
   type AdjustmentAccountKind,
   type AdjustmentStatus,
@@ -16,6 +18,7 @@ import {
   users,
 } from '../../db';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
+import { IDEMPOTENCY_ERRORS } from '../../plugins/idempotency-errors';
 import { actorOf, recordAudit, type StaffContext } from '../audit/service';
 import { money, platformAccount, post, userAccount } from '../ledger';
 import { recordEvents } from '../outbox';
@@ -86,23 +89,60 @@ async function notifyPosted(tx: Transaction, at: Date, adjustment: Pick<LedgerAd
   ]);
 }
 
+/** How far back an admin's adjustments for one user count toward the dual-control threshold. */
+const DUAL_CONTROL_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** Whether a stored adjustment is the one this request asks for (its key reused with another body is not). */
+const samePayload = (row: LedgerAdjustment, input: NewAdjustment): boolean =>
+  row.userId === input.userId && row.accountKind === input.accountKind && row.currency === input.currency && row.amount === input.amount && row.reason === input.reason;
+
 /**
- * Creates an adjustment: posted at once when |amount| <= `dualControlCents`, else waiting for a
- * second admin. The same admin's key again gives the adjustment it made (after the idempotency
- * plugin's 24 h too: the row's own unique key).
+ * The absolute amounts of the admin's posted and waiting adjustments for the user since `since`
+ * (rejected ones moved nothing). Walks ledger_adjustments_user_idx. Every currency counts: the
+ * threshold is a limit on one admin's say over one person's money, not an exchange rate.
+ */
+async function recentAdjustedCents(tx: Transaction, createdBy: string, userId: string, since: Date): Promise<number> {
+  const [row] = await tx
+    .select({ cents: sql<string>`coalesce(sum(abs(${ledgerAdjustments.amount})), 0)::text` })
+    .from(ledgerAdjustments)
+    .where(
+      and(
+        eq(ledgerAdjustments.userId, userId),
+        sql`${ledgerAdjustments.createdAt} > ${since.toISOString()}::timestamptz`,
+        eq(ledgerAdjustments.createdBy, createdBy),
+        ne(ledgerAdjustments.status, 'rejected'),
+      ),
+    );
+  return Number(row?.cents ?? 0);
+}
+
+/**
+ * Creates an adjustment: posted at once when the creator's adjustments for this user in the last
+ * 24 hours, this one included, stay at or under `dualControlCents` in absolute value; else waiting
+ * for a second admin. An admin's own account is refused (403 OWN_ADJUSTMENT). The same admin's
+ * key again gives the adjustment it made, also after the idempotency plugin's 24 h (the row's own
+ * unique key); with another payload it is 422 IDEMPOTENCY_KEY_REUSED.
  */
 export async function createAdjustment(db: DatabaseSession, staff: StaffContext, now: Date, input: NewAdjustment, dualControlCents: number): Promise<AdjustmentView> {
+  if (input.userId === staff.actor.id) throw LEDGER_ADMIN_ERRORS.error('OWN_ADJUSTMENT');
   return db.transaction(async (tx) => {
+    // One admin's adjustments for one user, one at a time: the running total read below cannot
+    // miss a concurrent one (two small ones at once would both see the total without the other).
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`adjust:${staff.actor.id}:${input.userId}`}))`);
     const [existing] = await tx
       .select()
       .from(ledgerAdjustments)
       .where(and(eq(ledgerAdjustments.createdBy, staff.actor.id), eq(ledgerAdjustments.requestKey, input.requestKey)));
-    if (existing) return toAdjustmentView(existing);
+    if (existing) {
+      if (!samePayload(existing, input)) throw IDEMPOTENCY_ERRORS.error('IDEMPOTENCY_KEY_REUSED');
+      return toAdjustmentView(existing);
+    }
     const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId));
     if (!user) throw ADMIN_ERRORS.error('USER_NOT_FOUND');
 
     const id = crypto.randomUUID();
-    const postsNow = Math.abs(input.amount) <= dualControlCents;
+    const recent = await recentAdjustedCents(tx, staff.actor.id, input.userId, new Date(now.getTime() - DUAL_CONTROL_WINDOW_MS));
+    const postsNow = recent + Math.abs(input.amount) <= dualControlCents;
     // Posted before the row is written: the row is inserted once, in its final state (an
     // adjustment's status changes once, from pending_approval, by trigger).
     const transactionId = postsNow ? await postAdjustment(tx, { id, ...input }) : null;
@@ -141,7 +181,8 @@ export type Decision = 'approve' | 'reject';
 /**
  * A second admin approves (posts it: the same legs, the same effect key) or rejects a waiting
  * adjustment. The row is locked first: of two decisions at once, the second finds it decided (409).
- * Its creator is refused (403 FOUR_EYES_REQUIRED); a debit the balance no longer covers is 409
+ * Its creator is refused (403 FOUR_EYES_REQUIRED), and so is the person it is made out to (403
+ * OWN_ADJUSTMENT: the database refuses both as well); a debit the balance no longer covers is 409
  * INSUFFICIENT_FUNDS and leaves it waiting.
  */
 export async function decideAdjustment(
@@ -155,6 +196,7 @@ export async function decideAdjustment(
     const [current] = await tx.select().from(ledgerAdjustments).where(eq(ledgerAdjustments.id, adjustmentId)).for('update');
     if (!current) throw LEDGER_ADMIN_ERRORS.error('ADJUSTMENT_NOT_FOUND');
     if (current.createdBy === staff.actor.id) throw LEDGER_ADMIN_ERRORS.error('FOUR_EYES_REQUIRED');
+    if (current.userId === staff.actor.id) throw LEDGER_ADMIN_ERRORS.error('OWN_ADJUSTMENT');
     if (current.status !== 'pending_approval') {
       throw LEDGER_ADMIN_ERRORS.error('ADJUSTMENT_ALREADY_DECIDED', undefined, [{ path: 'status', message: current.status }]);
     }

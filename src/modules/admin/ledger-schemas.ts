@@ -12,6 +12,10 @@ export const LEDGER_ADMIN_ERRORS = defineErrors({
   ACCOUNT_NOT_FOUND: { status: 404, message: 'No such ledger account' },
   ADJUSTMENT_NOT_FOUND: { status: 404, message: 'No such adjustment' },
   FOUR_EYES_REQUIRED: { status: 403, message: 'Another admin must approve or reject this adjustment: its creator cannot decide it' },
+  OWN_ADJUSTMENT: {
+    status: 403,
+    message: 'An admin cannot adjust their own account, nor approve or reject an adjustment made out to them: another admin does it',
+  },
   ADJUSTMENT_ALREADY_DECIDED: { status: 409, message: 'This adjustment was approved or rejected already' },
   ADJUSTMENT_LIST_NEEDS_USER: {
     status: 422,

@@ -42,8 +42,8 @@ function integerCursor(raw: string | undefined): KeysetCursor | null {
 const read = (permission: Permission) => ({ auth: { role: rolesFor(permission) } });
 const decisionErrors = { ...authErrors, 409: errorSchema, ...commonErrors };
 const DECISION_NOTE =
-  ' Another admin than its creator (403 FOUR_EYES_REQUIRED), only while it waits (409 ADJUSTMENT_ALREADY_DECIDED, also for ' +
-  'the second of two decisions at once). Needs a recent sign-in (403 SESSION_NOT_FRESH) and a `note`.';
+  ' Another admin than its creator (403 FOUR_EYES_REQUIRED) and than the person it is made out to (403 OWN_ADJUSTMENT), ' +
+  'only while it waits (409 ADJUSTMENT_ALREADY_DECIDED, also for the second of two decisions at once). Needs a recent sign-in (403 SESSION_NOT_FRESH) and a `note`.';
 
 export const adminLedgerRoutes = (deps: AdminDeps) =>
   new Elysia()
@@ -134,11 +134,15 @@ export const adminLedgerRoutes = (deps: AdminDeps) =>
           summary: "Correct a user's balance (admin)",
           description:
             "A balanced ledger transaction between the user's `available` or `receivable` account and the platform's " +
-            '`adjustments` account: never an edit of an entry. `amount` is signed (credit +, debit -). Up to ' +
-            `ADJUSTMENT_DUAL_CONTROL_CENTS (${deps.dualControlCents}) in absolute value it is posted at once and the user is ` +
-            'notified (`ledger.adjusted`, with the reason); above it, it waits (`pending_approval`, nothing posted) for a second ' +
-            'admin. A debit past zero on `available` is 409 INSUFFICIENT_FUNDS and writes nothing; 404 USER_NOT_FOUND. One ' +
-            'adjustment per Idempotency-Key and admin: the same key again gives the same adjustment. Audited ' +
+            '`adjustments` account: never an edit of an entry. `amount` is signed (credit +, debit -). It is posted at once and ' +
+            "the user notified (`ledger.adjusted`, with the reason) while the absolute sum of this admin's posted and waiting " +
+            'adjustments for this user over the last 24 hours, this one included, stays at or under ADJUSTMENT_DUAL_CONTROL_CENTS ' +
+            `(${deps.dualControlCents}); past it, it waits (\`pending_approval\`, nothing posted) for a second admin, so small ` +
+            "pieces of a large correction wait too. One admin's adjustments for one user are taken one at a time (a transaction " +
+            'lock), so concurrent ones cannot each miss the others. An admin\'s own account is 403 OWN_ADJUSTMENT. A debit past ' +
+            'zero on `available` is 409 INSUFFICIENT_FUNDS and writes nothing; 404 USER_NOT_FOUND. One adjustment per ' +
+            'Idempotency-Key and admin: the same key again gives the same adjustment, also after the stored answer expired; ' +
+            'with another user, account, currency, amount or reason it is 422 IDEMPOTENCY_KEY_REUSED. Audited ' +
             '(`ledger.adjustment.create`); needs a recent sign-in (403 SESSION_NOT_FRESH).',
           security: staffSecurity('ledger.adjust'),
         },
