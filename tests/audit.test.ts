@@ -8,20 +8,27 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { eq, sql } from 'drizzle-orm';
 import { auditLog } from '../src/db';
 import { createStaff, type TestAccount, signUp } from './support/accounts';
-import { openBounty, send } from './support/bounties';
+import { openBounty, send, submittedBounty } from './support/bounties';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
 import { at, items, readJson } from './support/json';
-import { withCookie } from './support/money';
+import { onboard, withCookie } from './support/money';
 
 describe.skipIf(!hasCluster)('the audit log', () => {
   let t: TestApp;
   let admin: TestAccount;
   let otherAdmin: TestAccount;
   let poster: TestAccount;
+  let hunter: TestAccount;
 
   beforeAll(async () => {
     t = await startTestApp();
-    [admin, otherAdmin, poster] = await Promise.all([createStaff(t, 'admin', 'audit-admin'), createStaff(t, 'admin', 'audit-admin-2'), signUp(t, 'audit-poster')]);
+    [admin, otherAdmin, poster, hunter] = await Promise.all([
+      createStaff(t, 'admin', 'audit-admin'),
+      createStaff(t, 'admin', 'audit-admin-2'),
+      signUp(t, 'audit-poster'),
+      signUp(t, 'audit-hunter'),
+    ]);
+    await onboard(t, hunter);
   });
   afterAll(() => t.close());
 
@@ -115,5 +122,15 @@ describe.skipIf(!hasCluster)('the audit log', () => {
     expect(refusals).toEqual(['P0001', 'P0001', 'P0001']);
     const [row] = await t.database.primary.select().from(auditLog).where(eq(auditLog.targetId, bountyId));
     expect(row?.reason).toBe('Evidence that must stay');
+  });
+
+  test('regression (issue 12 review): a ruling with the longest reason allowed (5,000) is read back, not a 500', async () => {
+    const bountyId = await submittedBounty(t, poster, hunter);
+    expect((await send(t, poster, 'POST', `/bounties/${bountyId}/dispute`, { reason: 'Criterion 1 is not met.', criteria: [1] })).status).toBe(200);
+    const reason = `${'The work meets criterion 1; the rest was never asked for. '.repeat(90).slice(0, 4_999)}.`;
+    expect((await send(t, admin, 'POST', `/bounties/${bountyId}/resolve`, { outcome: 'release', reason })).status).toBe(200);
+    await t.settle();
+    const { entries } = await auditPage(admin, `targetId=${bountyId}`);
+    expect(entries.map((entry) => String(at(entry, 'reason')).length)).toEqual([5_000]);
   });
 });

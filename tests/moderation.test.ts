@@ -392,4 +392,36 @@ describe.skipIf(!hasCluster)('moderation: reports, the queue and resolutions', (
     expect([own.status, code(own)]).toEqual([403, 'OWN_REPORT_SUBJECT']);
     expect((await resolve(admin, aboutModerator, 'dismiss')).status).toBe(200);
   });
+
+  test('regression (issue 12 review): staff never rule on content they are part of, or on a report they filed', async () => {
+    // A moderator who posted a bounty, reviewed badly by its hunter, reports the review and tries to hide it.
+    const bountyId = await submittedBounty(t, moderator, hunter);
+    expect((await send(t, moderator, 'POST', `/bounties/${bountyId}/approve`)).status).toBe(200);
+    expect((await send(t, moderator, 'POST', `/bounties/${bountyId}/reviews`, { rating: 5, text: 'Good work.' })).status).toBe(201);
+    const review = await send(t, hunter, 'POST', `/bounties/${bountyId}/reviews`, { rating: 1, text: 'Slow to pay and rude.' });
+    expect(review.status).toBe(201);
+    await t.settle();
+    const reportId = await reported(moderator, 'review', String(data(review, 'id')));
+    const refused = await resolve(moderator, reportId, 'remove_content');
+    expect([refused.status, code(refused)]).toEqual([403, 'OWN_REPORT_SUBJECT']);
+    expect(await reportAudits(reportId)).toHaveLength(0);
+    // A report the moderator filed on someone else: another member of staff resolves it.
+    const aboutStranger = await reported(moderator, 'user', stranger.id);
+    expect(code(await resolve(moderator, aboutStranger, 'warn'))).toBe('OWN_REPORT_SUBJECT');
+    // An admin who takes no part rules on both.
+    expect((await resolve(admin, reportId, 'dismiss')).status).toBe(200);
+    expect((await resolve(admin, aboutStranger, 'dismiss')).status).toBe(200);
+  });
+
+  test('regression (issue 12 review): a ban whose note is the longest allowed leaves the account readable by admins', async () => {
+    // The note (up to 2,000 characters) became the ban reason, which the account's schema capped at 500: a 500.
+    const subject = await signUp(t, 'mod-long-note');
+    const reportId = await reported(stranger, 'user', subject.id);
+    const note = `${'Repeated scams across several bounties. '.repeat(60).slice(0, 1_999)}.`;
+    expect((await resolve(admin, reportId, 'ban', { note })).status).toBe(200);
+    await t.settle();
+    const account = await send(t, admin, 'GET', `/admin/users/${subject.id}`);
+    expect([account.status, String(at(account.body, 'data', 'account', 'banReason') ?? at(account.body, 'data', 'banReason')).length]).toEqual([200, 2_000]);
+    expect((await send(t, admin, 'GET', `/users/${subject.id}`)).status).toBe(200);
+  });
 });

@@ -354,6 +354,7 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     { name: 'GET /admin/audit?actorId=', path: '/admin/audit?limit=20&actorId=seed-7', as: () => admin },
     { name: 'GET /admin/audit?action=', path: '/admin/audit?limit=20&action=user.ban', as: () => admin },
     { name: 'GET /admin/audit?targetType=&targetId=', path: '/admin/audit?limit=1&targetType=user&targetId=seed-42', as: () => admin },
+    { name: 'GET /admin/audit?targetId= (no type)', path: '/admin/audit?limit=1&targetId=seed-42', as: () => admin },
     { name: 'GET /admin/audit?from=&to=', path: () => `/admin/audit?limit=20&from=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}&to=${encodeURIComponent(new Date(Date.now() - 600_000).toISOString())}`, as: () => admin },
     {
       name: 'GET /bounties/:id/history',

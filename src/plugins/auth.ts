@@ -93,6 +93,8 @@ export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBou
     // Powers beyond a plain user's always come from the database: a cached "admin" may have been
     // demoted a second ago. (A cached "user" promoted meanwhile merely waits out the cache.)
     if (!bypassCache && user.role !== 'user') return loadSession(request, set, true);
+    // Better-Auth's own cookie cache may have answered: the same revocation check as ours.
+    if (!bypassCache && revocations?.revoked({ id: found.session.id, userId: user.id })) return loadSession(request, set, true);
     return { user, session: toAuthSession(found.session) };
   }
 

@@ -41,7 +41,8 @@ export const auditLog = pgTable(
     // Newest first, per filter: each list shape walks one index (tests/query-plans.test.ts).
     index('audit_log_at_idx').on(table.at.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('audit_log_actor_idx').on(table.actorId, table.at.desc().nullsFirst(), table.id.desc().nullsFirst()),
-    index('audit_log_target_idx').on(table.targetType, table.targetId, table.at.desc().nullsFirst(), table.id.desc().nullsFirst()),
+    // By target id alone (ids do not repeat across kinds; a targetType filter rides along).
+    index('audit_log_target_id_idx').on(table.targetId, table.at.desc().nullsFirst(), table.id.desc().nullsFirst()),
     index('audit_log_action_idx').on(table.action, table.at.desc().nullsFirst(), table.id.desc().nullsFirst()),
     check('audit_log_actor_role_check', sql`${table.actorRole} in (${inList(auditActorRoles)})`),
     check('audit_log_actor_present', sql`(${table.actorRole} = 'system') = (${table.actorId} is null)`),

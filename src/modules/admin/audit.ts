@@ -20,7 +20,8 @@ export const auditEntrySchema = z.object({
   action: z.string().max(64),
   targetType: z.string().max(32),
   targetId: z.string().max(64),
-  reason: z.string().max(2_000),
+  // The longest reason any audited action takes (a dispute ruling's).
+  reason: z.string().max(5_000),
   before: summarySchema,
   after: summarySchema,
   requestId: z.string().max(128).nullable().describe("The acting request's x-request-id: its log line has the same id"),

@@ -8,7 +8,7 @@ import { privateUserSchema } from '../users/schemas';
 import { walletSchema } from '../wallet/schemas';
 
 /** Why, in a sentence or two: every account action needs one (the audit log keeps it). */
-export const REASON_MAX = 500;
+export const REASON_MAX = 2_000;
 const reasonSchema = safeText(REASON_MAX).describe('Why: kept in the audit log with the action');
 
 export const accountParams = z.object({ id: userIdSchema });

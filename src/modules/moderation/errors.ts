@@ -9,7 +9,7 @@ export const MODERATION_ERRORS = defineErrors({
   REPORT_ALREADY_OPEN: { status: 409, message: 'You already have an open report about this: a moderator will look at it' },
   REPORT_ALREADY_RESOLVED: { status: 409, message: 'The report was resolved already' },
   ADMIN_REQUIRED: { status: 403, message: 'Only an admin does this: ask an admin to resolve the report' },
-  OWN_REPORT_SUBJECT: { status: 403, message: 'A report against you is resolved by another moderator' },
+  OWN_REPORT_SUBJECT: { status: 403, message: 'A report against you, by you, or on content you are part of is resolved by another moderator' },
   NOTHING_TO_REMOVE: { status: 422, message: 'A reported user has no content to remove: warn or ban instead' },
   INVALID_BAN_EXPIRY: { status: 422, message: 'A ban expiry must be in the future' },
 });

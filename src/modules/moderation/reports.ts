@@ -19,6 +19,7 @@ import {
   bountyDisputes,
   bountyReviews,
   type BountyState,
+  conversationMembers,
   type DatabaseSession,
   messages,
   type Report,
@@ -185,6 +186,32 @@ function assertMayResolve(staff: StaffContext, report: Report, action: ReportRes
   if (report.subjectUserId === id) throw MODERATION_ERRORS.error('OWN_REPORT_SUBJECT');
 }
 
+/** Whether `userId` takes part in the reported content (beyond being its subject, checked before). */
+async function involves(tx: Transaction, report: Report, userId: string): Promise<boolean> {
+  switch (report.targetType) {
+    case 'review': {
+      const [row] = await tx.select({ id: bountyReviews.id }).from(bountyReviews)
+        .where(and(eq(bountyReviews.id, report.targetId), eq(bountyReviews.revieweeId, userId)));
+      return row !== undefined;
+    }
+    case 'message': {
+      const [row] = await tx
+        .select({ id: messages.id })
+        .from(messages)
+        .innerJoin(conversationMembers, and(eq(conversationMembers.conversationId, messages.conversationId), eq(conversationMembers.userId, userId)))
+        .where(eq(messages.id, Number(report.targetId)));
+      return row !== undefined;
+    }
+    case 'bounty': {
+      const [row] = await tx.select({ id: bounties.id }).from(bounties)
+        .where(and(eq(bounties.id, report.targetId), sql`${userId} in (${bounties.posterId}, ${bounties.hunterId})`));
+      return row !== undefined;
+    }
+    case 'user':
+      return false;
+  }
+}
+
 /**
  * Resolves a report, and every other open report about the same content with it. Refusals, in
  * order: no such report 404; a permission the action needs 403; remove_content on a user 422;
@@ -208,9 +235,14 @@ export async function resolveReport(db: DatabaseSession, context: ResolveContext
       eq(reports.targetId, report.targetId),
       eq(reports.status, 'open'),
     );
-    const open = await tx.select({ id: reports.id }).from(reports).where(sameTarget).orderBy(asc(reports.id)).for('update');
+    const open = await tx.select({ id: reports.id, reporterId: reports.reporterId }).from(reports).where(sameTarget).orderBy(asc(reports.id)).for('update');
     if (!open.some((row) => row.id === reportId)) {
       throw MODERATION_ERRORS.error('REPORT_ALREADY_RESOLVED', undefined, [{ path: 'status', message: report.status === 'open' ? 'resolved' : report.status }]);
+    }
+    // Nobody rules on content they are part of: a report they filed (this or another closed with it),
+    // a review about them, a conversation they are in, a bounty they post or work on.
+    if (open.some((row) => row.reporterId === staff.actor.id) || (await involves(tx, report, staff.actor.id))) {
+      throw MODERATION_ERRORS.error('OWN_REPORT_SUBJECT', 'You are part of this content or filed a report on it: another moderator resolves it');
     }
 
     const effect = await applyResolution(tx, context, report, resolution);

@@ -34,7 +34,8 @@ export const privateUserSchema = z
     emailVerified: z.boolean(),
     role: roleSchema,
     banned: z.boolean(),
-    banReason: z.string().max(500).nullable(),
+    // A ban's reason: the admin's (REASON_MAX) or a report's resolution note, up to 2,000.
+    banReason: z.string().max(2_000).nullable(),
     banExpires: z.date().nullable(),
     createdAt: z.date(),
     updatedAt: z.date(),
@@ -81,7 +82,7 @@ export const updateUserBody = z.object({
   image: imageUrlSchema.nullable().optional(),
   role: roleSchema.optional().meta({ deprecated: true }).describe(movedToAdminUsers('POST /admin/users/{id}/role')),
   banned: z.boolean().optional().meta({ deprecated: true }).describe(movedToAdminUsers('POST /admin/users/{id}/ban or /unban')),
-  banReason: safeText(500).nullable().optional().meta({ deprecated: true }).describe(movedToAdminUsers('the `reason` of POST /admin/users/{id}/ban')),
+  banReason: safeText(2_000).nullable().optional().meta({ deprecated: true }).describe(movedToAdminUsers('the `reason` of POST /admin/users/{id}/ban')),
   banExpires: z.iso.datetime({ offset: true }).max(40).nullable().optional().meta({ deprecated: true }).describe(movedToAdminUsers('the `expiresAt` of POST /admin/users/{id}/ban')),
 });
 
