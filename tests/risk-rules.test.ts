@@ -7,6 +7,7 @@ import { describe, expect, test } from 'bun:test';
 import type { RiskSettings } from '../src/config/env';
 import {
   BOUNTY_PUBLISH_RULES,
+  cardFundedEarnings,
   cardHold,
   type DepositFacts,
   depositThenWithdraw,
@@ -69,6 +70,7 @@ const withdrawal = (overrides: Partial<WithdrawalFacts> = {}): WithdrawalFacts =
   currency: 'usd',
   available: 5_000,
   recentCardDeposits: [],
+  cardFundedEarnings: 0,
   withdrawalsLast24h: 0,
   lastDepositAt: null,
   lastActivityAt: null,
@@ -143,6 +145,19 @@ describe('withdrawal rules', () => {
     const facts = withdrawal({ amount: 9_000, available: 5_000, recentCardDeposits: [{ amount: 5_000, at: before(DAY) }] });
     expect(cardHold(facts, SETTINGS).outcome).toBe('allow');
     expect(cardHold({ ...facts, amount: 1_000 }, OFF).outcome).toBe('allow');
+  });
+
+  test('card-funded earnings: held when the withdrawal takes any pay from a bounty funded by a young card payment', () => {
+    // 5,000 available, 3,000 of it paid from a card-funded bounty: 2,000 is other money.
+    const facts = withdrawal({ amount: 2_001, available: 5_000, cardFundedEarnings: 3_000 });
+    expect(cardFundedEarnings(facts, SETTINGS)).toMatchObject({ outcome: 'hold', rule: 'card_funded_earnings', detail: { otherMoneyCents: 2_000 } });
+    expect(cardFundedEarnings(facts, SETTINGS).userMessage).not.toContain('card');
+    expect(cardFundedEarnings({ ...facts, amount: 2_000 }, SETTINGS).outcome).toBe('allow');
+    expect(cardFundedEarnings({ ...facts, cardFundedEarnings: 0 }, SETTINGS).outcome).toBe('allow');
+    // More than the balance is the ledger's refusal; off allows.
+    expect(cardFundedEarnings({ ...facts, amount: 9_000 }, SETTINGS).outcome).toBe('allow');
+    expect(cardFundedEarnings(facts, OFF).outcome).toBe('allow');
+    expect(evaluate(WITHDRAWAL_RULES, facts, SETTINGS).decisive?.rule).toBe('card_funded_earnings');
   });
 
   test('withdrawal velocity: held past the daily count (this one included)', () => {
@@ -282,7 +297,7 @@ describe('linked accounts', () => {
 
 describe('the rule table and the score', () => {
   test('every rule is documented with its outcome and settings', () => {
-    expect(RULE_NAMES).toHaveLength(11);
+    expect(RULE_NAMES).toHaveLength(12);
     for (const name of RULE_NAMES) {
       const rule = RISK_RULES[name];
       expect(rule.judges.length).toBeGreaterThan(20);

@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { and, asc, eq } from 'drizzle-orm';
-import { auditLog, connectAccounts, deposits, ledgerHolds, riskEvents, withdrawals } from '../src/db';
+import { auditLog, bounties, connectAccounts, deposits, ledgerHolds, riskEvents, withdrawals } from '../src/db';
 import { checkLedger } from '../src/modules/ledger';
 import { eventsFor } from '../src/modules/outbox';
 import { recomputeStaleScores } from '../src/modules/risk/jobs';
@@ -21,7 +21,7 @@ import { conversationOf, messagesOf, say } from './support/conversations';
 import { hasCluster, startTestApp, testClock, type TestApp } from './support/harness';
 import { at, items, readJson } from './support/json';
 import { fund } from './support/ledger';
-import { depositByCard, moneyPost, onboard, walletOf } from './support/money';
+import { depositByCard, moneyPost, onboard, settleWebhooks, walletOf } from './support/money';
 import { waitFor } from './support/wait';
 
 const DAY_MS = 86_400_000;
@@ -330,6 +330,126 @@ describe.skipIf(!hasCluster)('risk rules, held withdrawals and the review queue'
     expect(await topicsOf(hunter.id, 'risk.off_platform_warning')).toHaveLength(1);
     // A warning is not a hold or a deny: no audit row.
     expect(await riskDecisions(hunter.id)).toEqual([]);
+  });
+
+  const publishByCard = async (poster: TestAccount, bountyId: string) =>
+    poster.jar.store(await t.request(`/bounties/${bountyId}/publish`, moneyPost(poster, { funding: 'card', paymentMethodId: 'pm_card_visa' })));
+  const stateOfBounty = async (bountyId: string) => (await t.database.primary.select({ state: bounties.state }).from(bounties).where(eq(bounties.id, bountyId)))[0]?.state;
+  /** A withdrawal with the payout details set up hours ago (the marketplace clock moved on, then back). */
+  async function withdrawLater(account: TestAccount, amount: number): Promise<{ status: number; body: unknown }> {
+    const start = clock.now();
+    clock.advance(2 * 3_600_000);
+    try {
+      const response = account.jar.store(await withdraw(account, amount));
+      return { status: response.status, body: await readJson(response) };
+    } finally {
+      clock.set(start);
+    }
+  }
+
+  test("a new account's open-bounty cap holds for publishes of different drafts at once: exactly the cap open", async () => {
+    const racer = await signUp(t, 'racing-poster');
+    const drafts = await Promise.all([1, 2, 3, 4, 5].map(() => createDraft(t, racer, { reward: { amount: 1_000, currency: 'usd' } })));
+    await fund(t.database, racer.id, 5_000);
+    const published = await Promise.all(drafts.map((id) => publish(t, racer, id)));
+    expect(published.map((sent) => sent.status).sort()).toEqual([200, 200, 403, 403, 403]);
+    expect(published.filter((sent) => sent.status === 403).map((sent) => at(sent.body, 'error'))).toEqual(['NEW_ACCOUNT_LIMIT', 'NEW_ACCOUNT_LIMIT', 'NEW_ACCOUNT_LIMIT']);
+    expect((await Promise.all(drafts.map(stateOfBounty))).filter((state) => state === 'open')).toHaveLength(2);
+    expect((await walletOf(t, racer)).available.amount).toBe(3_000);
+  });
+
+  test("a new account's open-bounty cap counts drafts waiting on their card payment: the one past the cap is refused before Stripe is asked", async () => {
+    const carder = await signUp(t, 'card-publisher');
+    const drafts = await Promise.all([1, 2, 3].map(() => createDraft(t, carder, { reward: { amount: 1_000, currency: 'usd' } })));
+    // Webhooks held: the first two stay drafts, their payments under way.
+    t.stripeServer.webhooks.configure({ hold: true });
+    try {
+      expect((await publishByCard(carder, drafts[0] ?? '')).status).toBe(202);
+      expect((await publishByCard(carder, drafts[1] ?? '')).status).toBe(202);
+      const third = await publishByCard(carder, drafts[2] ?? '');
+      expect(third.status).toBe(403);
+      expect(at(await readJson(third), 'error')).toBe('NEW_ACCOUNT_LIMIT');
+      expect(await t.database.primary.select().from(deposits).where(eq(deposits.userId, carder.id))).toHaveLength(2);
+    } finally {
+      t.stripeServer.webhooks.configure({ hold: false });
+      t.stripeServer.webhooks.flush();
+      await settleWebhooks(t);
+    }
+    expect(await Promise.all(drafts.map(stateOfBounty))).toEqual(['open', 'open', 'draft']);
+  });
+
+  test("card money paid out through a bounty: the hunter's withdrawal of it is held; pay from a wallet-funded bounty is not", async () => {
+    const [thief, accomplice, honestPoster, honestHunter] = await Promise.all([
+      signUp(t, 'card-thief'),
+      signUp(t, 'accomplice'),
+      signUp(t, 'wallet-poster'),
+      signUp(t, 'honest-hunter'),
+    ]);
+    await Promise.all([onboard(t, accomplice), onboard(t, honestHunter)]);
+    const cardFunded = await createDraft(t, thief);
+    expect((await publishByCard(thief, cardFunded)).status).toBe(202);
+    await settleWebhooks(t);
+    expect(await stateOfBounty(cardFunded)).toBe('open');
+    const walletFunded = await openBounty(t, honestPoster);
+    for (const [poster, hunter, bountyId] of [
+      [thief, accomplice, cardFunded],
+      [honestPoster, honestHunter, walletFunded],
+    ] as const) {
+      const requestId = await apply(t, hunter, bountyId);
+      expect((await send(t, poster, 'POST', `/requests/${requestId}/accept`)).status).toBe(200);
+      expect((await send(t, hunter, 'POST', `/bounties/${bountyId}/submit`, submission)).status).toBe(200);
+      expect((await send(t, poster, 'POST', `/bounties/${bountyId}/approve`)).status).toBe(200);
+    }
+    const earned = (await walletOf(t, accomplice)).available.amount;
+    expect(earned).toBe(4_500);
+
+    const held = await withdrawLater(accomplice, earned);
+    expect(held.status).toBe(201);
+    expect(at(held.body, 'data', 'status')).toBe('held');
+    expect(await eventsOfRule(accomplice.id, 'card_funded_earnings')).toHaveLength(1);
+    expect(transfersFor(String(at(held.body, 'data', 'id')))).toEqual([]);
+
+    const paid = await withdrawLater(honestHunter, (await walletOf(t, honestHunter)).available.amount);
+    expect(paid.status).toBe(201);
+    expect(at(paid.body, 'data', 'status')).not.toBe('held');
+    expect(await eventsOfRule(honestHunter.id, 'card_funded_earnings')).toEqual([]);
+  });
+
+  test("a bounty funded straight from a card is not young money in the poster's wallet: their other money can leave", async () => {
+    const poster = await signUp(t, 'direct-card');
+    await fund(t.database, poster.id, 5_000);
+    const bountyId = await createDraft(t, poster, { reward: { amount: 3_000, currency: 'usd' } });
+    expect((await publishByCard(poster, bountyId)).status).toBe(202);
+    await settleWebhooks(t);
+    expect(await stateOfBounty(bountyId)).toBe('open');
+    await onboard(t, poster);
+    const sent = await withdrawLater(poster, 5_000);
+    expect(sent.status).toBe(201);
+    expect(await eventsOfRule(poster.id, 'card_hold')).toEqual([]);
+  });
+
+  test('editing a message to add off-platform contact is warned and counted like a send, the notification still once a day', async () => {
+    const [poster, hunter] = await Promise.all([signUp(t, 'edit-poster'), signUp(t, 'edit-hunter')]);
+    const bountyId = await openBounty(t, poster);
+    await apply(t, hunter, bountyId);
+    const conversationId = await conversationOf(t, hunter, bountyId);
+    if (!conversationId) throw new Error('no conversation for the application');
+    const plain = await say(t, hunter, conversationId, 'Happy to take this on.');
+    expect(at(plain.body, 'data', 'warning')).toBeUndefined();
+    const messageId = String(at(plain.body, 'data', 'id'));
+
+    const edited = await send(t, hunter, 'PATCH', `/messages/${messageId}`, { text: 'Happy to take this on, pay me on venmo $hunter-edit' });
+    expect(edited.status).toBe(200);
+    expect(at(edited.body, 'data', 'warning', 'code')).toBe('OFF_PLATFORM_CONTACT');
+    expect(at(edited.body, 'data', 'body')).toBe('Happy to take this on, pay me on venmo $hunter-edit');
+    const again = await send(t, hunter, 'PATCH', `/messages/${messageId}`, { text: 'or mail me: hunter.edit@example.com' });
+    expect(at(again.body, 'data', 'warning', 'code')).toBe('OFF_PLATFORM_CONTACT');
+    const counted = await eventsOfRule(hunter.id, 'off_platform_contact');
+    expect(counted.map((event) => [event.outcome, event.subjectId])).toEqual([
+      ['warn', messageId],
+      ['warn', messageId],
+    ]);
+    expect(await topicsOf(hunter.id, 'risk.off_platform_warning')).toHaveLength(1);
   });
 
   test('two accounts on one device: the second is flagged (once), and the score job raises its level', async () => {

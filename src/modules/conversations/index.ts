@@ -150,17 +150,21 @@ export const conversationsRoutes = (deps: ConversationsDeps) =>
     )
     .patch(
       '/messages/:id',
-      async ({ params, body, user, db }) => ok(await editMessage(db, deps.settings, user, Number(params.id), body, deps.now())),
+      async ({ params, body, user, db }) => {
+        const edited = await editMessage(db, deps.settings, user, Number(params.id), body, deps.now(), deps.risk);
+        return ok(edited.warning ? { ...edited.message, warning: edited.warning } : edited.message);
+      },
       {
         auth: true,
         params: messageIdParams,
         body: editMessageBody(deps.settings.messageMaxLength),
-        response: { 200: successSchema(messageSchema), ...authErrors, ...commonErrors, ...conflicts },
+        response: { 200: successSchema(sentMessageSchema), ...authErrors, ...commonErrors, ...conflicts },
         detail: {
           summary: 'Edit your message',
           description:
             'Your own text message, within MESSAGE_EDIT_WINDOW_MIN of sending (409 EDIT_WINDOW_CLOSED after), not deleted (409 ' +
-            'MESSAGE_DELETED). The previous text is kept in its history. Another member\'s message: 403; one you cannot see: 404.',
+            'MESSAGE_DELETED). The previous text is kept in its history. Another member\'s message: 403; one you cannot see: 404. ' +
+            'New text with contact details or a payment outside BOUNTYExpo is saved, counted, and answered with `warning`, as on a send.',
         },
       },
     )

@@ -286,7 +286,11 @@ async function whyNotMine(tx: Transaction, actor: ChatActor, messageId: number):
   return message;
 }
 
-/** Edits one's own text message within the edit window; the previous text joins its history. */
+/**
+ * Edits one's own text message within the edit window; the previous text joins its history. The
+ * new text is judged as a sent one is (a member's off-platform contact is counted and warned,
+ * the notification at most once a day): an edit is no way around the warning.
+ */
 export async function editMessage(
   db: DatabaseSession,
   settings: ConversationSettings,
@@ -294,7 +298,8 @@ export async function editMessage(
   messageId: number,
   input: { text: string; links?: string[] | undefined },
   now: Date,
-): Promise<MessageView> {
+  risk: RiskSettings,
+): Promise<{ message: MessageView; warning: RiskWarning | null }> {
   return db.transaction(async (tx) => {
     const [current] = await tx
       .select()
@@ -325,8 +330,12 @@ export async function editMessage(
       .where(and(eq(messages.id, messageId), eq(messages.senderId, actor.id), isNull(messages.deletedAt)))
       .returning();
     if (!edited) throw new Error(`message ${messageId} changed under its lock`);
+    const warning =
+      actor.role === 'user'
+        ? await warnOffPlatform(tx, { settings: risk, userId: actor.id, messageId: edited.id, text: edited.body ?? '', links: edited.links, now })
+        : null;
     await appendUserEvents(tx, now, messageEvents('message.edited', locked.members, edited));
-    return memberView(edited);
+    return { message: memberView(edited), warning };
   });
 }
 

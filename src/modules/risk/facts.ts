@@ -88,15 +88,40 @@ export async function withdrawalFacts(
     withdrawalRow,
   );
   if (!row) throw new Error('the withdrawal facts query returned no row');
+  const holdSince = ago(now, settings.cardHoldDays * DAY_MS);
+  // A deposit that funded a bounty straight from the card went to its escrow, not to this wallet:
+  // it is not young money here, unless the escrow was refunded to the wallet (voided). What
+  // remains: a split's share returned to the poster is not counted as young card money.
   const cards = await selectRows(
     db,
-    sql`select amount - refunded_amount as amount, created_at as at
-        from deposits
-        where user_id = ${userId} and status = 'succeeded' and currency = ${currency}
-          and created_at > ${ago(now, settings.cardHoldDays * DAY_MS)}::timestamptz and amount > refunded_amount
-        order by created_at
+    sql`select d.amount - d.refunded_amount as amount, d.created_at as at
+        from deposits d
+        where d.user_id = ${userId} and d.status = 'succeeded' and d.currency = ${currency}
+          and d.created_at > ${holdSince}::timestamptz and d.amount > d.refunded_amount
+          and not exists (
+            select 1 from bounties b
+            join ledger_holds h on h.kind = 'escrow' and h.reference_id = b.id::text
+            where b.poster_id = ${userId} and b.id::text = d.bounty_id and b.funding = 'card' and b.funding_deposit_id = d.id
+              and h.status <> 'voided')
+        order by d.created_at
         limit 500`,
     cardDepositRow,
+  );
+  // The hunter's side of card money: what escrow paid this user from bounties funded by a card
+  // deposit still inside the chargeback window (a stolen card, an accomplice hunter). The deposit
+  // is older than the payment, so its age bounds the earning's.
+  const [earned] = await selectRows(
+    db,
+    sql`select coalesce(sum(e.amount), 0) as cents
+        from bounties b
+        join deposits d on d.id = b.funding_deposit_id
+        join ledger_holds h on h.kind = 'escrow' and h.reference_id = b.id::text
+        join ledger_transactions t on t.hold_id = h.id and t.kind in ('escrow.release', 'escrow.split')
+        join ledger_entries e on e.transaction_id = t.id and e.amount > 0
+        join ledger_accounts a on a.id = e.account_id
+        where b.hunter_id = ${userId} and b.funding = 'card' and d.created_at > ${holdSince}::timestamptz
+          and a.owner_type = 'user' and a.owner_id = ${userId} and a.kind = 'available' and a.currency = ${currency}`,
+    z.object({ cents: count }),
   );
   return {
     now,
@@ -104,6 +129,7 @@ export async function withdrawalFacts(
     currency,
     available: row.available,
     recentCardDeposits: cards,
+    cardFundedEarnings: earned?.cents ?? 0,
     withdrawalsLast24h: row.withdrawals,
     lastDepositAt: row.last_deposit_at,
     lastActivityAt: row.last_activity_at,
@@ -130,12 +156,24 @@ export async function rewardFacts(db: Reader, userId: string, input: { reward: n
   return { now: account.now, accountCreatedAt: account.accountCreatedAt, hasCompletedWork: account.hasCompletedWork, reward: input.reward, currency: input.currency };
 }
 
-export async function publishFacts(db: Reader, userId: string, input: { reward: number; currency: string; now: Date }): Promise<PublishFacts> {
+/**
+ * Live bounties: published and unfinished, plus the other drafts whose card payment is under way
+ * (a card publish is judged while the bounty is a draft, and the webhook opens it later without
+ * judging again, so a payment in flight already counts). A draft whose payment failed, or
+ * succeeded without opening it (the draft changed meanwhile), does not.
+ */
+export async function publishFacts(db: Reader, userId: string, input: { bountyId: string; reward: number; currency: string; now: Date }): Promise<PublishFacts> {
   const { extra, ...account } = await accountFacts(
     db,
     userId,
     input.now,
-    sql`select count(*) from bounties where poster_id = ${userId} and state in (${LIVE_STATES})`,
+    sql`select count(*) from bounties b
+        where b.poster_id = ${userId}
+          and (b.state in (${LIVE_STATES})
+               or (b.state = 'draft' and b.funding = 'card' and b.id <> ${input.bountyId}
+                   and exists (select 1 from deposits d
+                               where d.user_id = ${userId} and d.bounty_id = b.id::text
+                                 and d.status in ('creating', 'requires_payment', 'processing'))))`,
   );
   return { ...account, reward: input.reward, currency: input.currency, liveBounties: extra };
 }

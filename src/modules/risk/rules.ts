@@ -46,6 +46,13 @@ export const RISK_RULES = {
     whenDisabled: 'allows',
     tellsUser: 'specific',
   },
+  card_funded_earnings: {
+    judges: 'A withdrawal: earnings in the chargeback window from bounties funded by a card deposit younger than it, when the withdrawal would take any of them (a stolen card paying an accomplice hunter)',
+    outcome: 'hold',
+    settings: ['RISK_CARD_HOLD_DAYS'],
+    whenDisabled: 'allows',
+    tellsUser: 'generic',
+  },
   withdrawal_velocity: {
     judges: 'A withdrawal: withdrawals asked for in the last 24 h, this one included',
     outcome: 'hold',
@@ -172,8 +179,10 @@ export type WithdrawalFacts = Readonly<{
   currency: string;
   /** The available balance before this withdrawal (read under the account's lock). */
   available: number;
-  /** Card deposits credited within the hold window (less what was refunded). */
+  /** Card deposits credited to this wallet within the hold window (less what was refunded). */
   recentCardDeposits: readonly CardDeposit[];
+  /** Paid to this user (as hunter) from bounties funded by a card deposit younger than the hold window. */
+  cardFundedEarnings: number;
   /** Withdrawals asked for in the last 24 h (this one not included). */
   withdrawalsLast24h: number;
   /** The newest succeeded deposit, if within RISK_DEPOSIT_WITHDRAW_DAYS. */
@@ -260,6 +269,24 @@ export const cardHold = defineRule<WithdrawalFacts>('card_hold', (facts, setting
     detail: { withdrawableNow, youngCardCents: youngTotal, freesAt: freesAt?.toISOString() ?? null, holdDays: settings.cardHoldDays },
     code: 'CARD_FUNDS_ON_HOLD',
     userDetail: { withdrawableNow, freesAt: freesAt?.toISOString() ?? null },
+  });
+});
+
+/**
+ * The other side of card money: a bounty funded by a young card deposit paid this user, and the
+ * withdrawal would take some of that pay (spending is taken from other money first). Held for
+ * review, not refused: most such hunters are honest.
+ */
+export const cardFundedEarnings = defineRule<WithdrawalFacts>('card_funded_earnings', (facts, settings) => {
+  if (facts.amount > facts.available || facts.cardFundedEarnings <= 0) return null;
+  const otherMoney = Math.max(0, facts.available - facts.cardFundedEarnings);
+  if (facts.amount <= otherMoney) return null;
+  return fired('card_funded_earnings', {
+    reason:
+      `${formatMoney(facts.cardFundedEarnings, facts.currency)} earned from bounties funded by card payments younger than ` +
+      `${settings.cardHoldDays} days; the withdrawal takes ${formatMoney(facts.amount - otherMoney, facts.currency)} of it`,
+    userMessage: GENERIC_REFUSAL,
+    detail: { cardFundedEarningsCents: facts.cardFundedEarnings, otherMoneyCents: otherMoney, holdDays: settings.cardHoldDays },
   });
 });
 
@@ -405,7 +432,7 @@ export const linkedPayoutDestination: Rule<WithdrawalFacts> = Object.assign(
 // --- What each action is judged by ---------------------------------------------------------------
 
 export const DEPOSIT_RULES: readonly Rule<DepositFacts>[] = [failedPayments, depositVelocity];
-export const WITHDRAWAL_RULES: readonly Rule<WithdrawalFacts>[] = [cardHold, withdrawalVelocity, depositThenWithdraw, payoutDetailsChanged, linkedPayoutDestination];
+export const WITHDRAWAL_RULES: readonly Rule<WithdrawalFacts>[] = [cardHold, cardFundedEarnings, withdrawalVelocity, depositThenWithdraw, payoutDetailsChanged, linkedPayoutDestination];
 export const BOUNTY_CREATE_RULES: readonly Rule<RewardFacts>[] = [newAccountReward];
 export const BOUNTY_PUBLISH_RULES: readonly Rule<PublishFacts>[] = [newAccountReward, newAccountOpenBounties];
 export const REQUEST_RULES: readonly Rule<RequestFacts>[] = [newAccountRequests];

@@ -23,6 +23,7 @@ export const EVENT_WEIGHTS: Record<RuleName, number> = {
   failed_payments: 25,
   deposit_velocity: 15,
   card_hold: 5,
+  card_funded_earnings: 15,
   withdrawal_velocity: 15,
   deposit_then_withdraw: 20,
   payout_details_changed: 10,
@@ -107,46 +108,74 @@ async function scoreInputs(db: Database, userId: string, now: Date) {
   };
 }
 
-/** Computes and stores one user's score. */
+/**
+ * Computes and stores one user's score. `computed_at` is the later of `now` and the newest event
+ * read: an event stamped after the job's `now` (a clock ahead of the job's) is then not taken for
+ * a new one, and the user is not picked again and again within a run.
+ */
 export async function recomputeScore(db: Database, userId: string, now: Date, settings: RiskSettings): Promise<Score> {
   const inputs = await scoreInputs(db, userId, now);
   const score = scoreOf(inputs.events, inputs.account, now, settings);
+  const newest = inputs.events[0]?.createdAt;
+  const computedAt = newest && newest.getTime() > now.getTime() ? newest : now;
   await db
     .insert(riskScores)
-    .values({ userId, ...score, computedAt: now })
-    .onConflictDoUpdate({ target: riskScores.userId, set: { score: score.score, level: score.level, factors: score.factors, computedAt: now } });
+    .values({ userId, ...score, computedAt })
+    .onConflictDoUpdate({ target: riskScores.userId, set: { score: score.score, level: score.level, factors: score.factors, computedAt } });
   return score;
 }
 
-/** The newest events the job looks through for users to rescore (a primary-key walk, bounded). */
-const RECENT_EVENTS_SCANNED = 20_000;
+/** The events one page of the job's walk reads (by primary key, newest first). */
+export const EVENTS_PER_PAGE = 20_000;
 /** Scores above low are recomputed at least this often: they decay as their events age. */
 const STALE_AFTER_MS = 60 * 60 * 1000;
 
+const pageRow = z.object({
+  users: z.array(z.string()).nullable(),
+  min_id: z.coerce.number().int().nullable(),
+  scanned: z.coerce.number().int(),
+  oldest: z.coerce.date().nullable(),
+});
 const userRow = z.object({ user_id: z.string() });
 
+export type StalePage = Readonly<{ users: string[]; /** Where the walk goes on (ids below it); null: the walk is over. */ nextBeforeId: number | null }>;
+
 /**
- * Users whose score is out of date, a batch at a time: those with an event newer than their score
- * (among the newest RECENT_EVENTS_SCANNED events, walked by id), then medium and high scores not
- * recomputed within the hour (their events decay). A user just recomputed is neither.
+ * Users with an event newer than their score, from one page of events walked down by id from
+ * `beforeId` (null: from the newest), within the score window (older events move no score).
+ * When `limit` users are found the page may hold more: the walk goes on from the same page
+ * (those just rescored are no longer stale there); otherwise from below it. The job walks the
+ * pages in turn, so a burst of events larger than one page leaves no user unscored.
  */
-export async function staleScoreUsers(db: Database, now: Date, limit: number): Promise<string[]> {
-  const withEvents = await selectRows(
+export async function staleUsersWithEvents(db: Database, now: Date, limit: number, beforeId: number | null): Promise<StalePage> {
+  const since = new Date(now.getTime() - SCORE_WINDOW_DAYS * DAY_MS).toISOString();
+  const below = beforeId === null ? sql`true` : sql`id < ${beforeId}`;
+  const [page] = await selectRows(
     db,
-    sql`with recent as (select user_id, created_at from risk_events order by id desc limit ${RECENT_EVENTS_SCANNED})
-        select r.user_id from recent r left join risk_scores s on s.user_id = r.user_id
-        where s.computed_at is null or r.created_at > s.computed_at
-        group by r.user_id
-        limit ${limit}`,
-    userRow,
+    sql`with page as (select id, user_id, created_at from risk_events where ${below} order by id desc limit ${EVENTS_PER_PAGE}),
+        stale as (
+          select p.user_id from page p left join risk_scores s on s.user_id = p.user_id
+          where p.created_at > ${since}::timestamptz and (s.computed_at is null or p.created_at > s.computed_at)
+          group by p.user_id
+          limit ${limit})
+        select (select array_agg(user_id) from stale) as users, (select min(id) from page) as min_id,
+               (select count(*) from page) as scanned, (select min(created_at) from page) as oldest`,
+    pageRow,
   );
-  if (withEvents.length >= limit) return withEvents.map((row) => row.user_id);
-  const decaying = await selectRows(
+  const users = page?.users ?? [];
+  if (users.length >= limit) return { users, nextBeforeId: beforeId };
+  const walkedOut = !page || page.scanned < EVENTS_PER_PAGE || page.min_id === null || (page.oldest !== null && page.oldest.getTime() <= Date.parse(since));
+  return { users, nextBeforeId: walkedOut ? null : page.min_id };
+}
+
+/** Medium and high scores not recomputed within the hour (their events decay). A user just recomputed is not one. */
+export async function decayingScoreUsers(db: Database, now: Date, limit: number): Promise<string[]> {
+  const rows = await selectRows(
     db,
     sql`select user_id from risk_scores
         where level in ('medium', 'high') and computed_at < ${new Date(now.getTime() - STALE_AFTER_MS).toISOString()}::timestamptz
-        limit ${limit - withEvents.length}`,
+        limit ${limit}`,
     userRow,
   );
-  return [...new Set([...withEvents, ...decaying].map((row) => row.user_id))];
+  return rows.map((row) => row.user_id);
 }

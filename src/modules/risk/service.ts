@@ -168,15 +168,26 @@ export function judgeNewBounty(db: DatabaseSession, input: Common & { reward: nu
   });
 }
 
-/** Publishing: in the transition's transaction, under the bounty's lock. */
-export function judgePublish(tx: Transaction, input: Omit<Common, 'userId'> & { bounty: Pick<Bounty, 'id' | 'posterId' | 'rewardAmount' | 'currency'> }): Promise<Verdict> {
+/**
+ * Publishing: in the transition's transaction, under the bounty's lock. The poster's publish
+ * decisions (by wallet or by card, of any bounty) queue on an advisory lock, so racing publishes
+ * of different drafts are counted one after the other. What remains: a card publish counts from
+ * its deposit row, written just after its judging transaction commits (Stripe is never called
+ * inside one), so two card publishes racing within that moment can both pass.
+ */
+export async function judgePublish(
+  tx: Transaction,
+  input: Omit<Common, 'userId'> & { bounty: Pick<Bounty, 'id' | 'posterId' | 'rewardAmount' | 'currency'> },
+): Promise<Verdict> {
   const { bounty } = input;
+  if (!anyActive(BOUNTY_PUBLISH_RULES, input.settings)) return ALLOWED;
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`risk:publish:${bounty.posterId}`}))`);
   return decide(tx, {
     ...input,
     userId: bounty.posterId,
     subject: { type: 'bounty', id: bounty.id },
     rules: BOUNTY_PUBLISH_RULES,
-    facts: (reader) => publishFacts(reader, bounty.posterId, { reward: bounty.rewardAmount, currency: bounty.currency, now: input.now }),
+    facts: (reader) => publishFacts(reader, bounty.posterId, { bountyId: bounty.id, reward: bounty.rewardAmount, currency: bounty.currency, now: input.now }),
   });
 }
 
