@@ -8,17 +8,17 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { and, eq, type SQL } from 'drizzle-orm';
-import { auditLog, bountyRequests, reports, riskEvents, riskScores, sessions, users, walletFreezes } from '../src/db';
+import { auditLog, bounties, bountyRequests, reports, riskEvents, riskScores, sessions, users, walletFreezes } from '../src/db';
 import { CLIENT_IP_HEADER } from '../src/lib/auth';
 import { checkLedger } from '../src/modules/ledger';
 import { eventsFor } from '../src/modules/outbox';
 import { CLOSE } from '../src/modules/realtime/protocol';
 import { createStaff, logIn, PASSWORD, signUp, type TestAccount } from './support/accounts';
-import { apply, bountyInProgress, openBounty, send } from './support/bounties';
+import { apply, bountyInProgress, createDraft, openBounty, send } from './support/bounties';
 import { hasCluster, randomIp, startTestApp, type TestApp } from './support/harness';
 import { at, items, readJson } from './support/json';
 import { balanceOf, fund } from './support/ledger';
-import { moneyPost, onboard, walletOf } from './support/money';
+import { moneyPost, onboard, settleWebhooks, walletOf } from './support/money';
 import { connectSocket } from './support/sockets';
 
 describe.skipIf(!hasCluster)('admin console: accounts', () => {
@@ -38,7 +38,7 @@ describe.skipIf(!hasCluster)('admin console: accounts', () => {
 
   const code = (body: unknown) => at(body, 'error');
   const act = (by: TestAccount, userId: string, action: string, json: unknown) => send(t, by, 'POST', `/admin/users/${userId}/${action}`, json);
-  const auditRows = (where: SQL | undefined) => t.database.primary.select().from(auditLog).where(where);
+  const auditRows = (where: SQL | undefined) => t.database.primary.select().from(auditLog).where(where).orderBy(auditLog.id);
   /** The wallet as an admin sees it (the account's own cookie may be dead by then). */
   const walletSummary = async (userId: string) => {
     await t.settle();
@@ -342,12 +342,43 @@ describe.skipIf(!hasCluster)('admin console: accounts', () => {
     const member = await signUp(t, 'no-reason');
     const actions: Array<[string, Record<string, unknown>]> = [['ban', {}], ['unban', {}], ['role', { role: 'moderator' }], ['freeze', {}], ['unfreeze', {}]];
     for (const [action, extra] of actions) {
-      for (const reason of [undefined, '   ', 'x'.repeat(501), 'a\u0000b']) {
+      for (const reason of [undefined, '   ', 'x'.repeat(2_001), 'a\u0000b']) {
         const answer = await act(admin, member.id, action, reason === undefined ? extra : { ...extra, reason });
         expect([action, reason?.length, answer.status, code(answer.body)]).toEqual([action, reason?.length, 422, 'VALIDATION_ERROR']);
       }
     }
     expect(await storedUser(member.id)).toMatchObject({ role: 'user', banned: false });
     expect(await auditRows(eq(auditLog.targetId, member.id))).toEqual([]);
+  });
+
+  test('regression (issue 12 review): a draft paid by card opens nothing once its poster was banned while the payment was under way', async () => {
+    const poster = await signUp(t, 'banned-card-poster');
+    const draft = await createDraft(t, poster, { reward: { amount: 2_500, currency: 'usd' } });
+    t.stripeServer.webhooks.configure({ hold: true });
+    try {
+      const published = poster.jar.store(await t.request(`/bounties/${draft}/publish`, moneyPost(poster, { funding: 'card', paymentMethodId: 'pm_card_visa' })));
+      expect(published.status).toBe(202);
+      expect((await act(admin, poster.id, 'ban', { reason: 'Stolen card' })).status).toBe(200);
+    } finally {
+      t.stripeServer.webhooks.configure({ hold: false });
+      t.stripeServer.webhooks.flush();
+      await settleWebhooks(t);
+    }
+    const [bounty] = await t.database.primary.select({ state: bounties.state }).from(bounties).where(eq(bounties.id, draft));
+    expect(bounty?.state).toBe('draft');
+    // The payment is credited to the (banned) wallet, where a freeze or a refund can deal with it.
+    expect(await balanceOf(t.database, poster.id, 'available')).toBe(2_500);
+  });
+
+  test("regression (issue 12 review): an admin renaming someone else gives a reason and is audited; the owner needs neither", async () => {
+    const member = await signUp(t, 'renamed-member');
+    const silent = await send(t, admin, 'PATCH', `/users/${member.id}`, { name: 'Not their name' });
+    expect([silent.status, code(silent.body)]).toEqual([422, 'VALIDATION_ERROR']);
+    expect((await send(t, admin, 'PATCH', `/users/${member.id}`, { name: 'Sam Sample', reason: 'Impersonated a public figure' })).status).toBe(200);
+    expect((await send(t, member, 'PATCH', `/users/${member.id}`, { name: 'Sam S.' })).status).toBe(200);
+    const audited = await auditRows(eq(auditLog.targetId, member.id));
+    expect(audited.map((row) => [row.action, row.reason, row.before?.name, row.after?.name])).toEqual([
+      ['user.update', 'Impersonated a public figure', 'renamed-member', 'Sam Sample'],
+    ]);
   });
 });

@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = {
   'user.unban': { target: 'user', summary: 'An admin lifted a ban' },
   'user.role': { target: 'user', summary: 'An admin changed a role' },
   'user.create': { target: 'user', summary: 'An admin created an account' },
+  'user.update': { target: 'user', summary: "An admin changed another account's name or image" },
   'user.delete': { target: 'user', summary: 'An admin deleted an account' },
   'wallet.freeze': { target: 'user', summary: 'An admin froze a wallet (no withdrawals)' },
   'wallet.unfreeze': { target: 'user', summary: 'An admin lifted a wallet freeze' },

@@ -100,14 +100,19 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
     )
     .patch(
       '/:id',
-      async ({ params, body, user, db }) => {
+      async ({ params, body, user, db, request }) => {
         if (user.id !== params.id && user.role !== 'admin') throw USERS_ERRORS.error('NOT_YOUR_ACCOUNT', 'You can only change your own account');
         // One way to change a role or a ban: /admin/users, audited with a reason.
         const moved = MOVED_TO_ADMIN_USERS.filter((field) => body[field] !== undefined);
         if (moved.length > 0) {
           throw USERS_ERRORS.error('USE_ADMIN_USERS', undefined, moved.map((field) => ({ path: field, message: 'changed at /admin/users' })));
         }
-        const updated = await updateUser(db, params.id, { name: body.name, image: body.image });
+        const isSelf = user.id === params.id;
+        if (!isSelf && body.reason === undefined) {
+          throw COMMON_ERRORS.error('VALIDATION_ERROR', "An admin changing another account gives a reason", [{ path: 'reason', message: 'is required' }]);
+        }
+        const byAdmin = !isSelf && body.reason !== undefined ? { staff: { actor: user, requestId: requestIdOf(request) }, reason: body.reason } : null;
+        const updated = await updateUser(db, params.id, { name: body.name, image: body.image }, byAdmin);
         if (!updated) throw USERS_ERRORS.error('NOT_FOUND');
         return ok(toPrivateUser(updated));
       },
@@ -120,7 +125,7 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
         detail: {
           summary: 'Change a user',
           description:
-            'Name and image: the owner, or an admin. Roles and bans are not changed here: sending `role`, `banned`, `banReason` ' +
+            'Name and image: the owner, or an admin with a `reason` (audited, `user.update`). Roles and bans are not changed here: sending `role`, `banned`, `banReason` ' +
             'or `banExpires` is 422 USE_ADMIN_USERS, whoever sends it (admins use POST /admin/users/{id}/role, /ban and /unban, ' +
             'audited with a reason). Unknown fields are ignored.',
         },

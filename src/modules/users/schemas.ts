@@ -80,6 +80,7 @@ const movedToAdminUsers = (what: string) => `Not accepted here (422 USE_ADMIN_US
 export const updateUserBody = z.object({
   name: personNameSchema.optional(),
   image: imageUrlSchema.nullable().optional(),
+  reason: adminReason.optional().describe('Required when an admin changes another account: kept in the audit log'),
   role: roleSchema.optional().meta({ deprecated: true }).describe(movedToAdminUsers('POST /admin/users/{id}/role')),
   banned: z.boolean().optional().meta({ deprecated: true }).describe(movedToAdminUsers('POST /admin/users/{id}/ban or /unban')),
   banReason: safeText(2_000).nullable().optional().meta({ deprecated: true }).describe(movedToAdminUsers('the `reason` of POST /admin/users/{id}/ban')),

@@ -63,11 +63,28 @@ export type UserChanges = {
  * Applies already-authorized changes of name and image. Roles and bans change only through
  * /admin/users (src/modules/admin/accounts.ts), audited.
  */
-export async function updateUser(db: DatabaseSession, id: string, changes: UserChanges): Promise<UserRow | null> {
-  const [row] = await db.write((writer) =>
-    writer.update(users).set({ ...definedFields(changes), updatedAt: new Date() }).where(eq(users.id, id)).returning(),
-  );
-  return row ?? null;
+/** An admin changing someone else's account is audited (`user.update`) in the same transaction. */
+export async function updateUser(db: DatabaseSession, id: string, changes: UserChanges, byAdmin: AdminAction | null = null): Promise<UserRow | null> {
+  if (!byAdmin) {
+    const [row] = await db.write((writer) => writer.update(users).set({ ...definedFields(changes), updatedAt: new Date() }).where(eq(users.id, id)).returning());
+    return row ?? null;
+  }
+  return db.transaction(async (tx) => {
+    const [before] = await tx.select({ name: users.name, image: users.image }).from(users).where(eq(users.id, id)).for('update');
+    if (!before) return null;
+    const [row] = await tx.update(users).set({ ...definedFields(changes), updatedAt: new Date() }).where(eq(users.id, id)).returning();
+    if (!row) return null;
+    await recordAudit(tx, {
+      actor: actorOf(byAdmin.staff.actor),
+      action: 'user.update',
+      targetId: id,
+      reason: byAdmin.reason,
+      before: { name: before.name, image: before.image },
+      after: { name: row.name, image: row.image },
+      requestId: byAdmin.staff.requestId,
+    });
+    return row;
+  });
 }
 
 /** An admin acting on someone else's account: the audit row's actor, reason and request. */
