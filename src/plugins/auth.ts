@@ -19,7 +19,7 @@ import { Elysia } from 'elysia';
 import type { UserRole } from '../db';
 import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, type SessionReader, type SessionRevocations, toAuthSession, toAuthUser } from '../lib/auth';
 import { appendSetCookies, type HeaderSink } from '../lib/cookies';
-import { COMMON_ERRORS, forbidden, unauthorized } from '../lib/errors';
+import { COMMON_ERRORS, forbidden, HttpError, unauthorized } from '../lib/errors';
 
 /**
  * `fresh: true` makes a safe read (GET) check the database instead of the cookie cache; unsafe
@@ -74,7 +74,16 @@ export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBou
         ? await guardBetterAuth(auth, () => sessions.fromDatabase(cookie), sessionLookupBoundMs)
         : sessions.fromCache(cookie);
       // A cached session this instance heard end (sign-out, revocation, a ban) is checked again.
-      if (direct && !bypassCache && revocations?.revoked({ id: direct.session.id, userId: direct.user.id })) return loadSession(request, set, true);
+      if (direct && !bypassCache && revocations) {
+        const known = revocations.check({ id: direct.session.id, userId: direct.user.id });
+        if (known === 'ended') return loadSession(request, set, true);
+        // Unsure (announcements may have been missed): the database decides when it can answer;
+        // a primary that cannot leaves the cache to serve reads, as it did before this check.
+        if (known === 'unsure') return loadSession(request, set, true).catch((error: unknown) => {
+          if (error instanceof HttpError && error.status === 503 && direct.user.role === 'user') return direct;
+          throw error;
+        });
+      }
       if (direct && (bypassCache || direct.user.role === 'user')) return direct;
     }
     const result = await guardBetterAuth(auth, () =>

@@ -33,12 +33,22 @@ export class SessionRevocations {
     this.distrustAllUntil = this.now() + this.windowMs;
   }
 
+  /**
+   * What this instance knows of a cached session: `ended` (it heard the session end or the user
+   * banned: check the database, and never fall back to the cache), `unsure` (after a (re)LISTEN:
+   * check the database, but when the primary cannot answer the cache may serve, as before any of
+   * this; no revocation is known), or `trusted`.
+   */
+  check(session: { id: string; userId: string }): 'ended' | 'unsure' | 'trusted' {
+    const now = this.now();
+    const cutoff = now - this.windowMs;
+    if ((this.sessions.get(session.id) ?? -Infinity) > cutoff || (this.users.get(session.userId) ?? -Infinity) > cutoff) return 'ended';
+    return now < this.distrustAllUntil ? 'unsure' : 'trusted';
+  }
+
   /** Whether a cached session must be checked in the database instead. */
   revoked(session: { id: string; userId: string }): boolean {
-    const now = this.now();
-    if (now < this.distrustAllUntil) return true;
-    const cutoff = now - this.windowMs;
-    return (this.sessions.get(session.id) ?? -Infinity) > cutoff || (this.users.get(session.userId) ?? -Infinity) > cutoff;
+    return this.check(session) !== 'trusted';
   }
 
   private note(entries: Map<string, number>, id: string): void {
