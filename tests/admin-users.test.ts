@@ -7,7 +7,7 @@
  * a stale sign-in, and the reason every action needs.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { and, eq, type SQL } from 'drizzle-orm';
+import { and, eq, type SQL, sql } from 'drizzle-orm';
 import { auditLog, bounties, bountyRequests, reports, riskEvents, riskScores, sessions, users, walletFreezes } from '../src/db';
 import { CLIENT_IP_HEADER } from '../src/lib/auth';
 import { checkLedger } from '../src/modules/ledger';
@@ -19,7 +19,9 @@ import { hasCluster, randomIp, startTestApp, type TestApp } from './support/harn
 import { at, items, readJson } from './support/json';
 import { balanceOf, fund } from './support/ledger';
 import { moneyPost, onboard, settleWebhooks, walletOf } from './support/money';
+import { holdLock } from './support/locks';
 import { connectSocket } from './support/sockets';
+import { waitFor } from './support/wait';
 
 describe.skipIf(!hasCluster)('admin console: accounts', () => {
   let t: TestApp;
@@ -380,5 +382,26 @@ describe.skipIf(!hasCluster)('admin console: accounts', () => {
     expect(audited.map((row) => [row.action, row.reason, row.before?.name, row.after?.name])).toEqual([
       ['user.update', 'Impersonated a public figure', 'renamed-member', 'Sam Sample'],
     ]);
+  });
+
+  test('regression (issue 12 review): an application racing a ban waits for it and is refused, never left pending', async () => {
+    const [poster, applicant] = await Promise.all([signUp(t, 'race-poster'), signUp(t, 'race-applicant')]);
+    const bountyId = await openBounty(t, poster);
+    // The ban's first step, held open: the account row locked for update and the flag set, not yet committed.
+    const ban = await holdLock(t.database.primary, sql`update ${users} set banned = true, ban_reason = 'Race' where ${users.id} = ${applicant.id}`);
+    const applying = send(t, applicant, 'POST', `/bounties/${bountyId}/requests`, { message: 'Me, me!' });
+    await waitFor('the apply waiting on the account row', async () => {
+      const [waiting] = await t.database.primary
+        .select({ n: sql<number>`count(*)::int` })
+        .from(sql`pg_stat_activity`)
+        .where(sql`wait_event_type = 'Lock' and query ilike '%from "users"%for share%'`);
+      return (waiting?.n ?? 0) > 0;
+    });
+    ban.release();
+    await ban.done;
+    const answer = await applying;
+    expect([answer.status, code(answer.body)]).toEqual([403, 'USER_BANNED']);
+    const pending = await t.database.primary.select().from(bountyRequests).where(eq(bountyRequests.hunterId, applicant.id));
+    expect(pending).toHaveLength(0);
   });
 });

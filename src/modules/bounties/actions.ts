@@ -18,6 +18,7 @@ import {
 import type { RiskSettings } from '../../config/env';
 import { holdEscrow, refundEscrow, releaseEscrow, splitEscrow } from '../ledger';
 import { judgePublish, recordingDenials } from '../risk/service';
+import { lockActiveAccount } from '../users/active';
 import { type Actor, type Marketplace, findOpenDispute, type StepResult, transition } from './engine';
 import { BOUNTIES_ERRORS } from './errors';
 import { timerDue, type TransitionName } from './lifecycle';
@@ -71,10 +72,12 @@ export function assertPublishable(bounty: Bounty, now: Date): void {
 export type PublishDeps = LifecycleDeps & Readonly<{ risk?: RiskSettings | undefined }>;
 
 /**
- * The risk rules' say on publishing, under the bounty's lock in the transition's transaction (by
+ * The poster's account, locked and not banned (a ban racing the publish), then the risk rules' say
+ * on publishing, under the bounty's lock in the transition's transaction (by
  * wallet or by card). A deny is recorded by `recordingDenials` around that transaction.
  */
 export async function judgePublishing(tx: Transaction, deps: Pick<PublishDeps, 'risk' | 'requestId'>, bounty: Bounty, now: Date): Promise<void> {
+  await lockActiveAccount(tx, bounty.posterId, now);
   if (deps.risk) await judgePublish(tx, { settings: deps.risk, now, requestId: deps.requestId ?? null, bounty });
 }
 

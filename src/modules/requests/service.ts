@@ -6,6 +6,7 @@
  * limit together. Who may withdraw or reject is part of the UPDATE's WHERE (see posts/service.ts);
  * only when nothing changed do we look again, to say why (404, 403 or 409).
  */
+import { lockActiveAccount } from '../users/active';
 import { and, asc, count, desc, eq, exists, ne, sql } from 'drizzle-orm';
 import {
   bounties,
@@ -110,6 +111,9 @@ export async function applyToBounty(
   now: Date,
 ): Promise<CreatedRequest> {
   return db.transaction(async (tx) => {
+    // The hunter's account first (the ban's lock order: account, then bounties): a ban racing this
+    // apply either withdraws it or refuses it.
+    await lockActiveAccount(tx, actor.id, now);
     // Shared: applies to one bounty do not wait for each other, but accept, cancel and expiry
     // (which lock it exclusively and close its pending requests) wait for this one to commit.
     const [bounty] = await tx.select().from(bounties).where(eq(bounties.id, bountyId)).for('share');
