@@ -404,4 +404,21 @@ describe.skipIf(!hasCluster)('admin console: accounts', () => {
     const pending = await t.database.primary.select().from(bountyRequests).where(eq(bountyRequests.hunterId, applicant.id));
     expect(pending).toHaveLength(0);
   });
+
+  test('regression (issue 12 review): an account with a live bounty or money is not deleted (its escrow would lose its owner)', async () => {
+    const [poster, saver] = await Promise.all([signUp(t, 'delete-poster'), signUp(t, 'delete-saver')]);
+    const bountyId = await openBounty(t, poster);
+    const refused = await send(t, admin, 'DELETE', `/users/${poster.id}`, { reason: 'Asked to be forgotten' });
+    expect([refused.status, code(refused.body)]).toEqual([409, 'ACCOUNT_IN_USE']);
+    expect(await storedUser(poster.id)).toBeDefined();
+    await fund(t.database, saver.id, 1_200);
+    const own = await send(t, saver, 'DELETE', `/users/${saver.id}`);
+    expect([own.status, code(own.body)]).toEqual([409, 'ACCOUNT_IN_USE']);
+    expect((await send(t, poster, 'POST', `/bounties/${bountyId}/cancel`)).status).toBe(200);
+    // Cancelled, the escrow is back in the wallet: still money, still refused.
+    expect(code((await send(t, admin, 'DELETE', `/users/${poster.id}`, { reason: 'Asked to be forgotten' })).body)).toBe('ACCOUNT_IN_USE');
+    const empty = await signUp(t, 'delete-empty');
+    expect((await send(t, admin, 'DELETE', `/users/${empty.id}`, { reason: 'Duplicate account' })).status).toBe(200);
+    expect(await storedUser(empty.id)).toBeUndefined();
+  });
 });

@@ -150,13 +150,14 @@ export const usersRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin:
         auth: { fresh: 'sign-in' },
         params: userParams,
         body: deleteUserBody,
-        response: { 200: successSchema(deletedSchema), ...authErrors, ...commonErrors },
+        response: { 200: successSchema(deletedSchema), ...authErrors, 409: errorSchema, ...commonErrors },
         detail: {
           summary: 'Delete a user',
           description:
             'The owner, or an admin. Deletes the account with its sessions and posts; deleting yourself also signs you out ' +
             '(no body needed). An admin deleting another account sends `{ "reason": ... }` (422 without it); audited ' +
-            '(`user.delete`). Needs a recent sign-in (403 SESSION_NOT_FRESH).',
+            '(`user.delete`). Needs a recent sign-in (403 SESSION_NOT_FRESH). 409 ACCOUNT_IN_USE while the account has a live ' +
+            'bounty (as poster or hunter) or money in its wallet: finish or cancel the work and withdraw first (or an admin bans it).',
         },
       },
     );

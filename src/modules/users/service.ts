@@ -3,8 +3,9 @@
  * `db.write` / `db.transaction` (the primary). Creating an account goes through Better-Auth so
  * the password is hashed and the credential account linked exactly as sign-up does.
  */
-import { and, desc, eq, ilike, type SQL, sql } from 'drizzle-orm';
-import { type DatabaseSession, users } from '../../db';
+import { and, count, desc, eq, ilike, inArray, ne, or, type SQL, sql } from 'drizzle-orm';
+import { bounties, type DatabaseSession, ledgerAccounts, users } from '../../db';
+import { USERS_ERRORS } from './errors';
 import { type Auth, type AuthUser, fromBetterAuthApiError, toAuthUser } from '../../lib/auth';
 import { definedFields, type KeysetCursor, keysetPage } from '../../lib/validation';
 import { actorOf, recordAudit, type StaffContext } from '../audit/service';
@@ -91,11 +92,30 @@ export async function updateUser(db: DatabaseSession, id: string, changes: UserC
 export type AdminAction = Readonly<{ staff: StaffContext; reason: string }>;
 
 /**
- * Sessions, accounts and posts go with the user (ON DELETE CASCADE). An admin deleting someone
- * else's account is audited (`user.delete`) in the same transaction; deleting one's own is not.
+ * Sessions, accounts and posts go with the user (ON DELETE CASCADE). An account with live bounties
+ * (as poster or hunter) or money in any of its ledger accounts is not deleted (409 ACCOUNT_IN_USE):
+ * bounties do not reference users, and the escrow or the balance would be left without an owner;
+ * finish or cancel the work and withdraw (or an admin bans, which cancels and refunds) first. An
+ * admin deleting someone else's account is audited (`user.delete`) in the same transaction.
  */
 export async function deleteUser(db: DatabaseSession, id: string, byAdmin: AdminAction | null): Promise<boolean> {
   return db.transaction(async (tx) => {
+    // Locked first (as a ban does): work or money arriving meanwhile waits, then finds it gone.
+    const [account] = await tx.select({ id: users.id }).from(users).where(eq(users.id, id)).for('update');
+    if (!account) return false;
+    const [live] = await tx
+      .select({ n: count() })
+      .from(bounties)
+      .where(and(or(eq(bounties.posterId, id), eq(bounties.hunterId, id)), inArray(bounties.state, ['open', 'in_progress', 'submitted', 'changes_requested', 'disputed'])));
+    const [funded] = await tx.select({ n: count() }).from(ledgerAccounts).where(and(eq(ledgerAccounts.userId, id), ne(ledgerAccounts.balance, 0)));
+    const liveBounties = live?.n ?? 0;
+    const balances = funded?.n ?? 0;
+    if (liveBounties > 0 || balances > 0) {
+      throw USERS_ERRORS.error('ACCOUNT_IN_USE', undefined, [
+        { path: 'bounties', message: `${liveBounties} live` },
+        { path: 'balances', message: `${balances} not zero` },
+      ]);
+    }
     const [deleted] = await tx.delete(users).where(eq(users.id, id)).returning({ id: users.id, role: users.role });
     if (!deleted) return false;
     if (byAdmin) {
