@@ -510,4 +510,18 @@ describe.skipIf(!hasCluster)('risk rules, held withdrawals and the review queue'
       await off.close();
     }
   });
+
+  test('regression (issue 12 final read): an admin never releases their own held withdrawal; another admin does', async () => {
+    const reviewer = await createStaff(t, 'admin', 'self-reviewer');
+    await fund(t.database, reviewer.id, 3_000);
+    await onboard(t, reviewer);
+    const response = reviewer.jar.store(await withdraw(reviewer, 1_000));
+    const id = String(at(await readJson(response), 'data', 'id'));
+    expect(response.status).toBe(201);
+    for (const action of ['approve', 'reject']) {
+      const own = await send(t, reviewer, 'POST', `/admin/risk/withdrawals/${id}/${action}`, action === 'approve' ? { note: 'Mine, fine' } : { reason: 'Mine' });
+      expect([action, own.status, at(own.body, 'error')]).toEqual([action, 403, 'OWN_WITHDRAWAL_REVIEW']);
+    }
+    expect((await send(t, admin, 'POST', `/admin/risk/withdrawals/${id}/approve`, { note: 'Checked by a second admin' })).status).toBe(200);
+  });
 });

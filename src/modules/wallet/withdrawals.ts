@@ -239,10 +239,14 @@ export type ReviewDeps = { db: DatabaseSession; enqueuePayout: EnqueuePayout; no
 /** The admin reviewing, and the request that carries the decision (for the audit log). */
 export type Reviewer = StaffContext;
 
-/** Locks the withdrawal; only a held one can be reviewed (a second review finds it decided: 409). */
-async function lockHeld(tx: Transaction, id: string): Promise<Withdrawal> {
+/**
+ * Locks the withdrawal; only a held one can be reviewed (a second review finds it decided: 409),
+ * and never by the admin whose money it is.
+ */
+async function lockHeld(tx: Transaction, id: string, reviewer: Reviewer): Promise<Withdrawal> {
   const [row] = await tx.select().from(withdrawals).where(eq(withdrawals.id, id)).for('update');
   if (!row) throw WALLET_ERRORS.error('WITHDRAWAL_NOT_FOUND');
+  if (row.userId === reviewer.actor.id) throw WALLET_ERRORS.error('OWN_WITHDRAWAL_REVIEW');
   if (row.status !== 'held') {
     throw WALLET_ERRORS.error('WITHDRAWAL_NOT_HELD', `This withdrawal is ${row.status}: only a held one can be approved or rejected`, [{ path: 'status', message: row.status }]);
   }
@@ -263,7 +267,7 @@ const reviewSummary = (withdrawal: Withdrawal) => ({
  */
 export async function approveHeldWithdrawal(deps: ReviewDeps, reviewer: Reviewer, id: string, note: string): Promise<ReviewedWithdrawalView> {
   return deps.db.transaction(async (tx) => {
-    const held = await lockHeld(tx, id);
+    const held = await lockHeld(tx, id, reviewer);
     const [approved] = await tx
       .update(withdrawals)
       .set({ status: 'pending', reviewedBy: reviewer.actor.id, reviewedAt: deps.now, updatedAt: deps.now })
@@ -293,7 +297,7 @@ export async function approveHeldWithdrawal(deps: ReviewDeps, reviewer: Reviewer
  */
 export async function rejectHeldWithdrawal(deps: ReviewDeps, reviewer: Reviewer, id: string, reason: string): Promise<ReviewedWithdrawalView> {
   return deps.db.transaction(async (tx) => {
-    const held = await lockHeld(tx, id);
+    const held = await lockHeld(tx, id, reviewer);
     await returnToBalance(tx, { id: held.holdId });
     const [rejected] = await tx
       .update(withdrawals)
