@@ -71,7 +71,8 @@ describe.skipIf(!hasCluster)('blocks', () => {
     expect((await send(t, null, 'POST', '/blocks', { userId: others[0]?.id })).status).toBe(401);
 
     await t.settle();
-    const expected = others.map((other) => other.id).sort();
+    // Newest first: the order they were blocked in, reversed.
+    const expected = others.map((other) => other.id).reverse();
     expect((await blockList(me, 2)).map((row) => row.userId)).toEqual(expected);
     expect((await blockList(others[0] as TestAccount)).length).toBe(0);
     expect((await send(t, me, 'GET', '/blocks?cursor=%21%21')).status).toBe(422);
@@ -81,7 +82,7 @@ describe.skipIf(!hasCluster)('blocks', () => {
     const twice = await unblock(me, others[1]?.id ?? '');
     expect([twice.status, code(twice)]).toEqual([404, 'BLOCK_NOT_FOUND']);
     await t.settle();
-    expect((await blockList(me)).map((row) => row.userId)).toEqual([others[0]?.id, others[2]?.id].sort());
+    expect((await blockList(me)).map((row) => row.userId)).toEqual([others[2]?.id, others[0]?.id]);
   });
 
   test("a blocked person neither sees nor applies to the blocker's bounties (404, absent from browse); either way; staff still see them", async () => {

@@ -130,6 +130,8 @@ export const userBlocks = pgTable(
   (table) => [
     primaryKey({ columns: [table.blockerId, table.blockedId] }),
     index('user_blocks_blocked_idx').on(table.blockedId, table.blockerId),
+    // GET /blocks: whom one blocked, newest first.
+    index('user_blocks_blocker_created_idx').on(table.blockerId, table.createdAt.desc().nullsFirst(), table.blockedId.desc().nullsFirst()),
     check('user_blocks_not_self', sql`${table.blockerId} <> ${table.blockedId}`),
   ],
 );

@@ -6,10 +6,9 @@
  * Blocking twice is not an error: the second call returns the block that exists (200 instead of
  * 201), so a client retrying a lost response cannot tell the difference and need not care.
  */
-import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import { type DatabaseSession, profiles, type Transaction, userBlocks, users } from '../../db';
-import { COMMON_ERRORS } from '../../lib/errors';
-import { userIdSchema } from '../../lib/validation';
+import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { BLOCKS_ERRORS } from './errors';
 
 export type BlockView = { userId: string; name: string | null; createdAt: Date };
@@ -58,34 +57,23 @@ export async function unblockUser(db: DatabaseSession, blockerId: string, blocke
   return deleted.length > 0;
 }
 
-/** A page of the block list: the last blocked id shown, opaque to clients. */
-export const encodeBlocksCursor = (blockedId: string): string => Buffer.from(blockedId, 'utf8').toString('base64url');
-
-/** The `?cursor=` of GET /blocks: null when absent, 422 INVALID_CURSOR when not one we issued. */
-export function blocksCursorFromQuery(raw: string | undefined): string | null {
-  if (!raw) return null;
-  const parsed = userIdSchema.safeParse(Buffer.from(raw, 'base64url').toString('utf8'));
-  if (!parsed.success) throw COMMON_ERRORS.error('INVALID_CURSOR');
-  return parsed.data;
-}
-
-/**
- * Whom `blockerId` blocked, in the order user_blocks_pkey (blocker_id, blocked_id) gives: by the
- * blocked person's id, a stable order that walks the key. (Newest first needs an index on
- * (blocker_id, created_at desc); until there is one, a list sorted by time would sort every block.)
- */
-export async function listBlocks(db: DatabaseSession, blockerId: string, options: { limit: number; after: string | null }) {
+/** Whom `blockerId` blocked, newest first, keyset on (created_at, blocked id) over user_blocks_blocker_created_idx. */
+export async function listBlocks(db: DatabaseSession, blockerId: string, options: { limit: number; cursor: KeysetCursor | null }) {
+  const { cursor } = options;
   const rows = await db.read((reader) =>
     reader
-      .select({ userId: userBlocks.blockedId, name: nameSql, createdAt: userBlocks.createdAt })
+      .select({ userId: userBlocks.blockedId, name: nameSql, createdAt: userBlocks.createdAt, cursorAt: sql<string>`${userBlocks.createdAt}::text` })
       .from(userBlocks)
       .leftJoin(users, eq(users.id, userBlocks.blockedId))
       .leftJoin(profiles, eq(profiles.userId, userBlocks.blockedId))
-      .where(and(eq(userBlocks.blockerId, blockerId), options.after !== null ? gt(userBlocks.blockedId, options.after) : undefined))
-      .orderBy(asc(userBlocks.blockedId))
+      .where(
+        and(
+          eq(userBlocks.blockerId, blockerId),
+          cursor ? sql`(${userBlocks.createdAt}, ${userBlocks.blockedId}) < (${cursor.t}::timestamptz, ${cursor.i})` : undefined,
+        ),
+      )
+      .orderBy(desc(userBlocks.createdAt), desc(userBlocks.blockedId))
       .limit(options.limit + 1),
   );
-  const shown = rows.slice(0, options.limit);
-  const last = shown.at(-1);
-  return { items: shown, nextCursor: rows.length > options.limit && last ? encodeBlocksCursor(last.userId) : null };
+  return keysetPage(rows, options.limit, ({ userId, name, createdAt }) => ({ userId, name, createdAt }), (row) => ({ t: row.cursorAt, i: row.userId }));
 }

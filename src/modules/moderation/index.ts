@@ -13,7 +13,7 @@ import { requestIdOf } from '../../plugins/request-context';
 import { ADMIN_ERRORS } from '../admin/errors';
 import type { AdminDeps } from '../admin/deps';
 import { BLOCKS_ERRORS } from '../blocks/errors';
-import { blocksCursorFromQuery, blockUser, listBlocks, unblockUser } from '../blocks/service';
+import { blockUser, listBlocks, unblockUser } from '../blocks/service';
 import { BOUNTIES_ERRORS } from '../bounties/errors';
 import type { ModuleInfo } from '../module';
 import { MODERATION_ERRORS } from './errors';
@@ -185,13 +185,13 @@ export const moderationRoutes = (deps: ModerationDeps) =>
     .get(
       '/blocks',
       async ({ query, user, db }) => {
-        const result = await listBlocks(db, user.id, { limit: clampLimit(query.limit), after: blocksCursorFromQuery(query.cursor) });
+        const result = await listBlocks(db, user.id, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor) });
         return page(result.items, result.nextCursor);
       },
       {
         auth: true,
         query: listBlocksQuery,
         response: { 200: pageSchema(blockSchema), ...authErrors, ...commonErrors },
-        detail: { summary: 'Whom you blocked', description: 'Your blocks, ordered by the blocked person\'s id, cursor-paginated.' },
+        detail: { summary: 'Whom you blocked', description: 'Your blocks, newest first, cursor-paginated.' },
       },
     );
