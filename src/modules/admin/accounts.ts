@@ -29,7 +29,7 @@ import { COMMON_ERRORS } from '../../lib/errors';
 import { can } from '../../lib/permissions';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { actorOf, recordAudit, type StaffContext } from '../audit/service';
-import { closeRequests } from '../bounties/actions';
+import { adminCancelStep } from '../bounties/actions';
 import { type Marketplace, transition } from '../bounties/engine';
 import { toBountySummary } from '../bounties/views';
 import { DEFAULT_CURRENCY } from '../ledger';
@@ -132,11 +132,7 @@ export async function banInTransaction(
       .where(and(eq(bounties.id, bounty.id), eq(bounties.state, 'open'), isNull(bounties.hunterId)))
       .for('update');
     if (!still) continue;
-    await transition(tx, marketplace, { bountyId: bounty.id, name: 'admin_cancel', actor, now, requestId: staff.requestId }, async (step) => {
-      // As an admin's cancel does: the applications close with the bounty.
-      await closeRequests(step.tx, step.bounty.id, ['pending'], 'rejected', 'closed', step.now);
-      return { reason: BANNED_POSTER_REASON };
-    });
+    await transition(tx, marketplace, { bountyId: bounty.id, name: 'admin_cancel', actor, now, requestId: staff.requestId }, adminCancelStep(BANNED_POSTER_REASON));
     bountiesCancelled.push(bounty.id);
   }
 

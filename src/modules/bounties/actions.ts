@@ -19,7 +19,7 @@ import type { RiskSettings } from '../../config/env';
 import { holdEscrow, refundEscrow, releaseEscrow, splitEscrow } from '../ledger';
 import { judgePublish, recordingDenials } from '../risk/service';
 import { lockActiveAccount } from '../users/active';
-import { type Actor, type Marketplace, findOpenDispute, type StepResult, transition } from './engine';
+import { type Actor, type Marketplace, findOpenDispute, type Step, type StepResult, transition } from './engine';
 import { BOUNTIES_ERRORS } from './errors';
 import { timerDue, type TransitionName } from './lifecycle';
 
@@ -251,16 +251,23 @@ export const declineMutualCancel = (deps: LifecycleDeps, actor: Actor, bountyId:
 /** The proposal-expiry timer's step. */
 export const lapseProposalStep = async (): Promise<StepResult> => ({ changes: clearProposal, reason: 'Nobody accepted the proposal in time' });
 
-export const adminCancel = (deps: LifecycleDeps, actor: Actor, bountyId: string, reason: string) =>
-  run(deps, actor, bountyId, 'admin_cancel', async ({ tx, bounty, actorId, now }) => {
+/**
+ * An admin's cancel, whatever asked for it (the route, a ban, a report's removal): the applications
+ * close with the bounty, and a dispute open then ends with it, refunded, with the same reason.
+ */
+export const adminCancelStep =
+  (reason: string) =>
+  async ({ tx, bounty, actorId, now }: Step): Promise<StepResult> => {
     await closeRequests(tx, bounty.id, ['pending', 'accepted'], 'rejected', 'closed', now);
-    // A dispute open when an admin cancels ends with the bounty: refunded, with the same reason.
     await tx
       .update(bountyDisputes)
       .set({ outcome: 'refund', hunterAmount: 0, resolution: reason, resolvedBy: actorId, resolvedAt: now })
       .where(and(eq(bountyDisputes.bountyId, bounty.id), isNull(bountyDisputes.resolvedAt)));
     return { reason };
-  });
+  };
+
+export const adminCancel = (deps: LifecycleDeps, actor: Actor, bountyId: string, reason: string) =>
+  run(deps, actor, bountyId, 'admin_cancel', adminCancelStep(reason));
 
 /** The expiry timer's step: pending applications close with the bounty. */
 export async function expireStep(tx: Transaction, bounty: Bounty, now: Date): Promise<StepResult> {

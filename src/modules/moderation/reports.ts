@@ -16,7 +16,6 @@ import { and, asc, desc, eq, isNull, type SQL, sql } from 'drizzle-orm';
 import {
   type AuditSummary,
   bounties,
-  bountyDisputes,
   bountyReviews,
   type BountyState,
   conversationMembers,
@@ -36,7 +35,7 @@ import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { banInTransaction } from '../admin/accounts';
 import type { AuditAction } from '../audit/actions';
 import { actorOf, recordAudit, type StaffContext } from '../audit/service';
-import { closeRequests } from '../bounties/actions';
+import { adminCancelStep } from '../bounties/actions';
 import { type Marketplace, lockBounty, transition } from '../bounties/engine';
 import { LIFECYCLE } from '../bounties/lifecycle';
 import { memberView, membersOf } from '../conversations/views';
@@ -373,15 +372,7 @@ async function removeBounty(tx: Transaction, context: ResolveContext, bountyId: 
   let state: BountyState = bounty.state;
   if (cancellable) {
     const actor = { id: staff.actor.id, role: toRole(staff.actor.role) };
-    const after = await transition(tx, marketplace, { bountyId, name: 'admin_cancel', actor, now, requestId: staff.requestId }, async (step) => {
-      // As POST /bounties/:id/admin-cancel does (bounties/actions.ts adminCancel).
-      await closeRequests(step.tx, step.bounty.id, ['pending', 'accepted'], 'rejected', 'closed', step.now);
-      await step.tx
-        .update(bountyDisputes)
-        .set({ outcome: 'refund', hunterAmount: 0, resolution: reason, resolvedBy: step.actorId, resolvedAt: step.now })
-        .where(and(eq(bountyDisputes.bountyId, bountyId), isNull(bountyDisputes.resolvedAt)));
-      return { reason };
-    });
+    const after = await transition(tx, marketplace, { bountyId, name: 'admin_cancel', actor, now, requestId: staff.requestId }, adminCancelStep(reason));
     state = after.state;
   }
   await tx.update(bounties).set({ hiddenAt: now, updatedAt: now }).where(and(eq(bounties.id, bountyId), isNull(bounties.hiddenAt)));
