@@ -168,15 +168,19 @@ export function decodeCursor(raw: string): KeysetCursor | null {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A bigint identity as a cursor carries it (ledger entries, audit rows, risk events). */
+const INTEGER_ID = /^\d{1,18}$/;
+
 /**
  * The `?cursor=` of a list route: null when absent, 422 INVALID_CURSOR when not one we issued.
- * `ids: 'uuid'` for lists keyed by uuids: a cursor naming anything else was not issued there (and
- * would otherwise reach PostgreSQL's uuid cast).
+ * `ids: 'uuid'` or `'integer'` for lists keyed by uuids or bigint identities: a cursor naming
+ * anything else was not issued there (and would otherwise reach PostgreSQL's cast).
  */
-export function cursorFromQuery(raw: string | undefined, options: { ids?: 'uuid' | 'text' } = {}): KeysetCursor | null {
+export function cursorFromQuery(raw: string | undefined, options: { ids?: 'uuid' | 'integer' | 'text' } = {}): KeysetCursor | null {
   if (!raw) return null;
   const cursor = decodeCursor(raw);
-  if (!cursor || (options.ids === 'uuid' && !UUID.test(cursor.i))) throw COMMON_ERRORS.error('INVALID_CURSOR');
+  const badId = (options.ids === 'uuid' && !UUID.test(cursor?.i ?? '')) || (options.ids === 'integer' && !INTEGER_ID.test(cursor?.i ?? ''));
+  if (!cursor || badId) throw COMMON_ERRORS.error('INVALID_CURSOR');
   return cursor;
 }
 

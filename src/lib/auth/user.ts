@@ -74,8 +74,9 @@ export function toAuthUser(user: SessionUserLike): AuthUser {
   };
 }
 
-export const isBanActive = (user: AuthUser): boolean =>
-  user.banned && (user.banExpires === null || user.banExpires.getTime() > Date.now());
+/** A ban is in force while it has no expiry or its expiry is ahead of `now`. */
+export const isBanActive = (user: Pick<AuthUser, 'banned' | 'banExpires'>, now: Date = new Date()): boolean =>
+  user.banned && (user.banExpires === null || user.banExpires.getTime() > now.getTime());
 
 /** A Better-Auth session as the service sees it (dates as Dates, whatever the cache held). */
 export const toAuthSession = (session: { id: string; userId: string; expiresAt: Date | string; createdAt: Date | string }): AuthSession => ({

@@ -24,7 +24,7 @@ import {
   users,
   walletFreezes,
 } from '../../db';
-import { toRole } from '../../lib/auth';
+import { isBanActive, toRole } from '../../lib/auth';
 import { COMMON_ERRORS } from '../../lib/errors';
 import { can } from '../../lib/permissions';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
@@ -45,10 +45,6 @@ import type { AccountDetail, AccountSummary, BanResult, FreezeResult } from './u
 export type { BanResult, FreezeResult } from './users-schemas';
 
 type UserRow = typeof users.$inferSelect;
-
-/** A ban is in force while it has no expiry or its expiry is ahead (src/lib/auth isBanActive, at `now`). */
-const banInForce = (user: Pick<UserRow, 'banned' | 'banExpires'>, now: Date): boolean =>
-  user.banned && (user.banExpires === null || user.banExpires.getTime() > now.getTime());
 
 /** The same rule in SQL, for the list's `banned` filter and column. */
 const banInForceSql = (now: Date): SQL =>
@@ -97,7 +93,7 @@ export async function banInTransaction(
   refuseSelf(staff, input.userId, 'ban');
   if (input.expiresAt !== null && input.expiresAt.getTime() <= now.getTime()) throw ADMIN_ERRORS.error('BAN_EXPIRY_PAST');
   const user = await lockAccount(tx, input.userId);
-  if (banInForce(user, now)) throw ADMIN_ERRORS.error('ALREADY_BANNED');
+  if (isBanActive(user, now)) throw ADMIN_ERRORS.error('ALREADY_BANNED');
 
   await tx
     .update(users)
@@ -149,7 +145,7 @@ export async function banInTransaction(
     action: 'user.ban',
     targetId: user.id,
     reason: input.reason,
-    before: { banned: banInForce(user, now), role: user.role },
+    before: { banned: isBanActive(user, now), role: user.role },
     after,
     requestId: staff.requestId,
   });
@@ -184,7 +180,7 @@ export async function unbanAccount(db: DatabaseSession, staff: StaffContext, inp
       action: 'user.unban',
       targetId: user.id,
       reason: input.reason,
-      before: { banned: banInForce(user, now), banExpires: user.banExpires?.toISOString() ?? null },
+      before: { banned: isBanActive(user, now), banExpires: user.banExpires?.toISOString() ?? null },
       after: { banned: false },
       requestId: staff.requestId,
     });
@@ -353,7 +349,7 @@ export async function listAccounts(
       email: row.user.email,
       name: row.user.name,
       role: toPrivateUser(row.user).role,
-      banned: banInForce(row.user, now),
+      banned: isBanActive(row.user, now),
       banExpires: row.user.banExpires,
       frozen: row.frozen,
       riskLevel: row.riskLevel,
@@ -422,7 +418,7 @@ export async function accountDetail(db: DatabaseSession, userId: string, now: Da
   const [profile] = found.profile;
   return {
     account: toPrivateUser(found.user),
-    banInForce: banInForce(found.user, now),
+    banInForce: isBanActive(found.user, now),
     profile: profile ? toProfileView(profile) : null,
     wallet,
     freezes: found.freezes.map((freeze) => ({ source: freeze.source, reason: freeze.reason, createdAt: freeze.createdAt })),

@@ -1,10 +1,9 @@
 /** GET /admin/audit: the audit log, newest first, filtered by actor, target, action and time. */
 import { Elysia } from 'elysia';
 import { z } from 'zod';
-import { COMMON_ERRORS } from '../../lib/errors';
 import { authErrors, commonErrors, page, pageSchema } from '../../lib/http';
 import { rolesFor, staffSecurity } from '../../lib/permissions';
-import { clampLimit, cursorFromQuery, cursorQuery, type KeysetCursor, limitQuery, safeText, userIdSchema } from '../../lib/validation';
+import { clampLimit, cursorFromQuery, cursorQuery, limitQuery, safeText, userIdSchema } from '../../lib/validation';
 import { AUDIT_ACTION_NAMES, AUDIT_ACTIONS } from '../audit/actions';
 import { listAudit } from '../audit/service';
 import type { AdminDeps } from './deps';
@@ -38,13 +37,6 @@ const auditQuery = z.object({
   cursor: cursorQuery,
 });
 
-/** Audit cursors carry the entry id (an integer). */
-function auditCursor(raw: string | undefined): KeysetCursor | null {
-  const cursor = cursorFromQuery(raw);
-  if (cursor && !/^\d{1,18}$/.test(cursor.i)) throw COMMON_ERRORS.error('INVALID_CURSOR');
-  return cursor;
-}
-
 export const adminAuditRoutes = (deps: AdminDeps) =>
   new Elysia()
     .use(deps.databasePlugin)
@@ -62,7 +54,7 @@ export const adminAuditRoutes = (deps: AdminDeps) =>
             from: query.from ? new Date(query.from) : undefined,
             to: query.to ? new Date(query.to) : undefined,
           },
-          { limit: clampLimit(query.limit), cursor: auditCursor(query.cursor) },
+          { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor, { ids: 'integer' }) },
         );
         return page(result.items, result.nextCursor);
       },

@@ -5,10 +5,9 @@
  * admin. Every adjustment action needs a recent sign-in and writes one audit row.
  */
 import { Elysia } from 'elysia';
-import { COMMON_ERRORS } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { type Permission, rolesFor, staffSecurity } from '../../lib/permissions';
-import { clampLimit, cursorFromQuery, type KeysetCursor } from '../../lib/validation';
+import { clampLimit, cursorFromQuery } from '../../lib/validation';
 import { IDEMPOTENCY_KEY_HEADER } from '../../plugins/idempotency';
 import { requestIdOf } from '../../plugins/request-context';
 import type { StaffContext } from '../audit/service';
@@ -32,13 +31,6 @@ import {
 
 const staffOf = (user: { id: string; role: string }, request: Request): StaffContext => ({ actor: { id: user.id, role: user.role }, requestId: requestIdOf(request) });
 
-/** Cursors of entry and account pages carry the row's integer id. */
-function integerCursor(raw: string | undefined): KeysetCursor | null {
-  const cursor = cursorFromQuery(raw);
-  if (cursor && !/^\d{1,18}$/.test(cursor.i)) throw COMMON_ERRORS.error('INVALID_CURSOR');
-  return cursor;
-}
-
 const read = (permission: Permission) => ({ auth: { role: rolesFor(permission) } });
 const decisionErrors = { ...authErrors, 409: errorSchema, ...commonErrors };
 const DECISION_NOTE =
@@ -53,7 +45,7 @@ export const adminLedgerRoutes = (deps: AdminDeps) =>
     .get(
       '/admin/ledger/accounts/:id',
       async ({ params, query, db }) => {
-        const found = await accountWithEntries(db, Number(params.id), { limit: clampLimit(query.limit), cursor: integerCursor(query.cursor) });
+        const found = await accountWithEntries(db, Number(params.id), { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor, { ids: 'integer' }) });
         if (!found) throw LEDGER_ADMIN_ERRORS.error('ACCOUNT_NOT_FOUND');
         return { success: true as const, data: { account: found.account, entries: found.entries }, pagination: { nextCursor: found.nextCursor } };
       },
@@ -75,7 +67,7 @@ export const adminLedgerRoutes = (deps: AdminDeps) =>
     .get(
       '/admin/ledger/users/:userId',
       async ({ params, query, db }) => {
-        const result = await userAccounts(db, params.userId, { limit: clampLimit(query.limit), cursor: integerCursor(query.cursor) });
+        const result = await userAccounts(db, params.userId, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor, { ids: 'integer' }) });
         return page(result.items, result.nextCursor);
       },
       {
@@ -95,7 +87,7 @@ export const adminLedgerRoutes = (deps: AdminDeps) =>
     .get(
       '/admin/ledger/users/:userId/postings',
       async ({ params, query, db }) => {
-        const result = await userPostings(db, params.userId, { limit: clampLimit(query.limit), cursor: integerCursor(query.cursor) });
+        const result = await userPostings(db, params.userId, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor, { ids: 'integer' }) });
         return page(result.items, result.nextCursor);
       },
       {

@@ -10,13 +10,14 @@
  * nothing is lost, and the poster can publish from the wallet.
  */
 import { eq } from 'drizzle-orm';
-import { bounties, type DepositMethod, users } from '../../db';
+import { bounties, type DepositMethod } from '../../db';
 import { HttpError } from '../../lib/errors';
 import { holdEscrow } from '../ledger';
 import { createDeposit, type DepositDeps } from '../wallet/deposits';
 import type { FundBounty } from '../webhooks/effects';
 import type { DepositView } from '../wallet/schemas';
 import type { Payer } from '../payments/service';
+import { lockActiveAccount } from '../users/active';
 import { assertPublishable, judgePublishing, type LifecycleDeps } from './actions';
 import { type Actor, lockBounty, lockForTransition, transition } from './engine';
 
@@ -69,9 +70,8 @@ export const bountyFunder =
       .transaction(async (inner) => {
         const bounty = await lockBounty(inner, bountyId);
         if (!bounty || bounty.posterId !== posterId || bounty.state !== 'draft') return false;
-        // A poster banned while the payment was under way opens nothing: the money stays in their wallet.
-        const [poster] = await inner.select({ banned: users.banned, banExpires: users.banExpires }).from(users).where(eq(users.id, posterId)).for('share');
-        if (!poster || (poster.banned && (poster.banExpires === null || poster.banExpires.getTime() > deps.now().getTime()))) return false;
+        // A poster banned while the payment was under way opens nothing (403, caught below): the money stays in their wallet.
+        if (!(await lockActiveAccount(inner, posterId, deps.now()))) return false;
         if (bounty.rewardAmount !== amount || bounty.currency !== currency) return false;
         const now = deps.now();
         // A payment that arrives (or is swept) after the deadline opens nothing that would expire at once.

@@ -20,7 +20,7 @@ import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import type { ModuleInfo } from '../module';
 import { RISK_ERRORS } from './errors';
-import { eventCursor, riskQueue, userRisk } from './reads';
+import { riskQueue, userRisk } from './reads';
 import { RISK_RULES } from './rules';
 import { pageQuery, queueItemSchema, userParams, userRiskPageSchema } from './schemas';
 
@@ -62,7 +62,7 @@ export const riskRoutes = (deps: RiskRouteDeps) =>
     .get(
       '/admin/risk/users/:userId',
       async ({ params, query, db }) => {
-        const found = await userRisk(db, params.userId, { limit: clampLimit(query.limit), cursor: eventCursor(query.cursor) });
+        const found = await userRisk(db, params.userId, { limit: clampLimit(query.limit), cursor: cursorFromQuery(query.cursor, { ids: 'integer' }) });
         if (!found) throw RISK_ERRORS.error('RISK_USER_NOT_FOUND');
         return { success: true as const, data: found.view, pagination: { nextCursor: found.nextCursor } };
       },

@@ -7,8 +7,7 @@
 import { and, asc, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { type DatabaseSession, type RiskEvent, riskEvents, riskScores, selectRows, users, withdrawals } from '../../db';
-import { COMMON_ERRORS } from '../../lib/errors';
-import { cursorFromQuery, type KeysetCursor, keysetPage } from '../../lib/validation';
+import { type KeysetCursor, keysetPage } from '../../lib/validation';
 import { money } from '../ledger';
 import type { QueueItem, RiskEventView, UserRiskView } from './schemas';
 
@@ -23,13 +22,6 @@ export const toRiskEventView = (event: Pick<RiskEvent, 'id' | 'rule' | 'outcome'
   detail: event.detail,
   createdAt: event.createdAt,
 });
-
-/** Risk event cursors carry the event id (an integer). */
-export function eventCursor(raw: string | undefined): KeysetCursor | null {
-  const cursor = cursorFromQuery(raw);
-  if (cursor && !/^\d{1,18}$/.test(cursor.i)) throw COMMON_ERRORS.error('INVALID_CURSOR');
-  return cursor;
-}
 
 const latestEventRow = z.object({
   id: z.coerce.number().int(),

@@ -7,9 +7,12 @@
  */
 import { eq } from 'drizzle-orm';
 import { type Transaction, users } from '../../db';
+import { isBanActive } from '../../lib/auth';
 import { COMMON_ERRORS } from '../../lib/errors';
 
-export async function lockActiveAccount(tx: Transaction, userId: string, now: Date): Promise<void> {
+/** Whether the account exists; 403 USER_BANNED while a ban is in force. */
+export async function lockActiveAccount(tx: Transaction, userId: string, now: Date): Promise<boolean> {
   const [account] = await tx.select({ banned: users.banned, banExpires: users.banExpires }).from(users).where(eq(users.id, userId)).for('share');
-  if (account?.banned && (account.banExpires === null || account.banExpires.getTime() > now.getTime())) throw COMMON_ERRORS.error('USER_BANNED');
+  if (account && isBanActive(account, now)) throw COMMON_ERRORS.error('USER_BANNED');
+  return account !== undefined;
 }

@@ -8,10 +8,9 @@
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import type { RiskSettings } from '../../config/env';
-import { COMMON_ERRORS } from '../../lib/errors';
 import { authErrors, commonErrors, errorSchema, ok, page, pageSchema, successSchema } from '../../lib/http';
 import { PROVIDER_ERRORS, type Stripe } from '../../lib/stripe';
-import { clampLimit, cursorFromQuery, type KeysetCursor } from '../../lib/validation';
+import { clampLimit, cursorFromQuery } from '../../lib/validation';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
 import { IDEMPOTENCY_KEY_HEADER, type IdempotencyPlugin } from '../../plugins/idempotency';
@@ -57,13 +56,6 @@ export type WalletDeps = {
 
 const idParams = z.object({ id: z.uuid().max(36) });
 
-/** Wallet history cursors carry the entry id (an integer), never anything else. */
-function entryCursor(raw: string | undefined): KeysetCursor | null {
-  const cursor = cursorFromQuery(raw);
-  if (cursor && !/^\d{1,18}$/.test(cursor.i)) throw COMMON_ERRORS.error('INVALID_CURSOR');
-  return cursor;
-}
-
 /** The Idempotency-Key the plugin has checked: it also names the deposit or withdrawal it made. */
 const requestKeyOf = (request: Request): string => request.headers.get(IDEMPOTENCY_KEY_HEADER) ?? '';
 
@@ -84,7 +76,7 @@ const ownWalletRoutes = (deps: WalletDeps, now: () => Date) =>
         const result = await listWalletTransactions(db, user.id, {
           currency: query.currency ?? DEFAULT_CURRENCY,
           limit: clampLimit(query.limit),
-          cursor: entryCursor(query.cursor),
+          cursor: cursorFromQuery(query.cursor, { ids: 'integer' }),
         });
         return page(result.items, result.nextCursor);
       },
