@@ -37,7 +37,7 @@ import { recordEvents } from '../outbox';
 import { toProfileView } from '../profiles/service';
 import { withdrawPendingRequest } from '../requests/service';
 import { toRiskEventView } from '../risk/reads';
-import { toPrivateUser } from '../users/service';
+import { likeContains, toPrivateUser } from '../users/service';
 import { getWallet } from '../wallet/service';
 import { ADMIN_ERRORS } from './errors';
 import type { AccountDetail, AccountSummary, BanResult, FreezeResult } from './users-schemas';
@@ -285,9 +285,6 @@ export async function unfreezeWallet(db: DatabaseSession, staff: StaffContext, i
 }
 
 // --- Search ---------------------------------------------------------------------------------------
-
-/** `%` and `_` in a search term are literal characters, not wildcards (as GET /users). */
-const likeContains = (term: string): string => `%${term.replace(/[\\%_]/g, '\\$&')}%`;
 
 export type AccountFilters = Readonly<{
   q?: string | undefined;

@@ -25,7 +25,7 @@ export const toPublicUser = (user: AuthUser | UserRow): PublicUser => ({
 });
 
 /** `%` and `_` in a search term are literal characters, not wildcards. */
-const likeContains = (term: string): string => `%${term.replace(/[\\%_]/g, '\\$&')}%`;
+export const likeContains = (term: string): string => `%${term.replace(/[\\%_]/g, '\\$&')}%`;
 
 export type UserPage = { items: PrivateUser[]; nextCursor: string | null };
 
