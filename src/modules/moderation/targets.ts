@@ -6,7 +6,7 @@
  * Who may see what is each module's own rule: canSee for bounties (blocks and removals included),
  * conversation membership for messages, visible_from and hidden_at for reviews.
  */
-import { and, eq, isNull, lte, or } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import {
   bounties,
   bountyReviews,
@@ -20,6 +20,7 @@ import {
   users,
 } from '../../db';
 import { canSee } from '../bounties/engine';
+import { reviewShownTo } from '../profiles/reviews';
 import { MODERATION_ERRORS } from './errors';
 
 type Reader = Pick<Database, 'select'>;
@@ -74,16 +75,11 @@ export async function reportableTarget(db: Reader, reporter: Reporter, type: Rep
       };
     }
     case 'review': {
-      // Visible to everyone once both sides reviewed or the window closed; to its author before.
       const [review] = await db
         .select()
         .from(bountyReviews)
         .where(
-          and(
-            eq(bountyReviews.id, id),
-            isNull(bountyReviews.hiddenAt),
-            or(lte(bountyReviews.visibleFrom, now), eq(bountyReviews.reviewerId, reporter.id)),
-          ),
+          and(eq(bountyReviews.id, id), reviewShownTo(reporter.id, now)),
         );
       if (!review) return null;
       return {

@@ -12,7 +12,7 @@
  * second one always sees the first and opens both at once, in one transaction.
  */
 import type { Viewer } from '../../lib/auth';
-import { and, asc, desc, eq, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, isNull, lte, or, type SQL, sql } from 'drizzle-orm';
 import { type Bounty, bounties, type BountyReview, bountyReviews, bountyTransitions, type DatabaseSession, preparedPerHandle, profiles, type Transaction } from '../../db';
 import { findErrorCode } from '../../lib/errors';
 import { type KeysetCursor, keysetPage } from '../../lib/validation';
@@ -137,6 +137,13 @@ export async function createReview(
  * A bounty's reviews: the visible ones, plus the viewer's own even while it is hidden (never one
  * a moderator removed). null when the viewer may not see the bounty (404).
  */
+/**
+ * A review a person may read: not hidden by a moderator, and past its double-blind window (its
+ * author reads it before). The bounty's reviews and a report on a review both ask this.
+ */
+export const reviewShownTo = (viewerId: string | null, now: Date): SQL | undefined =>
+  and(isNull(bountyReviews.hiddenAt), or(lte(bountyReviews.visibleFrom, now), viewerId ? eq(bountyReviews.reviewerId, viewerId) : undefined));
+
 export async function listBountyReviews(db: DatabaseSession, viewer: Viewer, bountyId: string, now: Date): Promise<ReviewView[] | null> {
   return db.read(async (reader) => {
     const [bounty] = await reader.select().from(bounties).where(eq(bounties.id, bountyId)).limit(1);
@@ -148,8 +155,7 @@ export async function listBountyReviews(db: DatabaseSession, viewer: Viewer, bou
       .where(
         and(
           eq(bountyReviews.bountyId, bounty.id),
-          isNull(bountyReviews.hiddenAt),
-          or(lte(bountyReviews.visibleFrom, now), viewer ? eq(bountyReviews.reviewerId, viewer.id) : undefined),
+          reviewShownTo(viewer?.id ?? null, now),
         ),
       )
       .orderBy(asc(bountyReviews.createdAt), asc(bountyReviews.id))
