@@ -164,6 +164,14 @@ const envSchema = z
     OPS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
     SWAGGER_ENABLED: boolean.optional(),
     DEBUG_HEADERS: boolean.optional(),
+    RATE_LIMITS_ENABLED: boolean.default(true),
+    METRICS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+    OTEL_SERVICE_NAME: z.string().trim().min(1).max(100).default('bountyexpo-api'),
+    ENABLE_ANALYTICS: boolean.default(true),
+    MIXPANEL_TOKEN: z.string().trim().min(1).max(200).optional(),
+    MIXPANEL_API_HOST: z.string().trim().regex(/^[a-z0-9.-]+(:\d{1,5})?$/i, 'must be a host name, optionally with :port').optional(),
+    MIXPANEL_PROTOCOL: z.enum(['https', 'http']).default('https'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -390,6 +398,14 @@ export type AppConfig = Readonly<{
   opsToken: string | undefined;
   swaggerEnabled: boolean;
   debugHeaders: boolean;
+  /** The service's own rate limits (src/lib/rate-limits.ts); Better-Auth's limits apply regardless. */
+  rateLimits: Readonly<{ enabled: boolean }>;
+  /** /metrics: open outside production; in production only with `Authorization: Bearer <token>`. */
+  metrics: Readonly<{ token: string | undefined; openWithoutToken: boolean }>;
+  /** OpenTelemetry traces: exported over OTLP/HTTP to `endpoint`; off (no SDK started) when null. */
+  tracing: Readonly<{ endpoint: URL | null; serviceName: string }>;
+  /** Product analytics (events, daily rollups, /analytics); forwarded to Mixpanel when a token is set. */
+  analytics: Readonly<{ enabled: boolean; mixpanelToken: string | null; mixpanelHost: string | null; mixpanelProtocol: 'https' | 'http' }>;
 }>;
 
 export class ConfigError extends Error {
@@ -532,6 +548,18 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     opsToken: env.OPS_TOKEN,
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     debugHeaders: env.DEBUG_HEADERS ?? !isProduction,
+    rateLimits: Object.freeze({ enabled: env.RATE_LIMITS_ENABLED }),
+    metrics: Object.freeze({ token: env.METRICS_TOKEN, openWithoutToken: !isProduction }),
+    tracing: Object.freeze({
+      endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT ? new URL(env.OTEL_EXPORTER_OTLP_ENDPOINT) : null,
+      serviceName: env.OTEL_SERVICE_NAME,
+    }),
+    analytics: Object.freeze({
+      enabled: env.ENABLE_ANALYTICS,
+      mixpanelToken: env.MIXPANEL_TOKEN ?? null,
+      mixpanelHost: env.MIXPANEL_API_HOST ?? null,
+      mixpanelProtocol: env.MIXPANEL_PROTOCOL,
+    }),
   });
 }
 

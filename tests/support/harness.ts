@@ -69,6 +69,9 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     // Every test account is minutes old and deposits by card: the risk rules' new-account caps and
     // card hold would refuse most of what other tests do. Risk tests turn them on (tests/risk*.test.ts).
     ENABLE_RISK_MANAGEMENT: 'false',
+    // Every request of the suite comes from one address: the per-IP and per-route limits are
+    // tested on their own (tests/rate-limits.test.ts turns them on).
+    RATE_LIMITS_ENABLED: 'false',
     ...overrides,
   });
 }

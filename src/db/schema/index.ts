@@ -6,3 +6,4 @@ export * from './posts';
 export * from './marketplace';
 export * from './realtime';
 export * from './trust';
+export * from './rate-limits';
