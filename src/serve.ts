@@ -18,6 +18,7 @@ import { stampClientIp } from './lib/auth';
 import { HttpError, httpErrorResponse } from './lib/errors';
 import type { Logger } from './lib/logger';
 import type { SocketHub } from './modules/realtime/hub';
+import { securityHeaders, stampSecurityHeaders } from './plugins/security-headers';
 
 /** Request line plus headers we accept; past it, 431 in our format. */
 export const MAX_HEADER_BYTES = 12 * 1024;
@@ -43,8 +44,9 @@ function refuse(error: HttpError, request: Request, logger: Logger): Response {
   return response;
 }
 
-export function createFetchHandler(app: HandledApp, trustedProxies: readonly string[], logger: Logger) {
-  return (request: Request, server: Server<unknown>): Promise<Response> | Response => {
+export function createFetchHandler(app: HandledApp, trustedProxies: readonly string[], logger: Logger, headers: Readonly<Record<string, string>>) {
+  const stamp = (response: Response): Response => stampSecurityHeaders(response, headers);
+  const route = (request: Request, server: Server<unknown>): Promise<Response> | Response => {
     // Bun builds request.url from the Host header; an unusable Host leaves a URL nothing can route
     // by (issue 7: with "Host: x", /zzzzz/health answered from /health). Short hosts are handled
     // by the app's router (src/app.ts, standardHostname: false).
@@ -53,6 +55,11 @@ export function createFetchHandler(app: HandledApp, trustedProxies: readonly str
       return refuse(new HttpError(431, 'HEADERS_TOO_LARGE', `The request line and headers exceed ${MAX_HEADER_BYTES} bytes`), request, logger);
     }
     return app.handle(stampClientIp(request, server.requestIP(request)?.address, trustedProxies));
+  };
+  // The one place every response passes, the refusals above included (src/plugins/security-headers.ts).
+  return (request: Request, server: Server<unknown>): Promise<Response> | Response => {
+    const response = route(request, server);
+    return response instanceof Promise ? response.then(stamp) : stamp(response);
   };
 }
 
@@ -65,6 +72,8 @@ export type ServeOptions = {
   hub: SocketHub;
   trustedProxies: readonly string[];
   logger: Logger;
+  /** The public URL (BETTER_AUTH_URL): HSTS is sent when it is https. */
+  publicUrl: string;
   bodyLimitBytes: number;
   sockets: SocketSettings;
   port: number;
@@ -87,7 +96,7 @@ export function serveApp(options: ServeOptions): Server<unknown> {
     port: options.port,
     hostname: options.hostname,
     reusePort: options.reusePort ?? false,
-    fetch: createFetchHandler(options.app, options.trustedProxies, options.logger),
+    fetch: createFetchHandler(options.app, options.trustedProxies, options.logger, securityHeaders(options.publicUrl)),
     maxRequestBodySize: bunBodyCeilingBytes(options.bodyLimitBytes),
     ...(options.idleTimeout === undefined ? {} : { idleTimeout: options.idleTimeout }),
     websocket: {

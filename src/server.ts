@@ -56,6 +56,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     hub,
     trustedProxies: config.auth.trustedProxies,
     logger: requestLogger,
+    publicUrl: config.auth.baseUrl,
     bodyLimitBytes: config.bodyLimitBytes,
     sockets: config.sockets,
     port: config.port,

@@ -6,32 +6,11 @@
  * - defect 9: routing by a path cut at the wrong offset when the Host header is short.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { connect } from 'node:net';
 import { createAuth } from '../src/lib/auth';
 import { signUp, type TestAccount } from './support/accounts';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
 import { captureLogs, LOG_LEVELS } from './support/logs';
-
-type RawResponse = { status: number; headers: string; body: string };
-
-/** One HTTP/1.1 exchange written byte for byte (fetch would fix the Host header for us). */
-function raw(port: number, head: string, body: string | Uint8Array = ''): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const split = text.indexOf('\r\n\r\n');
-      const headers = split >= 0 ? text.slice(0, split) : text;
-      resolve({ status: Number(headers.split(' ')[1]), headers, body: split >= 0 ? text.slice(split + 4) : '' });
-    });
-    socket.write(`${head}\r\nconnection: close\r\n\r\n`);
-    // No half-close: the server closes after answering (connection: close).
-    if (body.length > 0) socket.write(body);
-  });
-}
+import { raw, type RawResponse } from './support/raw-http';
 
 /** A chunked body of `size` bytes, in 64 KiB chunks. */
 function chunked(size: number): Uint8Array {

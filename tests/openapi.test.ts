@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createAuth } from '../src/lib/auth';
 import { MODULES } from '../src/modules';
+import { SWAGGER_UI_PATHS } from '../src/plugins/swagger-ui';
 import { PASSWORD, uniqueEmail } from './support/accounts';
 import { CookieJar } from './support/cookies';
 import { hasCluster, startTestApp, type TestApp } from './support/harness';
@@ -49,7 +50,7 @@ describe.skipIf(!hasCluster)('OpenAPI document and Swagger UI', () => {
 
   test('documents every route the app serves, with request and response schemas', () => {
     // The Apple Pay association file is a file for Apple's verifier, not an API (README: Payments).
-    const hidden = new Set(['/swagger', '/swagger/json', '*', '/*', '/api/auth/*', '/.well-known/apple-developer-merchantid-domain-association']);
+    const hidden = new Set([...SWAGGER_UI_PATHS, '/swagger/json', '*', '/*', '/api/auth/*', '/.well-known/apple-developer-merchantid-domain-association']);
     // OPTIONS are CORS preflights, answered by the CORS plugin for every path.
     // WebSocket routes (method WS) have no place in OpenAPI: GET /realtime/protocol describes them.
     const served = t.app.routes.filter((route) => !hidden.has(route.path) && route.method !== 'OPTIONS' && route.method !== 'WS');

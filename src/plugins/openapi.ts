@@ -1,17 +1,19 @@
 /**
- * The OpenAPI 3.1 document at /swagger/json and Swagger UI at /swagger, built from the routes'
- * zod schemas. Dates become date-time strings (zod cannot represent Date in JSON Schema).
+ * The OpenAPI 3.1 document at /swagger/json and Swagger UI at /swagger (src/plugins/swagger-ui.ts,
+ * from the pinned package, not a CDN), built from the routes' zod schemas. Dates become date-time
+ * strings (zod cannot represent Date in JSON Schema).
  *
- * The document is assembled here rather than by @elysiajs/openapi's own spec route, because it
- * needs things the plugin cannot do: Better-Auth's paths merged in (generated asynchronously),
+ * The document is assembled here with @elysiajs/openapi's generator rather than by its plugin,
+ * because it needs things the plugin cannot do: Better-Auth's paths merged in (generated asynchronously),
  * and the headers every response can carry (CORS, rate limit, Retry-After) declared once.
  */
-import { openapi, toOpenAPISchema } from '@elysiajs/openapi';
+import { toOpenAPISchema } from '@elysiajs/openapi';
 import { Elysia } from 'elysia';
 import { z } from 'zod';
 import { COMMON_ERRORS, type ErrorCatalog } from '../lib/errors';
 import { errorSchema } from '../lib/http';
 import type { ModuleInfo } from '../modules/module';
+import { SWAGGER_UI_PATHS, swaggerUi } from './swagger-ui';
 
 /** " Error codes: A (409), B (403)." for a tag's description. */
 const errorCodeList = (catalog: ErrorCatalog): string => {
@@ -66,7 +68,7 @@ type OpenapiPluginOptions = {
 const SPEC_PATH = '/swagger/json';
 const OPENAPI_VERSION = '3.1.0';
 const mapJsonSchema = { zod: toJsonSchema };
-const exclude = { paths: ['/swagger', SPEC_PATH] };
+const exclude = { paths: [...SWAGGER_UI_PATHS, SPEC_PATH] };
 
 /** Headers any response may carry; declared on every response so clients (and linters) know. */
 const HEADERS = {
@@ -187,17 +189,9 @@ export const openapiPlugin = (options: OpenapiPluginOptions) => {
 
   if (!options.enabled) return new Elysia({ name: 'openapi' });
 
-  const plugin = new Elysia({ name: 'openapi' }).use(
-    openapi({
-      enabled: true,
-      path: '/swagger',
-      specPath: SPEC_PATH,
-      provider: 'swagger-ui',
-      mapJsonSchema,
-      exclude,
-      documentation,
-    }),
-  );
+  // Typed as a plain Elysia: the generator reads routes from it (the whole app's, once mounted).
+  const plugin = new Elysia({ name: 'openapi' });
+  plugin.use(swaggerUi({ title: documentation.info.title, specPath: SPEC_PATH }));
 
   async function buildDocument(): Promise<OpenApiObject> {
     const generated = toOpenAPISchema(plugin, exclude, undefined, mapJsonSchema, OPENAPI_VERSION);
@@ -220,7 +214,6 @@ export const openapiPlugin = (options: OpenapiPluginOptions) => {
   }
 
   let built: Promise<OpenApiObject> | null = null;
-  // Registered after the plugin's own spec route, so this one answers (the last route wins).
   return plugin.get(
     SPEC_PATH,
     () => {

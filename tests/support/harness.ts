@@ -200,6 +200,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
       hub,
       trustedProxies: config.auth.trustedProxies,
       logger,
+      publicUrl: config.auth.baseUrl,
       bodyLimitBytes: config.bodyLimitBytes,
       sockets: config.sockets,
       port: 0,
