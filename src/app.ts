@@ -46,6 +46,8 @@ import { errorHandler } from './plugins/error-handler';
 import { MODULES } from './modules';
 import { openapiPlugin } from './plugins/openapi';
 import { requestContext } from './plugins/request-context';
+import { rateLimiting } from './plugins/rate-limit';
+import { RateLimitStore } from './lib/rate-limit-store';
 
 /** What the sessions channel carries (drizzle/0008): an ended session, or a banned user. */
 const sessionAnnouncement = z.object({ sessionId: z.string().optional(), userId: z.string() });
@@ -104,7 +106,12 @@ export function createApp(deps: AppDeps) {
     },
     onListen: () => revocations.missedAnnouncements(),
   });
-  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations);
+  // Per IP, per route and per user (src/lib/rate-limits.ts), counted on the primary so they hold across instances.
+  const rateLimits = rateLimiting({
+    enabled: config.rateLimits.enabled,
+    store: new RateLimitStore({ db: database.primary, run: (work) => database.runWrite(work), logger }),
+  });
+  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations, rateLimits.countUser);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
   const authCallBoundMs = 2 * database.operationBoundMs;
   // Keys kept 24 h; a request still running after 2 min is taken to have died with its process.
@@ -164,6 +171,7 @@ export function createApp(deps: AppDeps) {
         unparsedRoutes,
       }),
     )
+    .use(rateLimits.plugin)
     .use(
       openapiPlugin({
         modules: MODULES,

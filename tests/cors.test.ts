@@ -19,7 +19,7 @@ describe('CORS', () => {
     expect(corsHeaders(response)).toEqual({
       'access-control-allow-origin': TRUSTED,
       'access-control-allow-credentials': 'true',
-      'access-control-expose-headers': 'x-request-id, x-db-lsn, x-db-target, retry-after, ratelimit, idempotent-replayed',
+      'access-control-expose-headers': 'x-request-id, x-db-lsn, x-db-target, retry-after, ratelimit, ratelimit-policy, idempotent-replayed',
       vary: 'Origin',
     });
   });

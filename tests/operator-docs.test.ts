@@ -1,10 +1,11 @@
 /**
- * The operator section of the README carries the permission table and the risk rules as the code
- * defines them (src/lib/permissions.ts, src/modules/risk/rules.ts): a change to either that is not
- * written down fails here.
+ * The operator section of the README carries the permission table, the risk rules and the rate-limit
+ * policies as the code defines them (src/lib/permissions.ts, src/modules/risk/rules.ts,
+ * src/lib/rate-limits.ts): a change to any that is not written down fails here.
  */
 import { describe, expect, test } from 'bun:test';
 import { PERMISSIONS, permissionsMarkdown } from '../src/lib/permissions';
+import { RATE_LIMIT_POLICIES, rateLimitsMarkdown } from '../src/lib/rate-limits';
 import { RULE_NAMES, riskRulesMarkdown } from '../src/modules/risk/rules';
 
 const readme = await Bun.file(new URL('../README.md', import.meta.url)).text();
@@ -25,5 +26,10 @@ describe('README: trust and safety for operators', () => {
   test('lists every risk rule with what it judges, its outcome and its settings, as the code does', () => {
     expect(between('<!-- risk-rules:start -->', '<!-- risk-rules:end -->')).toBe(riskRulesMarkdown());
     for (const name of RULE_NAMES) expect(riskRulesMarkdown()).toContain(`\`${name}\``);
+  });
+
+  test('lists every rate-limit policy with its limit, subject and routes, as the code does', () => {
+    expect(between('<!-- rate-limits:start -->', '<!-- rate-limits:end -->')).toBe(rateLimitsMarkdown());
+    expect(rateLimitsMarkdown().split('\n')).toHaveLength(RATE_LIMIT_POLICIES.length + 2);
   });
 });

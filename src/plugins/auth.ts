@@ -20,6 +20,7 @@ import type { UserRole } from '../db';
 import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, type SessionReader, type SessionRevocations, toAuthSession, toAuthUser } from '../lib/auth';
 import { appendSetCookies, type HeaderSink } from '../lib/cookies';
 import { COMMON_ERRORS, forbidden, HttpError, unauthorized } from '../lib/errors';
+import type { CountUser } from './rate-limit';
 
 /**
  * `fresh: true` makes a safe read (GET) check the database instead of the cookie cache; unsafe
@@ -35,8 +36,9 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * `sessionLookupBoundMs`: a session lookup not answered by then is 503 (see guardBetterAuth).
  * `sessions`: the fast readers of the cookie cache and the session row.
  * `revocations`: sessions and users whose cookie cache is not trusted (src/lib/auth/revocations.ts).
+ * `countUser`: the route's per-user rate limits, counted once the user is known (src/plugins/rate-limit.ts).
  */
-export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBoundMs: number, revocations?: SessionRevocations) => {
+export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBoundMs: number, revocations?: SessionRevocations, countUser?: CountUser) => {
   /**
    * Better-Auth checks Origin on its own endpoints; our routes get the same rule from the same
    * switch (`advanced.disableOriginCheck`, skipped by default under NODE_ENV=test). A write that
@@ -110,7 +112,7 @@ export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBou
   return new Elysia({ name: 'auth' })
     .macro({
       auth: (requirement: AuthRequirement) => ({
-        async resolve({ request, set }) {
+        async resolve({ request, set, route }) {
           await assertTrustedOrigin(request);
           const wanted = typeof requirement === 'object' && requirement.role !== undefined
             ? (Array.isArray(requirement.role) ? requirement.role : [requirement.role])
@@ -128,6 +130,7 @@ export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBou
               throw COMMON_ERRORS.error('SESSION_NOT_FRESH');
             }
           }
+          await countUser?.({ request, route, set, userId: found.user.id });
           return { user: found.user, session: found.session };
         },
       }),

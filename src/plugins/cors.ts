@@ -9,7 +9,7 @@ import { Elysia } from 'elysia';
 
 const METHODS = 'GET, POST, PATCH, PUT, DELETE, OPTIONS';
 const ALLOWED_HEADERS = 'content-type, x-request-id, x-db-lsn, idempotency-key, authorization';
-const EXPOSED_HEADERS = 'x-request-id, x-db-lsn, x-db-target, retry-after, ratelimit, idempotent-replayed';
+const EXPOSED_HEADERS = 'x-request-id, x-db-lsn, x-db-target, retry-after, ratelimit, ratelimit-policy, idempotent-replayed';
 const PREFLIGHT_MAX_AGE_S = '600';
 
 export const corsPlugin = (origins: readonly string[]) => {

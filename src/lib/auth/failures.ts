@@ -3,7 +3,8 @@ import { isAPIError } from 'better-auth/api';
 import { isConnectionError } from '../../db';
 import { conflict, forbidden, HttpError, unauthorized } from '../errors';
 import { databaseUnavailable } from './outage';
-import { CREDENTIAL_RATE_LIMIT, rateLimitHeaders } from './rate-limit';
+import { betterAuthPolicy } from '../rate-limits';
+import { rateLimitHeaders } from './rate-limit';
 
 export type BetterAuthFailure = {
   status: number;
@@ -24,7 +25,7 @@ export function betterAuthError(failure: BetterAuthFailure): Error {
   const code = failure.code ?? '';
   const message = failure.message ?? 'The request was refused';
   if (failure.status === 429) {
-    const retryAfterS = failure.retryAfterS ?? CREDENTIAL_RATE_LIMIT.window;
+    const retryAfterS = failure.retryAfterS ?? betterAuthPolicy(failure.path).durationS;
     return new HttpError(429, 'TOO_MANY_REQUESTS', `Too many attempts: retry in ${retryAfterS} s`, undefined, rateLimitHeaders(retryAfterS, failure.path));
   }
   if (code.startsWith('USER_ALREADY_EXISTS')) return conflict('An account with this email already exists', 'USER_ALREADY_EXISTS');

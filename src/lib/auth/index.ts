@@ -10,7 +10,7 @@ export { betterAuthError, type BetterAuthFailure, fromBetterAuthApiError } from 
 export { type AuthGateway, signOut } from './gateway';
 export { AUTH_BASE_PATH, type Auth, authCookieNames, type CreateAuthOptions, createAuth, trustedOrigins, usesSecureCookies } from './instance';
 export { databaseUnavailable, guardBetterAuth } from './outage';
-export { CREDENTIAL_RATE_LIMIT, DEFAULT_RATE_LIMIT, memoryRateLimitStorage, rateLimitHeaders } from './rate-limit';
+export { rateLimitHeaders } from './rate-limit';
 export { SessionRevocations } from './revocations';
 export { createSessionReader, SESSION_EXPIRES_IN_S, SESSION_UPDATE_AGE_S, type SessionReader } from './session-reader';
 export { type AuthSession, type AuthUser, betterAuthUserJson, type Viewer, isBanActive, toAuthSession, toAuthUser, toRole } from './user';

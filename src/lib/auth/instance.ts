@@ -2,7 +2,8 @@
  * The Better-Auth instance: over the PRIMARY (a replica's lag made sign-in right after sign-up
  * fail, see better-auth #10884), on a pool of its own, email + password, cookie sessions with a
  * short cookie cache, roles user / moderator / admin (admin plugin: role, ban), and per-IP rate
- * limits on sign-in / sign-up keyed by the client IP src/serve.ts stamps on every request.
+ * limits on its endpoints (src/lib/rate-limits.ts) keyed by the client IP src/serve.ts stamps on
+ * every request, counted in the table all instances share.
  *
  * `createAuth` is a factory: the app builds one per process, tests build their own (e.g. with the
  * Origin check turned on, which Better-Auth skips under NODE_ENV=test).
@@ -18,7 +19,8 @@ import { PASSWORD_MAX_UNITS, PASSWORD_MIN_CHARS } from '../validation';
 import { CLIENT_IP_HEADER } from './client-ip';
 import { noteOutage } from './outage';
 import { CLIENT_REFUSAL, requestPolicy } from './policy';
-import { CREDENTIAL_RATE_LIMIT, memoryRateLimitStorage } from './rate-limit';
+import { RateLimitStore } from '../rate-limit-store';
+import { betterAuthRateLimit } from './rate-limit';
 import { accessControl, roles } from './roles';
 import { SESSION_EXPIRES_IN_S, SESSION_UPDATE_AGE_S } from './session-reader';
 import { checkUserFields } from './user-fields';
@@ -80,16 +82,9 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
       // (src/plugins/auth.ts).
       cookieCache: { enabled: cookieCacheS > 0, maxAge: Math.max(cookieCacheS, 1) },
     },
-    rateLimit: {
-      enabled: true,
-      window: 60,
-      max: 100,
-      customRules: {
-        '/sign-in/*': CREDENTIAL_RATE_LIMIT,
-        '/sign-up/*': CREDENTIAL_RATE_LIMIT,
-      },
-      customStorage: memoryRateLimitStorage(),
-    },
+    // The policy table's sign-in, sign-up, change-password and auth-endpoints limits, counted in
+    // the shared rate_limits table on the primary (whatever RATE_LIMITS_ENABLED says).
+    rateLimit: betterAuthRateLimit(new RateLimitStore({ db: database.primary, run: (work) => database.runWrite(work), logger })),
     advanced: {
       cookiePrefix: 'bountyexpo',
       // Secure + the __Secure- prefix exactly when the service is reached over https.

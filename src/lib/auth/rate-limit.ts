@@ -1,45 +1,48 @@
-/** Better-Auth's rate limits (sign-in / sign-up per client IP) and the headers of a 429. */
+/**
+ * Better-Auth's rate limits (sign-in, sign-up, change-password, its other endpoints per client IP)
+ * from the policy table (src/lib/rate-limits.ts), counted in the shared store, and the headers of
+ * its 429s.
+ *
+ * Better-Auth 1.7 asks a custom storage for one atomic `consume(key, rule)` (it dropped get/set,
+ * which let concurrent attempts all pass one stale read): the store's upsert is that step, so the
+ * limit holds in total across instances, not per instance.
+ */
+import { rateLimitRejections } from '../metrics';
+import { type RateLimitStore } from '../rate-limit-store';
+import { betterAuthPolicy, limitItem, policyItem, RATE_LIMIT_POLICIES, ratePolicy } from '../rate-limits';
+
 type RateRule = { window: number; max: number };
 
-/**
- * In-memory, PER AUTH INSTANCE (so per process): N instances behind a load balancer allow N times
- * the limit. Better-Auth's built-in memory store is module-global, which made separately built
- * instances (tests) share buckets. Fixed window per key, pruned as it goes.
- */
-export function memoryRateLimitStorage() {
-  const buckets = new Map<string, { count: number; startedAt: number; windowMs: number }>();
-  let lastPrune = Date.now();
+/** Better-Auth's `customStorage`: its key is `<ip>|<path>`, so each endpoint has its own bucket. */
+export function sharedRateLimitStorage(store: RateLimitStore) {
   return {
     async consume(key: string, rule: RateRule) {
-      const now = Date.now();
-      if (now - lastPrune > 60_000 || buckets.size > 100_000) {
-        for (const [name, bucket] of buckets) if (now - bucket.startedAt >= bucket.windowMs) buckets.delete(name);
-        lastPrune = now;
-      }
-      const windowMs = rule.window * 1000;
-      const bucket = buckets.get(key);
-      if (!bucket || now - bucket.startedAt >= windowMs) {
-        buckets.set(key, { count: 1, startedAt: now, windowMs });
-        return { allowed: true, retryAfter: null };
-      }
-      if (bucket.count >= rule.max) {
-        return { allowed: false, retryAfter: Math.max(1, Math.ceil((bucket.startedAt + windowMs - now) / 1000)) };
-      }
-      bucket.count += 1;
-      return { allowed: true, retryAfter: null };
+      const policy = betterAuthPolicy(key.slice(key.lastIndexOf('|') + 1));
+      const verdict = await store.consume({ name: policy.name, points: rule.max, durationS: rule.window }, key);
+      if (!verdict.allowed) rateLimitRejections.inc({ policy: policy.name });
+      return { allowed: verdict.allowed, retryAfter: verdict.allowed ? null : verdict.resetS };
     },
   };
 }
 
-/** Sign-in and sign-up: 3 attempts per 10 s per client IP (Better-Auth's own default, made explicit). */
-export const CREDENTIAL_RATE_LIMIT: RateRule = { window: 10, max: 3 };
-/** Every other Better-Auth endpoint. */
-export const DEFAULT_RATE_LIMIT: RateRule = { window: 60, max: 100 };
+/** Better-Auth's default rule and custom rules (its paths below /api/auth), as the table states them. */
+export function betterAuthRules() {
+  const fallback = ratePolicy('auth-endpoints');
+  const customRules: Record<string, RateRule> = {};
+  for (const policy of RATE_LIMIT_POLICIES) {
+    if (!('betterAuthPaths' in policy)) continue;
+    for (const path of policy.betterAuthPaths) {
+      if (path !== '*') customRules[path] = { window: policy.durationS, max: policy.points };
+    }
+  }
+  return { window: fallback.durationS, max: fallback.points, customRules };
+}
 
-const isCredentialPath = (path: string): boolean => /\/(sign-in|sign-up)\//.test(path);
+/** Better-Auth's `rateLimit` option: on, the table's rules, the shared store. */
+export const betterAuthRateLimit = (store: RateLimitStore) => ({ enabled: true, ...betterAuthRules(), customStorage: sharedRateLimitStorage(store) });
 
-/** Retry-After plus the IETF draft RateLimit header, for a 429 on `path`. */
+/** Retry-After and the RateLimit fields (./rate-limits.ts states the draft) of a 429 from Better-Auth on `path`. */
 export function rateLimitHeaders(retryAfterS: number, path: string): Record<string, string> {
-  const rule = isCredentialPath(path) ? CREDENTIAL_RATE_LIMIT : DEFAULT_RATE_LIMIT;
-  return { 'retry-after': String(retryAfterS), ratelimit: `limit=${rule.max}, remaining=0, reset=${retryAfterS}` };
+  const policy = betterAuthPolicy(path);
+  return { 'retry-after': String(retryAfterS), 'ratelimit-policy': policyItem(policy), ratelimit: limitItem(policy, 0, retryAfterS) };
 }

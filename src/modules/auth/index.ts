@@ -8,6 +8,7 @@ import { AUTH_BASE_PATH, type Auth, CLIENT_IP_HEADER, guardBetterAuth, isBanActi
 import { readBodyCapped } from '../../lib/body';
 import { errorBody, HttpError, httpErrorResponse, notFound } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
+import { ratePolicy } from '../../lib/rate-limits';
 import { commonErrors, errorSchema, ok, successSchema } from '../../lib/http';
 import { appendSetCookies, withoutCookie } from '../../lib/cookies';
 import type { AuthPlugin } from '../../plugins/auth';
@@ -31,6 +32,12 @@ function forwardedHeaders(request: Request): ForwardedHeaders {
   }
   return picked;
 }
+
+/** The limit on credential attempts, as the policy table states it (src/lib/rate-limits.ts). */
+const attemptLimit = (name: 'sign-in' | 'sign-up'): string => {
+  const policy = ratePolicy(name);
+  return `Limited to ${policy.points} attempts per ${policy.durationS} s per client IP, all instances together (rate-limit policy \`${name}\`; 429 with Retry-After).`;
+};
 
 /** Anonymous access, spelled so the OpenAPI document states it explicitly. */
 const ANONYMOUS: Array<Record<string, string[]>> = [{}];
@@ -62,7 +69,7 @@ export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: 
           summary: 'Sign up',
           description:
             'Creates an account with email and password and signs it in: the response sets the session cookie. ' +
-            'Emails are case-insensitive. A taken email is 409 USER_ALREADY_EXISTS. Limited to 3 attempts per 10 s per client IP.',
+            `Emails are case-insensitive. A taken email is 409 USER_ALREADY_EXISTS. ${attemptLimit('sign-up')}`,
           security: ANONYMOUS,
         },
       },
@@ -82,7 +89,7 @@ export const authRoutes = (deps: { auth: Auth; baseUrl: string; databasePlugin: 
           summary: 'Sign in',
           description:
             'Sets the session cookie. An unknown email and a wrong password get the same 401. ' +
-            'Limited to 3 attempts per 10 s per client IP (429 with Retry-After).',
+            attemptLimit('sign-in'),
           security: ANONYMOUS,
         },
       },

@@ -59,7 +59,7 @@ const ERROR_RESPONSES: Record<string, string> = {
   '401': 'No or an invalid session',
   '403': 'Refused (origin, ban, permissions)',
   '422': 'Invalid values (e.g. the password policy, a taken email)',
-  '429': `Too many requests (sign-in and sign-up: ${rateLimitHeaders(10, '/sign-in/').ratelimit})`,
+  '429': `Too many requests (e.g. sign-in: RateLimit-Policy ${rateLimitHeaders(10, '/sign-in/email')['ratelimit-policy']}); retry after Retry-After seconds`,
   '500': 'Our fault; the message is hidden',
   '503': 'The database is unavailable, busy or too slow; retry after Retry-After seconds',
 };

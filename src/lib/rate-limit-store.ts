@@ -1,0 +1,140 @@
+/**
+ * Rate-limit counters shared by every instance: rate-limiter-flexible's RateLimiterDrizzle over
+ * the `rate_limits` table on the PRIMARY. Each consume is one `insert ... on conflict do update
+ * ... returning` (atomic: 60 parallel consumes of a 10-point limit let exactly 10 through, on any
+ * pool of any instance). Used by the plugin (src/plugins/rate-limit.ts) and by Better-Auth's
+ * limiter (src/lib/auth/rate-limit.ts).
+ *
+ * - Bounded: every statement the library builds runs through `run` (the primary's pool gate), so a
+ *   saturated or dead primary costs a request at most one bounded wait, never an unbounded queue.
+ * - Insured: when the store fails, each limiter's RateLimiterMemory counts instead (per instance:
+ *   N instances then allow up to N times a limit), and for FALLBACK_MS every consume goes straight
+ *   to it, so an outage is not paid for again by each request.
+ * - Cheap for a refused client: a key that has used its points is refused from memory on this
+ *   instance until its window ends (`inMemoryBlockOnConsumed`), without a database write.
+ * - No timers: the library's hourly sweep timer is off (it would outlive test apps); expired rows
+ *   are deleted by a consume at most every SWEEP_EVERY_MS.
+ */
+import { lt } from 'drizzle-orm';
+import { RateLimiterDrizzle, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { type Database, rateLimits } from '../db';
+import type { Logger } from './logger';
+
+/** One limit: `points` per `durationS` seconds; `name` prefixes its keys. */
+export type Bucket = Readonly<{ name: string; points: number; durationS: number }>;
+
+/** One consume's outcome: when refused, `resetS` is the Retry-After. */
+export type Verdict = Readonly<{ allowed: boolean; remaining: number; resetS: number }>;
+
+type Run = <T>(work: () => Promise<T>) => Promise<T>;
+
+export type RateLimitStoreOptions = {
+  /** A drizzle handle on the primary. */
+  db: Database;
+  /** Runs one statement, bounded: DatabaseCluster.runWrite (its pool gate). */
+  run: Run;
+  logger: Logger;
+};
+
+/** After a failure, consumes are counted in memory for this long before the store is tried again. */
+export const FALLBACK_MS = 5_000;
+const SWEEP_EVERY_MS = 5 * 60_000;
+
+class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
+/**
+ * `target` with every query it builds awaited through `run`: rate-limiter-flexible builds and
+ * awaits drizzle's query builders itself (thenables that run on `then`), so the gate has to sit
+ * on `then`. Methods return wrapped builders; what a query resolves to is passed on untouched.
+ */
+function gatedHandle<T extends object>(target: T, run: Run): T {
+  return new Proxy(target, {
+    get(object, property) {
+      const value: unknown = Reflect.get(object, property);
+      if (typeof value !== 'function') return value;
+      if (property === 'then') {
+        return (onFulfilled?: (result: unknown) => unknown, onRejected?: (reason: unknown) => unknown) =>
+          run(() => Promise.resolve(object)).then(onFulfilled, onRejected);
+      }
+      return (...args: unknown[]) => {
+        const result: unknown = Reflect.apply(value, object, args);
+        return typeof result === 'object' && result !== null ? gatedHandle(result, run) : result;
+      };
+    },
+  });
+}
+
+const resetSeconds = (res: RateLimiterRes, bucket: Bucket): number => (res.msBeforeNext < 0 ? bucket.durationS : Math.ceil(res.msBeforeNext / 1000));
+
+export class RateLimitStore {
+  private readonly limiters = new Map<string, RateLimiterDrizzle>();
+  private readonly handle: Database;
+  private unreachableUntil = 0;
+  private fallingBack = false;
+  private lastSweep = Date.now();
+
+  constructor(private readonly options: RateLimitStoreOptions) {
+    this.handle = gatedHandle(options.db, (work) => this.runStatement(work));
+  }
+
+  /** Counts one request of `key` against `bucket`. */
+  async consume(bucket: Bucket, key: string): Promise<Verdict> {
+    this.maybeSweep();
+    try {
+      const res = await this.limiter(bucket).consume(key);
+      return { allowed: true, remaining: res.remainingPoints, resetS: resetSeconds(res, bucket) };
+    } catch (refusal) {
+      // The library rejects with its result when refused; anything else is a bug (the insurance counts on failures).
+      if (!(refusal instanceof RateLimiterRes)) throw refusal;
+      return { allowed: false, remaining: 0, resetS: Math.max(1, resetSeconds(refusal, bucket)) };
+    }
+  }
+
+  private limiter(bucket: Bucket): RateLimiterDrizzle {
+    const id = `${bucket.name}/${bucket.points}/${bucket.durationS}`;
+    let limiter = this.limiters.get(id);
+    if (!limiter) {
+      limiter = new RateLimiterDrizzle({
+        storeClient: this.handle,
+        schema: rateLimits,
+        keyPrefix: bucket.name,
+        points: bucket.points,
+        duration: bucket.durationS,
+        clearExpiredByTimeout: false,
+        inMemoryBlockOnConsumed: bucket.points,
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: bucket.name, points: bucket.points, duration: bucket.durationS }),
+      });
+      this.limiters.set(id, limiter);
+    }
+    return limiter;
+  }
+
+  private async runStatement<T>(work: () => Promise<T>): Promise<T> {
+    if (Date.now() < this.unreachableUntil) throw new StoreUnavailableError('rate-limit store marked unreachable');
+    try {
+      const result = await this.options.run(work);
+      if (this.fallingBack) {
+        this.fallingBack = false;
+        this.options.logger.info('rate-limit store reachable again: limits are shared across instances');
+      }
+      return result;
+    } catch (error) {
+      this.unreachableUntil = Date.now() + FALLBACK_MS;
+      if (!this.fallingBack) {
+        this.fallingBack = true;
+        this.options.logger.warn({ err: error }, `rate-limit store failed: counting in this instance's memory for ${FALLBACK_MS / 1000} s at a time`);
+      }
+      throw error;
+    }
+  }
+
+  /** Rows past their window are reset by the next consume anyway: the sweep only bounds the table. */
+  private maybeSweep(): void {
+    const now = Date.now();
+    if (now - this.lastSweep < SWEEP_EVERY_MS || now < this.unreachableUntil) return;
+    this.lastSweep = now;
+    this.runStatement(() => this.options.db.delete(rateLimits).where(lt(rateLimits.expire, new Date(now)))).catch(() => undefined);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The service's rate limits (src/lib/rate-limits.ts), counted in the shared store
+ * (src/lib/rate-limit-store.ts) at two points of a request:
+ * - once routed (a global transform hook, before validation, so malformed bodies count too): the
+ *   every-request policy and the route's per-IP policies, in one round trip;
+ * - once signed in (`countUser`, called by the auth macro in src/plugins/auth.ts): the route's
+ *   per-user policies, by user id, at no extra session lookup.
+ * Not in onRequest: Elysia 1.4.30 renders an error thrown there with an empty body whenever a
+ * global mapResponse hook exists (src/plugins/database.ts has one), so the 429 would lose our format.
+ *
+ * Each counted policy adds an item to `RateLimit-Policy` and `RateLimit`; a refusal is 429
+ * TOO_MANY_REQUESTS in the one error format with `Retry-After`, counted in
+ * rate_limit_rejections_total. With RATE_LIMITS_ENABLED=false the plugin adds no hook and
+ * `countUser` does nothing (Better-Auth's own limits still apply).
+ *
+ * The client IP is the header src/serve.ts stamps (X-Forwarded-For only past TRUSTED_PROXIES).
+ */
+import { Elysia } from 'elysia';
+import { CLIENT_IP_HEADER } from '../lib/auth';
+import type { HeaderSink } from '../lib/cookies';
+import { COMMON_ERRORS, HttpError } from '../lib/errors';
+import { rateLimitRejections } from '../lib/metrics';
+import type { RateLimitStore } from '../lib/rate-limit-store';
+import { ipSubject, limitItem, policyItem, policiesFor, type RateLimitPolicy } from '../lib/rate-limits';
+
+/** What the auth macro calls once it knows the user (src/plugins/auth.ts). */
+export type CountUser = (context: { request: Request; route: string; set: HeaderSink; userId: string }) => Promise<void>;
+
+export type RateLimiting = {
+  /** Mount after request-context, cors and the error handler: its 429 is then logged and in our format. */
+  plugin: Elysia;
+  countUser: CountUser;
+};
+
+/** Appends structured-field list items to a header already set by an earlier stage of the request. */
+function appendItems(set: HeaderSink, name: string, items: readonly string[]): string {
+  const existing = set.headers[name];
+  const value = typeof existing === 'string' && existing !== '' ? `${existing}, ${items.join(', ')}` : items.join(', ');
+  set.headers[name] = value;
+  return value;
+}
+
+/**
+ * Counts `subject` against each policy (at once: one round trip), records the RateLimit fields, and
+ * throws the 429 when any refused it (Retry-After: the longest wait among those that refused).
+ */
+async function count(store: RateLimitStore, policies: readonly RateLimitPolicy[], subject: string, set: HeaderSink): Promise<void> {
+  const counted = await Promise.all(policies.map(async (policy) => ({ policy, verdict: await store.consume(policy, subject) })));
+  const headers = {
+    'ratelimit-policy': appendItems(set, 'ratelimit-policy', policies.map(policyItem)),
+    ratelimit: appendItems(set, 'ratelimit', counted.map(({ policy, verdict }) => limitItem(policy, verdict.remaining, verdict.resetS))),
+  };
+  const refused = counted.filter(({ verdict }) => !verdict.allowed);
+  if (refused.length === 0) return;
+  for (const { policy } of refused) rateLimitRejections.inc({ policy: policy.name });
+  const retryAfterS = Math.max(...refused.map(({ verdict }) => verdict.resetS));
+  const names = refused.map(({ policy }) => `${policy.name} (${policy.points} per ${policy.durationS} s)`).join(', ');
+  throw new HttpError(429, 'TOO_MANY_REQUESTS', `${COMMON_ERRORS.codes.TOO_MANY_REQUESTS.message}: ${names}; retry in ${retryAfterS} s`, undefined, {
+    ...headers,
+    'retry-after': String(retryAfterS),
+  });
+}
+
+const clientSubject = (request: Request): string => ipSubject(request.headers.get(CLIENT_IP_HEADER));
+
+export function rateLimiting(options: { enabled: boolean; store: RateLimitStore }): RateLimiting {
+  const plugin = new Elysia({ name: 'rate-limit' });
+  if (!options.enabled) return { plugin, countUser: async () => undefined };
+  const { store } = options;
+  plugin.onTransform({ as: 'global' }, async ({ request, route, set }) => {
+    const policies = policiesFor(request.method, route, 'ip');
+    if (policies.length > 0) await count(store, policies, clientSubject(request), set);
+  });
+  return {
+    plugin,
+    countUser: async ({ request, route, set, userId }) => {
+      const policies = policiesFor(request.method, route, 'user');
+      if (policies.length > 0) await count(store, policies, userId, set);
+    },
+  };
+}

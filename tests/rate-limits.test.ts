@@ -1,0 +1,311 @@
+/**
+ * The service's rate limits (src/lib/rate-limits.ts): the table's pure decisions, the shared store
+ * (atomic across pools, insured when the database is unreachable), and the limits as a client
+ * meets them over a real socket behind a trusted proxy: per IP, per route, per user, the
+ * RateLimit fields, the 429 in the one error format with Retry-After, and the sign-in limit
+ * holding in total across two instances (it used to be per process: N instances, N times the limit).
+ *
+ * The suite runs with RATE_LIMITS_ENABLED=false (every request comes from one address); these apps
+ * turn it on, and each test is its own client address (randomIp), so buckets never collide.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { like } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import { rateLimits } from '../src/db';
+import * as schema from '../src/db/schema';
+import { AUTH_BASE_PATH, CLIENT_IP_HEADER } from '../src/lib/auth';
+import { exposedAuthEndpoint } from '../src/modules/auth/exposed-endpoints';
+import { betterAuthRules, rateLimitHeaders } from '../src/lib/auth/rate-limit';
+import { rateLimitRejections } from '../src/lib/metrics';
+import { FALLBACK_MS, RateLimitStore } from '../src/lib/rate-limit-store';
+import {
+  betterAuthPolicy,
+  EXEMPT_ROUTES,
+  ipSubject,
+  limitItem,
+  policyItem,
+  RATE_LIMIT_POLICIES,
+  policiesFor,
+  ratePolicy,
+} from '../src/lib/rate-limits';
+import { PASSWORD, signUp, type TestAccount, uniqueEmail } from './support/accounts';
+import { hasCluster, randomIp, startTestApp, type TestApp } from './support/harness';
+import { readJson } from './support/json';
+import { captureLogs, LOG_LEVELS } from './support/logs';
+import { freePort } from './support/ports';
+
+const names = (policies: readonly { name: string }[]): string[] => policies.map((policy) => policy.name);
+
+/** A structured-field list of `"name";r=..;t=..` (or q/w) items, by name. */
+function items(header: string | null): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const item of (header ?? '').split(',').map((part) => part.trim()).filter(Boolean)) {
+    const [name = '', ...params] = item.split(';');
+    out[name.replaceAll('"', '')] = Object.fromEntries(params.map((param) => param.split('=')).map(([key = '', value = '']) => [key, Number(value)]));
+  }
+  return out;
+}
+
+const rejections = async (policy: string): Promise<number> =>
+  (await rateLimitRejections.get()).values.find((value) => value.labels.policy === policy)?.value ?? 0;
+
+describe('the policy table (pure)', () => {
+  test('every route counts against the per-IP policy, except probes and scrapes; a route adds its own', () => {
+    expect(names(policiesFor('GET', '/posts', 'ip'))).toEqual(['ip']);
+    expect(names(policiesFor('GET', '*', 'ip'))).toEqual(['ip']);
+    for (const route of EXEMPT_ROUTES) {
+      const [method = '', template = ''] = route.split(' ');
+      expect(policiesFor(method, template, 'ip')).toEqual([]);
+    }
+    expect(names(policiesFor('POST', '/wallet/deposits', 'ip'))).toEqual(['ip', 'money-ip']);
+    expect(names(policiesFor('POST', '/wallet/deposits', 'user'))).toEqual(['money-user']);
+    expect(names(policiesFor('GET', '/wallet/deposits', 'ip'))).toEqual(['ip']);
+    expect(names(policiesFor('GET', '/wallet/deposits', 'user'))).toEqual([]);
+    expect(names(policiesFor('POST', '/reports', 'user'))).toEqual(['reports-user']);
+    expect(names(policiesFor('GET', '/search/bounties', 'ip'))).toEqual(['ip', 'search-ip']);
+    // A HEAD costs its GET's query.
+    expect(names(policiesFor('HEAD', '/search/bounties', 'ip'))).toEqual(['ip', 'search-ip']);
+  });
+
+  test('Better-Auth counts its own endpoints, our sign-in and sign-up routes included', () => {
+    expect(names(policiesFor('POST', '/auth/login', 'ip'))).toEqual(['ip']);
+    expect(betterAuthPolicy('/sign-in/email').name).toBe('sign-in');
+    expect(betterAuthPolicy('/sign-up/email').name).toBe('sign-up');
+    expect(betterAuthPolicy('/change-password').name).toBe('change-password');
+    expect(betterAuthPolicy('/get-session').name).toBe('auth-endpoints');
+  });
+
+  test("Better-Auth's rules are the table's", () => {
+    const option = betterAuthRules();
+    expect([option.window, option.max]).toEqual([ratePolicy('auth-endpoints').durationS, ratePolicy('auth-endpoints').points]);
+    expect(option.customRules).toEqual({
+      '/sign-in/*': { window: 10, max: 3 },
+      '/sign-up/*': { window: 10, max: 3 },
+      '/change-password': { window: 10, max: 3 },
+    });
+  });
+
+  test('a client IP is its subject; an IPv6 client is its /64 (one host holds a whole /64)', () => {
+    expect(ipSubject('203.0.113.9')).toBe('203.0.113.9');
+    expect(ipSubject('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(ipSubject('2001:0DB8:0001:0002:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(ipSubject('2001:db8::7')).toBe('2001:db8:0:0::/64');
+    expect(ipSubject(null)).toBe('unknown');
+  });
+
+  test('headers in the syntax of draft-ietf-httpapi-ratelimit-headers-11', () => {
+    expect(policyItem(ratePolicy('ip'))).toBe('"ip";q=1200;w=60');
+    expect(limitItem(ratePolicy('money-user'), 4, 17)).toBe('"money-user";r=4;t=17');
+    expect(rateLimitHeaders(7, '/sign-in/email')).toEqual({ 'retry-after': '7', 'ratelimit-policy': '"sign-in";q=3;w=10', ratelimit: '"sign-in";r=0;t=7' });
+  });
+});
+
+describe('the shared store', () => {
+  test('insured: with the database unreachable, the limit is counted in memory; the outage is logged once', async () => {
+    const port = await freePort(); // nothing listens there
+    const client = postgres(`postgres://postgres@127.0.0.1:${port}/nowhere`, { connect_timeout: 1, max: 1 });
+    const logs = captureLogs('info');
+    const store = new RateLimitStore({ db: drizzle(client, { schema }), run: (work) => work(), logger: logs.logger });
+    try {
+      const bucket = { name: 'insured-test', points: 3, durationS: 60 };
+      const key = randomIp();
+      const verdicts = [];
+      for (let index = 0; index < 5; index += 1) verdicts.push(await store.consume(bucket, key));
+      expect(verdicts.map((verdict) => verdict.allowed)).toEqual([true, true, true, false, false]);
+      expect(verdicts.map((verdict) => verdict.remaining)).toEqual([2, 1, 0, 0, 0]);
+      expect(verdicts[3]?.resetS).toBeGreaterThan(0);
+      expect(verdicts[3]?.resetS).toBeLessThanOrEqual(60);
+      // Another key is not affected.
+      expect((await store.consume(bucket, randomIp())).allowed).toBe(true);
+      const warnings = logs.lines.filter((line) => line.level === LOG_LEVELS.warn);
+      expect(warnings.map((line) => line.msg)).toEqual([`rate-limit store failed: counting in this instance's memory for ${FALLBACK_MS / 1000} s at a time`]);
+    } finally {
+      await client.end({ timeout: 0 });
+    }
+  });
+
+  describe.skipIf(!hasCluster)('on the cluster', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await startTestApp();
+    });
+    afterAll(() => t.close());
+
+    test('atomic through the pool gate: 60 parallel consumes of a 10-point limit let exactly 10 through', async () => {
+      const logs = captureLogs('warn');
+      const store = new RateLimitStore({ db: t.database.primary, run: (work) => t.database.runWrite(work), logger: logs.logger });
+      const bucket = { name: 'atomic-test', points: 10, durationS: 60 };
+      const key = randomIp();
+      const verdicts = await Promise.all(Array.from({ length: 60 }, () => store.consume(bucket, key)));
+      expect(verdicts.filter((verdict) => verdict.allowed)).toHaveLength(10);
+      expect(verdicts.filter((verdict) => verdict.allowed).map((verdict) => verdict.remaining).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      // Counted in the table, not in memory: the store never fell back.
+      expect(logs.lines).toEqual([]);
+      const [row] = await t.database.primary.select().from(rateLimits).where(like(rateLimits.key, `atomic-test:${key}`));
+      expect(row?.points).toBeGreaterThanOrEqual(11);
+    });
+  });
+});
+
+describe.skipIf(!hasCluster)('limits as a client meets them (behind a trusted proxy)', () => {
+  let t: TestApp;
+  let base: string;
+  beforeAll(async () => {
+    t = await startTestApp({ RATE_LIMITS_ENABLED: 'true', TRUSTED_PROXIES: '127.0.0.1' });
+    base = t.listen().url.origin;
+  });
+  afterAll(() => t.close());
+
+  test("the table names only routes the app serves (Better-Auth's: endpoints it exposes)", () => {
+    const served = new Set(t.app.routes.map((route) => `${route.method} ${route.path}`));
+    for (const policy of RATE_LIMIT_POLICIES) {
+      if (policy.routes === 'every request') continue;
+      for (const route of policy.routes) {
+        const [method = '', template = ''] = route.split(' ');
+        const exposed = template.startsWith(AUTH_BASE_PATH) ? exposedAuthEndpoint(template.slice(AUTH_BASE_PATH.length)) : undefined;
+        expect([route, served.has(route) || exposed?.method === method]).toEqual([route, true]);
+      }
+    }
+    for (const route of EXEMPT_ROUTES) expect([route, served.has(route)]).toEqual([route, true]);
+  });
+
+  /** A request from `ip`, as our proxy would forward it. */
+  const from = (ip: string, path: string, init: RequestInit = {}) =>
+    fetch(`${base}${path}`, { ...init, headers: { ...Object.fromEntries(new Headers(init.headers)), 'x-forwarded-for': ip } });
+
+  test('per IP: every request counts; past the limit 429 in our format with Retry-After and the RateLimit fields', async () => {
+    const policy = ratePolicy('ip');
+    const ip = randomIp();
+    const before = await rejections('ip');
+    const statuses: number[] = [];
+    const remaining: number[] = [];
+    for (let sent = 0; sent < policy.points; sent += 50) {
+      const batch = await Promise.all(Array.from({ length: Math.min(50, policy.points - sent) }, () => from(ip, '/realtime/protocol')));
+      for (const response of batch) {
+        statuses.push(response.status);
+        expect(response.headers.get('ratelimit-policy')).toBe('"ip";q=1200;w=60');
+        remaining.push(items(response.headers.get('ratelimit')).ip?.r ?? -1);
+      }
+    }
+    expect(new Set(statuses)).toEqual(new Set([200]));
+    expect(Math.min(...remaining)).toBe(0);
+    expect(Math.max(...remaining)).toBe(policy.points - 1);
+
+    const refused = await from(ip, '/realtime/protocol');
+    expect(refused.status).toBe(429);
+    expect(await readJson(refused)).toMatchObject({ success: false, error: 'TOO_MANY_REQUESTS' });
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(policy.durationS);
+    // The draft: the reset of the refusing policy is the same point in time as Retry-After.
+    expect(items(refused.headers.get('ratelimit')).ip).toEqual({ r: 0, t: retryAfter });
+    expect(await rejections('ip')).toBe(before + 1);
+
+    // Others are not affected, and probes are never refused.
+    expect((await from(randomIp(), '/realtime/protocol')).status).toBe(200);
+    expect((await from(ip, '/health')).status).toBe(200);
+  });
+
+  test('per route: money POSTs from one address count, malformed or not, whoever is signed in', async () => {
+    const policy = ratePolicy('money-ip');
+    const ip = randomIp();
+    const deposit = () => from(ip, '/wallet/deposits', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() }, body: '{}' });
+    const answers = await Promise.all(Array.from({ length: policy.points }, deposit));
+    // Counted before validation: a flood of malformed attempts is a flood all the same.
+    expect(new Set(answers.map((response) => response.status))).toEqual(new Set([422]));
+    const last = answers.map((response) => items(response.headers.get('ratelimit'))['money-ip']?.r);
+    expect(Math.min(...last.map(Number))).toBe(0);
+    expect(answers[0]?.headers.get('ratelimit-policy')).toBe('"ip";q=1200;w=60, "money-ip";q=30;w=60');
+
+    const refused = await deposit();
+    expect(refused.status).toBe(429);
+    expect(await readJson(refused)).toMatchObject({ error: 'TOO_MANY_REQUESTS' });
+    expect(items(refused.headers.get('ratelimit'))['money-ip']).toEqual({ r: 0, t: Number(refused.headers.get('retry-after')) });
+    // Other routes from the same address still answer.
+    expect((await from(ip, '/realtime/protocol')).status).toBe(200);
+  });
+
+  describe('per user', () => {
+    let reporter: TestAccount;
+    let other: TestAccount;
+    beforeAll(async () => {
+      [reporter, other] = await Promise.all([signUp(t, 'rl-reporter'), signUp(t, 'rl-reported')]);
+    });
+
+    test('reports are counted per account, from whatever address they come', async () => {
+      const policy = ratePolicy('reports-user');
+      const report = (account: TestAccount) =>
+        from(randomIp(), '/reports', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', cookie: account.jar.header() },
+          body: JSON.stringify({ targetType: 'user', targetId: other.id, reason: 'spam', text: 'Sends the same link to everyone' }),
+        });
+      const statuses: number[] = [];
+      for (let index = 0; index < policy.points; index += 1) statuses.push((await report(reporter)).status);
+      // The first is filed, the others are duplicates: each was an attempt all the same.
+      expect(statuses).toEqual([201, ...Array<number>(policy.points - 1).fill(409)]);
+      const refused = await report(reporter);
+      expect(refused.status).toBe(429);
+      expect(await readJson(refused)).toMatchObject({ error: 'TOO_MANY_REQUESTS' });
+      expect(items(refused.headers.get('ratelimit'))['reports-user']).toEqual({ r: 0, t: Number(refused.headers.get('retry-after')) });
+      expect(items(refused.headers.get('ratelimit-policy'))['reports-user']).toEqual({ q: 10, w: 3600 });
+      // Another account is not affected.
+      expect((await report(other)).status).toBe(422);
+    });
+  });
+});
+
+describe.skipIf(!hasCluster)('X-Forwarded-For from an address that is not a trusted proxy', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ RATE_LIMITS_ENABLED: 'true' });
+    // The loopback client's money bucket may hold a previous run's attempts (the table outlives runs).
+    await t.database.primary.delete(rateLimits).where(like(rateLimits.key, 'money-ip:127.0.0.1'));
+  });
+  afterAll(() => t.close());
+
+  test('is ignored: rotating it does not escape the limit', async () => {
+    const base = t.listen().url.origin;
+    const policy = ratePolicy('money-ip');
+    const deposit = () =>
+      fetch(`${base}/wallet/deposits`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': randomIp(), [CLIENT_IP_HEADER]: randomIp() }, body: '{}' });
+    const statuses = await Promise.all(Array.from({ length: policy.points + 1 }, deposit));
+    expect(statuses.filter((response) => response.status === 429)).toHaveLength(1);
+  });
+});
+
+describe.skipIf(!hasCluster)('the sign-in limit across two instances', () => {
+  let a: TestApp;
+  let b: TestApp;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startTestApp({ RATE_LIMITS_ENABLED: 'true' }), startTestApp({ RATE_LIMITS_ENABLED: 'true' })]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+  });
+
+  test('holds in total, not per instance', async () => {
+    const policy = ratePolicy('sign-in');
+    const before = await rejections('sign-in');
+    const ip = randomIp();
+    const email = uniqueEmail('rl-nobody');
+    const attempt = (t: TestApp) =>
+      t.request('/auth/login', { method: 'POST', json: { email, password: PASSWORD }, headers: { [CLIENT_IP_HEADER]: ip } });
+    const statuses: number[] = [];
+    // Alternating instances, as a load balancer would send them.
+    for (let index = 0; index < policy.points; index += 1) statuses.push((await attempt(index % 2 === 0 ? a : b)).status);
+    expect(statuses).toEqual(Array<number>(policy.points).fill(401));
+    for (const t of [a, b]) {
+      const refused = await attempt(t);
+      expect(refused.status).toBe(429);
+      expect(await readJson(refused)).toMatchObject({ error: 'TOO_MANY_REQUESTS' });
+      expect(refused.headers.get('ratelimit-policy')).toBe('"sign-in";q=3;w=10');
+      expect(items(refused.headers.get('ratelimit'))['sign-in']).toEqual({ r: 0, t: Number(refused.headers.get('retry-after')) });
+    }
+    // Better-Auth's own endpoint shares the bucket, on either instance.
+    const direct = await b.request('/api/auth/sign-in/email', { method: 'POST', json: { email, password: PASSWORD }, headers: { [CLIENT_IP_HEADER]: ip } });
+    expect(direct.status).toBe(429);
+    expect(await rejections('sign-in')).toBe(before + 3);
+  });
+});
