@@ -10,7 +10,10 @@
  *   3. GET /posts/:id (replica)            app vs the same select by id
  *   4. GET /posts/:id signed in            app trusting the session cookie cache vs bare by id
  *   5. POST /posts signed in (primary)     app vs a bare insert ... returning *
- *   6. GET /posts?limit=20                 app with WEB_CONCURRENCY=2 vs one process
+ *   6. GET /profiles/:id                   the app's 304 (If-None-Match, src/plugins/http-cache.ts)
+ *                                          vs its own 200, anonymous
+ *   7. GET /bounties/:id signed in         the same, for the poster's draft (private, no-cache)
+ *   8. GET /posts?limit=20                 app with WEB_CONCURRENCY=2 vs one process
  * and, with the app servers stopped, the ledger from this process (scripts/lib/ledger-bench.ts):
  *   7. ledger transfers                    post() between 100 funded wallets, 32 concurrent, in
  *                                          postings/s, vs a bare single-row UPDATE balance + $1;
@@ -137,6 +140,17 @@ const STRIPE_SECRET_KEY = `sk_test_bench${randomBytes(12).toString('hex')}`;
 const STRIPE_WEBHOOK_SECRET = `whsec_bench${randomBytes(12).toString('hex')}`;
 const PASSWORD = 'bench-password-123';
 const NEW_POST = JSON.stringify({ title: 'bench', content: 'a post written by the benchmark', published: true });
+/** A draft for the bounty scenario: only its poster sees it. */
+const BENCH_DRAFT = {
+  title: 'Benchmark the bounty page',
+  description: 'A draft the benchmark reads back as its poster, with and without If-None-Match.',
+  criteria: ['Read back as its poster'],
+  reward: { amount: 5_000, currency: 'usd' },
+  category: 'development',
+  tags: ['bench'],
+  remote: true,
+  deadline: new Date(Date.now() + 10 * 86_400_000).toISOString(),
+};
 
 /** null: that ratio is reported, not judged. */
 type Target = { minRpsRatio: number | null; maxP99Ratio: number | null };
@@ -551,7 +565,7 @@ async function prepareDatabase(cluster: ClusterInfo, seedPosts: boolean): Promis
   return postId;
 }
 
-/** Scenarios 1-6: the app and the bare server under wrk; then their memory, then both stopped. */
+/** Scenarios 1-8: the app and the bare server under wrk; then their memory, then both stopped. */
 async function httpScenarios(wrk: string, cluster: ClusterInfo, postId: string, outcomes: Outcome[], total: number): Promise<void> {
   const replicaUrl = cluster.replicaUrls[0] ?? '';
 
@@ -570,6 +584,11 @@ async function httpScenarios(wrk: string, cluster: ClusterInfo, postId: string, 
     STRIPE_WEBHOOK_SECRET,
     STRIPE_CONNECT_WEBHOOK_SECRET: STRIPE_WEBHOOK_SECRET,
     STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`,
+    // Production requires a mail server: the same dead port, so no mail or push leaves the machine.
+    SMTP_URL: `smtp://127.0.0.1:${stripePort}`,
+    EXPO_BASE_URL: `http://127.0.0.1:${stripePort}`,
+    // wrk is one client address: the per-IP limit would answer it 429 within a second.
+    RATE_LIMITS_ENABLED: 'false',
   });
   const app = spawnServer('app', 'src/index.ts', appPort, appEnv(appPort, 1));
   const bare = spawnServer('bare', 'scripts/bench-baseline.ts', barePort, {
@@ -639,6 +658,45 @@ async function httpScenarios(wrk: string, cluster: ClusterInfo, postId: string, 
     target: { minRpsRatio: 0.6, maxP99Ratio: P99_RATIO_MAX },
   }, 5, total));
 
+  // HTTP caching: the 304 path beside the 200 (no bare equivalent of a profile's statistics).
+  // The handler runs in full for both; a 304 saves the body's transfer and the client's parsing.
+  const withEtag = async (request: WrkRequest): Promise<WrkRequest> => {
+    const response = await fetch(request.url, { headers: request.headers });
+    await response.arrayBuffer();
+    const etag = response.headers.get('etag');
+    if (response.status !== 200 || etag === null) throw new Error(`${request.url}: expected a 200 with an ETag, got ${response.status}`);
+    return { ...request, headers: { ...request.headers, 'if-none-match': etag } };
+  };
+  const profile = get(app.origin, `/profiles/${AUTHOR_ID}`);
+  outcomes.push(await measure(wrk, {
+    name: 'GET /profiles/:id, 304 vs 200',
+    measured: side('app 304', () => withEtag(profile()), 304),
+    baseline: side('app 200', profile),
+    target: { minRpsRatio: null, maxP99Ratio: null },
+    note: 'report only: the app against itself, "app" answers If-None-Match with 304, "bare" the same GET without it (200)',
+  }, 6, total));
+
+  const draft = await fetch(`${app.origin}/bounties`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: jar.header() },
+    body: JSON.stringify(BENCH_DRAFT),
+  });
+  if (draft.status !== 201) throw new Error(`the bench draft was refused: ${draft.status} ${await draft.text()}`);
+  // Its read-your-writes token: the draft's first read must not reach a replica that lacks it.
+  jar.absorb(draft);
+  const draftId = z.object({ data: z.object({ id: z.string() }) }).parse(await draft.json()).data.id;
+  const ownBounty = async (): Promise<WrkRequest> => {
+    await refreshSession(app.origin, jar);
+    return { url: `${app.origin}/bounties/${draftId}`, headers: { cookie: jar.header() } };
+  };
+  outcomes.push(await measure(wrk, {
+    name: 'GET /bounties/:id signed in, 304 vs 200',
+    measured: side('app 304 (cookie cache)', async () => withEtag(await ownBounty()), 304),
+    baseline: side('app 200 (cookie cache)', ownBounty),
+    target: { minRpsRatio: null, maxP99Ratio: null },
+    note: "report only: the poster's draft, \"app\" with If-None-Match (304), \"bare\" without (200)",
+  }, 7, total));
+
   // Started only now, so its workers do not compete with scenarios 1-5 for the two cores.
   const scaledName = 'GET /posts?limit=20, 2 vs 1 process';
   const app2 = spawnServer('app WEB_CONCURRENCY=2', 'src/index.ts', app2Port, appEnv(app2Port, 2));
@@ -661,9 +719,9 @@ async function httpScenarios(wrk: string, cluster: ClusterInfo, postId: string, 
       baseline: side('app, 1 process', get(app.origin, '/posts?limit=20')),
       target: { minRpsRatio: null, maxP99Ratio: P99_RATIO_MAX },
       note: 'report only: the app against itself, "app" is WEB_CONCURRENCY=2, "bare" one app process (ratio 2/1)',
-    }, 6, total));
+    }, 8, total));
   } else {
-    console.log(`\n[6/${total}] ${scaledName}: skipped: ${scaledProblem}`);
+    console.log(`\n[8/${total}] ${scaledName}: skipped: ${scaledProblem}`);
     await stopServer(app2);
     outcomes.push({ name: scaledName, skipped: scaledProblem });
   }
@@ -689,7 +747,7 @@ async function main(): Promise<void> {
   console.log(`bench: scenario groups: ${[...ONLY].join(', ')}; starting a primary + streaming replica`);
   const cluster = await clusterUp({ dir: clusterDir, primaryPort: await freePort(), replicaPort: await freePort() });
   const postId = await prepareDatabase(cluster, runHttp);
-  const total = (runHttp ? 6 : 0) + (runLedger ? 1 : 0);
+  const total = (runHttp ? 8 : 0) + (runLedger ? 1 : 0);
   const outcomes: Outcome[] = [];
   if (wrk !== null && postId !== null) await httpScenarios(wrk, cluster, postId, outcomes, total);
 

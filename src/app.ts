@@ -25,6 +25,7 @@ import { betterAuthOpenApi } from './modules/auth/openapi';
 import { healthRoutes } from './modules/health';
 import { createLifecycle, type Lifecycle } from './modules/health/service';
 import { metricsRoutes } from './modules/metrics';
+import { debugRoutes } from './modules/debug';
 import { notificationsRoutes } from './modules/notifications';
 import { outboxRelay } from './modules/notifications/relay';
 import { typingAudience } from './modules/conversations/messages';
@@ -46,8 +47,7 @@ import { errorHandler } from './plugins/error-handler';
 import { MODULES } from './modules';
 import { openapiPlugin } from './plugins/openapi';
 import { requestContext } from './plugins/request-context';
-import { rateLimiting } from './plugins/rate-limit';
-import { RateLimitStore } from './lib/rate-limit-store';
+import { httpMetrics } from './plugins/http-metrics';
 
 /** What the sessions channel carries (drizzle/0008): an ended session, or a banned user. */
 const sessionAnnouncement = z.object({ sessionId: z.string().optional(), userId: z.string() });
@@ -106,12 +106,7 @@ export function createApp(deps: AppDeps) {
     },
     onListen: () => revocations.missedAnnouncements(),
   });
-  // Per IP, per route and per user (src/lib/rate-limits.ts), counted on the primary so they hold across instances.
-  const rateLimits = rateLimiting({
-    enabled: config.rateLimits.enabled,
-    store: new RateLimitStore({ db: database.primary, run: (work) => database.runWrite(work), logger }),
-  });
-  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations, rateLimits.countUser);
+  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
   const authCallBoundMs = 2 * database.operationBoundMs;
   // Keys kept 24 h; a request still running after 2 min is taken to have died with its process.
@@ -162,6 +157,7 @@ export function createApp(deps: AppDeps) {
   // of the URL, which a Host of three characters or fewer ("x", "x:1") puts past the path's start.
   return new Elysia({ handler: { standardHostname: false } })
     .use(requestContext({ logger: deps.requestLogger ?? logger, unlogged: lifecycle.unlogged }))
+    .use(httpMetrics())
     .use(corsPlugin(config.corsOrigins))
     .use(
       errorHandler({
@@ -171,7 +167,6 @@ export function createApp(deps: AppDeps) {
         unparsedRoutes,
       }),
     )
-    .use(rateLimits.plugin)
     .use(
       openapiPlugin({
         modules: MODULES,
@@ -185,7 +180,8 @@ export function createApp(deps: AppDeps) {
     .use(sessionPlugin)
     .use(idempotency)
     .use(healthRoutes({ database, lifecycle, version: config.version, detail: { token: config.opsToken, openWithoutToken: !config.isProduction } }))
-    .use(metricsRoutes({ database }))
+    .use(metricsRoutes({ database, jobs: deps.jobs, access: config.metrics }))
+    .use(debugRoutes({ config, database, jobs: deps.jobs, instanceId: deps.bus.label, lifecycle, authPlugin: sessionPlugin }))
     .use(authRoutes(modules))
     .use(usersRoutes(modules))
     .use(postsRoutes(modules))

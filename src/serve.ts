@@ -18,6 +18,7 @@ import { stampClientIp } from './lib/auth';
 import { HttpError, httpErrorResponse } from './lib/errors';
 import type { Logger } from './lib/logger';
 import type { SocketHub } from './modules/realtime/hub';
+import { observeRequest } from './plugins/http-metrics';
 import { securityHeaders, stampSecurityHeaders } from './plugins/security-headers';
 
 /** Request line plus headers we accept; past it, 431 in our format. */
@@ -41,6 +42,8 @@ function refuse(error: HttpError, request: Request, logger: Logger): Response {
   const response = httpErrorResponse(error);
   response.headers.set('x-request-id', requestId);
   logger.info({ requestId, method: request.method, route: null, status: error.status, error: error.code }, 'request');
+  // The app's latency histogram never saw it (src/plugins/http-metrics.ts): counted here, unrouted.
+  observeRequest(request.method, undefined, error.status, 0);
   return response;
 }
 

@@ -18,6 +18,7 @@ export {
   type JobQueueOptions,
   type JobSnapshot,
   type JobState,
+  type QueueDepth,
   type RetryTiming,
   type SendJobOptions,
 } from './queue';

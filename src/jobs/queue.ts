@@ -10,6 +10,7 @@ import { PgBoss, type JobResult, type JobWithMetadata, type SendOptions } from '
 import { z } from 'zod';
 import { type Database, type DatabaseCluster, selectRows, type Transaction } from '../db';
 import { type Logger, serializeError } from '../lib/logger';
+import { jobFailures } from '../lib/metrics';
 import { executeSqlOn } from './adapter';
 
 export type JobContext = {
@@ -133,6 +134,20 @@ export type DeadLetter = {
 };
 
 const JOB_STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const satisfies readonly JobState[];
+
+/** A job type's backlog right now (metrics and /debug). */
+export type QueueDepth = {
+  queue: string;
+  /** Waiting to run: created or awaiting a retry, those scheduled for later included. */
+  queued: number;
+  /** Being worked now. */
+  active: number;
+  /** In its dead-letter queue (`<name>.dead`), logged or not; 0 for a job without dead letters. */
+  deadLetters: number;
+};
+
+const depthRow = z.object({ name: z.string(), queued: z.coerce.number(), active: z.coerce.number(), total: z.coerce.number() });
+
 
 const deadLetterRow = z.object({
   id: z.string(),
@@ -399,6 +414,31 @@ export class JobQueue {
     return jobId;
   }
 
+  /**
+   * Every job type defined here with its backlog, from one statement over pg-boss's live-job index
+   * and its dead-letter queues; none before pg-boss's tables exist.
+   */
+  async queueDepths(db: Database): Promise<QueueDepth[]> {
+    const names = [...this.definitions.keys()];
+    if (names.length === 0 || !(await this.hasJobTable(db))) return [];
+    const dead = this.deadLetterQueues();
+    const list = (queues: string[]) => sql.join(queues.map((queue) => sql`${queue}`), sql`, `);
+    const rows = await selectRows(
+      db,
+      sql`select name, count(*) filter (where state in ('created', 'retry')) as queued, count(*) filter (where state = 'active') as active, count(*) as total
+        from ${this.jobTable()} where (name in (${list(names)}) and state in ('created', 'retry', 'active'))${dead.length > 0 ? sql` or name in (${list(dead)})` : sql``}
+        group by name`,
+      depthRow,
+    );
+    const byName = new Map(rows.map((row) => [row.name, row]));
+    return names.map((name) => ({
+      queue: name,
+      queued: byName.get(name)?.queued ?? 0,
+      active: byName.get(name)?.active ?? 0,
+      deadLetters: byName.get(deadLetterQueueOf(name))?.total ?? 0,
+    }));
+  }
+
   private jobTable() {
     return sql`${sql.identifier(this.schema)}.job`;
   }
@@ -408,12 +448,17 @@ export class JobQueue {
    * Asked first rather than caught: a failed statement would abort the caller's transaction.
    */
   private async selectJobs(db: Database | Transaction, query: SQL): Promise<Array<z.infer<typeof deadLetterRow>>> {
+    if (!(await this.hasJobTable(db))) return [];
+    return selectRows(db, query, deadLetterRow);
+  }
+
+  private async hasJobTable(db: Database | Transaction): Promise<boolean> {
     if (!this.jobTablePresent) {
       const [found] = await selectRows(db, sql`select to_regclass(quote_ident(${this.schema}) || '.job') is not null as present`, z.object({ present: z.boolean() }));
-      if (!found?.present) return [];
+      if (!found?.present) return false;
       this.jobTablePresent = true;
     }
-    return selectRows(db, query, deadLetterRow);
+    return true;
   }
 
   /** Waits until the job completed, failed or was cancelled (for tests and scripts). */
@@ -510,6 +555,7 @@ export class JobQueue {
     if (!parsed.success) {
       // Retrying cannot fix a payload: it fails for good at once (into its dead letters, if any).
       const issues = issuesOf(parsed.error);
+      jobFailures.inc({ queue: definition.name });
       logger.error({ issues }, 'job payload is invalid: failed without retrying');
       return { id: job.id, status: 'deadletter', output: { error: 'INVALID_PAYLOAD', issues } };
     }
@@ -518,6 +564,7 @@ export class JobQueue {
       await handler(parsed.data, context);
       return { id: job.id, status: 'completed' };
     } catch (error) {
+      jobFailures.inc({ queue: definition.name });
       if (job.retryCount >= job.retryLimit) logger.error({ err: error }, 'job failed on its last attempt');
       else logger.warn({ err: error }, 'job failed: it will be retried');
       return { id: job.id, status: 'failed', output: serializeError(error) };

@@ -32,6 +32,8 @@ export const PERMISSIONS = {
   'ledger.adjust': ['admin'],
   /** Dead-lettered jobs and webhook events: read and retry. */
   'operations.dead_letters': ['admin'],
+  /** GET /debug: this instance's version, non-secret configuration, pools, replicas and queues. */
+  'operations.debug': ['admin'],
   /** Disputes with their evidence. */
   'disputes.read': ['admin'],
   /** Rule on a dispute (POST /bounties/:id/resolve): release, refund or split the escrow. */

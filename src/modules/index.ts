@@ -8,6 +8,7 @@ import { authModule } from './auth';
 import { bountiesModule } from './bounties';
 import { connectModule } from './connect';
 import { conversationsModule } from './conversations';
+import { debugModule } from './debug';
 import { healthModule } from './health';
 import { metricsModule } from './metrics';
 import { moderationModule } from './moderation';
@@ -27,6 +28,7 @@ import { webhooksModule } from './webhooks';
 export const MODULES: readonly ModuleInfo[] = [
   healthModule,
   metricsModule,
+  debugModule,
   authModule,
   usersModule,
   postsModule,

@@ -76,19 +76,11 @@ const HEADERS = {
     description: 'The request Origin, echoed when it is one of the configured CORS origins (absent otherwise).',
     schema: { type: 'string', maxLength: 2048 },
   },
-  // src/lib/rate-limits.ts: the policies; the syntax of draft-ietf-httpapi-ratelimit-headers-11.
   RateLimit: {
     description:
-      'What is left of each rate-limit policy this request counted against: `"<policy>";r=<requests left>;t=<seconds until the ' +
-      'window resets>`, comma-separated (e.g. `"ip";r=1187;t=42, "money-ip";r=29;t=42`). On a 429, the refusing policy has r=0 ' +
-      'and t equal to Retry-After. Better-Auth\'s endpoints send it only on their 429.',
-    schema: { type: 'string', maxLength: 500, pattern: '^"[\\w-]+";r=\\d+;t=\\d+(, "[\\w-]+";r=\\d+;t=\\d+)*$' },
-  },
-  'RateLimit-Policy': {
-    description:
-      'The rate-limit policies this request counted against: `"<policy>";q=<requests>;w=<window seconds>`, comma-separated, in ' +
-      'the order of RateLimit (e.g. `"ip";q=1200;w=60`). The README lists every policy.',
-    schema: { type: 'string', maxLength: 500, pattern: '^"[\\w-]+";q=\\d+;w=\\d+(, "[\\w-]+";q=\\d+;w=\\d+)*$' },
+      'IETF draft RateLimit header: `limit=<n>, remaining=<n>, reset=<seconds>`. Sent when a rate-limited endpoint ' +
+      '(sign-in, sign-up, Better-Auth) refuses a request; other endpoints are not rate limited by this service.',
+    schema: { type: 'string', maxLength: 100 },
   },
   'Retry-After': {
     description: 'Seconds to wait before retrying.',
@@ -188,6 +180,11 @@ export const openapiPlugin = (options: OpenapiPluginOptions) => {
             'The same session cookie, for the staff console under /admin: each operation lists the roles that may call it ' +
             '(src/lib/permissions.ts). Staff actions (anything but a read) also need a sign-in within the last day ' +
             '(403 SESSION_NOT_FRESH: sign in again).',
+        },
+        metricsToken: {
+          type: 'http' as const,
+          scheme: 'bearer',
+          description: "GET /metrics: the operators' METRICS_TOKEN (required in production), for Prometheus's `authorization` setting.",
         },
       },
     },

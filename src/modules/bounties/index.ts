@@ -16,6 +16,7 @@ import type { Stripe } from '../../lib/stripe';
 import { clampLimit, cursorFromQuery, cursorQuery, limitQuery } from '../../lib/validation';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
+import type { HttpCachePlugin } from '../../plugins/http-cache';
 import type { IdempotencyPlugin } from '../../plugins/idempotency';
 import { LEDGER_ERRORS } from '../ledger';
 import type { ModuleInfo } from '../module';
@@ -85,6 +86,7 @@ export type BountiesDeps = {
   databasePlugin: DatabasePlugin;
   authPlugin: AuthPlugin;
   idempotencyPlugin: IdempotencyPlugin;
+  httpCachePlugin: HttpCachePlugin;
   stripe: Stripe;
   liveMode: boolean;
   maxAmount: number;
@@ -128,6 +130,7 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
       .use(deps.databasePlugin)
       .use(deps.authPlugin)
       .use(deps.idempotencyPlugin)
+      .use(deps.httpCachePlugin)
       .get(
         '',
         async ({ query, db, viewer }) => {
@@ -136,6 +139,8 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
         },
         {
           optionalAuth: true,
+          // Blocks hide bounties from a signed-in viewer; staff see what others do not.
+          httpCache: 'per-viewer',
           query: browseQuerySchema,
           response: { 200: pageSchema(bountySummarySchema), ...commonErrors },
           detail: {
@@ -194,6 +199,8 @@ export const bountiesRoutes = (deps: BountiesDeps) => {
         async ({ params, viewer, db }) => ok(await bountyView(db, viewer, await visible(db, viewer, params.id))),
         {
           optionalAuth: true,
+          // Drafts are visible to their poster, and `allowedTransitions` is the viewer's.
+          httpCache: 'per-viewer',
           params: bountyIdParams,
           response: { 200: successSchema(bountySchema), ...commonErrors },
           detail: {

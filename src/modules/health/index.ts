@@ -1,17 +1,18 @@
 /** Probes for the load balancer: /health (liveness, 503 while draining) and /health/db. */
 import { Elysia } from 'elysia';
 import type { DatabaseCluster } from '../../db';
+import { presentsToken, type TokenAccess } from '../../lib/bearer';
 import { errorSchema } from '../../lib/http';
 import type { ModuleInfo } from '../module';
 import { databaseHealthSchema, databaseHealthSummarySchema, livenessSchema } from './schemas';
-import { type DetailAccess, databaseHealth, type Lifecycle, liveness, seesHealthDetail, summarizeHealth } from './service';
+import { databaseHealth, type Lifecycle, liveness, summarizeHealth } from './service';
 
 export const healthModule: ModuleInfo = {
   tag: { name: 'health', description: 'Probes for load balancers' },
   errors: {},
 };
 
-export const healthRoutes = (deps: { database: DatabaseCluster; lifecycle: Lifecycle; version: string; detail: DetailAccess }) =>
+export const healthRoutes = (deps: { database: DatabaseCluster; lifecycle: Lifecycle; version: string; detail: TokenAccess }) =>
   new Elysia({ prefix: '/health', tags: [healthModule.tag.name] })
     .get(
       '',
@@ -30,7 +31,7 @@ export const healthRoutes = (deps: { database: DatabaseCluster; lifecycle: Lifec
       async ({ set, request }) => {
         const health = await databaseHealth(deps.database);
         if (!health.primary.ok) set.status = 503;
-        return seesHealthDetail(deps.detail, request.headers.get('authorization')) ? health : summarizeHealth(health);
+        return presentsToken(deps.detail, request.headers.get('authorization')) ? health : summarizeHealth(health);
       },
       {
         response: {

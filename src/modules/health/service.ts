@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DatabaseCluster } from '../../db';
 import type { DatabaseHealthSummary } from './schemas';
 
@@ -31,18 +30,6 @@ export async function databaseHealth(database: DatabaseCluster) {
 }
 
 export type DatabaseHealthDetail = Awaited<ReturnType<typeof databaseHealth>>;
-
-/** Who sees the operators' detail: holders of the token; everyone outside production without one. */
-export type DetailAccess = { token: string | undefined; openWithoutToken: boolean };
-
-const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
-
-export function seesHealthDetail(access: DetailAccess, authorization: string | null): boolean {
-  if (access.token === undefined) return access.openWithoutToken;
-  const presented = authorization?.startsWith('Bearer ') ? authorization.slice(7) : null;
-  // Digests first: equal lengths for timingSafeEqual, and no length leak.
-  return presented !== null && timingSafeEqual(digest(presented), digest(access.token));
-}
 
 /** What an anonymous caller (a load balancer) needs: the verdict and each node's ok, no names or lag. */
 export const summarizeHealth = (health: DatabaseHealthDetail): DatabaseHealthSummary => ({

@@ -1,57 +1,145 @@
+/**
+ * What an operator reads about this app's database cluster and job queue, gathered when asked
+ * (a scrape, GET /debug): pool permits, replica states and lag, routed reads, queue backlogs and
+ * the last ledger check. Rendered for Prometheus into a registry of its own per scrape, merged
+ * with the process's (src/lib/metrics.ts): tests run several apps in one process, each with its
+ * own cluster, and a metric registered per app on the shared registry would collide.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { DatabaseCluster } from '../../db';
+import type { JobQueue, QueueDepth } from '../../jobs';
+import { metricsRegistry } from '../../lib/metrics';
 import { latestLedgerCheck } from '../ledger';
 
-const STATES = ['healthy', 'lagging', 'down', 'promoted'] as const;
+export const REPLICA_STATES = ['healthy', 'lagging', 'down', 'promoted'] as const;
 
-const label = (value: string) => value.replace(/["\\\n]/g, '_');
+export type PoolState = { pool: string; size: number; inUse: number; waiting: number };
+export type ReplicaState = {
+  replica: string;
+  state: (typeof REPLICA_STATES)[number];
+  /** Null until a probe measured it (a replica down since start). */
+  lagBytes: number | null;
+  lagSeconds: number | null;
+  readsServed: number;
+};
 
-export function renderMetrics(database: DatabaseCluster): string {
-  const router = database.router;
-  const lines = [
-    '# HELP db_reads_total Routed reads by target and reason; target "none" counts reads refused past the fallback cap.',
-    '# TYPE db_reads_total counter',
-  ];
-  for (const [target, byReason] of router.readCounts) {
-    for (const [reason, count] of byReason) lines.push(`db_reads_total{target="${label(target)}",reason="${label(reason)}"} ${count}`);
-  }
-  lines.push('# HELP db_read_failures_total Routed reads that failed on a target (a failure on a replica is retried once elsewhere).', '# TYPE db_read_failures_total counter');
-  for (const [target, count] of router.readFailures) lines.push(`db_read_failures_total{target="${label(target)}"} ${count}`);
-  lines.push('# HELP db_replica_state 1 for the state each replica is in.', '# TYPE db_replica_state gauge');
-  for (const node of database.replicas) {
-    for (const state of STATES) lines.push(`db_replica_state{replica="${label(node.name)}",state="${state}"} ${node.state === state ? 1 : 0}`);
-  }
-  lines.push('# HELP db_replica_lag_bytes Replay lag in bytes behind the primary.', '# TYPE db_replica_lag_bytes gauge');
-  for (const node of database.replicas) lines.push(`db_replica_lag_bytes{replica="${label(node.name)}"} ${node.lagBytes ?? 0}`);
-  lines.push('# HELP db_replica_lag_ms Replay lag in milliseconds (how long ago the primary had WAL the replica lacks).', '# TYPE db_replica_lag_ms gauge');
-  for (const node of database.replicas) lines.push(`db_replica_lag_ms{replica="${label(node.name)}"} ${node.lagMs ?? 0}`);
-  lines.push('# HELP db_replica_reads_served_total Reads each replica served.', '# TYPE db_replica_reads_served_total counter');
-  for (const node of database.replicas) lines.push(`db_replica_reads_served_total{replica="${label(node.name)}"} ${node.readsServed}`);
-  lines.push('# HELP db_read_fallback_inflight Reads running on the primary because no replica qualified.', '# TYPE db_read_fallback_inflight gauge');
-  lines.push(`db_read_fallback_inflight ${router.fallbackInflight}`);
-  return `${lines.join('\n')}\n`;
-}
+export type LedgerCheckResult = { balanceMismatches: number; unbalancedTransactions: number; checkedAt: Date };
+
+export type OperationsSnapshot = {
+  pools: PoolState[];
+  replicas: ReplicaState[];
+  /** Routed reads by target and reason; target "none" counts reads refused past the fallback cap. */
+  reads: Array<{ target: string; reason: string; count: number }>;
+  readFailures: Array<{ target: string; count: number }>;
+  fallbackInflight: number;
+  /** Null when the primary did not answer in time (or pg-boss's tables do not exist yet: empty). */
+  queues: QueueDepth[] | null;
+  /** Null before the first check, or when the primary did not answer in time. */
+  ledgerCheck: LedgerCheckResult | null;
+};
 
 /**
- * The last periodic ledger check (any process may have run it: the job runs once per cluster),
- * read from the primary. Absent before the first check; an unreachable primary leaves them out
- * rather than failing the scrape (the replica metrics above still tell that story).
+ * How long a scrape waits for the primary (queue depths, the ledger check): a scrape must answer
+ * even while the primary hangs, and the in-memory state above still tells that story.
  */
-const LEDGER_METRICS_WAIT_MS = 1_000;
+const PRIMARY_WAIT_MS = 1_000;
 
-export async function renderLedgerMetrics(database: DatabaseCluster): Promise<string> {
-  // Bounded: a scrape must answer even while the primary hangs.
-  const check = await Promise.race([latestLedgerCheck(database.primary), Bun.sleep(LEDGER_METRICS_WAIT_MS).then(() => null)]).catch(() => null);
-  if (!check) return '';
-  return [
-    '# HELP ledger_check_balance_mismatches Accounts whose cached balance differed from the sum of their entries at the last ledger check (must be 0).',
-    '# TYPE ledger_check_balance_mismatches gauge',
-    `ledger_check_balance_mismatches ${check.balanceMismatches}`,
-    '# HELP ledger_check_unbalanced_transactions Ledger transactions whose entries did not sum to zero at the last check (must be 0).',
-    '# TYPE ledger_check_unbalanced_transactions gauge',
-    `ledger_check_unbalanced_transactions ${check.unbalancedTransactions}`,
-    '# HELP ledger_check_last_run_timestamp_seconds When the last ledger check ran.',
-    '# TYPE ledger_check_last_run_timestamp_seconds gauge',
-    `ledger_check_last_run_timestamp_seconds ${Math.floor(check.checkedAt.getTime() / 1000)}`,
-    '',
-  ].join('\n');
+/** `work`'s value, or null when it failed or took longer than `ms`. */
+async function withinMs<T>(work: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([work.catch(() => null), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
+
+export async function operationsSnapshot(database: DatabaseCluster, jobs: JobQueue): Promise<OperationsSnapshot> {
+  const router = database.router;
+  // The job queue and the ledger check live on the primary (the check runs once per cluster,
+  // in whichever process took the job): read there, in parallel, each bounded.
+  const [queues, ledgerCheck] = await Promise.all([
+    withinMs(jobs.queueDepths(database.primary), PRIMARY_WAIT_MS),
+    withinMs(latestLedgerCheck(database.primary), PRIMARY_WAIT_MS),
+  ]);
+  return {
+    pools: Object.entries(database.poolUsage()).map(([pool, usage]) => ({ pool, size: usage.permits, inUse: usage.inUse, waiting: usage.waiting })),
+    replicas: database.replicas.map((node) => ({
+      replica: node.name,
+      state: node.state,
+      lagBytes: node.lagBytes,
+      lagSeconds: node.lagMs === null ? null : node.lagMs / 1000,
+      readsServed: node.readsServed,
+    })),
+    reads: [...router.readCounts].flatMap(([target, byReason]) => [...byReason].map(([reason, count]) => ({ target, reason, count }))),
+    readFailures: [...router.readFailures].map(([target, count]) => ({ target, count })),
+    fallbackInflight: router.fallbackInflight,
+    queues,
+    ledgerCheck: ledgerCheck
+      ? { balanceMismatches: ledgerCheck.balanceMismatches, unbalancedTransactions: ledgerCheck.unbalancedTransactions, checkedAt: ledgerCheck.checkedAt }
+      : null,
+  };
+}
+
+/** The snapshot as metrics in a registry of their own (names: docs/operations.md's alert rules). */
+function snapshotRegistry(snapshot: OperationsSnapshot): Registry {
+  const registers = [new Registry()];
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Counter<L>({ name, help, labelNames, registers });
+
+  const poolSize = gauge('db_pool_size', 'Connections a pool may open (its permits).', ['pool']);
+  const poolInUse = gauge('db_pool_in_use', 'Permits held by running database work.', ['pool']);
+  const poolWaiting = gauge('db_pool_waiting', 'Callers waiting for a permit (refused with 503 past DB_POOL_ACQUIRE_TIMEOUT_MS).', ['pool']);
+  for (const { pool, size, inUse, waiting } of snapshot.pools) {
+    poolSize.set({ pool }, size);
+    poolInUse.set({ pool }, inUse);
+    poolWaiting.set({ pool }, waiting);
+  }
+
+  const state = gauge('db_replica_state', '1 for the state each replica is in.', ['replica', 'state']);
+  const lagSeconds = gauge('db_replica_lag_seconds', 'Replay lag: how long ago the primary had WAL the replica lacks (absent until measured).', ['replica']);
+  const lagBytes = gauge('db_replica_lag_bytes', 'Replay lag in bytes behind the primary (absent until measured).', ['replica']);
+  const served = counter('db_replica_reads_served_total', 'Reads each replica served.', ['replica']);
+  for (const replica of snapshot.replicas) {
+    for (const name of REPLICA_STATES) state.set({ replica: replica.replica, state: name }, replica.state === name ? 1 : 0);
+    if (replica.lagSeconds !== null) lagSeconds.set({ replica: replica.replica }, replica.lagSeconds);
+    if (replica.lagBytes !== null) lagBytes.set({ replica: replica.replica }, replica.lagBytes);
+    served.inc({ replica: replica.replica }, replica.readsServed);
+  }
+
+  const reads = counter('db_reads_total', 'Routed reads by target and reason; target "none" counts reads refused past the fallback cap.', ['target', 'reason']);
+  for (const { target, reason, count } of snapshot.reads) reads.inc({ target, reason }, count);
+  const failures = counter('db_read_failures_total', 'Routed reads that failed on a target (a failure on a replica is retried once elsewhere).', ['target']);
+  for (const { target, count } of snapshot.readFailures) failures.inc({ target }, count);
+  gauge('db_read_fallback_inflight', 'Reads running on the primary because no replica qualified.').set(snapshot.fallbackInflight);
+
+  if (snapshot.queues) {
+    const queued = gauge('jobs_queued', 'Jobs waiting to run (created or awaiting a retry, scheduled ones included).', ['queue']);
+    const active = gauge('jobs_active', 'Jobs being worked now.', ['queue']);
+    const dead = gauge('jobs_dead_letters', 'Jobs that failed for good and wait in their dead-letter queue (GET /admin/dead-letters).', ['queue']);
+    for (const depth of snapshot.queues) {
+      queued.set({ queue: depth.queue }, depth.queued);
+      active.set({ queue: depth.queue }, depth.active);
+      dead.set({ queue: depth.queue }, depth.deadLetters);
+    }
+  }
+
+  if (snapshot.ledgerCheck) {
+    const check = snapshot.ledgerCheck;
+    gauge('ledger_check_balance_mismatches', 'Accounts whose cached balance differed from the sum of their entries at the last ledger check (must be 0).').set(check.balanceMismatches);
+    gauge('ledger_check_unbalanced_transactions', 'Ledger transactions whose entries did not sum to zero at the last check (must be 0).').set(check.unbalancedTransactions);
+    gauge('ledger_check_last_run_timestamp_seconds', 'When the last ledger check ran.').set(Math.floor(check.checkedAt.getTime() / 1000));
+  }
+  return registers[0] as Registry;
+}
+
+/** The Prometheus text exposition: the process's metrics and this app's snapshot. */
+export async function renderMetrics(database: DatabaseCluster, jobs: JobQueue): Promise<string> {
+  const scraped = snapshotRegistry(await operationsSnapshot(database, jobs));
+  return Registry.merge([metricsRegistry, scraped]).metrics();
+}
+
+export const METRICS_CONTENT_TYPE = metricsRegistry.contentType;

@@ -10,6 +10,7 @@ import { clampLimit, cursorFromQuery } from '../../lib/validation';
 import type { ModuleInfo } from '../module';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
+import type { HttpCachePlugin } from '../../plugins/http-cache';
 import type { IdempotencyPlugin } from '../../plugins/idempotency';
 import { PROFILES_ERRORS } from './errors';
 import { createReview, listBountyReviews, listUserReviews } from './reviews';
@@ -34,6 +35,7 @@ export type ProfilesDeps = {
   databasePlugin: DatabasePlugin;
   authPlugin: AuthPlugin;
   idempotencyPlugin: IdempotencyPlugin;
+  httpCachePlugin: HttpCachePlugin;
   /** The clock reviews and their visibility are judged by (tests move it). */
   now: () => Date;
   reviewWindowDays: number;
@@ -44,6 +46,7 @@ export const profilesRoutes = (deps: ProfilesDeps) =>
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
     .use(deps.idempotencyPlugin)
+    .use(deps.httpCachePlugin)
     .get('/profiles/me', async ({ user, db }) => ok(await findOwnProfile(db, user)), {
       auth: true,
       response: { 200: successSchema(profileSchema), ...authErrors, ...commonErrors },
@@ -69,6 +72,8 @@ export const profilesRoutes = (deps: ProfilesDeps) =>
       },
       {
         optionalAuth: true,
+        // The same body for every viewer (the session is not read for it).
+        httpCache: 'public',
         params: userParams,
         response: { 200: successSchema(publicProfileSchema), ...commonErrors },
         detail: {

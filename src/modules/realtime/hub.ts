@@ -38,6 +38,7 @@ import { z } from 'zod';
 import type { SocketSettings } from '../../config/env';
 import { type Database, type DatabaseCluster, sessions, users } from '../../db';
 import type { Logger } from '../../lib/logger';
+import { webSocketConnections, webSocketMessages } from '../../lib/metrics';
 import type { BusSubscriber, EventBus } from './bus';
 import { CHANNELS } from './channels';
 import { CLOSE, clientFrame, type ServerFrame, type SocketErrorCode, TYPING_INTERVAL_MS } from './protocol';
@@ -273,6 +274,7 @@ export class SocketHub {
     };
     this.clients.set(socket, client);
     this.counters.open += 1;
+    webSocketConnections.inc();
     this.counters.opened += 1;
     const pump = this.pumpOf(identity.userId);
     // Upgrades that passed canOpen together, before any of them opened, are closed here.
@@ -294,6 +296,7 @@ export class SocketHub {
     if (!client) return;
     this.clients.delete(socket);
     this.counters.open -= 1;
+    webSocketConnections.dec();
     client.closed = true;
     client.drained?.();
     const pump = this.pumps.get(client.userId);
@@ -320,6 +323,7 @@ export class SocketHub {
   async receive(socket: HubSocket, message: unknown): Promise<void> {
     const client = this.clients.get(socket);
     if (!client || client.closed) return;
+    webSocketMessages.inc({ direction: 'in' });
     if (!this.takeToken(client)) {
       this.closeClient(client, CLOSE.policy, `rate limit: at most ${this.deps.settings.messagesPer10s} frames per 10 s`);
       return;
@@ -532,6 +536,7 @@ export class SocketHub {
     if (client.closed) return false;
     const status = client.socket.send(frame);
     this.counters.framesSent += 1;
+    webSocketMessages.inc({ direction: 'out' });
     if (status === 0 || !this.withinBound(client)) {
       this.closeClient(client, CLOSE.slowConsumer, 'too slow: the send buffer is full');
       return false;
@@ -572,6 +577,10 @@ export class SocketHub {
     // limit on this publish and be dropped without a close frame.
     if (pump) for (const client of pump.clients) if (client.live && !client.closed) this.withinBound(client);
     this.counters.framesPublished += 1;
+    // One frame per live socket of the user here (Bun's topic reaches only this process's).
+    let live = 0;
+    if (pump) for (const client of pump.clients) if (client.live && !client.closed) live += 1;
+    webSocketMessages.inc({ direction: 'out' }, live);
     for (const publisher of this.publishers) publisher.publish(topicOf(userId), frame);
     if (pump) for (const client of pump.clients) if (client.live && !client.closed) this.withinBound(client);
   }
@@ -580,6 +589,7 @@ export class SocketHub {
     if (client.closed) return;
     const status = client.socket.send(JSON.stringify(frame));
     this.counters.framesSent += 1;
+    webSocketMessages.inc({ direction: 'out' });
     // 0: dropped (Bun's own, higher, limit); past our bound: closed with a frame the client can read.
     if (status === 0) this.closeClient(client, CLOSE.slowConsumer, 'too slow: the send buffer is full');
     else this.withinBound(client);

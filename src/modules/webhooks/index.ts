@@ -9,6 +9,7 @@ import { readBodyCapped } from '../../lib/body';
 import { HttpError, httpErrorResponse } from '../../lib/errors';
 import { errorSchema, ok, successSchema } from '../../lib/http';
 import type { Logger } from '../../lib/logger';
+import { stripeWebhookEvents } from '../../lib/metrics';
 import type { Stripe } from '../../lib/stripe';
 import type { DatabasePlugin } from '../../plugins/database';
 import type { ModuleInfo } from '../module';
@@ -56,8 +57,11 @@ export const stripeWebhookRoutes = (deps: WebhookRouteDeps) =>
           nowMs: (deps.now ?? Date.now)(),
         });
         const outcome = await receiveEvent((work) => db.transaction(work), deps.enqueueReconcile, event, deps.liveMode, deps.fundBounty);
+        stripeWebhookEvents.inc({ outcome });
         return Response.json(ok({ received: true as const, outcome }));
       } catch (error) {
+        // Refused (a bad signature, a stale timestamp, too large) or failed (Stripe sends it again).
+        stripeWebhookEvents.inc({ outcome: error instanceof HttpError && error.status < 500 ? 'rejected' : 'failed' });
         if (error instanceof HttpError) return httpErrorResponse(error);
         // A 500 makes Stripe send the event again later: nothing of it was kept.
         deps.logger.error({ err: error }, 'stripe webhook failed');
