@@ -43,11 +43,14 @@ import { authPlugin } from './plugins/auth';
 import { corsPlugin } from './plugins/cors';
 import { databasePlugin } from './plugins/database';
 import { idempotencyPlugin } from './plugins/idempotency';
+import { httpCachePlugin } from './plugins/http-cache';
 import { errorHandler } from './plugins/error-handler';
 import { MODULES } from './modules';
 import { openapiPlugin } from './plugins/openapi';
 import { requestContext } from './plugins/request-context';
 import { httpMetrics } from './plugins/http-metrics';
+import { rateLimiting } from './plugins/rate-limit';
+import { RateLimitStore } from './lib/rate-limit-store';
 
 /** What the sessions channel carries (drizzle/0008): an ended session, or a banned user. */
 const sessionAnnouncement = z.object({ sessionId: z.string().optional(), userId: z.string() });
@@ -106,12 +109,19 @@ export function createApp(deps: AppDeps) {
     },
     onListen: () => revocations.missedAnnouncements(),
   });
-  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations);
+  // Per IP, per route and per user (src/lib/rate-limits.ts), counted on the primary so they hold across instances.
+  const rateLimits = rateLimiting({
+    enabled: config.rateLimits.enabled,
+    store: new RateLimitStore({ db: database.primary, run: (work) => database.runWrite(work), logger }),
+  });
+  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations, rateLimits.countUser);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
   const authCallBoundMs = 2 * database.operationBoundMs;
   // Keys kept 24 h; a request still running after 2 min is taken to have died with its process.
   const idempotency = idempotencyPlugin({ ttlHours: 24, lockTimeoutMs: 120_000, logger });
-  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin, idempotencyPlugin: idempotency, authCallBoundMs, risk: config.risk };
+  // no-store on every response; ETag, max-age and 304 on the public reads that opt in.
+  const httpCache = httpCachePlugin();
+  const modules = { auth, baseUrl: config.auth.baseUrl, databasePlugin: dbPlugin, authPlugin: sessionPlugin, idempotencyPlugin: idempotency, httpCachePlugin: httpCache, authCallBoundMs, risk: config.risk };
   const stripe = deps.stripe ?? createStripeClient(config.stripe);
   const money = {
     ...modules,
@@ -167,6 +177,7 @@ export function createApp(deps: AppDeps) {
         unparsedRoutes,
       }),
     )
+    .use(rateLimits.plugin)
     .use(
       openapiPlugin({
         modules: MODULES,
@@ -179,6 +190,7 @@ export function createApp(deps: AppDeps) {
     .use(dbPlugin)
     .use(sessionPlugin)
     .use(idempotency)
+    .use(httpCache)
     .use(healthRoutes({ database, lifecycle, version: config.version, detail: { token: config.opsToken, openWithoutToken: !config.isProduction } }))
     .use(metricsRoutes({ database, jobs: deps.jobs, access: config.metrics }))
     .use(debugRoutes({ config, database, jobs: deps.jobs, instanceId: deps.bus.label, lifecycle, authPlugin: sessionPlugin }))

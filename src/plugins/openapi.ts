@@ -76,15 +76,38 @@ const HEADERS = {
     description: 'The request Origin, echoed when it is one of the configured CORS origins (absent otherwise).',
     schema: { type: 'string', maxLength: 2048 },
   },
+  // src/lib/rate-limits.ts: the policies; the syntax of draft-ietf-httpapi-ratelimit-headers-11.
   RateLimit: {
     description:
-      'IETF draft RateLimit header: `limit=<n>, remaining=<n>, reset=<seconds>`. Sent when a rate-limited endpoint ' +
-      '(sign-in, sign-up, Better-Auth) refuses a request; other endpoints are not rate limited by this service.',
-    schema: { type: 'string', maxLength: 100 },
+      'What is left of each rate-limit policy this request counted against: `"<policy>";r=<requests left>;t=<seconds until the ' +
+      'window resets>`, comma-separated (e.g. `"ip";r=1187;t=42, "money-ip";r=29;t=42`). On a 429, the refusing policy has r=0 ' +
+      'and t equal to Retry-After. Better-Auth\'s endpoints send it only on their 429.',
+    schema: { type: 'string', maxLength: 500, pattern: '^"[\\w-]+";r=\\d+;t=\\d+(, "[\\w-]+";r=\\d+;t=\\d+)*$' },
+  },
+  'RateLimit-Policy': {
+    description:
+      'The rate-limit policies this request counted against: `"<policy>";q=<requests>;w=<window seconds>`, comma-separated, in ' +
+      'the order of RateLimit (e.g. `"ip";q=1200;w=60`). The README lists every policy.',
+    schema: { type: 'string', maxLength: 500, pattern: '^"[\\w-]+";q=\\d+;w=\\d+(, "[\\w-]+";q=\\d+;w=\\d+)*$' },
   },
   'Retry-After': {
     description: 'Seconds to wait before retrying.',
     schema: { type: 'integer', format: 'int32', minimum: 0, maximum: 86_400 },
+  },
+  // src/plugins/http-cache.ts: no-store unless the operation takes If-None-Match.
+  'Cache-Control': {
+    description:
+      '`no-store`, except on a 200 or 304 of an operation that takes If-None-Match: `public, max-age=30` when anonymous, ' +
+      '`no-cache` (revalidate each time) when signed in, and `private` when the session shapes the body.',
+    schema: { type: 'string', maxLength: 100, pattern: '^[\\w=, -]+$' },
+  },
+  ETag: {
+    description: 'A strong entity tag over the body. Send it back as If-None-Match: 304 with no body while it is unchanged.',
+    schema: { type: 'string', maxLength: 100, pattern: '^"[\\w-]+"$' },
+  },
+  Vary: {
+    description: 'The request headers the answer depends on (`Origin, Cookie`): a cache keeps their answers apart.',
+    schema: { type: 'string', maxLength: 100, pattern: '^[\\w, -]+$' },
   },
 };
 const headerRef = (name: keyof typeof HEADERS) => ({ $ref: `#/components/headers/${name}` });
@@ -120,6 +143,8 @@ function finishOperations(paths: Record<string, OpenApiObject>): void {
         for (const type of Object.keys(content)) if (type !== 'application/json') delete content[type];
       }
       if (!isObject(operation.responses)) continue;
+      const conditional = takesIfNoneMatch(operation);
+      if (conditional) operation.responses['304'] ??= { description: 'Not Modified: your copy (If-None-Match) is current; no body.' };
       for (const [status, response] of Object.entries(operation.responses)) {
         if (!isObject(response)) continue;
         const json = isObject(response.content) ? response.content['application/json'] : undefined;
@@ -128,9 +153,37 @@ function finishOperations(paths: Record<string, OpenApiObject>): void {
         headers['Access-Control-Allow-Origin'] ??= headerRef('Access-Control-Allow-Origin');
         if (status.startsWith('2') || status.startsWith('4')) headers.RateLimit ??= headerRef('RateLimit');
         if (status === '429' || status === '503') headers['Retry-After'] ??= headerRef('Retry-After');
+        headers['Cache-Control'] ??= headerRef('Cache-Control');
+        if (conditional && (status === '200' || status === '304')) {
+          headers.ETag ??= headerRef('ETag');
+          headers.Vary ??= headerRef('Vary');
+        }
         response.headers = headers;
       }
     }
+  }
+}
+
+/** The http-cache option's header parameter (its operations may answer 304). */
+const takesIfNoneMatch = (operation: OpenApiObject): boolean =>
+  Array.isArray(operation.parameters) && operation.parameters.some((parameter) => isObject(parameter) && parameter.in === 'header' && parameter.name === 'If-None-Match');
+
+/**
+ * The generator replaces a route's `detail.parameters` with its path and query parameters: the
+ * header parameters macros declare (If-None-Match, Idempotency-Key) are put back from the routes.
+ */
+function attachHeaderParameters(app: Elysia, paths: Record<string, OpenApiObject>): void {
+  for (const route of app['getGlobalRoutes']()) {
+    const declared: unknown = route.hooks?.detail?.parameters;
+    if (!Array.isArray(declared)) continue;
+    const operation = paths[route.path.replace(/:([^/]+)/g, '{$1}')]?.[route.method.toLowerCase()];
+    if (!isObject(operation)) continue;
+    const parameters: unknown[] = Array.isArray(operation.parameters) ? operation.parameters : [];
+    const present = new Set(parameters.filter(isObject).map((parameter) => `${String(parameter.in)} ${String(parameter.name)}`));
+    for (const parameter of declared) {
+      if (isObject(parameter) && !present.has(`${String(parameter.in)} ${String(parameter.name)}`)) parameters.push(parameter);
+    }
+    operation.parameters = parameters;
   }
 }
 
@@ -204,6 +257,7 @@ export const openapiPlugin = (options: OpenapiPluginOptions) => {
     const paths: Record<string, OpenApiObject> = {};
     for (const [path, item] of Object.entries(generated.paths)) if (isObject(item)) paths[path] = item;
     attachRequestBodies(plugin, paths);
+    attachHeaderParameters(plugin, paths);
     Object.assign(paths, extra.paths);
     finishOperations(paths);
     return {
