@@ -11,6 +11,7 @@ import { notFound } from './lib/errors';
 import type { JobQueue } from './jobs';
 import { createStripeClient, type Stripe } from './lib/stripe';
 import { adminRoutes } from './modules/admin';
+import { analyticsRoutes } from './modules/analytics';
 import { authRoutes, betterAuthHandler } from './modules/auth';
 import { bountiesRoutes } from './modules/bounties';
 import { bountyFunder } from './modules/bounties/funding';
@@ -209,6 +210,7 @@ export function createApp(deps: AppDeps) {
     .use(connectRoutes({ ...money, returnUrl: config.connect.returnUrl, refreshUrl: config.connect.refreshUrl }))
     .use(moderationRoutes(staff))
     .use(riskRoutes(staff))
+    .use(analyticsRoutes({ ...modules, settings: config.analytics, now: clock }))
     .use(adminRoutes(staff))
     .all('*', () => {
       throw notFound('No route matches this path');

@@ -7,7 +7,8 @@
  */
 import { z } from 'zod';
 import type { Stripe } from './lib/stripe';
-import type { ConversationSettings, MarketplaceSettings, NotificationSettings, RiskSettings } from './config/env';
+import type { AppConfig, ConversationSettings, MarketplaceSettings, NotificationSettings, RiskSettings } from './config/env';
+import { analyticsConsumers, analyticsJobs } from './modules/analytics/jobs';
 import { bountyFunder } from './modules/bounties/funding';
 import { timersJob } from './modules/bounties/timers';
 import { ledgerCheckJob } from './modules/ledger/jobs';
@@ -28,6 +29,8 @@ export type JobDeps = {
   conversations: ConversationSettings;
   /** Risk rules' thresholds (the score job reads them). */
   risk: RiskSettings;
+  /** Whether analytics records (the outbox's dispatch hands it events) and where it forwards them. */
+  analytics: AppConfig['analytics'];
   /** The clock timers and sweeps judge by; tests move it. */
   now?: () => Date;
   /** Tests shorten the payout and reconcile retries; production keeps the modules' defaults. */
@@ -60,8 +63,15 @@ export const jobDefinitions = (deps: JobDeps): readonly AnyJobDefinition[] => {
     reconcileJob({ ...deps, fundBounty }),
     depositSweepJob({ ...deps, fundBounty, now }),
     timersJob({ settings: deps.marketplace, now }),
-    ...notificationJobs({ settings: deps.notifications, conversations: deps.conversations, now, ...(deps.retry ? { retry: deps.retry } : {}) }),
+    ...notificationJobs({
+      settings: deps.notifications,
+      conversations: deps.conversations,
+      now,
+      consumers: analyticsConsumers(deps.analytics),
+      ...(deps.retry ? { retry: deps.retry } : {}),
+    }),
     ...realtimeJobs({ now }),
     ...riskJobs({ risk: deps.risk, now }),
+    ...analyticsJobs({ settings: deps.analytics, now }),
   ];
 };

@@ -33,7 +33,7 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
 
   const stripe = createStripeClient(config.stripe);
   const jobs = JobQueue.create({ database, logger, schema: config.jobsSchema, instanceName: 'bountyexpo-api' });
-  for (const definition of jobDefinitions({ stripe, marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk })) jobs.define(definition);
+  for (const definition of jobDefinitions({ stripe, marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk, analytics: config.analytics })) jobs.define(definition);
   // Routes may enqueue from the first request, so the queue (its schema, its queues) is started
   // before listening. A primary that is down now must not keep the replicas' reads offline: past
   // JOB_START_WAIT_MS the server listens anyway and the queue keeps trying in the background.

@@ -40,7 +40,7 @@ const database = await initDatabase(config.database, logger).catch((error: unkno
   process.exit(1);
 });
 const jobs = JobQueue.create({ database, logger, schema: config.jobsSchema, instanceName: 'bountyexpo-worker' });
-const definitions = jobDefinitions({ stripe: createStripeClient(config.stripe), marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk });
+const definitions = jobDefinitions({ stripe: createStripeClient(config.stripe), marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk, analytics: config.analytics });
 for (const definition of definitions) jobs.define(definition);
 
 let shuttingDown = false;

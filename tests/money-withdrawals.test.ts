@@ -41,7 +41,7 @@ async function settledWithdrawal(t: TestApp, account: TestAccount, id: string, t
 /** A worker for an app started with `work: false`: the app's queue, worked from here. */
 async function startWorker(t: TestApp): Promise<JobQueue> {
   const worker = JobQueue.create({ database: t.database, logger: createLogger({ level: 'silent' }), schema: t.jobsSchema, pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 });
-  for (const definition of jobDefinitions({ stripe: t.stripe, marketplace: t.config.marketplace, notifications: t.config.notifications, conversations: t.config.conversations, risk: t.config.risk, retry: TEST_JOB_TIMING })) worker.define(definition);
+  for (const definition of jobDefinitions({ stripe: t.stripe, marketplace: t.config.marketplace, notifications: t.config.notifications, conversations: t.config.conversations, risk: t.config.risk, analytics: t.config.analytics, retry: TEST_JOB_TIMING })) worker.define(definition);
   await worker.start({ work: true });
   return worker;
 }

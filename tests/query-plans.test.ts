@@ -416,4 +416,55 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     }
     expect(problems).toEqual([]);
   }, 60_000);
+
+  /** Every node of a plan that reads a whole table, as "Seq Scan on <table>". */
+  const tableScans = (node: PlanNode): string[] => [
+    ...(node['Node Type'] === 'Seq Scan' && node['Relation Name'] ? [`Seq Scan on ${node['Relation Name']}`] : []),
+    ...(node.Plans ?? []).flatMap(tableScans),
+  ];
+
+  test('the analytics reports (staff and a poster\'s own) read their rows by index, never by a scan of the events or the rollups', async () => {
+    // 20,000 events over 1,000 days (a quarter about the member's bounties), and their rollups:
+    // the whole marketplace's 20 figures a day, six a day for the member and for 500 other posters.
+    await direct.unsafe(`
+      insert into analytics_events (event_id, name, occurred_at, recorded_at, user_id, poster_id, hunter_id, bounty_id, amount, fee, currency, seconds)
+        select 1000000000 + n, (array['bounty.created', 'bounty.published', 'bounty.accepted', 'bounty.completed', 'request.created', 'message.sent', 'deposit.succeeded'])[1 + n % 7],
+               now() - n * interval '72 minutes', now(), 'seed-' || (1 + n % 500),
+               case when n % 7 = 6 then null when n % 4 = 0 then '${member.id}' else 'seed-' || (1 + n % 500) end, 'seed-' || (1 + (n * 7) % 500),
+               null, case when n % 7 in (3, 6) then 1000 end, case when n % 7 = 3 then 100 end, case when n % 7 in (3, 6) then 'usd' end,
+               case when n % 7 in (2, 3) then 60 * (n % 300) end
+        from generate_series(1, ${ROWS}) as n;
+      insert into analytics_daily (dimension, day, metric, currency, value, computed_at)
+        select 'all', current_date - d, m.metric, case when m.metric in ('gmv', 'platform_fees', 'deposit_volume', 'payout_volume') then 'usd' else '' end, d % 50, now()
+        from generate_series(0, 999) as d,
+             unnest(array['events', 'signups', 'bounties_created', 'bounties_published', 'bounties_accepted', 'bounties_completed', 'bounties_settled', 'disputes_opened',
+                          'requests_created', 'messages_sent', 'deposits', 'payouts', 'gmv', 'platform_fees', 'deposit_volume', 'payout_volume', 'active_posters',
+                          'active_hunters', 'median_seconds_to_accept', 'median_seconds_to_approve']) as m(metric);
+      insert into analytics_daily (dimension, day, metric, currency, value, computed_at)
+        select 'poster:' || p.id, current_date - d, m.metric, case when m.metric = 'gmv' then 'usd' else '' end, 1, now()
+        from (select '${member.id}' as id union all select 'seed-' || n from generate_series(1, 500) as n) p,
+             generate_series(0, 59) as d,
+             unnest(array['bounties_created', 'bounties_published', 'bounties_accepted', 'bounties_completed', 'requests_created', 'gmv']) as m(metric);
+      analyze analytics_events; analyze analytics_daily;`);
+    const problems: string[] = [];
+    const reports: Array<[string, () => TestAccount]> = [
+      ['/analytics/overview', () => admin],
+      ['/analytics/daily?metric=gmv', () => admin],
+      ['/analytics/me', () => member],
+      ['/analytics/me/daily?metric=bounties_published', () => member],
+    ];
+    for (const [path, as] of reports) {
+      const from = captured.length;
+      const response = await t.request(path, { headers: { cookie: as().jar.header() } });
+      expect([path, response.status]).toEqual([path, 200]);
+      const statements = captured.slice(from).filter(({ query }) => /^select/i.test(query.trim()) && /analytics_/.test(query));
+      expect([path, statements.length > 0]).toEqual([path, true]);
+      for (const { query, parameters } of statements) {
+        const [row] = await direct.unsafe(`explain (format json) ${query}`, parameters as never[]);
+        const scans = tableScans((at(row, 'QUERY PLAN', 0, 'Plan') ?? {}) as PlanNode).filter((scan) => scan.includes('analytics_'));
+        if (scans.length > 0) problems.push(`${path}: ${scans.join(', ')}\n  ${query}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  }, 60_000);
 });

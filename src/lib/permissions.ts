@@ -46,6 +46,8 @@ export const PERMISSIONS = {
   'risk.read': ['admin'],
   /** Approve or reject a withdrawal held for review. */
   'risk.decide': ['admin'],
+  /** The marketplace's figures (GET /analytics/overview, /analytics/daily). */
+  'analytics.read': ['admin'],
 } as const satisfies Record<string, readonly UserRole[]>;
 
 export type Permission = keyof typeof PERMISSIONS;

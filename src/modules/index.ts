@@ -4,6 +4,7 @@
  * route carries one of these tags, so a module cannot be mounted without being listed.
  */
 import { adminModule } from './admin';
+import { analyticsModule } from './analytics';
 import { authModule } from './auth';
 import { bountiesModule } from './bounties';
 import { connectModule } from './connect';
@@ -45,6 +46,7 @@ export const MODULES: readonly ModuleInfo[] = [
   webhooksModule,
   moderationModule,
   riskModule,
+  analyticsModule,
   adminModule,
 ];
 

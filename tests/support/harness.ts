@@ -138,7 +138,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const jobsSchema = `pgboss_t${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const jobs = JobQueue.create({ database, logger, schema: jobsSchema, pollingIntervalSeconds: 0.5, superviseIntervalSeconds: 1 });
   // Short retries and expiries: a test waits seconds, not the minutes production backs off for.
-  for (const definition of jobDefinitions({ stripe, marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk, retry: TEST_JOB_TIMING, ...(options.clock ? { now: options.clock } : {}) })) {
+  for (const definition of jobDefinitions({ stripe, marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk, analytics: config.analytics, retry: TEST_JOB_TIMING, ...(options.clock ? { now: options.clock } : {}) })) {
     jobs.define(definition);
   }
   if (hasCluster && options.work !== undefined) await jobs.start({ work: options.work });

@@ -7,3 +7,4 @@ export * from './marketplace';
 export * from './realtime';
 export * from './trust';
 export * from './rate-limits';
+export * from './analytics';

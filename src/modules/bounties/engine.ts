@@ -32,6 +32,7 @@ import { eitherBlocked } from '../blocks/check';
 import { announceTransition } from '../conversations/announce';
 import { refundEscrow, releaseEscrow } from '../ledger';
 import { type OutboxMessage, recordEvents } from '../outbox';
+import { transitionAnalytics } from './analytics';
 import { BOUNTIES_ERRORS } from './errors';
 import { type GuardFacts, LIFECYCLE, type TransitionRule, PUBLIC_STATES, nextStep, type Party, partiesOf, REVIEW_REMINDER_DAYS_BEFORE, refusal, timerDue, type TransitionName } from './lifecycle';
 
@@ -232,7 +233,8 @@ export async function transition(
   }
 
   await startTimers(tx, marketplace.settings, updated, rule.starts, now);
-  await recordEvents(tx, now, [...noticeToOthers(name, bounty, updated, viewer?.id ?? null), ...(result.events ?? [])]);
+  const analytics = transitionAnalytics({ name, before: bounty, after: updated, actorId: viewer?.id ?? null, now, feeBps: marketplace.settings.platformFeeBps, details: result.details });
+  await recordEvents(tx, now, [...noticeToOthers(name, bounty, updated, viewer?.id ?? null), ...(result.events ?? []), ...analytics]);
   // Last: it appends the transaction's stream events, whose cursors stay locked until commit.
   await announceTransition(tx, { before: bounty, after: updated, name, now, actorId: viewer?.id ?? null });
   return updated;

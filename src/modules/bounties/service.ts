@@ -13,6 +13,8 @@ import { allowedTransitions, timerDue } from './lifecycle';
 import { canSee, guardFacts, rescheduleExpiry } from './engine';
 import { BOUNTIES_ERRORS } from './errors';
 import { judgeNewBounty } from '../risk/service';
+import { bountyEvent } from '../analytics/events';
+import { recordEvents } from '../outbox';
 import { EDITABLE_WHEN_OPEN } from './schemas';
 import { toBountySummary, toBountyView, toDisputeView, toSubmissionView, toTransitionView } from './views';
 
@@ -57,8 +59,8 @@ function locationColumns(remote: boolean, location: LocationInput | null | undef
 export async function createBounty(db: DatabaseSession, posterId: string, input: NewBounty, now: Date, risk?: RiskSettings): Promise<Bounty> {
   const deadline = futureDeadline(input.deadline, now);
   if (risk) await judgeNewBounty(db, { settings: risk, userId: posterId, reward: input.reward.amount, currency: input.reward.currency, now });
-  const [row] = await db.write((primary) =>
-    primary
+  return db.transaction(async (tx) => {
+    const [created] = await tx
       .insert(bounties)
       .values({
         posterId,
@@ -76,10 +78,11 @@ export async function createBounty(db: DatabaseSession, posterId: string, input:
         createdAt: now,
         updatedAt: now,
       })
-      .returning(),
-  );
-  if (!row) throw new Error('insert into bounties returned no row');
-  return row;
+      .returning();
+    if (!created) throw new Error('insert into bounties returned no row');
+    await recordEvents(tx, now, [bountyEvent('bounty.created', posterId, created.id, { posterId, amount: created.rewardAmount, currency: created.currency })]);
+    return created;
+  });
 }
 
 /**

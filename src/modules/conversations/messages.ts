@@ -8,6 +8,7 @@
  * insert), so they commit in id order: a reader paging `after` the last id it saw never misses one.
  * Lock order everywhere: bounty, conversation(s, in id order), member rows, event cursors.
  */
+import { messageSentEvent } from '../analytics/events';
 import { actorOf, recordAudit } from '../audit/service';
 import { and, asc, eq, inArray, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import type { ConversationSettings, RiskSettings } from '../../config/env';
@@ -102,6 +103,8 @@ async function afterPost(tx: Transaction, locked: Locked, message: Message, now:
       subject: { type: 'conversation', id },
       payload: { messageId: message.id, senderId: message.senderId, preview: message.body.slice(0, PREVIEW_CHARS) },
     }));
+    const { bountyId, posterId, hunterId } = locked.conversation;
+    if (message.senderId !== null) outbox.push(messageSentEvent({ senderId: message.senderId, conversationId: id, bountyId, posterId, hunterId }));
     await recordEvents(tx, now, outbox);
   }
   return messageEvents('message.created', locked.members, message);

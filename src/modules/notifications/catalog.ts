@@ -35,6 +35,8 @@ const bounty = (category: NotificationCategory, title: string, body: (payload: P
   render: (payload) => ({ title, body: body(payload) }),
 });
 
+const ANALYTICS_ONLY: CatalogEntry = { category: null, why: 'analytics: recorded by the analytics reader of the outbox' };
+
 /** One entry per lifecycle transition (`bounty.<name>`): the engine notifies everyone on the bounty but the actor. */
 const TRANSITIONS: Record<TransitionName, CatalogEntry> = {
   publish: bounty('bounties', 'Bounty published', (p) => `${titled(p)} is open for requests.`),
@@ -114,6 +116,15 @@ export const NOTIFICATION_CATALOG: Readonly<Record<string, CatalogEntry>> = {
   'review.created': bounty('reviews', 'New review', (p) => `You were reviewed on ${titled(p)}; it shows once both sides reviewed or the window closes.`),
   // Conversations: a message itself is delivered over the socket; only the reminder notifies.
   'message.created': { category: null, why: 'delivered live over /ws/messages; unread ones lead to conversation.unread_reminder' },
+  // Analytics alone (src/modules/analytics/events.ts): the analytics reader records them; nobody is told.
+  'analytics.user_signed_up': ANALYTICS_ONLY,
+  'analytics.bounty_created': ANALYTICS_ONLY,
+  'analytics.bounty_published': ANALYTICS_ONLY,
+  'analytics.bounty_accepted': ANALYTICS_ONLY,
+  'analytics.bounty_completed': ANALYTICS_ONLY,
+  'analytics.bounty_settled': ANALYTICS_ONLY,
+  'analytics.bounty_disputed': ANALYTICS_ONLY,
+  'analytics.message_sent': ANALYTICS_ONLY,
   'conversation.unread_reminder': {
     category: 'messages',
     render: (p) => {

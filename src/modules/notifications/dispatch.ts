@@ -1,7 +1,8 @@
 /**
  * The fan-out of one outbox event, in ONE transaction: the event row locked, skipped once
- * delivered; the feed's notification (unique per event and recipient); one delivery per channel
- * as the recipient's preferences say (unique per notification and channel); the push and email
+ * delivered; the outbox's other readers (analytics) given the event; the feed's notification
+ * (unique per event and recipient); one delivery per channel as the recipient's preferences say
+ * (unique per notification and channel); the push and email
  * jobs of the pending deliveries enqueued in this same transaction; the event marked delivered; a
  * `notification.created` event on the recipient's stream. A crash anywhere leaves nothing behind,
  * and a second run (a retry, a duplicate job, the sweep) finds the event delivered: a person is
@@ -10,6 +11,8 @@
 import { eq } from 'drizzle-orm';
 import { type Database, type DeliveryStatus, notificationDeliveries, notifications, outboxEvents, pushDevices } from '../../db';
 import type { JobQueue } from '../../jobs';
+import type { Logger } from '../../lib/logger';
+import type { OutboxConsumer } from '../outbox';
 import { appendUserEvents } from '../realtime/stream';
 import { NOTIFICATION_CATALOG } from './catalog';
 import { EMAIL_JOB, PUSH_JOB } from './names';
@@ -28,7 +31,10 @@ export function cutTo(text: string, max: number): string {
 
 export type DispatchOutcome = 'dispatched' | 'already_delivered' | 'no_notification' | 'unknown_topic' | 'missing';
 
-export type DispatchDeps = { now: Date; jobs: Pick<JobQueue, 'send'> };
+/** The outbox's other readers (analytics), and the logger they report their own failures to. */
+export type OutboxReaders = Readonly<{ consumers: readonly OutboxConsumer[]; logger: Logger }>;
+
+export type DispatchDeps = { now: Date; jobs: Pick<JobQueue, 'send'>; readers?: OutboxReaders };
 
 export async function dispatchEvent(database: Database, eventId: number, deps: DispatchDeps): Promise<DispatchOutcome> {
   const { now } = deps;
@@ -37,6 +43,9 @@ export async function dispatchEvent(database: Database, eventId: number, deps: D
     const [event] = await tx.select().from(outboxEvents).where(eq(outboxEvents.id, eventId)).for('update');
     if (!event) return 'missing';
     if (event.deliveredAt !== null) return 'already_delivered';
+    // The other readers take the event with its delivery: once, whatever the queue does.
+    const readers = deps.readers;
+    if (readers) for (const consume of readers.consumers) await consume(tx, event, { now, logger: readers.logger });
     const entry = NOTIFICATION_CATALOG[event.topic];
     if (!entry || entry.category === null) {
       await tx.update(outboxEvents).set({ deliveredAt: now }).where(eq(outboxEvents.id, event.id));

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ConversationSettings, NotificationSettings } from '../../config/env';
 import type { Database } from '../../db';
 import { type AnyJobDefinition, defineJob, type JobContext, persistentRetry, type RetryTiming } from '../../jobs';
+import type { OutboxConsumer } from '../outbox';
 import { sendDigestPage } from './digest';
 import { dispatchEvent } from './dispatch';
 import { sendEmail, smtpMailer } from './email';
@@ -23,6 +24,8 @@ export type NotificationJobDeps = {
   retry?: RetryTiming;
   /** Recipients per digest job (tests shorten it); default DIGEST_PAGE. */
   digestPageSize?: number;
+  /** The outbox's other readers (analytics), given each event with its dispatch. */
+  consumers?: readonly OutboxConsumer[];
 };
 
 const eventPayload = z.object({ eventId: z.number().int().positive() });
@@ -46,7 +49,8 @@ export const notificationJobs = (deps: NotificationJobDeps): readonly AnyJobDefi
     ...persistentRetry(DISPATCH_RETRY, deps.retry),
     batchSize: 10,
     async handler(payload, context) {
-      const outcome = await dispatchEvent(context.database.primary, payload.eventId, { now: deps.now(), jobs: context.jobs });
+      const readers = { consumers: deps.consumers ?? [], logger: context.logger };
+      const outcome = await dispatchEvent(context.database.primary, payload.eventId, { now: deps.now(), jobs: context.jobs, readers });
       context.logger.debug({ eventId: payload.eventId, outcome }, 'outbox event dispatched');
     },
     // Its subject is the event: named at error level (the queue's own line names only the job).

@@ -166,7 +166,7 @@ export async function applyToBounty(
     // The application thread exists with the request (a re-application reuses it).
     await openConversation(tx, { bountyId: bounty.id, posterId: bounty.posterId, hunterId: actor.id, now });
     await recordEvents(tx, now, [
-      { topic: 'request.created', recipientId: bounty.posterId, subject: { type: 'request', id: created.id }, payload: { bountyId: bounty.id, title: bounty.title } },
+      { topic: 'request.created', recipientId: bounty.posterId, subject: { type: 'request', id: created.id }, payload: { bountyId: bounty.id, title: bounty.title, hunterId: actor.id } },
     ]);
     const view = await viewOf(tx, created.id);
     return { ...view, warning: view.payoutsReady ? null : PAYOUTS_WARNING };
