@@ -17,6 +17,7 @@ import type { SocketSettings } from './config/env';
 import { stampClientIp } from './lib/auth';
 import { HttpError, httpErrorResponse } from './lib/errors';
 import type { Logger } from './lib/logger';
+import { traceRequest } from './lib/telemetry';
 import type { SocketHub } from './modules/realtime/hub';
 import { observeRequest } from './plugins/http-metrics';
 import { securityHeaders, stampSecurityHeaders } from './plugins/security-headers';
@@ -61,7 +62,7 @@ export function createFetchHandler(app: HandledApp, trustedProxies: readonly str
   };
   // The one place every response passes, the refusals above included (src/plugins/security-headers.ts).
   return (request: Request, server: Server<unknown>): Promise<Response> | Response => {
-    const response = route(request, server);
+    const response = traceRequest(request, () => route(request, server));
     return response instanceof Promise ? response.then(stamp) : stamp(response);
   };
 }

@@ -11,6 +11,7 @@ import { closeDatabaseConnections, initDatabase } from './db';
 import { JobQueue } from './jobs';
 import { jobDefinitions } from './job-definitions';
 import { createStripeClient } from './lib/stripe';
+import { startTracingFromConfig, stopTracing } from './lib/telemetry';
 import type { Logger, ProcessLogger } from './lib/logger';
 import { createLifecycle } from './modules/health/service';
 import { typingAudience } from './modules/conversations/messages';
@@ -25,6 +26,11 @@ const JOB_STOP_MIN_MS = 1_000;
 
 export async function runServer(config: AppConfig, { logger, requestLogger, flushSync }: ProcessLogger): Promise<void> {
   const lifecycle = createLifecycle();
+  // Unique per process across machines (containers all run as pid 1): names its LISTEN connection
+  // in pg_stat_activity and tells its heartbeats (and its spans) from other instances'.
+  const instanceId = `${crypto.randomUUID().slice(0, 8)}-${process.pid}`;
+  // Before the job queue: pg-boss's telemetry is decided when it is built.
+  if (await startTracingFromConfig(config, instanceId)) logger.info({ collector: config.tracing.endpoint?.origin }, 'tracing on: spans exported over OTLP/HTTP');
   const database = await initDatabase(config.database, logger).catch((error: unknown) => {
     logger.fatal({ err: error }, 'could not open the database');
     flushSync();
@@ -40,9 +46,6 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
   const jobsStarted = jobs.startWithRetry({ work: config.workerEnabled });
   await Promise.race([jobsStarted, Bun.sleep(JOB_START_WAIT_MS)]);
 
-  // Unique per process across machines (containers all run as pid 1): names its LISTEN connection
-  // in pg_stat_activity and tells its heartbeats from other instances'.
-  const instanceId = `${crypto.randomUUID().slice(0, 8)}-${process.pid}`;
   const bus = new EventBus(database, logger, instanceId);
   const hub = new SocketHub({ database, logger, settings: config.sockets, typingAudience });
   const app = createApp({ config, database, logger, requestLogger, lifecycle, jobs, stripe, bus, hub });
@@ -105,6 +108,8 @@ export async function runServer(config: AppConfig, { logger, requestLogger, flus
     await localStripe?.stop();
     await localDelivery?.stop();
     await closeDatabaseConnections();
+    // Every span has ended by now (requests drained, jobs stopped): what is pending is sent, bounded.
+    await stopTracing();
     logger.info('shutdown complete');
     flushSync();
     process.exit(0);

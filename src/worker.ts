@@ -11,6 +11,7 @@ import { JobQueue } from './jobs';
 import { jobDefinitions } from './job-definitions';
 import { createStripeClient } from './lib/stripe';
 import { createProcessLogger } from './lib/logger';
+import { startTracingFromConfig, stopTracing } from './lib/telemetry';
 
 const config = loadConfig();
 const { logger, flushSync } = createProcessLogger({ level: config.logLevel, worker: null });
@@ -39,6 +40,10 @@ const database = await initDatabase(config.database, logger).catch((error: unkno
   flushSync();
   process.exit(1);
 });
+// Before the job queue: pg-boss's telemetry is decided when it is built.
+if (await startTracingFromConfig(config, `worker-${crypto.randomUUID().slice(0, 8)}-${process.pid}`)) {
+  logger.info({ collector: config.tracing.endpoint?.origin }, 'tracing on: spans exported over OTLP/HTTP');
+}
 const jobs = JobQueue.create({ database, logger, schema: config.jobsSchema, instanceName: 'bountyexpo-worker' });
 const definitions = jobDefinitions({ stripe: createStripeClient(config.stripe), marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk, analytics: config.analytics });
 for (const definition of definitions) jobs.define(definition);
@@ -50,6 +55,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing running jobs');
   await jobs.stop({ timeoutMs: config.shutdownTimeoutMs });
   await closeDatabaseConnections();
+  await stopTracing();
   logger.info('shutdown complete');
   flushSync();
   process.exit(0);

@@ -96,7 +96,7 @@ export class DatabaseCluster implements SessionBackend {
       closers.push(() => pool.close());
       return pool;
     };
-    const queryPool = (pool: Sql): Sql => withPreparedStatements(pool, config.preparedStatements);
+    const queryPool = (pool: Sql, name: string): Sql => withPreparedStatements(pool, config.preparedStatements, name);
     // Listeners still open at close() are closed with the pools; one closed before (a bus that
     // rebuilt it, every retry during an outage) leaves the list.
     const openListeners = new Set<Listener>();
@@ -124,7 +124,7 @@ export class DatabaseCluster implements SessionBackend {
     const primaryProbePool = probePool(config.primaryUrl, 'primary-probe');
     const authPool = track(
       openPool(config.primaryUrl, config, {
-        name: 'primary-auth', max: config.authPoolMax, readOnly: false,
+        name: AUTH_POOL_NAME, max: config.authPoolMax, readOnly: false,
         connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: config.statementTimeoutMs,
       }),
     );
@@ -140,15 +140,15 @@ export class DatabaseCluster implements SessionBackend {
       const probe = probePool(url, `${name}-probe`);
       return new ReplicaNode<Database>(
         name,
-        drizzlePostgres(queryPool(pool), { schema, logger: readOnlyGuard }),
+        drizzlePostgres(queryPool(pool, name), { schema, logger: readOnlyGuard }),
         () => probe.run(probeReplica, PROBE_TIMEOUT_MS, `${name} probe`),
       );
     });
     const cluster = new DatabaseCluster(
       'postgres',
-      drizzlePostgres(queryPool(primaryPool), { schema }),
-      drizzlePostgres(queryPool(authPool), { schema }),
-      drizzlePostgres(queryPool(primaryPool), { schema, logger: readOnlyGuard }),
+      drizzlePostgres(queryPool(primaryPool, PRIMARY_NAME), { schema }),
+      drizzlePostgres(queryPool(authPool, AUTH_POOL_NAME), { schema }),
+      drizzlePostgres(queryPool(primaryPool, PRIMARY_NAME), { schema, logger: readOnlyGuard }),
       (probe, timeoutMs, what) => primaryProbePool.run(probe, timeoutMs, what),
       replicas,
       closers,
@@ -444,6 +444,9 @@ export class DatabaseCluster implements SessionBackend {
     return gate;
   }
 }
+
+/** Better-Auth's pool on the primary (its connections' application_name, its statements' spans). */
+const AUTH_POOL_NAME = 'primary-auth';
 
 const MAX_LSN: Lsn = (1n << 64n) - 1n;
 

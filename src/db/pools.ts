@@ -1,5 +1,6 @@
 /** postgres-js pools as the service opens them (the only place that calls postgres()). */
 import postgres, { type Sql, type TransactionSql } from 'postgres';
+import { traceStatement, traceTransaction } from '../lib/telemetry';
 import type { DatabaseConfig } from './types';
 
 export type PoolOptions = {
@@ -39,31 +40,35 @@ export function openPool(url: string, config: DatabaseConfig, options: PoolOptio
  * then no query of a request pool is prepared, whatever drizzle asks for.
  * Transactions get the same on the connection postgres-js hands to `begin` (a ledger posting's
  * ~5 statements: 646 -> 1,071 postings/s in `bun run bench --only ledger`).
+ * Every statement and transaction through here is also a span when traced (src/lib/telemetry.ts:
+ * its kind and `poolName`, never its text or values).
  */
-export function withPreparedStatements(pool: Sql, prepare: boolean): Sql {
+export function withPreparedStatements(pool: Sql, prepare: boolean, poolName: string): Sql {
   return new Proxy(pool, {
     get(target, property, receiver) {
       if (property === 'begin') {
         // A transaction's statements too (the ledger posts ~5 per transaction): the connection
         // postgres-js hands to the callback gets the same treatment as the pool.
-        const begin = <T>(cb: (sql: TransactionSql) => T | Promise<T>) => target.begin((tx) => cb(preparing(tx, prepare)));
+        const begin = <T>(cb: (sql: TransactionSql) => T | Promise<T>) =>
+          traceTransaction(poolName, () => target.begin((tx) => cb(preparing(tx, prepare, poolName))));
         return begin;
       }
       if (property !== 'unsafe') return Reflect.get(target, property, receiver);
       // Forced both ways: drizzle's `.prepare()` queries (src/db/prepared.ts) ask for named
       // statements themselves, which PgBouncer in transaction mode cannot keep.
-      const unsafe: Sql['unsafe'] = (query, parameters, options) => target.unsafe(query, parameters, { ...options, prepare });
+      const unsafe: Sql['unsafe'] = (query, parameters, options) => traceStatement(poolName, query, () => target.unsafe(query, parameters, { ...options, prepare }));
       return unsafe;
     },
   });
 }
 
 /** A transaction's handle whose `unsafe` (every drizzle query) is prepared as the pool's are. */
-function preparing(tx: TransactionSql, prepare: boolean): TransactionSql {
+function preparing(tx: TransactionSql, prepare: boolean, poolName: string): TransactionSql {
   return new Proxy(tx, {
     get(target, property, receiver) {
       if (property !== 'unsafe') return Reflect.get(target, property, receiver);
-      const unsafe: TransactionSql['unsafe'] = (query, parameters, options) => target.unsafe(query, parameters, { ...options, prepare });
+      const unsafe: TransactionSql['unsafe'] = (query, parameters, options) =>
+        traceStatement(poolName, query, () => target.unsafe(query, parameters, { ...options, prepare }));
       return unsafe;
     },
   });

@@ -10,6 +10,7 @@ import { PgBoss, type JobResult, type JobWithMetadata, type SendOptions } from '
 import { z } from 'zod';
 import { type Database, type DatabaseCluster, selectRows, type Transaction } from '../db';
 import { type Logger, serializeError } from '../lib/logger';
+import { SpanKind, SpanStatusCode, tracingActive, withSpan } from '../lib/telemetry';
 import { jobFailures } from '../lib/metrics';
 import { executeSqlOn } from './adapter';
 
@@ -265,6 +266,10 @@ export class JobQueue {
       migrate: true,
       supervise: true,
       schedule: true,
+      // pg-boss's own spans (send: PRODUCER, process: CONSUMER) when traced, the sender's trace
+      // context stored on the job (W3C traceparent, the propagator src/lib/telemetry.ts registers)
+      // so its processing continues the request's trace. Off: not even no-op spans.
+      openTelemetry: { enabled: tracingActive(), propagateContext: true },
       ...(options.instanceName ? { instanceName: options.instanceName } : {}),
       ...(options.superviseIntervalSeconds
         ? { superviseIntervalSeconds: options.superviseIntervalSeconds, monitorIntervalSeconds: options.superviseIntervalSeconds }
@@ -524,7 +529,7 @@ export class JobQueue {
         name,
         // With metadata: the job's own retry limit (it may predate a change to the definition's).
         { batchSize: definition.batchSize ?? 1, pollingIntervalSeconds: this.pollingIntervalSeconds, perJobResults: true, includeMetadata: true },
-        (jobs: JobWithMetadata<unknown>[]) => Promise.all(jobs.map((job) => this.run(definition, handler.bind(definition), job))),
+        (jobs: JobWithMetadata<unknown>[]) => Promise.all(jobs.map((job) => this.traced(definition, job, () => this.run(definition, handler.bind(definition), job)))),
       );
       this.working.add(name);
     }
@@ -542,6 +547,21 @@ export class JobQueue {
       );
       this.working.add(deadLetter);
     }
+  }
+
+  /**
+   * A span per job attempt, under pg-boss's process span (per batch): the queue, the job's id and
+   * attempt, and how it ended (a failure is an error here; the handler's error never reaches
+   * pg-boss's span, run() settles it). Never the payload.
+   */
+  private traced(definition: AnyJobDefinition, job: JobWithMetadata<unknown>, attempt: () => Promise<JobResult>): Promise<JobResult> {
+    const attributes = { 'messaging.destination.name': definition.name, 'messaging.message.id': job.id, 'pgboss.job.retry_count': job.retryCount };
+    return withSpan(`job ${definition.name}`, { kind: SpanKind.CONSUMER, attributes }, async (span) => {
+      const result = await attempt();
+      span.setAttribute('bountyexpo.job.outcome', result.status);
+      if (result.status !== 'completed') span.setStatus({ code: SpanStatusCode.ERROR });
+      return result;
+    });
   }
 
   /** One job's attempt, settled on its own: a batch's other jobs never share its fate. */

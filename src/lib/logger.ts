@@ -1,4 +1,5 @@
 /** The one logger: pino, JSON lines on stdout. */
+import { context, trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -13,6 +14,9 @@ type SerializedError = {
 
 const PARAMS_LINE = /\nparams: [\s\S]*?(?=\n {4}at |$)/;
 
+/** A message or stack without drizzle's "params: ..." section (the query's values). */
+export const withoutParams = (text: string): string => text.replace(PARAMS_LINE, '\nparams: [omitted]');
+
 /**
  * An error as a log field, without the values it was run with. drizzle's DrizzleQueryError puts
  * every query parameter into its message ("params: <the session token>", issue 7) and
@@ -22,17 +26,33 @@ const PARAMS_LINE = /\nparams: [\s\S]*?(?=\n {4}at |$)/;
  */
 export function serializeError(value: unknown, depth = 0): SerializedError | unknown {
   if (!(value instanceof Error)) return value;
-  const strip = (text: string): string => text.replace(PARAMS_LINE, '\nparams: [omitted]');
-  const serialized: SerializedError = { type: value.constructor.name || value.name, message: strip(value.message) };
+  const serialized: SerializedError = { type: value.constructor.name || value.name, message: withoutParams(value.message) };
   const code = (value as { code?: unknown }).code;
   if (typeof code === 'string') serialized.code = code;
-  if (value.stack) serialized.stack = strip(value.stack);
+  if (value.stack) serialized.stack = withoutParams(value.stack);
   if (value.cause !== undefined && depth < 4) {
     const cause = serializeError(value.cause, depth + 1);
     if (cause && typeof cause === 'object' && 'message' in cause) serialized.cause = cause as SerializedError;
   }
   return serialized;
 }
+
+const NO_TRACE = {};
+
+/**
+ * The active span's ids (src/lib/telemetry.ts), so a line meets its trace: a request's lines,
+ * the per-request line included (its hook runs in the request's context), and a job's. Nothing
+ * without a span (tracing off: no context manager, the lookup finds none).
+ */
+function traceFields(): Record<string, string> {
+  const span = trace.getSpan(context.active());
+  if (!span) return NO_TRACE;
+  const ids = span.spanContext();
+  return trace.isSpanContextValid(ids) ? { trace_id: ids.traceId, span_id: ids.spanId } : NO_TRACE;
+}
+
+/** pino's default merge copies every line's fields into the mixin's object: only when there is one. */
+const mergeTraceFields = (line: object, fields: object): object => (fields === NO_TRACE ? line : Object.assign(fields, line));
 
 /**
  * `destination`: where lines go (default stdout); tests capture them with the same settings.
@@ -46,6 +66,8 @@ export function createLogger(options: { level: string; name?: string; destinatio
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
     serializers: { err: serializeError },
+    mixin: traceFields,
+    mixinMergeStrategy: mergeTraceFields,
     // A stray secret in a logged object must never reach the log sink.
     ...(options.redact === false
       ? {}

@@ -6,6 +6,7 @@
 import Stripe from 'stripe';
 import type { AppConfig } from '../config/env';
 import { defineErrors, type HttpError, serviceUnavailable } from './errors';
+import { SpanKind, withSpan } from './telemetry';
 
 /** The SDK's class (its typed errors live on it); `Stripe` the type is a client. */
 export { Stripe as StripeSdk };
@@ -18,6 +19,7 @@ export function createStripeClient(config: Pick<AppConfig['stripe'], 'secretKey'
     // request would only add to the request's time.
     maxNetworkRetries: 0,
     timeout: config.timeoutMs,
+    httpClient: tracedHttpClient(Stripe.createFetchHttpClient()),
     ...(base
       ? {
           host: base.hostname,
@@ -26,6 +28,38 @@ export function createStripeClient(config: Pick<AppConfig['stripe'], 'secretKey'
         }
       : {}),
   });
+}
+
+type HttpClient = NonNullable<Stripe.StripeConfig['httpClient']>;
+
+/** An id in a path (`pi_3Mt...`, `acct_1N...`): resource names are lowercase letters and `_` only. */
+const PATH_ID = /^(?!v\d+$)(?=.*[0-9A-Z])[\w-]+$/;
+
+/** `/v1/payment_intents/pi_3Mt.../confirm?expand[]=x` -> `/v1/payment_intents/{id}/confirm`. */
+export const stripePathTemplate = (path: string): string =>
+  (path.split('?')[0] ?? '')
+    .split('/')
+    .map((segment) => (PATH_ID.test(segment) ? '{id}' : segment))
+    .join('/');
+
+/**
+ * The SDK's own HTTP client (fetch, as on Bun by default), each call a CLIENT span when traced:
+ * method, path template, host and status. Never the headers (the secret key, idempotency keys,
+ * the connected account), the query, the body or the ids.
+ */
+function tracedHttpClient(inner: HttpClient): HttpClient {
+  return {
+    getClientName: () => inner.getClientName(),
+    makeRequest: (host, port, path, method, headers, requestData, protocol, timeout) => {
+      const template = stripePathTemplate(path);
+      const attributes = { 'http.request.method': method, 'url.template': template, 'server.address': host, 'server.port': Number(port) };
+      return withSpan(`stripe ${method} ${template}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+        const response = await inner.makeRequest(host, port, path, method, headers, requestData, protocol, timeout);
+        span.setAttribute('http.response.status_code', response.getStatusCode());
+        return response;
+      });
+    },
+  };
 }
 
 /** How the service answers when Stripe refuses or cannot be reached (the payments modules' catalog). */

@@ -4,6 +4,7 @@
  */
 import { Elysia } from 'elysia';
 import type { Logger } from '../lib/logger';
+import { followRequestRoute } from '../lib/telemetry';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -26,7 +27,10 @@ export type UnloggedRequests = { count: number };
 /** `logger` writes only the request line: fixed, safe fields (it may be an unredacted logger). */
 export const requestContext = (options: { logger: Logger; unlogged?: UnloggedRequests }) =>
   new Elysia({ name: 'request-context' })
-    .onRequest(({ request, set }) => {
+    .onRequest((hook) => {
+      const { request, set } = hook;
+      // The router stamps the route on this object later: the root span is named by it.
+      followRequestRoute(hook);
       if (options.unlogged) options.unlogged.count += 1;
       const incoming = request.headers.get('x-request-id');
       // A client-supplied id is kept only when it is short and plain: it lands in our logs.
@@ -39,6 +43,8 @@ export const requestContext = (options: { logger: Logger; unlogged?: UnloggedReq
       // A raw Response (Better-Auth's) carries its own status; set.status would read 200.
       const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
       const targets = dbTargetsByRequest.get(request);
+      // Still in the request's context (its root span's, src/lib/telemetry.ts): the line below
+      // carries its trace id.
       options.logger.info(
         {
           requestId: meta?.id,

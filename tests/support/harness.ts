@@ -18,6 +18,7 @@ import { type AppConfig, LOCAL_STRIPE_SECRET_KEY, parseConfig } from '../../src/
 import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth, type SessionRevocations } from '../../src/lib/auth';
 import { serveApp } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
+import { traceRequest } from '../../src/lib/telemetry';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
 import { typingAudience } from '../../src/modules/conversations/messages';
 import { EventBus } from '../../src/modules/realtime/bus';
@@ -181,7 +182,8 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     if (json !== undefined) headers.set('content-type', 'application/json');
     if (!headers.has(CLIENT_IP_HEADER)) headers.set(CLIENT_IP_HEADER, clientIp);
     const outgoing = new Request(`http://localhost${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body });
-    const response = await app.handle(outgoing);
+    // In the request's root span when tracing is on, as src/serve.ts runs it (tests/tracing.test.ts).
+    const response = await traceRequest(outgoing, () => app.handle(outgoing));
     if (skipContract) return response;
     contract ??= loadContract();
     const checker = await contract;

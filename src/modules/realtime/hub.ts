@@ -38,6 +38,7 @@ import { z } from 'zod';
 import type { SocketSettings } from '../../config/env';
 import { type Database, type DatabaseCluster, sessions, users } from '../../db';
 import type { Logger } from '../../lib/logger';
+import { withSpan } from '../../lib/telemetry';
 import { webSocketConnections, webSocketMessages } from '../../lib/metrics';
 import type { BusSubscriber, EventBus } from './bus';
 import { CHANNELS } from './channels';
@@ -421,7 +422,7 @@ export class SocketHub {
         pump.dirty = false;
         pump.passes += 1;
         try {
-          await this.publishNew(userId, pump);
+          await this.fanOut(userId, pump);
           pump.failed = false;
           this.settleWaiters(pump, pump.passes);
         } catch (error) {
@@ -446,25 +447,40 @@ export class SocketHub {
     }
   }
 
-  /** Publishes every event after publishedUpTo (only ever called by the pump's one run). */
-  private async publishNew(userId: string, pump: Pump): Promise<void> {
+  /**
+   * One pump pass as a span of its own trace (what announced the events is not known here): the
+   * events published and the live sockets here they went to. No user id, no event content.
+   */
+  private fanOut(userId: string, pump: Pump): Promise<void> {
+    return withSpan('realtime fan-out', { root: true }, async (span) => {
+      const published = await this.publishNew(userId, pump);
+      let sockets = 0;
+      for (const client of pump.clients) if (client.live && !client.closed) sockets += 1;
+      span.setAttributes({ 'bountyexpo.realtime.events': published, 'bountyexpo.realtime.sockets': sockets });
+    });
+  }
+
+  /** Publishes every event after publishedUpTo (only ever called by the pump's one run); returns how many. */
+  private async publishNew(userId: string, pump: Pump): Promise<number> {
     const primary = this.deps.database.primary;
+    let published = 0;
     if (pump.publishedUpTo < 0) {
       // No socket of this user was live here: nobody needs what came before now.
       const last = await lastEventId(primary, userId);
-      if (!this.isCurrent(userId, pump)) return;
+      if (!this.isCurrent(userId, pump)) return published;
       if (pump.publishedUpTo < 0) pump.publishedUpTo = last;
     }
     for (;;) {
       const events = await eventsAfter(primary, userId, pump.publishedUpTo, BATCH);
       // Checked after every await, right before publishing (nothing interleaves in between).
-      if (!this.isCurrent(userId, pump)) return;
+      if (!this.isCurrent(userId, pump)) return published;
       for (const event of events) {
         if (event.id <= pump.publishedUpTo) continue;
         this.publishToUser(userId, eventFrame(event));
         pump.publishedUpTo = event.id;
+        published += 1;
       }
-      if (events.length < BATCH) return;
+      if (events.length < BATCH) return published;
     }
   }
 
