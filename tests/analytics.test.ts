@@ -357,6 +357,7 @@ describe.skipIf(!hasCluster)('analytics, recorded from the outbox', () => {
       clock.set(new Date(`${addDays(day0, 20)}T12:00:00.000Z`));
       const caughtUp = await runRollups(t.database.primary, clock.now());
       expect(caughtUp).toEqual(expect.arrayContaining([addDays(day0, 6), addDays(day0, 9), addDays(day0, 17), addDays(day0, 20)]));
+      await t.settle();
       const series = await send(t, posters.p1, 'GET', `/analytics/me/daily?metric=bounties_created&from=${day0}&to=${addDays(day0, 20)}`);
       expect(at(series.body, 'data', 'points')).toEqual([
         { day: day0, currency: null, value: 2 },

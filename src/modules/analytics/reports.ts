@@ -26,7 +26,8 @@ export function resolveRange(query: { from?: string | undefined; to?: string | u
 const bigintValue = z.union([z.number(), z.string()]).transform(Number);
 const totalRow = z.object({ metric: z.string(), currency: z.string(), value: bigintValue });
 const coverageRow = z.object({ days: bigintValue, computedAt: z.coerce.date().nullable() });
-const liveRow = z.object({ posters: bigintValue, hunters: bigintValue, toAccept: z.number().nullable(), toApprove: z.number().nullable() });
+const mediansRow = z.object({ toAccept: z.number().nullable(), toApprove: z.number().nullable() });
+const liveRow = mediansRow.extend({ posters: bigintValue, hunters: bigintValue });
 const pointRow = z.object({ day: z.string(), currency: z.string(), value: bigintValue });
 
 const names = (list: readonly string[]) => sql.join(list.map((name) => sql`${name}`), sql`, `);
@@ -86,7 +87,7 @@ async function coverage(db: Database, range: DayRange) {
 const ratio = (numerator: number, denominator: number): number | null => (denominator === 0 ? null : Math.round((numerator / denominator) * 10_000) / 10_000);
 const whole = (value: number | null | undefined): number | null => (value === null || value === undefined ? null : Math.round(value));
 
-function bountyFigures(sums: Totals, live: { toAccept: number | null; toApprove: number | null } | undefined) {
+function bountyFigures(sums: Totals, live: z.infer<typeof mediansRow> | undefined) {
   const published = sums.count('bounties_published');
   const accepted = sums.count('bounties_accepted');
   const completed = sums.count('bounties_completed');
@@ -153,12 +154,11 @@ export async function posterOverview(session: DatabaseSession, posterId: string,
     const sums = await totals(db, posterDimension(posterId), range);
     const [live] = await selectRows(
       db,
-      sql`select 0 as posters, 0 as hunters,
-                 percentile_cont(0.5) within group (order by seconds) filter (where name = 'bounty.accepted') as "toAccept",
+      sql`select percentile_cont(0.5) within group (order by seconds) filter (where name = 'bounty.accepted') as "toAccept",
                  percentile_cont(0.5) within group (order by seconds) filter (where name = 'bounty.completed') as "toApprove"
           from analytics_events
           where poster_id = ${posterId} and name in ('bounty.accepted', 'bounty.completed') and occurred_at >= ${instant(start)} and occurred_at < ${instant(end)}`,
-      liveRow,
+      mediansRow,
     );
     return {
       ...(await coverage(db, range)),
