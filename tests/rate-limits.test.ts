@@ -145,6 +145,37 @@ describe('the shared store', () => {
       const [row] = await t.database.primary.select().from(rateLimits).where(like(rateLimits.key, `atomic-test:${key}`));
       expect(row?.points).toBeGreaterThanOrEqual(11);
     });
+
+    test('batched: written 20 at a time, exact on one instance, at most 19 over per instance', async () => {
+      const logger = captureLogs('warn').logger;
+      const [a, b] = [1, 2].map(() => new RateLimitStore({ db: t.database.primary, run: (work) => t.database.runWrite(work), logger }));
+      const bucket = { name: 'batch-test', points: 50, durationS: 60, batch: 20 };
+      const written = async (key: string): Promise<number | undefined> =>
+        (await t.database.primary.select().from(rateLimits).where(like(rateLimits.key, `batch-test:${key}`)))[0]?.points;
+      const allowedOf = async (store: RateLimitStore | undefined, key: string, times: number): Promise<number> => {
+        let allowed = 0;
+        for (let index = 0; index < times; index += 1) if ((await store?.consume(bucket, key))?.allowed) allowed += 1;
+        return allowed;
+      };
+
+      // A light client costs no write at all.
+      const light = randomIp();
+      expect(await allowedOf(a, light, 19)).toBe(19);
+      expect(await written(light)).toBeUndefined();
+
+      // One instance, one request at a time: exact. Two batches of 20, then (10 left < 20) each
+      // request; the 20 refused cost no write (refused from memory).
+      const busy = randomIp();
+      expect(await allowedOf(a, busy, 70)).toBe(50);
+      expect(await written(busy)).toBe(50);
+
+      // Two instances in turn: each holds up to 19 unwritten; together at most 2 x 19 over.
+      const shared = randomIp();
+      let allowed = 0;
+      for (let index = 0; index < 120; index += 1) if ((await (index % 2 === 0 ? a : b)?.consume(bucket, shared))?.allowed) allowed += 1;
+      expect(allowed).toBeGreaterThanOrEqual(50);
+      expect(allowed).toBeLessThanOrEqual(50 + 2 * 19);
+    });
   });
 });
 

@@ -12,6 +12,14 @@
  *   to it, so an outage is not paid for again by each request.
  * - Cheap for a refused client: a key that has used its points is refused from memory on this
  *   instance until its window ends (`inMemoryBlockOnConsumed`), without a database write.
+ * - Cheap on every request: a bucket with `batch` > 1 (the every-request policy) counts a key's
+ *   requests in this instance's memory and adds them to the table `batch` at a time, with the
+ *   request that completes the batch. A consume costs ~230 µs of CPU in the library (drizzle
+ *   builds the upsert each time; a hand-written one costs ~65); counted per request, it cut the
+ *   throughput of cheap reads by two thirds. A client with fewer than `batch` requests in a window
+ *   on an instance never costs a write. Once the table shows fewer than `batch` points left, every
+ *   request is counted there, so on one instance the limit is exact; across N instances a client
+ *   may get up to (batch - 1) x N requests past it (counted but not yet written) before refusals.
  * - No timers: the library's hourly sweep timer is off (it would outlive test apps); expired rows
  *   are deleted by a consume at most every SWEEP_EVERY_MS.
  */
@@ -20,8 +28,8 @@ import { RateLimiterDrizzle, RateLimiterMemory, RateLimiterRes } from 'rate-limi
 import { type Database, rateLimits } from '../db';
 import type { Logger } from './logger';
 
-/** One limit: `points` per `durationS` seconds; `name` prefixes its keys. */
-export type Bucket = Readonly<{ name: string; points: number; durationS: number }>;
+/** One limit: `points` per `durationS` seconds; `name` prefixes its keys; `batch`: requests written at a time (default 1). */
+export type Bucket = Readonly<{ name: string; points: number; durationS: number; batch?: number }>;
 
 /** One consume's outcome: when refused, `resetS` is the Retry-After. */
 export type Verdict = Readonly<{ allowed: boolean; remaining: number; resetS: number }>;
@@ -68,12 +76,18 @@ function gatedHandle<T extends object>(target: T, run: Run): T {
 
 const resetSeconds = (res: RateLimiterRes, bucket: Bucket): number => (res.msBeforeNext < 0 ? bucket.durationS : Math.ceil(res.msBeforeNext / 1000));
 
+/** One key's window as this instance sees it: requests not yet written, and what the table had left. */
+type Tally = { unwritten: number; sharedRemaining: number; resetAt: number };
+/** Tallies kept at most (~100 bytes each); past it, expired ones are dropped at once, else the key is counted per request. */
+const MAX_TALLIES = 100_000;
+
 export class RateLimitStore {
   private readonly limiters = new Map<string, RateLimiterDrizzle>();
   private readonly handle: Database;
   private unreachableUntil = 0;
   private fallingBack = false;
   private lastSweep = Date.now();
+  private readonly tallies = new Map<string, Tally>();
 
   constructor(private readonly options: RateLimitStoreOptions) {
     this.handle = gatedHandle(options.db, (work) => this.runStatement(work));
@@ -82,14 +96,51 @@ export class RateLimitStore {
   /** Counts one request of `key` against `bucket`. */
   async consume(bucket: Bucket, key: string): Promise<Verdict> {
     this.maybeSweep();
+    const batch = Math.min(bucket.batch ?? 1, bucket.points);
+    if (batch <= 1) return this.counted(bucket, key, 1, null);
+    const id = `${bucket.name}:${key}`;
+    const now = Date.now();
+    let tally = this.tallies.get(id);
+    if (!tally || tally.resetAt <= now) {
+      if (!tally && this.tallies.size >= MAX_TALLIES) this.dropExpiredTallies();
+      if (!tally && this.tallies.size >= MAX_TALLIES) return this.counted(bucket, key, 1, null);
+      tally = { unwritten: 0, sharedRemaining: bucket.points, resetAt: now + bucket.durationS * 1000 };
+      this.tallies.set(id, tally);
+    }
+    // Near the limit, as the table last said: every request is written, so the tail is exact.
+    if (tally.sharedRemaining < batch) return this.counted(bucket, key, 1, tally);
+    tally.unwritten += 1;
+    if (tally.unwritten < batch) {
+      return { allowed: true, remaining: Math.max(0, tally.sharedRemaining - tally.unwritten), resetS: Math.ceil((tally.resetAt - now) / 1000) };
+    }
+    tally.unwritten = 0;
+    return this.counted(bucket, key, batch, tally);
+  }
+
+  /** Writes `points` of `key` (this request and those it completes), noting what the table says in `tally`. */
+  private async counted(bucket: Bucket, key: string, points: number, tally: Tally | null): Promise<Verdict> {
+    const { res, allowed } = await this.take(bucket, key, points);
+    if (tally) {
+      tally.sharedRemaining = allowed ? res.remainingPoints : 0;
+      if (res.msBeforeNext > 0) tally.resetAt = Date.now() + res.msBeforeNext;
+    }
+    return allowed ? { allowed, remaining: res.remainingPoints, resetS: resetSeconds(res, bucket) } : { allowed, remaining: 0, resetS: Math.max(1, resetSeconds(res, bucket)) };
+  }
+
+  /** `points` of `key` from the shared counter (or, while it fails, the insurance in memory). */
+  private async take(bucket: Bucket, key: string, points: number): Promise<{ res: RateLimiterRes; allowed: boolean }> {
     try {
-      const res = await this.limiter(bucket).consume(key);
-      return { allowed: true, remaining: res.remainingPoints, resetS: resetSeconds(res, bucket) };
+      return { res: await this.limiter(bucket).consume(key, points), allowed: true };
     } catch (refusal) {
       // The library rejects with its result when refused; anything else is a bug (the insurance counts on failures).
       if (!(refusal instanceof RateLimiterRes)) throw refusal;
-      return { allowed: false, remaining: 0, resetS: Math.max(1, resetSeconds(refusal, bucket)) };
+      return { res: refusal, allowed: false };
     }
+  }
+
+  private dropExpiredTallies(): void {
+    const now = Date.now();
+    for (const [id, tally] of this.tallies) if (tally.resetAt <= now) this.tallies.delete(id);
   }
 
   private limiter(bucket: Bucket): RateLimiterDrizzle {
@@ -135,6 +186,7 @@ export class RateLimitStore {
     const now = Date.now();
     if (now - this.lastSweep < SWEEP_EVERY_MS || now < this.unreachableUntil) return;
     this.lastSweep = now;
+    this.dropExpiredTallies();
     this.runStatement(() => this.options.db.delete(rateLimits).where(lt(rateLimits.expire, new Date(now)))).catch(() => undefined);
   }
 }
