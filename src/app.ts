@@ -49,9 +49,9 @@ import { errorHandler } from './plugins/error-handler';
 import { MODULES } from './modules';
 import { openapiPlugin } from './plugins/openapi';
 import { requestContext } from './plugins/request-context';
-import { httpMetrics } from './plugins/http-metrics';
 import { rateLimiting } from './plugins/rate-limit';
 import { RateLimitStore } from './lib/rate-limit-store';
+import { httpMetrics } from './plugins/http-metrics';
 
 /** What the sessions channel carries (drizzle/0008): an ended session, or a banned user. */
 const sessionAnnouncement = z.object({ sessionId: z.string().optional(), userId: z.string() });

@@ -1,5 +1,7 @@
 /** CORS (src/plugins/cors.ts): credentials only for the configured origins, preflights answered. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { captureLogs } from './support/logs';
+import { waitFor } from './support/wait';
 import { startTestApp, type TestApp } from './support/harness';
 
 const TRUSTED = 'https://app.bountyexpo.test';
@@ -45,5 +47,24 @@ describe('CORS', () => {
     expect(corsHeaders(ok)['access-control-allow-headers']).toContain('content-type');
     const refused = await preflight('https://evil.example');
     expect([refused.status, corsHeaders(refused)]).toEqual([204, { vary: 'Origin' }]);
+  });
+
+  // Regression (issue 13 review): a preflight is answered from onRequest, which skips Elysia's
+  // after-response hook; it wrote no log line and left the unlogged count one higher each time,
+  // so a graceful shutdown waited out its whole deadline for lines that never came.
+  test('a preflight writes its request line, and leaves no request counted as unlogged', async () => {
+    const { logger, lines } = captureLogs();
+    const logged = await startTestApp({ CORS_ORIGINS: TRUSTED }, { logger });
+    try {
+      const unloggedBefore = logged.lifecycle.unlogged.count;
+      const id = `preflight-${crypto.randomUUID()}`;
+      const response = await logged.request('/posts', { method: 'OPTIONS', headers: { origin: TRUSTED, 'access-control-request-method': 'POST', 'x-request-id': id } });
+      expect(response.status).toBe(204);
+      expect(lines.filter((line) => line.msg === 'request' && line.requestId === id)).toMatchObject([{ method: 'OPTIONS', route: '/posts', status: 204 }]);
+      // Other requests' lines are written just after their responses: wait for the count to settle.
+      await waitFor('no request left unlogged', () => logged.lifecycle.unlogged.count === unloggedBefore, 2_000);
+    } finally {
+      await logged.close();
+    }
   });
 });

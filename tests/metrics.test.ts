@@ -88,8 +88,8 @@ describe.skipIf(!hasCluster)('GET /metrics', () => {
     expect(count(after, 'GET', 'unmatched', '4xx') - count(before, 'GET', 'unmatched', '4xx')).toBe(1);
     expect(count(after, 'OPTIONS', 'unmatched', '2xx') - count(before, 'OPTIONS', 'unmatched', '2xx')).toBe(1);
     expect(count(after, 'POST', '/posts', '4xx') - count(before, 'POST', '/posts', '4xx')).toBe(1);
-    const authSeries = samples(after, 'http_request_duration_seconds_count').filter((sample) => sample.labels.route?.startsWith('/api/auth') && sample.labels.status_class === '4xx');
-    expect(authSeries.map((sample) => sample.labels.route)).toEqual(['/api/auth/*']);
+    // Better-Auth's endpoints share its mount's template (other test files may have added other routes' series).
+    expect(count(after, 'POST', '/api/auth/*', '4xx') - count(before, 'POST', '/api/auth/*', '4xx')).toBe(1);
     // The scrape before this one is counted, as a 2xx of the metrics route.
     expect(count(after, 'GET', '/metrics', '2xx')).toBeGreaterThanOrEqual(1);
     // A histogram: buckets up to +Inf for each series.

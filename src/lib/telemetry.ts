@@ -214,7 +214,8 @@ const dbAttributes = (pool: string, operation: string): Attributes => ({
 /** The request's root span, found from the request's hooks (its context carries it). */
 class RequestSpan {
   /** Elysia's context object for the request: the router stamps `route` on it once one matched. */
-  routed: object | null = null;
+  /** The route template the request matched (request-context's transform and error hooks). */
+  route: string | null = null;
   constructor(
     readonly span: Span,
     readonly method: string,
@@ -270,16 +271,15 @@ export function traceRequest(request: Request, handle: () => Promise<Response> |
   }
 }
 
-/** request-context's onRequest hands over Elysia's context, to name the span by its route at the end. */
-export function followRequestRoute(elysiaContext: object): void {
-  if (!tracer) return;
+/** The route template the request matched, to name its span by at the end (request-context's hooks). */
+export function noteRequestRoute(route: string): void {
+  if (!tracer || route === '') return;
   const entry = context.active().getValue(REQUEST_SPAN);
-  if (entry instanceof RequestSpan) entry.routed = elysiaContext;
+  if (entry instanceof RequestSpan) entry.route = route;
 }
 
 function finish(entry: RequestSpan, response: Response | null): void {
-  const { span, routed } = entry;
-  const route = routed && 'route' in routed && typeof routed.route === 'string' && routed.route !== '' ? routed.route : null;
+  const { span, route } = entry;
   // The template only (`/bounties/:id`): a path may carry a token (a password-reset link's).
   if (route) {
     span.updateName(`${entry.method} ${route}`);

@@ -6,6 +6,7 @@
  * A preflight (OPTIONS with Access-Control-Request-Method) is answered here, 204, before routing.
  */
 import { Elysia } from 'elysia';
+import { logAnsweredBeforeRouting } from './request-context';
 
 const METHODS = 'GET, POST, PATCH, PUT, DELETE, OPTIONS';
 const ALLOWED_HEADERS = 'content-type, x-request-id, x-db-lsn, idempotency-key, authorization';
@@ -27,6 +28,7 @@ export const corsPlugin = (origins: readonly string[]) => {
         headers['access-control-allow-headers'] = ALLOWED_HEADERS;
         headers['access-control-max-age'] = PREFLIGHT_MAX_AGE_S;
       }
+      logAnsweredBeforeRouting(request, 204);
       return new Response(null, { status: 204, headers });
     }
     if (allowed) {

@@ -151,7 +151,10 @@ function finishOperations(paths: Record<string, OpenApiObject>): void {
         if (isObject(json) && JSON.stringify(json.schema) === ERROR_KEY) json.schema = { $ref: '#/components/schemas/Error' };
         const headers: OpenApiObject = isObject(response.headers) ? response.headers : {};
         headers['Access-Control-Allow-Origin'] ??= headerRef('Access-Control-Allow-Origin');
-        if (status.startsWith('2') || status.startsWith('4')) headers.RateLimit ??= headerRef('RateLimit');
+        if (status.startsWith('2') || status.startsWith('4')) {
+          headers.RateLimit ??= headerRef('RateLimit');
+          headers['RateLimit-Policy'] ??= headerRef('RateLimit-Policy');
+        }
         if (status === '429' || status === '503') headers['Retry-After'] ??= headerRef('Retry-After');
         headers['Cache-Control'] ??= headerRef('Cache-Control');
         if (conditional && (status === '200' || status === '304')) {
