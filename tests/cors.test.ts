@@ -21,7 +21,7 @@ describe('CORS', () => {
     expect(corsHeaders(response)).toEqual({
       'access-control-allow-origin': TRUSTED,
       'access-control-allow-credentials': 'true',
-      'access-control-expose-headers': 'x-request-id, x-db-lsn, x-db-target, retry-after, ratelimit, ratelimit-policy, idempotent-replayed',
+      'access-control-expose-headers': 'x-request-id, x-db-lsn, x-db-target, retry-after, ratelimit, ratelimit-policy, idempotent-replayed, etag',
       vary: 'Origin',
     });
   });
@@ -45,6 +45,8 @@ describe('CORS', () => {
       'access-control-max-age': '600',
     });
     expect(corsHeaders(ok)['access-control-allow-headers']).toContain('content-type');
+    // A web client revalidates cached reads (src/plugins/http-cache.ts).
+    expect(corsHeaders(ok)['access-control-allow-headers']).toContain('if-none-match');
     const refused = await preflight('https://evil.example');
     expect([refused.status, corsHeaders(refused)]).toEqual([204, { vary: 'Origin' }]);
   });

@@ -79,6 +79,9 @@ describe.skipIf(!hasCluster)('HTTP caching of public reads', () => {
     // Weakly compared, from a list, or any current representation.
     for (const header of [`W/${first.etag}`, `"stale", ${first.etag}`, '*']) expect((await get(path, null, header)).status).toBe(304);
     expect((await get(path, null, '"stale"')).status).toBe(200);
+    // HEAD carries what GET would (issue 13 review: it was no-store and untagged).
+    const head = await t.request(path, { method: 'HEAD', skipContract: true });
+    expect([head.status, head.headers.get('etag'), head.headers.get('cache-control')]).toEqual([200, first.etag, PUBLIC]);
   });
 
   test('a profile edited by its owner is 200 again with a new ETag, for the owner at once and for everyone once replicas replay it', async () => {

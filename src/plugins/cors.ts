@@ -9,8 +9,9 @@ import { Elysia } from 'elysia';
 import { logAnsweredBeforeRouting } from './request-context';
 
 const METHODS = 'GET, POST, PATCH, PUT, DELETE, OPTIONS';
-const ALLOWED_HEADERS = 'content-type, x-request-id, x-db-lsn, idempotency-key, authorization';
-const EXPOSED_HEADERS = 'x-request-id, x-db-lsn, x-db-target, retry-after, ratelimit, ratelimit-policy, idempotent-replayed';
+const ALLOWED_HEADERS = 'content-type, x-request-id, x-db-lsn, idempotency-key, authorization, if-none-match';
+// ETag is not CORS-safelisted: without it a web client's script could not revalidate (If-None-Match).
+const EXPOSED_HEADERS = 'x-request-id, x-db-lsn, x-db-target, retry-after, ratelimit, ratelimit-policy, idempotent-replayed, etag';
 const PREFLIGHT_MAX_AGE_S = '600';
 
 export const corsPlugin = (origins: readonly string[]) => {

@@ -95,7 +95,8 @@ export const httpCachePlugin = () =>
         mapResponse(context) {
           const { request, set, responseValue } = context;
           // Errors (this also runs in the error path) and anything but a JSON 200 keep no-store.
-          if (request.method !== 'GET' || statusNumber(set.status) !== 200 || !isJsonValue(responseValue)) return undefined;
+          // HEAD carries what GET would (RFC 9110 9.3.2): the same tag and caching headers.
+          if ((request.method !== 'GET' && request.method !== 'HEAD') || statusNumber(set.status) !== 200 || !isJsonValue(responseValue)) return undefined;
           // What Elysia itself would send (Response.json is JSON.stringify); sent from here, so the tag is over these bytes.
           const body = JSON.stringify(responseValue);
           const etag = strongEtag(body);
