@@ -133,6 +133,13 @@ describe('configuration', () => {
     expect(config.database.replicaUrls).toEqual(['postgres://r1@h:2/db', 'postgres://r2@h:3/db']);
   });
 
+  test("the bus listens through DATABASE_LISTEN_URL when set (a pooler in transaction mode cannot hold LISTEN), else DATABASE_URL", () => {
+    expect(parseConfig({ DATABASE_URL: 'postgres://p@pgbouncer:6432/db' }).database.listenUrl).toBe('postgres://p@pgbouncer:6432/db');
+    const pooled = parseConfig({ DATABASE_URL: 'postgres://p@pgbouncer:6432/db', DATABASE_LISTEN_URL: 'postgres://p@primary:5432/db' });
+    expect([pooled.database.primaryUrl, pooled.database.listenUrl]).toEqual(['postgres://p@pgbouncer:6432/db', 'postgres://p@primary:5432/db']);
+    expect(() => parseConfig({ DATABASE_LISTEN_URL: 'postgres://p@primary:5432/db' })).toThrow(/DATABASE_LISTEN_URL needs DATABASE_URL/);
+  });
+
   test('the service stops at start-up with one message listing every bad variable', async () => {
     // --no-env-file: a developer's .env (e.g. a dev cluster's URLs) must not leak into the child.
     const child = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], {

@@ -81,6 +81,7 @@ const envSchema = z
 
     DATABASE_URL: postgresUrl.optional(),
     DATABASE_REPLICA_URLS: commaList.pipe(z.array(postgresUrl)),
+    DATABASE_LISTEN_URL: postgresUrl.optional(),
     WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
     // Set by the supervisor for the server processes it starts (src/supervisor.ts); not for operators.
     BOUNTYEXPO_WORKER_INDEX: z.coerce.number().int().min(0).max(63).optional(),
@@ -208,6 +209,8 @@ const envSchema = z
         path: ['DB_POOL_MAX_TOTAL'],
         message: `is too small for WEB_CONCURRENCY=${env.WEB_CONCURRENCY}: each process needs at least 5 connections on the primary`,
       });
+    if (env.DATABASE_LISTEN_URL && !env.DATABASE_URL)
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_LISTEN_URL'], message: 'needs DATABASE_URL (the primary it reaches)' });
     if (env.DATABASE_REPLICA_URLS.length > 0 && !env.DATABASE_URL)
       ctx.addIssue({ code: 'custom', path: ['DATABASE_REPLICA_URLS'], message: 'needs DATABASE_URL (the primary)' });
     // Past its token's expiry a writer reads like anyone, from a replica up to MAX_REPLICA_LAG_MS
@@ -328,6 +331,8 @@ export type AppConfig = Readonly<{
   database: Readonly<{
     primaryUrl: string | undefined;
     replicaUrls: readonly string[];
+    /** The primary for the bus's LISTEN connection: a session of its own (DATABASE_LISTEN_URL, else DATABASE_URL). */
+    listenUrl: string | undefined;
     poolMax: number;
     /** Better-Auth's own pool on the primary: session lookups never queue behind writes. */
     authPoolMax: number;
@@ -451,6 +456,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     database: Object.freeze({
       primaryUrl: env.DATABASE_URL,
       replicaUrls: Object.freeze([...env.DATABASE_REPLICA_URLS]),
+      listenUrl: env.DATABASE_LISTEN_URL ?? env.DATABASE_URL,
       poolMax: pools.poolMax,
       authPoolMax: pools.authPoolMax,
       poolAcquireTimeoutMs: env.DB_POOL_ACQUIRE_TIMEOUT_MS,

@@ -156,7 +156,9 @@ export class DatabaseCluster implements SessionBackend {
       logger,
       (label) => {
         // One connection, outside the pools; its application_name says which instance listens.
-        const sql = openPool(config.primaryUrl ?? '', config, {
+        // LISTEN keeps its server connection: DATABASE_LISTEN_URL reaches the primary directly (or
+        // a session-mode pooler) when DATABASE_URL goes through PgBouncer in transaction mode.
+        const sql = openPool(config.listenUrl ?? config.primaryUrl ?? '', config, {
           name: `listen-${label}`, max: 1, readOnly: false,
           connectTimeoutS: config.connectTimeoutS, statementTimeoutMs: 0,
         });
