@@ -176,6 +176,7 @@ export function createApp(deps: AppDeps) {
         isProduction: config.isProduction,
         bodyLimitBytes: config.bodyLimitBytes,
         unparsedRoutes,
+        ...(rateLimits.beforeParse ? { beforeParse: rateLimits.beforeParse } : {}),
       }),
     )
     .use(rateLimits.plugin)

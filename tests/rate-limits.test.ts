@@ -257,6 +257,31 @@ describe.skipIf(!hasCluster)('limits as a client meets them (behind a trusted pr
     expect((await from(ip, '/realtime/protocol')).status).toBe(200);
   });
 
+  test('a body that does not parse (400, 415) is counted all the same, once per request', async () => {
+    // Regression: the body is parsed before the route's hooks run, so parse refusals were never
+    // counted: an unlimited flood of requests the server still reads and scans.
+    const policy = ratePolicy('money-ip');
+    const ip = randomIp();
+    const broken = (index: number) =>
+      from(ip, '/wallet/deposits', {
+        method: 'POST',
+        headers: { 'content-type': index % 2 === 0 ? 'application/json' : 'text/plain', 'idempotency-key': crypto.randomUUID() },
+        body: '{',
+      });
+    const answers: Response[] = [];
+    for (let index = 0; index < policy.points; index += 1) answers.push(await broken(index));
+    expect(answers.map((response) => response.status)).toEqual(Array.from({ length: policy.points }, (_, index) => (index % 2 === 0 ? 400 : 415)));
+    // Each request counted exactly once, per IP and per route.
+    expect(answers.map((response) => items(response.headers.get('ratelimit'))['money-ip']?.r)).toEqual(
+      Array.from({ length: policy.points }, (_, index) => policy.points - 1 - index),
+    );
+    expect(answers.every((response) => response.headers.get('ratelimit-policy') === '"ip";q=1200;w=60, "money-ip";q=30;w=60')).toBe(true);
+    const refused = await broken(0);
+    expect(refused.status).toBe(429);
+    expect(await readJson(refused)).toMatchObject({ success: false, error: 'TOO_MANY_REQUESTS' });
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+  });
+
   describe('per user', () => {
     let reporter: TestAccount;
     let other: TestAccount;

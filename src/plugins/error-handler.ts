@@ -5,6 +5,7 @@
  */
 import { type AnyElysia, Elysia } from 'elysia';
 import { assertDeclaredLength, readBodyCapped } from '../lib/body';
+import type { HeaderSink } from '../lib/cookies';
 import { constraintOf, type ErrorDetail, errorBody, findErrorCode, HttpError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
@@ -61,6 +62,9 @@ function validationDetails(issues: unknown): ErrorDetail[] {
   }));
 }
 
+/** A parse hook that returns nothing (the parser then reads the body) or throws a refusal. */
+export type BeforeParse = (context: { request: Request; route: string; set: HeaderSink }) => Promise<void>;
+
 type ErrorHandlerOptions<Unparsed extends AnyElysia> = {
   logger: Logger;
   isProduction: boolean;
@@ -72,6 +76,8 @@ type ErrorHandlerOptions<Unparsed extends AnyElysia> = {
    * order of `.use()` calls in the app.
    */
   unparsedRoutes: Unparsed;
+  /** Runs ahead of the parser, on every route it parses for: the rate limits count a body that fails to parse too. */
+  beforeParse?: BeforeParse;
 };
 
 /**
@@ -81,8 +87,10 @@ type ErrorHandlerOptions<Unparsed extends AnyElysia> = {
 export const errorHandler = <const Unparsed extends AnyElysia>(options: ErrorHandlerOptions<Unparsed>) =>
   new Elysia({ name: 'error-handler' }).use(options.unparsedRoutes).use(parserAndErrors(options));
 
-const parserAndErrors = (options: Omit<ErrorHandlerOptions<AnyElysia>, 'unparsedRoutes'>) =>
-  new Elysia({ name: 'body-parser-and-errors' })
+function parserAndErrors(options: Omit<ErrorHandlerOptions<AnyElysia>, 'unparsedRoutes'>) {
+  const plugin = new Elysia({ name: 'body-parser-and-errors' });
+  if (options.beforeParse) plugin.onParse({ as: 'global' }, options.beforeParse);
+  return plugin
     .onParse({ as: 'global' }, async ({ request, contentType }) => {
       // No body at all (GET, or a bodiless POST such as logout): nothing to parse or refuse.
       if (request.body === null || request.headers.get('content-length') === '0') return undefined;
@@ -145,3 +153,4 @@ const parserAndErrors = (options: Omit<ErrorHandlerOptions<AnyElysia>, 'unparsed
       const message = !options.isProduction && error instanceof Error ? error.message : 'Internal server error';
       return errorBody(message, 'INTERNAL_SERVER_ERROR');
     });
+}

@@ -1,8 +1,10 @@
 /**
  * The service's rate limits (src/lib/rate-limits.ts), counted in the shared store
  * (src/lib/rate-limit-store.ts) at two points of a request:
- * - once routed (a global transform hook, before validation, so malformed bodies count too): the
- *   every-request policy and the route's per-IP policies, in one round trip;
+ * - once routed: the every-request policy and the route's per-IP policies, in one round trip. A
+ *   request with a body is counted by a parse hook the error handler runs ahead of its parser
+ *   (`beforeParse`), so a body that is malformed, too large or of the wrong type counts too;
+ *   one without (GET, HEAD) by a global transform hook. Each request is counted by one of them;
  * - once signed in (`countUser`, called by the auth macro in src/plugins/auth.ts): the route's
  *   per-user policies, by user id, at no extra session lookup.
  * Not in onRequest: Elysia 1.4.30 renders an error thrown there with an empty body whenever a
@@ -20,6 +22,7 @@ import { CLIENT_IP_HEADER } from '../lib/auth';
 import type { HeaderSink } from '../lib/cookies';
 import { COMMON_ERRORS, HttpError } from '../lib/errors';
 import { rateLimitRejections } from '../lib/metrics';
+import type { BeforeParse } from './error-handler';
 import type { RateLimitStore } from '../lib/rate-limit-store';
 import { ipSubject, limitItem, policyItem, policiesFor, type RateLimitPolicy } from '../lib/rate-limits';
 
@@ -29,6 +32,8 @@ export type CountUser = (context: { request: Request; route: string; set: Header
 export type RateLimiting = {
   /** Mount after request-context, cors and the error handler: its 429 is then logged and in our format. */
   plugin: Elysia;
+  /** The error handler runs it ahead of its parser (routes that read their own body are not counted here). */
+  beforeParse: BeforeParse | undefined;
   countUser: CountUser;
 };
 
@@ -65,14 +70,20 @@ const clientSubject = (request: Request): string => ipSubject(request.headers.ge
 
 export function rateLimiting(options: { enabled: boolean; store: RateLimitStore }): RateLimiting {
   const plugin = new Elysia({ name: 'rate-limit' });
-  if (!options.enabled) return { plugin, countUser: async () => undefined };
+  if (!options.enabled) return { plugin, beforeParse: undefined, countUser: async () => undefined };
   const { store } = options;
-  plugin.onTransform({ as: 'global' }, async ({ request, route, set }) => {
+  // Requests the parse hook counted (Elysia runs it only on methods with a body): the transform skips them.
+  const counted = new WeakSet<Request>();
+  const countIp: BeforeParse = async ({ request, route, set }) => {
+    if (counted.has(request)) return;
+    counted.add(request);
     const policies = policiesFor(request.method, route, 'ip');
     if (policies.length > 0) await count(store, policies, clientSubject(request), set);
-  });
+  };
+  plugin.onTransform({ as: 'global' }, countIp);
   return {
     plugin,
+    beforeParse: countIp,
     countUser: async ({ request, route, set, userId }) => {
       const policies = policiesFor(request.method, route, 'user');
       if (policies.length > 0) await count(store, policies, userId, set);
