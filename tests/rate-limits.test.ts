@@ -146,6 +146,40 @@ describe('the shared store', () => {
       expect(row?.points).toBeGreaterThanOrEqual(11);
     });
 
+    test('after an outage, the table counts again once the fallback window has passed (and not before)', async () => {
+      const logs = captureLogs('info');
+      let down = true;
+      let now = Date.now();
+      const store = new RateLimitStore({
+        db: t.database.primary,
+        run: (work) => (down ? Promise.reject(new Error('primary unreachable')) : t.database.runWrite(work)),
+        logger: logs.logger,
+        now: () => now,
+      });
+      const bucket = { name: 'recovery-test', points: 10, durationS: 60 };
+      const key = randomIp();
+      const written = async (): Promise<number | undefined> =>
+        (await t.database.primary.select().from(rateLimits).where(like(rateLimits.key, `recovery-test:${key}`)))[0]?.points;
+
+      // Down: counted in memory.
+      expect((await store.consume(bucket, key)).remaining).toBe(9);
+      expect((await store.consume(bucket, key)).remaining).toBe(8);
+      // Back, but within the window: still memory, the table is not tried.
+      down = false;
+      now += FALLBACK_MS - 1;
+      expect((await store.consume(bucket, key)).remaining).toBe(7);
+      expect(await written()).toBeUndefined();
+      // Past the window: the shared table counts (its own tally, from the first point), and says so once.
+      now += 1;
+      expect((await store.consume(bucket, key)).remaining).toBe(9);
+      expect((await store.consume(bucket, key)).remaining).toBe(8);
+      expect(await written()).toBe(2);
+      expect(logs.lines.map((line) => line.msg)).toEqual([
+        `rate-limit store failed: counting in this instance's memory for ${FALLBACK_MS / 1000} s at a time`,
+        'rate-limit store reachable again: limits are shared across instances',
+      ]);
+    });
+
     test('batched: written 20 at a time, exact on one instance, at most 19 over per instance', async () => {
       const logger = captureLogs('warn').logger;
       const [a, b] = [1, 2].map(() => new RateLimitStore({ db: t.database.primary, run: (work) => t.database.runWrite(work), logger }));

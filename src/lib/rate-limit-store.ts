@@ -42,6 +42,11 @@ export type RateLimitStoreOptions = {
   /** Runs one statement, bounded: DatabaseCluster.runWrite (its pool gate). */
   run: Run;
   logger: Logger;
+  /**
+   * The clock of the store's own windows (the fallback after a failure, the sweep's cadence, the
+   * batches' tallies); tests move it. The library's windows run on the real one. Default Date.now.
+   */
+  now?: () => number;
 };
 
 /** After a failure, consumes are counted in memory for this long before the store is tried again. */
@@ -86,10 +91,13 @@ export class RateLimitStore {
   private readonly handle: Database;
   private unreachableUntil = 0;
   private fallingBack = false;
-  private lastSweep = Date.now();
+  private readonly now: () => number;
+  private lastSweep: number;
   private readonly tallies = new Map<string, Tally>();
 
   constructor(private readonly options: RateLimitStoreOptions) {
+    this.now = options.now ?? Date.now;
+    this.lastSweep = this.now();
     this.handle = gatedHandle(options.db, (work) => this.runStatement(work));
   }
 
@@ -99,7 +107,7 @@ export class RateLimitStore {
     const batch = Math.min(bucket.batch ?? 1, bucket.points);
     if (batch <= 1) return this.counted(bucket, key, 1, null);
     const id = `${bucket.name}:${key}`;
-    const now = Date.now();
+    const now = this.now();
     let tally = this.tallies.get(id);
     if (!tally || tally.resetAt <= now) {
       if (!tally && this.tallies.size >= MAX_TALLIES) this.dropExpiredTallies();
@@ -122,7 +130,7 @@ export class RateLimitStore {
     const { res, allowed } = await this.take(bucket, key, points);
     if (tally) {
       tally.sharedRemaining = allowed ? res.remainingPoints : 0;
-      if (res.msBeforeNext > 0) tally.resetAt = Date.now() + res.msBeforeNext;
+      if (res.msBeforeNext > 0) tally.resetAt = this.now() + res.msBeforeNext;
     }
     return allowed ? { allowed, remaining: res.remainingPoints, resetS: resetSeconds(res, bucket) } : { allowed, remaining: 0, resetS: Math.max(1, resetSeconds(res, bucket)) };
   }
@@ -139,7 +147,7 @@ export class RateLimitStore {
   }
 
   private dropExpiredTallies(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const [id, tally] of this.tallies) if (tally.resetAt <= now) this.tallies.delete(id);
   }
 
@@ -163,7 +171,7 @@ export class RateLimitStore {
   }
 
   private async runStatement<T>(work: () => Promise<T>): Promise<T> {
-    if (Date.now() < this.unreachableUntil) throw new StoreUnavailableError('rate-limit store marked unreachable');
+    if (this.now() < this.unreachableUntil) throw new StoreUnavailableError('rate-limit store marked unreachable');
     try {
       const result = await this.options.run(work);
       if (this.fallingBack) {
@@ -172,7 +180,7 @@ export class RateLimitStore {
       }
       return result;
     } catch (error) {
-      this.unreachableUntil = Date.now() + FALLBACK_MS;
+      this.unreachableUntil = this.now() + FALLBACK_MS;
       if (!this.fallingBack) {
         this.fallingBack = true;
         this.options.logger.warn({ err: error }, `rate-limit store failed: counting in this instance's memory for ${FALLBACK_MS / 1000} s at a time`);
@@ -183,7 +191,7 @@ export class RateLimitStore {
 
   /** Rows past their window are reset by the next consume anyway: the sweep only bounds the table. */
   private maybeSweep(): void {
-    const now = Date.now();
+    const now = this.now();
     if (now - this.lastSweep < SWEEP_EVERY_MS || now < this.unreachableUntil) return;
     this.lastSweep = now;
     this.dropExpiredTallies();
