@@ -2,9 +2,9 @@
  * The service's rate limits (src/lib/rate-limits.ts), counted in the shared store
  * (src/lib/rate-limit-store.ts) at two points of a request:
  * - once routed: the every-request policy and the route's per-IP policies, in one round trip. A
- *   request with a body is counted by a parse hook the error handler runs ahead of its parser
- *   (`beforeParse`), so a body that is malformed, too large or of the wrong type counts too;
- *   one without (GET, HEAD) by a global transform hook. Each request is counted by one of them;
+ *   POST, PUT, PATCH or DELETE is counted by a parse hook the error handler runs ahead of its
+ *   parser (`beforeParse`), so a body that is malformed, too large or not JSON counts too; a GET
+ *   or HEAD (Elysia parses no body there) by a global transform hook. Each request once;
  * - once signed in (`countUser`, called by the auth macro in src/plugins/auth.ts): the route's
  *   per-user policies, by user id, at no extra session lookup.
  * Not in onRequest: Elysia 1.4.30 renders an error thrown there with an empty body whenever a
