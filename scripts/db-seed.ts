@@ -12,6 +12,7 @@ import { DatabaseCluster, posts, selectRows, users } from '../src/db';
 import { loadConfig } from '../src/config/env';
 import { createAuth } from '../src/lib/auth';
 import { createLogger } from '../src/lib/logger';
+import { RateLimitStore } from '../src/lib/rate-limit-store';
 import { checkLedger } from '../src/modules/ledger';
 import { DEMO_PEOPLE, seedMarketplace } from './lib/demo-marketplace';
 import { describeDatabaseError } from './lib/describe';
@@ -39,7 +40,7 @@ let database: DatabaseCluster | null = null;
 try {
   database = await DatabaseCluster.open(config.database, logger);
   const primary = database.primary;
-  const auth = createAuth({ config, database, logger });
+  const auth = createAuth({ config, database, logger, rateLimitStore: RateLimitStore.overCluster(database, logger) });
   const ids = new Map<string, string>();
   for (const person of DEMO_PEOPLE) {
     const [existing] = await primary.select({ id: users.id }).from(users).where(eq(users.email, person.email));

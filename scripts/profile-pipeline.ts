@@ -22,6 +22,7 @@ import { applyMigrations, DatabaseCluster, posts, users } from '../src/db';
 import { JobQueue } from '../src/jobs';
 import { authCookieNames, createAuth, createSessionReader } from '../src/lib/auth';
 import { createLogger, type Logger } from '../src/lib/logger';
+import { RateLimitStore } from '../src/lib/rate-limit-store';
 import { authPlugin } from '../src/plugins/auth';
 import { corsPlugin } from '../src/plugins/cors';
 import { databasePlugin } from '../src/plugins/database';
@@ -74,7 +75,8 @@ async function main(): Promise<void> {
     const lsn = await database.currentWalInsertLsn();
     if (lsn !== null) await database.waitForReplicas(lsn, 30_000);
 
-    const auth = createAuth({ config, database, logger });
+    const rateLimitStore = RateLimitStore.overCluster(database, logger);
+    const auth = createAuth({ config, database, logger, rateLimitStore });
     const db = databasePlugin({ database, tokenSecret: config.auth.secret, tokenTtlS: 300, debugHeaders: false, secureCookies: false });
     const health = () => ({ status: 'ok' as const, uptime: 1, version: '0.1.0' });
     const healthRequest = () => new Request('http://localhost/health');
@@ -98,9 +100,9 @@ async function main(): Promise<void> {
         for (const [, plugin] of plugins.slice(0, index + 1)) app.use(plugin);
         return [name, app.get('/health', health)];
       }),
-      ['the whole app', createApp({ config, database, logger, requestLogger, auth, jobs, bus: new EventBus(database, logger, 'profile') })],
+      ['the whole app', createApp({ config, database, logger, requestLogger, auth, rateLimitStore, jobs, bus: new EventBus(database, logger, 'profile') })],
     ];
-    const app = createApp({ config, database, logger, requestLogger, auth, jobs, bus: new EventBus(database, logger, 'profile') });
+    const app = createApp({ config, database, logger, requestLogger, auth, rateLimitStore, jobs, bus: new EventBus(database, logger, 'profile') });
     console.log(`profile: ${REQUESTS} sequential app.handle() calls per row, LOG_LEVEL=${LOG_LEVEL}\n`);
     console.log(`${'GET /health'.padEnd(40)} ${'µs/req'.padStart(8)} ${'stage'.padStart(8)}`);
     let previous = 0;

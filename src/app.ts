@@ -65,6 +65,8 @@ export type AppDeps = {
   lifecycle?: Lifecycle;
   /** Tests pass their own (e.g. with the Origin check on); otherwise built from config. */
   auth?: Auth;
+  /** The rate-limit store; built here when not given. With `auth`, pass the one it was built with. */
+  rateLimitStore?: RateLimitStore;
   /** The job queue routes enqueue on (payouts, webhook reconciliation). */
   jobs: JobQueue;
   /** Built from config when not given (tests share one with their local Stripe server). */
@@ -84,7 +86,9 @@ export type AppDeps = {
 export function createApp(deps: AppDeps) {
   const { config, database, logger } = deps;
   const lifecycle = deps.lifecycle ?? createLifecycle();
-  const auth = deps.auth ?? createAuth({ config, database, logger });
+  // One per process: Better-Auth's limiter and ours share its fallback state and sweep.
+  const rateLimitStore = deps.rateLimitStore ?? RateLimitStore.overCluster(database, logger);
+  const auth = deps.auth ?? createAuth({ config, database, logger, rateLimitStore });
   // Built once and handed to each module, which `.use()`s them for typing (Elysia dedups by name).
   const dbPlugin = databasePlugin({
     database,
@@ -113,7 +117,7 @@ export function createApp(deps: AppDeps) {
   // Per IP, per route and per user (src/lib/rate-limits.ts), counted on the primary so they hold across instances.
   const rateLimits = rateLimiting({
     enabled: config.rateLimits.enabled,
-    store: new RateLimitStore({ db: database.primary, run: (work) => database.runWrite(work), logger }),
+    store: rateLimitStore,
   });
   const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations, rateLimits.countUser);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.

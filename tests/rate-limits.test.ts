@@ -365,6 +365,35 @@ describe.skipIf(!hasCluster)('X-Forwarded-For from an address that is not a trus
   });
 });
 
+describe.skipIf(!hasCluster)('one store per instance', () => {
+  test("Better-Auth's limiter and the service's count in the same store: one fallback state, one warning", async () => {
+    // Regression: createAuth built a second store with the same arguments: two sweeps, two
+    // fallback windows, and an outage warned twice.
+    const logs = captureLogs('info');
+    // A store whose every statement fails (the client never connects: `run` refuses first).
+    const client = postgres(`postgres://postgres@127.0.0.1:${await freePort()}/nowhere`, { max: 1 });
+    const store = new RateLimitStore({ db: drizzle(client, { schema }), run: () => Promise.reject(new Error('primary unreachable')), logger: logs.logger });
+    const t = await startTestApp({ RATE_LIMITS_ENABLED: 'true' }, { rateLimitStore: store });
+    try {
+      const ip = randomIp();
+      const email = uniqueEmail('rl-one-store');
+      // Better-Auth's endpoint finds the store down: its sign-in limit is counted in that store's memory.
+      const statuses: number[] = [];
+      for (let index = 0; index < 4; index += 1) {
+        const response = await t.request('/api/auth/sign-in/email', { method: 'POST', json: { email, password: PASSWORD }, headers: { [CLIENT_IP_HEADER]: ip } });
+        statuses.push(response.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429]);
+      // The service's limiter is already falling back in the same store: no second warning.
+      expect((await t.request('/realtime/protocol', { headers: { [CLIENT_IP_HEADER]: ip } })).status).toBe(200);
+      expect(logs.lines.map((line) => line.msg)).toEqual([`rate-limit store failed: counting in this instance's memory for ${FALLBACK_MS / 1000} s at a time`]);
+    } finally {
+      await t.close();
+      await client.end({ timeout: 0 });
+    }
+  });
+});
+
 describe.skipIf(!hasCluster)('the sign-in limit across two instances', () => {
   let a: TestApp;
   let b: TestApp;

@@ -25,7 +25,7 @@
  */
 import { lt } from 'drizzle-orm';
 import { RateLimiterDrizzle, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import { type Database, rateLimits } from '../db';
+import { type Database, type DatabaseCluster, rateLimits } from '../db';
 import type { Logger } from './logger';
 
 /** One limit: `points` per `durationS` seconds; `name` prefixes its keys; `batch`: requests written at a time (default 1). */
@@ -94,6 +94,11 @@ export class RateLimitStore {
   private readonly now: () => number;
   private lastSweep: number;
   private readonly tallies = new Map<string, Tally>();
+
+  /** The store of a process: over the cluster's primary, through its write gate. Build one and share it (app and Better-Auth). */
+  static overCluster(database: DatabaseCluster, logger: Logger): RateLimitStore {
+    return new RateLimitStore({ db: database.primary, run: (work) => database.runWrite(work), logger });
+  }
 
   constructor(private readonly options: RateLimitStoreOptions) {
     this.now = options.now ?? Date.now;

@@ -18,6 +18,7 @@ import { type AppConfig, LOCAL_STRIPE_SECRET_KEY, parseConfig } from '../../src/
 import { type Auth, CLIENT_IP_HEADER, type CreateAuthOptions, createAuth, type SessionRevocations } from '../../src/lib/auth';
 import { serveApp } from '../../src/serve';
 import { createLogger, type Logger } from '../../src/lib/logger';
+import { RateLimitStore } from '../../src/lib/rate-limit-store';
 import { traceRequest } from '../../src/lib/telemetry';
 import { createLifecycle, type Lifecycle } from '../../src/modules/health/service';
 import { typingAudience } from '../../src/modules/conversations/messages';
@@ -88,6 +89,8 @@ export type StartOptions = {
   auth?: (deps: Omit<CreateAuthOptions, 'advanced'>) => Auth;
   /** Capture the app's log lines (e.g. tests/support/logs.ts); default: a logger at LOG_LEVEL. */
   logger?: Logger;
+  /** The store Better-Auth's limiter and the app's count in (one, as src/app.ts builds it); default over this app's cluster. */
+  rateLimitStore?: RateLimitStore;
   /** Sees every statement the request pools send (tests/query-plans.test.ts EXPLAINs them). */
   observeQueries?: QueryObserver;
   /**
@@ -133,7 +136,8 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const database = await DatabaseCluster.open(config.database, logger, options.observeQueries ? { observeQueries: options.observeQueries } : {});
   const lifecycle: Lifecycle = createLifecycle();
-  const auth = (options.auth ?? createAuth)({ config, database, logger });
+  const rateLimitStore = options.rateLimitStore ?? RateLimitStore.overCluster(database, logger);
+  const auth = (options.auth ?? createAuth)({ config, database, logger, rateLimitStore });
   const stripe = createStripeClient(config.stripe);
   // A pg-boss schema per app: a worker here never takes another test file's jobs.
   const jobsSchema = `pgboss_t${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
@@ -150,7 +154,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   /** This app's WebSockets (served by `listen()`). */
   const hub = new SocketHub({ database, logger, settings: config.sockets, typingAudience });
   const app = createApp({
-    config, database, logger, lifecycle, auth, jobs, stripe, clock, bus, hub,
+    config, database, logger, lifecycle, auth, rateLimitStore, jobs, stripe, clock, bus, hub,
     ...(options.now ? { now: options.now } : {}),
     ...(options.revocations ? { revocations: options.revocations } : {}),
   });

@@ -19,7 +19,7 @@ import { PASSWORD_MAX_UNITS, PASSWORD_MIN_CHARS } from '../validation';
 import { CLIENT_IP_HEADER } from './client-ip';
 import { noteOutage } from './outage';
 import { CLIENT_REFUSAL, requestPolicy } from './policy';
-import { RateLimitStore } from '../rate-limit-store';
+import type { RateLimitStore } from '../rate-limit-store';
 import { betterAuthRateLimit } from './rate-limit';
 import { accessControl, roles } from './roles';
 import { SESSION_EXPIRES_IN_S, SESSION_UPDATE_AGE_S } from './session-reader';
@@ -31,6 +31,8 @@ export type CreateAuthOptions = {
   config: AppConfig;
   database: DatabaseCluster;
   logger: Logger;
+  /** The process's one store (src/app.ts counts its own limits in it too): one fallback state, one sweep. */
+  rateLimitStore: RateLimitStore;
   /** Test-only overrides of Better-Auth's `advanced` options. */
   advanced?: { disableOriginCheck?: boolean };
 };
@@ -46,7 +48,7 @@ export function trustedOrigins(config: AppConfig): string[] {
   return [...new Set(origins)];
 }
 
-function authOptions({ config, database, logger, advanced }: CreateAuthOptions) {
+function authOptions({ config, database, logger, rateLimitStore, advanced }: CreateAuthOptions) {
   const secure = usesSecureCookies(config);
   const cookieCacheS = config.auth.cookieCacheS;
   return {
@@ -84,7 +86,7 @@ function authOptions({ config, database, logger, advanced }: CreateAuthOptions) 
     },
     // The policy table's sign-in, sign-up, change-password and auth-endpoints limits, counted in
     // the shared rate_limits table on the primary (whatever RATE_LIMITS_ENABLED says).
-    rateLimit: betterAuthRateLimit(new RateLimitStore({ db: database.primary, run: (work) => database.runWrite(work), logger })),
+    rateLimit: betterAuthRateLimit(rateLimitStore),
     advanced: {
       cookiePrefix: 'bountyexpo',
       // Secure + the __Secure- prefix exactly when the service is reached over https.
