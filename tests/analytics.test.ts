@@ -371,6 +371,75 @@ describe.skipIf(!hasCluster)('analytics, recorded from the outbox', () => {
     }, 60_000);
   });
 
+  test('after an outage longer than a run can cover, the runs that follow compute every day since, however the days were cut', async () => {
+    // Day X: one event, and a run. Then the job is down for 100 days while 79 days get an event.
+    const base = await freshBase(t);
+    const dayX = utcDay(base);
+    const posterId = `outage-${crypto.randomUUID()}`;
+    const created = () => bountyEvent('bounty.created', posterId, crypto.randomUUID(), { posterId, amount: 1_000, currency: 'usd' });
+    clock.set(base);
+    await t.database.primary.transaction((tx) => recordEvents(tx, base, [created()]));
+    const eventsOf = async (count: number) =>
+      waitFor(`${count} events recorded`, async () => {
+        const rows = await t.database.primary.select().from(analyticsEvents).where(eq(analyticsEvents.posterId, posterId));
+        return rows.length >= count ? rows : null;
+      }, 20_000);
+    await eventsOf(1);
+    clock.set(new Date(`${dayX}T10:00:00.000Z`));
+    expect(await runRollups(t.database.primary, clock.now())).toContain(dayX);
+
+    // Dispatched when the outage ends (the outbox waited too), hours before the job's first run.
+    clock.set(new Date(`${addDays(dayX, 100)}T09:00:00.000Z`));
+    await t.database.primary.transaction(async (tx) => {
+      for (let day = 1; day <= 79; day += 1) {
+        await recordEvents(tx, new Date(`${addDays(dayX, day)}T12:00:00.000Z`), [created()]);
+      }
+    });
+    await eventsOf(80);
+
+    // The job's runs, every 15 minutes, until one has nothing left but the recent days.
+    const catchUp = async (today: string) => {
+      clock.set(new Date(`${today}T12:00:00.000Z`));
+      const recent = [addDays(today, -2), addDays(today, -1), today];
+      for (let run = 1; run <= 10; run += 1) {
+        const days = await runRollups(t.database.primary, clock.now());
+        if (days.every((day) => recent.includes(day))) return run;
+        clock.advance(15 * 60_000);
+      }
+      throw new Error('the rollups never caught up');
+    };
+    const report = async (to: string) => {
+      await t.settle();
+      const range = `from=${dayX}&to=${to}`;
+      const overview = await send(t, admin, 'GET', `/analytics/overview?${range}`);
+      const series = await send(t, admin, 'GET', `/analytics/daily?metric=bounties_created&${range}`);
+      return {
+        daysComputed: at(overview.body, 'data', 'daysComputed'),
+        created: at(overview.body, 'data', 'activity', 'bountiesCreated'),
+        points: items(at(series.body, 'data', 'points')).map((point) => [at(point, 'day'), at(point, 'value')]),
+      };
+    };
+    expect(await catchUp(addDays(dayX, 100))).toBeGreaterThan(1);
+    expect(await report(addDays(dayX, 100))).toEqual({
+      daysComputed: 101,
+      created: 80,
+      points: Array.from({ length: 80 }, (_, day) => [addDays(dayX, day), 1]),
+    });
+
+    // A second late event for each of those 79 days, now all computed: more late days than a run takes.
+    clock.set(new Date(`${addDays(dayX, 101)}T09:00:00.000Z`));
+    await t.database.primary.transaction(async (tx) => {
+      for (let day = 1; day <= 79; day += 1) await recordEvents(tx, new Date(`${addDays(dayX, day)}T18:00:00.000Z`), [created()]);
+    });
+    await eventsOf(159);
+    expect(await catchUp(addDays(dayX, 101))).toBeGreaterThan(1);
+    expect(await report(addDays(dayX, 101))).toEqual({
+      daysComputed: 102,
+      created: 159,
+      points: Array.from({ length: 80 }, (_, day) => [addDays(dayX, day), day === 0 ? 1 : 2]),
+    });
+  }, 90_000);
+
   test('forwarding reaches the local Mixpanel server with user ids and figures only: no email, name, title or message text', async () => {
     const [poster, hunter] = await Promise.all([signUp(t, 'mp-poster', 'Mona Private'), signUp(t, 'mp-hunter', 'Harry Secret')]);
     const id = await published(poster, 2_000);

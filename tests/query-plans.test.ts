@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { applyMigrations } from '../src/db';
+import { daysToRoll, utcDay } from '../src/modules/analytics/rollup';
 import { createAdmin, signUp, type TestAccount } from './support/accounts';
 import { clusterEnv, hasCluster, startTestApp, type TestApp, withDatabase } from './support/harness';
 import { at, readJson } from './support/json';
@@ -467,4 +468,27 @@ describe.skipIf(!hasCluster)('list query plans at 20,000 rows', () => {
     }
     expect(problems).toEqual([]);
   }, 60_000);
+
+  test('the rollup job finds late and uncomputed days by index, never by a scan of the events or the rollups', async () => {
+    // The last run came after every event above was recorded; since, one more arrived late (for
+    // 20 days ago), and a day's rollup is missing (500 days ago).
+    await direct.unsafe(`
+      update analytics_daily set computed_at = now() + interval '1 hour' where dimension = 'all' and day = current_date and metric = 'events';
+      insert into analytics_events (event_id, name, occurred_at, recorded_at, user_id)
+        values (2000000000, 'bounty.created', now() - interval '20 days', now() + interval '2 hours', 'seed-1');
+      delete from analytics_daily where dimension = 'all' and day = current_date - 500;
+      analyze analytics_events; analyze analytics_daily;`);
+    const from = captured.length;
+    const plan = await daysToRoll(t.database.primary, new Date());
+    expect(plan.days).toEqual(expect.arrayContaining([utcDay(new Date(Date.now() - 20 * 86_400_000)), utcDay(new Date(Date.now() - 500 * 86_400_000))]));
+    const statements = captured.slice(from).filter(({ query }) => /^select/i.test(query.trim()) && /analytics_/.test(query));
+    expect(statements.length).toBe(3);
+    const problems: string[] = [];
+    for (const { query, parameters } of statements) {
+      const [row] = await direct.unsafe(`explain (format json) ${query}`, parameters as never[]);
+      const scans = tableScans((at(row, 'QUERY PLAN', 0, 'Plan') ?? {}) as PlanNode).filter((scan) => scan.includes('analytics_'));
+      if (scans.length > 0) problems.push(`${scans.join(', ')}\n  ${query}`);
+    }
+    expect(problems).toEqual([]);
+  });
 });

@@ -4,11 +4,11 @@
  * transaction (its rows deleted and written again, under an advisory lock per day), so running a
  * day again gives the same rows, whatever ran before.
  *
- * A run (the rollup job, every 15 minutes, on the injected clock) recomputes: the last
- * RECENT_DAYS days and today (events dispatched a little late land there); any older day that got
- * an event recorded since the previous run (a dispatch that waited out an outage); and the days
- * no run computed (the job was down), oldest first. At most MAX_DAYS_PER_RUN days a run; the
- * rest wait for the next one.
+ * A run (the rollup job, every 15 minutes, on the injected clock) recomputes: any older day that
+ * got an event recorded since the previous run (a dispatch that waited out an outage); the last
+ * RECENT_DAYS days and today (events dispatched a little late land there); and the days no run
+ * computed (the job was down), oldest first. At most MAX_DAYS_PER_RUN days a run (daysToRoll says
+ * why the next run still finds the rest); days without an event are only marked, all at once.
  *
  * The figures (src/db/schema/analytics.ts lists them): counts of each event; money per currency
  * (GMV: the reward of a completed bounty and the hunter's share of a settled one, before the
@@ -98,6 +98,13 @@ export async function rollupDay(db: Database, day: string, now: Date): Promise<n
   });
 }
 
+/** The figures every computed day has, 0 included: its active people and its `events` marker. */
+const dayTotals = (counts: { posters: number; hunters: number; events: number }): Figure[] => [
+  { dimension: 'all', metric: 'active_posters', currency: '', value: counts.posters },
+  { dimension: 'all', metric: 'active_hunters', currency: '', value: counts.hunters },
+  { dimension: 'all', metric: 'events', currency: '', value: counts.events },
+];
+
 async function dayFigures(tx: Transaction, from: Date, to: Date): Promise<Figure[]> {
   const inDay = sql`occurred_at >= ${instant(from)} and occurred_at < ${instant(to)}`;
   const grouped = await selectRows(
@@ -151,58 +158,92 @@ async function dayFigures(tx: Transaction, from: Date, to: Date): Promise<Figure
     const metric = MEDIAN_METRIC[row.name as AnalyticsEventName];
     if (dimension !== null && metric && row.median !== null) add(dimension, metric, '', Math.round(row.median));
   }
-  add('all', 'active_posters', '', active?.posters ?? 0);
-  add('all', 'active_hunters', '', active?.hunters ?? 0);
-  add('all', 'events', '', active?.events ?? 0);
+  const totals = dayTotals({ posters: active?.posters ?? 0, hunters: active?.hunters ?? 0, events: active?.events ?? 0 });
+  for (const figure of totals) add(figure.dimension, figure.metric, figure.currency, figure.value);
   return [...sums.values()];
 }
 
-const markerRow = z.object({ day: z.string(), computedAt: z.coerce.date() });
+const markerRow = z.object({ computedAt: z.coerce.date() });
 const dayRow = z.object({ day: z.string() });
+const uncomputedRow = z.object({ day: z.string(), hasEvents: z.boolean() });
 
-/** The days a run at `now` recomputes, in order (recent, late, missed), at most MAX_DAYS_PER_RUN. */
-export async function daysToRoll(db: Database, now: Date): Promise<string[]> {
+/** The days a run recomputes, in order, at most MAX_DAYS_PER_RUN; and the days without an event it only marks. */
+export type RollupPlan = { days: string[]; empty: string[] };
+
+/**
+ * What a run at `now` does. Nothing is remembered between runs but the rollups themselves, so a
+ * day a run leaves out is found again by the next one:
+ * - late: days before the recent ones with an event recorded since the previous run (the newest
+ *   day's marker says when that was; each run writes its today) and since their own computation.
+ *   They come first, oldest first. When they fill the run, no recent or empty day is written, so
+ *   the newest marker still dates the previous whole run and the next run finds the rest (a late
+ *   day newer than that marker had none of its own: it is also an uncomputed day).
+ * - the recent days (today and RECENT_DAYS before it);
+ * - uncomputed: days since the first event without a marker (the job was down), oldest first. A
+ *   day with no event is only marked, all of them in one statement; the rest wait for later runs.
+ */
+export async function daysToRoll(db: Database, now: Date): Promise<RollupPlan> {
   const today = utcDay(now);
   const windowStart = addDays(today, -RECENT_DAYS);
   const recent = Array.from({ length: RECENT_DAYS + 1 }, (_, index) => addDays(windowStart, index));
-  // The newest computed day, and when the last run computed it (each run writes its today).
-  const [marker] = await selectRows(
+  const [newest] = await selectRows(
     db,
-    sql`select day::text as day, computed_at as "computedAt" from analytics_daily
+    sql`select computed_at as "computedAt" from analytics_daily
         where dimension = 'all' and metric = 'events' and currency = '' order by dimension, day desc limit 1`,
     markerRow,
   );
-  const late = marker
+  const late = newest
     ? await selectRows(
         db,
-        sql`select distinct ((occurred_at at time zone 'UTC')::date)::text as day from analytics_events
-            where recorded_at >= ${instant(new Date(marker.computedAt.getTime() - LATE_MARGIN_MS))} and occurred_at < ${instant(dayStart(windowStart))}`,
+        sql`select recorded.day::text as day
+            from (select (occurred_at at time zone 'UTC')::date as day, max(recorded_at) as last from analytics_events
+                  where recorded_at >= ${instant(new Date(newest.computedAt.getTime() - LATE_MARGIN_MS))} and occurred_at < ${instant(dayStart(windowStart))}
+                  group by 1) as recorded
+            left join analytics_daily marker
+              on marker.dimension = 'all' and marker.day = recorded.day and marker.metric = 'events' and marker.currency = ''
+            where marker.day is null or recorded.last >= marker.computed_at - ${LATE_MARGIN_MS}::int * interval '1 millisecond'
+            order by recorded.day`,
         dayRow,
       )
     : [];
-  let missedFrom: string | null = marker ? addDays(marker.day, 1) : null;
-  if (!marker) {
-    const [first] = await selectRows(
-      db,
-      sql`select ((min(occurred_at) at time zone 'UTC')::date)::text as day from analytics_events where occurred_at < ${instant(dayStart(windowStart))}`,
-      z.object({ day: z.string().nullable() }),
-    );
-    missedFrom = first?.day ?? null;
-  }
-  const missed: string[] = [];
-  for (let day = missedFrom; day !== null && day < windowStart && missed.length < MAX_DAYS_PER_RUN; day = addDays(day, 1)) missed.push(day);
-  const planned = [...new Set([...recent, ...late.map((row) => row.day).sort(), ...missed])];
-  return planned.slice(0, MAX_DAYS_PER_RUN);
+  if (late.length >= MAX_DAYS_PER_RUN) return { days: late.slice(0, MAX_DAYS_PER_RUN).map((row) => row.day), empty: [] };
+  const uncomputed = await selectRows(
+    db,
+    sql`select series.day::date::text as day,
+               exists (select 1 from analytics_events
+                       where occurred_at >= series.day at time zone 'UTC' and occurred_at < (series.day + interval '1 day') at time zone 'UTC') as "hasEvents"
+        from generate_series(
+               (select (min(occurred_at) at time zone 'UTC')::date from analytics_events)::timestamp,
+               (${windowStart}::date - 1)::timestamp, interval '1 day') as series(day)
+        where not exists (select 1 from analytics_daily marker
+                          where marker.dimension = 'all' and marker.day = series.day::date and marker.metric = 'events' and marker.currency = '')
+        order by series.day`,
+    uncomputedRow,
+  );
+  const withEvents = uncomputed.filter((row) => row.hasEvents).map((row) => row.day);
+  const days = [...new Set([...late.map((row) => row.day), ...recent, ...withEvents])].slice(0, MAX_DAYS_PER_RUN);
+  return { days, empty: uncomputed.filter((row) => !row.hasEvents).map((row) => row.day) };
 }
 
-/** One run: recomputes the days daysToRoll names; returns them. */
+/** Marks days that have no event as computed: the rows rollupDay writes for such a day, in one statement per chunk. */
+async function markEmptyDays(db: Database, days: readonly string[], now: Date): Promise<void> {
+  const zeros = dayTotals({ posters: 0, hunters: 0, events: 0 });
+  for (let start = 0; start < days.length; start += INSERT_CHUNK) {
+    const rows = days.slice(start, start + INSERT_CHUNK).flatMap((day) => zeros.map((figure) => ({ ...figure, day, computedAt: now })));
+    // A day that got its first event meanwhile was computed by rollupDay, or is found late by the next run.
+    await db.insert(analyticsDaily).values(rows).onConflictDoNothing();
+  }
+}
+
+/** One run: recomputes the days daysToRoll names and marks the empty ones; returns the days done, in order. */
 export async function runRollups(db: Database, now: Date, signal?: AbortSignal): Promise<string[]> {
-  const days = await daysToRoll(db, now);
+  const plan = await daysToRoll(db, now);
   const done: string[] = [];
-  for (const day of days) {
-    if (signal?.aborted) break;
+  for (const day of plan.days) {
+    if (signal?.aborted) return done.sort();
     await rollupDay(db, day, now);
     done.push(day);
   }
-  return done;
+  await markEmptyDays(db, plan.empty, now);
+  return [...done, ...plan.empty].sort();
 }
