@@ -119,7 +119,7 @@ export function createApp(deps: AppDeps) {
     enabled: config.rateLimits.enabled,
     store: rateLimitStore,
   });
-  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations, rateLimits.countUser);
+  const sessionPlugin = authPlugin(auth, sessionReader, database.operationBoundMs, revocations, rateLimits.countViewer);
   // A Better-Auth endpoint may hash a password and run several queries: two operations' worth.
   const authCallBoundMs = 2 * database.operationBoundMs;
   // Keys kept 24 h; a request still running after 2 min is taken to have died with its process.

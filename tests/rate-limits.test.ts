@@ -63,9 +63,19 @@ describe('the policy table (pure)', () => {
     expect(names(policiesFor('GET', '/wallet/deposits', 'ip'))).toEqual(['ip']);
     expect(names(policiesFor('GET', '/wallet/deposits', 'user'))).toEqual([]);
     expect(names(policiesFor('POST', '/reports', 'user'))).toEqual(['reports-user']);
-    expect(names(policiesFor('GET', '/search/bounties', 'ip'))).toEqual(['ip', 'search-ip']);
-    // A HEAD costs its GET's query.
-    expect(names(policiesFor('HEAD', '/search/bounties', 'ip'))).toEqual(['ip', 'search-ip']);
+  });
+
+  test('searching is counted per viewer and only with a text query; the browse list only per IP', () => {
+    // Browsing (the list, filters, a 304) costs no more than any read: people behind one carrier
+    // NAT share an IPv4, so only the every-request policy counts it.
+    for (const route of ['/bounties', '/search/bounties']) {
+      expect(names(policiesFor('GET', route, 'ip'))).toEqual(['ip']);
+      expect(names(policiesFor('GET', route, 'viewer', 'http://x/bounties?category=design'))).toEqual([]);
+      expect(names(policiesFor('GET', route, 'viewer', 'http://x/bounties?q=%20'))).toEqual([]);
+      expect(names(policiesFor('GET', route, 'viewer', 'http://x/bounties?q=logo+design'))).toEqual(['search']);
+      // A HEAD costs its GET's query.
+      expect(names(policiesFor('HEAD', route, 'viewer', 'http://x/bounties?q=logo'))).toEqual(['search']);
+    }
   });
 
   test('Better-Auth counts its own endpoints, our sign-in and sign-up routes included', () => {
@@ -321,6 +331,30 @@ describe.skipIf(!hasCluster)('limits as a client meets them (behind a trusted pr
     let other: TestAccount;
     beforeAll(async () => {
       [reporter, other] = await Promise.all([signUp(t, 'rl-reporter'), signUp(t, 'rl-reported')]);
+    });
+
+    test('behind one address (carrier NAT): browsing is not search-limited; a search is, per account once signed in', async () => {
+      const policy = ratePolicy('search');
+      const ip = randomIp();
+      // The browse list, well past the search limit: only the every-request policy counts it.
+      const browsing = await Promise.all(Array.from({ length: policy.points + 10 }, () => from(ip, '/bounties?category=design')));
+      expect(new Set(browsing.map((response) => response.status))).toEqual(new Set([200]));
+      expect(new Set(browsing.map((response) => response.headers.get('ratelimit-policy')))).toEqual(new Set(['"ip";q=1200;w=60']));
+
+      // Anonymous full-text searches from the address share its bucket.
+      const search = (init: RequestInit = {}) => from(ip, '/search/bounties?q=logo', init);
+      const searches = await Promise.all(Array.from({ length: policy.points }, () => search()));
+      expect(new Set(searches.map((response) => response.status))).toEqual(new Set([200]));
+      expect(searches[0]?.headers.get('ratelimit-policy')).toBe('"ip";q=1200;w=60, "search";q=120;w=60');
+      const refused = await from(ip, '/bounties?q=logo');
+      expect(refused.status).toBe(429);
+      expect(await readJson(refused)).toMatchObject({ error: 'TOO_MANY_REQUESTS' });
+      expect(items(refused.headers.get('ratelimit')).search).toEqual({ r: 0, t: Number(refused.headers.get('retry-after')) });
+
+      // A signed-in neighbour on the same address searches on their own account's bucket.
+      const signedIn = await search({ headers: { cookie: reporter.jar.header() } });
+      expect(signedIn.status).toBe(200);
+      expect(items(signedIn.headers.get('ratelimit')).search?.r).toBe(policy.points - 1);
     });
 
     test('reports are counted per account, from whatever address they come', async () => {

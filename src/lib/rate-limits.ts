@@ -14,7 +14,7 @@ type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /** A method and an Elysia route template, as `app.routes` lists them: `POST /bounties/:id/publish`. */
 export type RouteRef = `${Method} /${string}`;
 
-export type RateLimitSubject = 'ip' | 'user';
+export type RateLimitSubject = 'ip' | 'user' | 'viewer';
 
 export type RateLimitPolicy = Readonly<{
   /** The policy's name: its counters' key prefix, its `RateLimit-Policy` item, its metric label. */
@@ -26,10 +26,15 @@ export type RateLimitPolicy = Readonly<{
    * each is written). Approximate across instances; see src/lib/rate-limit-store.ts.
    */
   batch?: number;
-  /** `ip`: the client IP src/serve.ts stamps (an IPv6 client by its /64); `user`: the signed-in user's id. */
+  /**
+   * `ip`: the client IP src/serve.ts stamps (an IPv6 client by its /64); `user`: the signed-in
+   * user's id; `viewer`: the signed-in user's id, else the client IP (on routes with an auth macro).
+   */
   subject: RateLimitSubject;
   /** The routes it counts; `every request` for the global limit (except EXEMPT_ROUTES). */
   routes: 'every request' | readonly RouteRef[];
+  /** Counted only on requests whose query string carries this parameter, not blank. */
+  withQuery?: string;
   /**
    * Counted by Better-Auth's own limiter (same table, through its customStorage) for these paths
    * below /api/auth, as its `customRules` keys; `*` is its default rule for every other endpoint.
@@ -143,12 +148,15 @@ export const RATE_LIMIT_POLICIES = [
     why: 'Report floods against a person or a bounty',
   },
   {
-    name: 'search-ip',
+    // Not the browse list itself (filters, pages, 304s): people behind one carrier NAT share an
+    // IPv4, so only a text search, the costly query, is counted, and per account once signed in.
+    name: 'search',
     points: 120,
     durationS: 60,
-    subject: 'ip',
+    subject: 'viewer',
     routes: ['GET /search/bounties', 'GET /bounties'],
-    why: 'Scraping, and full-text search is the costliest read',
+    withQuery: 'q',
+    why: 'Scraping through full-text search, the costliest read',
   },
 ] as const satisfies readonly RateLimitPolicy[];
 
@@ -173,23 +181,31 @@ const byRoute = new Map<string, Record<RateLimitSubject, RateLimitPolicy[]>>();
 for (const policy of policies) {
   if (!countedByService(policy) || policy.routes === 'every request') continue;
   for (const route of policy.routes) {
-    const entry = byRoute.get(route) ?? { ip: [], user: [] };
+    const entry = byRoute.get(route) ?? { ip: [], user: [], viewer: [] };
     entry[policy.subject].push(policy);
     byRoute.set(route, entry);
   }
 }
 
+const hasQueryParameter = (url: string, name: string): boolean => {
+  const query = url.indexOf('?');
+  return query !== -1 && (new URLSearchParams(url.slice(query + 1)).get(name)?.trim() ?? '') !== '';
+};
+
 /**
- * The policies this service counts for a request to `route` (its Elysia template) by `subject`:
- * per IP, the every-request policy (unless exempt) and the route's, counted once the route is
- * known; per user, the route's, counted once the session is (the auth step). Better-Auth counts
- * its own endpoints.
+ * The policies this service counts for a request to `route` (its Elysia template, `url` its URL)
+ * by `subject`: per IP, the every-request policy (unless exempt) and the route's, counted once the
+ * route is known; per user and per viewer, the route's, counted once the session is (the auth
+ * step). Better-Auth counts its own endpoints.
  */
-export function policiesFor(method: string, route: string, subject: RateLimitSubject): readonly RateLimitPolicy[] {
+export function policiesFor(method: string, route: string, subject: RateLimitSubject, url = ''): readonly RateLimitPolicy[] {
   // A HEAD runs the GET's handler (and its query) without sending the body: the same cost.
   const key = `${method === 'HEAD' ? 'GET' : method} ${route}`;
-  const own = byRoute.get(key)?.[subject] ?? [];
-  if (subject === 'user' || exempt.has(key)) return own;
+  const listed = byRoute.get(key)?.[subject] ?? [];
+  const own = listed.some((policy) => policy.withQuery !== undefined)
+    ? listed.filter((policy) => policy.withQuery === undefined || hasQueryParameter(url, policy.withQuery))
+    : listed;
+  if (subject !== 'ip' || exempt.has(key)) return own;
   return own.length === 0 ? everyRequest : [...everyRequest, ...own];
 }
 
@@ -232,7 +248,9 @@ export const limitItem = (policy: RateLimitPolicy, remaining: number, resetS: nu
 const fmtRoutes = (policy: RateLimitPolicy): string =>
   policy.routes === 'every request'
     ? `every route except ${EXEMPT_ROUTES.map((route) => `\`${route}\``).join(', ')}, Stripe's webhook and Better-Auth's endpoints`
-    : policy.routes.map((route) => `\`${route}\``).join(', ');
+    : `${policy.routes.map((route) => `\`${route}\``).join(', ')}${policy.withQuery ? `, with \`${policy.withQuery}\`` : ''}`;
+
+const SUBJECTS: Record<RateLimitSubject, string> = { ip: 'client IP', user: 'signed-in user', viewer: 'signed-in user, else client IP' };
 
 /** The README's table of policies (between `<!-- rate-limits:start -->` and `<!-- rate-limits:end -->`). */
 export function rateLimitsMarkdown(): string {
@@ -240,7 +258,7 @@ export function rateLimitsMarkdown(): string {
     [
       `\`${policy.name}\``,
       `${policy.points} per ${policy.durationS} s${policy.batch ? ` (written ${policy.batch} at a time)` : ''}`,
-      policy.subject === 'ip' ? 'client IP' : 'signed-in user',
+      SUBJECTS[policy.subject],
       countedByService(policy) ? 'this service' : 'Better-Auth',
       fmtRoutes(policy),
       policy.why,

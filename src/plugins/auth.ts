@@ -20,7 +20,7 @@ import type { UserRole } from '../db';
 import { type Auth, type AuthSession, type AuthUser, guardBetterAuth, isBanActive, type SessionReader, type SessionRevocations, toAuthSession, toAuthUser } from '../lib/auth';
 import { appendSetCookies, type HeaderSink } from '../lib/cookies';
 import { COMMON_ERRORS, forbidden, HttpError, unauthorized } from '../lib/errors';
-import type { CountUser } from './rate-limit';
+import type { CountViewer } from './rate-limit';
 
 /**
  * `fresh: true` makes a safe read (GET) check the database instead of the cookie cache; unsafe
@@ -36,9 +36,9 @@ const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * `sessionLookupBoundMs`: a session lookup not answered by then is 503 (see guardBetterAuth).
  * `sessions`: the fast readers of the cookie cache and the session row.
  * `revocations`: sessions and users whose cookie cache is not trusted (src/lib/auth/revocations.ts).
- * `countUser`: the route's per-user rate limits, counted once the user is known (src/plugins/rate-limit.ts).
+ * `countViewer`: the route's per-user and per-viewer rate limits, counted once the session is known (src/plugins/rate-limit.ts).
  */
-export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBoundMs: number, revocations?: SessionRevocations, countUser?: CountUser) => {
+export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBoundMs: number, revocations?: SessionRevocations, countViewer?: CountViewer) => {
   /**
    * Better-Auth checks Origin on its own endpoints; our routes get the same rule from the same
    * switch (`advanced.disableOriginCheck`, skipped by default under NODE_ENV=test). A write that
@@ -130,15 +130,16 @@ export const authPlugin = (auth: Auth, sessions: SessionReader, sessionLookupBou
               throw COMMON_ERRORS.error('SESSION_NOT_FRESH');
             }
           }
-          await countUser?.({ request, route, set, userId: found.user.id });
+          await countViewer?.({ request, route, set, userId: found.user.id });
           return { user: found.user, session: found.session };
         },
       }),
       optionalAuth: {
-        async resolve({ request, set }) {
-          if (!request.headers.has('cookie')) return { viewer: null };
-          const found = await loadSession(request, set, false);
-          return { viewer: found && !isBanActive(found.user) ? found.user : null };
+        async resolve({ request, set, route }) {
+          const found = request.headers.has('cookie') ? await loadSession(request, set, false) : null;
+          const viewer = found && !isBanActive(found.user) ? found.user : null;
+          await countViewer?.({ request, route, set, userId: viewer?.id ?? null });
+          return { viewer };
         },
       },
       csrf: {

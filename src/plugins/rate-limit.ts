@@ -5,15 +5,16 @@
  *   POST, PUT, PATCH or DELETE is counted by a parse hook the error handler runs ahead of its
  *   parser (`beforeParse`), so a body that is malformed, too large or not JSON counts too; a GET
  *   or HEAD (Elysia parses no body there) by a global transform hook. Each request once;
- * - once signed in (`countUser`, called by the auth macro in src/plugins/auth.ts): the route's
- *   per-user policies, by user id, at no extra session lookup.
+ * - once the session is known (`countViewer`, called by the auth and optionalAuth macros in
+ *   src/plugins/auth.ts): the route's per-user policies by user id, and its per-viewer ones by
+ *   user id or, anonymous, by client IP; at no extra session lookup.
  * Not in onRequest: Elysia 1.4.30 renders an error thrown there with an empty body whenever a
  * global mapResponse hook exists (src/plugins/database.ts has one), so the 429 would lose our format.
  *
  * Each counted policy adds an item to `RateLimit-Policy` and `RateLimit`; a refusal is 429
  * TOO_MANY_REQUESTS in the one error format with `Retry-After`, counted in
  * rate_limit_rejections_total. With RATE_LIMITS_ENABLED=false the plugin adds no hook and
- * `countUser` does nothing (Better-Auth's own limits still apply).
+ * `countViewer` does nothing (Better-Auth's own limits still apply).
  *
  * The client IP is the header src/serve.ts stamps (X-Forwarded-For only past TRUSTED_PROXIES).
  */
@@ -26,15 +27,15 @@ import type { BeforeParse } from './error-handler';
 import type { RateLimitStore } from '../lib/rate-limit-store';
 import { ipSubject, limitItem, policyItem, policiesFor, type RateLimitPolicy } from '../lib/rate-limits';
 
-/** What the auth macro calls once it knows the user (src/plugins/auth.ts). */
-export type CountUser = (context: { request: Request; route: string; set: HeaderSink; userId: string }) => Promise<void>;
+/** What the auth macros call once they know the session (src/plugins/auth.ts); `userId` null: anonymous. */
+export type CountViewer = (context: { request: Request; route: string; set: HeaderSink; userId: string | null }) => Promise<void>;
 
 export type RateLimiting = {
   /** Mount after request-context, cors and the error handler: its 429 is then logged and in our format. */
   plugin: Elysia;
   /** The error handler runs it ahead of its parser (routes that read their own body are not counted here). */
   beforeParse: BeforeParse | undefined;
-  countUser: CountUser;
+  countViewer: CountViewer;
 };
 
 /** Appends structured-field list items to a header already set by an earlier stage of the request. */
@@ -70,7 +71,7 @@ const clientSubject = (request: Request): string => ipSubject(request.headers.ge
 
 export function rateLimiting(options: { enabled: boolean; store: RateLimitStore }): RateLimiting {
   const plugin = new Elysia({ name: 'rate-limit' });
-  if (!options.enabled) return { plugin, beforeParse: undefined, countUser: async () => undefined };
+  if (!options.enabled) return { plugin, beforeParse: undefined, countViewer: async () => undefined };
   const { store } = options;
   // Requests the parse hook counted (Elysia runs it only on methods with a body): the transform skips them.
   const counted = new WeakSet<Request>();
@@ -84,9 +85,11 @@ export function rateLimiting(options: { enabled: boolean; store: RateLimitStore 
   return {
     plugin,
     beforeParse: countIp,
-    countUser: async ({ request, route, set, userId }) => {
-      const policies = policiesFor(request.method, route, 'user');
-      if (policies.length > 0) await count(store, policies, userId, set);
+    countViewer: async ({ request, route, set, userId }) => {
+      const viewer = policiesFor(request.method, route, 'viewer', request.url);
+      // One subject per request: a user id and an IP never collide within a policy's keys.
+      const policies = userId === null ? viewer : [...policiesFor(request.method, route, 'user'), ...viewer];
+      if (policies.length > 0) await count(store, policies, userId ?? clientSubject(request), set);
     },
   };
 }
