@@ -1,5 +1,6 @@
 /** /health/db's view of the nodes: types, bounded checks, public-safe failure reasons. */
 import { findErrorCode } from '../lib/errors';
+import { TimeoutError } from '../lib/timeout';
 import { isConnectionError } from './errors';
 import { ProbeTimeoutError } from './probe-pool';
 import type { ReplicaState } from './replica-router';
@@ -37,20 +38,4 @@ export function healthFailureReason(error: unknown): string {
   if (code === 'CONNECT_TIMEOUT') return 'connect timeout';
   if (code && isConnectionError(error)) return `connection failed (${code})`;
   return code ? `query failed (${code})` : 'unreachable';
-}
-
-export class TimeoutError extends Error {
-  override name = 'TimeoutError';
-}
-
-export async function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

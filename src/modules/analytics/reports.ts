@@ -7,9 +7,9 @@
  */
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { type AnalyticsMetric, type Database, type DatabaseSession, selectRows } from '../../db';
+import { type AnalyticsMetric, analyticsMetrics, type Database, type DatabaseSession, selectRows } from '../../db';
 import { ANALYTICS_ERRORS } from './errors';
-import { addDays, dayStart, daysBetween, HUNTER_ACTIVITY, instant, POSTER_ACTIVITY, posterDimension, utcDay } from './rollup';
+import { addDays, bigintValue, dayStart, daysBetween, HUNTER_ACTIVITY, instant, MEDIAN_METRIC, names, POSTER_ACTIVITY, posterDimension, utcDay } from './rollup';
 import { DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, type OverviewView, type PosterOverviewView, type SeriesView } from './schemas';
 
 export type DayRange = Readonly<{ from: string; to: string }>;
@@ -23,31 +23,15 @@ export function resolveRange(query: { from?: string | undefined; to?: string | u
   return { from, to };
 }
 
-const bigintValue = z.union([z.number(), z.string()]).transform(Number);
 const totalRow = z.object({ metric: z.string(), currency: z.string(), value: bigintValue });
 const coverageRow = z.object({ days: bigintValue, computedAt: z.coerce.date().nullable() });
 const mediansRow = z.object({ toAccept: z.number().nullable(), toApprove: z.number().nullable() });
 const liveRow = mediansRow.extend({ posters: bigintValue, hunters: bigintValue });
 const pointRow = z.object({ day: z.string(), currency: z.string(), value: bigintValue });
 
-const names = (list: readonly string[]) => sql.join(list.map((name) => sql`${name}`), sql`, `);
-const ADDITIVE: readonly AnalyticsMetric[] = [
-  'signups',
-  'bounties_created',
-  'bounties_published',
-  'bounties_accepted',
-  'bounties_completed',
-  'bounties_settled',
-  'disputes_opened',
-  'requests_created',
-  'messages_sent',
-  'deposits',
-  'payouts',
-  'gmv',
-  'platform_fees',
-  'deposit_volume',
-  'payout_volume',
-];
+/** What a range sums from the rollups: every figure but distinct people and medians (computed from the events instead). */
+const NOT_ADDITIVE: ReadonlySet<AnalyticsMetric> = new Set<AnalyticsMetric>(['active_posters', 'active_hunters', ...Object.values(MEDIAN_METRIC)]);
+const ADDITIVE: readonly AnalyticsMetric[] = analyticsMetrics.filter((metric) => !NOT_ADDITIVE.has(metric));
 
 /** Summed figures of one dimension over the range: counts by metric, money by metric and currency. */
 class Totals {

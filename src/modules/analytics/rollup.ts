@@ -73,8 +73,10 @@ export const posterDimension = (posterId: string): string => `poster:${posterId}
 
 /** An instant as a typed parameter (the driver does not take a Date inside raw SQL). */
 export const instant = (at: Date) => sql`${at.toISOString()}::timestamptz`;
-const names = (list: readonly string[]) => sql.join(list.map((name) => sql`${name}`), sql`, `);
-const bigintValue = z.union([z.number(), z.string()]).transform(Number);
+/** `'a', 'b'` as parameters, for `name in (...)`. */
+export const names = (list: readonly string[]) => sql.join(list.map((name) => sql`${name}`), sql`, `);
+/** A count or a sum as the driver returns it (a bigint arrives as a string). */
+export const bigintValue = z.union([z.number(), z.string()]).transform(Number);
 
 const groupedRow = z.object({ posterId: z.string().nullable(), everyone: z.boolean(), name: z.string(), currency: z.string().nullable(), n: bigintValue, amount: bigintValue, fee: bigintValue });
 const medianRow = z.object({ posterId: z.string().nullable(), everyone: z.boolean(), name: z.string(), median: z.number().nullable() });

@@ -9,6 +9,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { DatabaseCluster } from '../../db';
 import type { JobQueue, QueueDepth } from '../../jobs';
 import { metricsRegistry } from '../../lib/metrics';
+import { withTimeout } from '../../lib/timeout';
 import { latestLedgerCheck } from '../ledger';
 
 export const REPLICA_STATES = ['healthy', 'lagging', 'down', 'promoted'] as const;
@@ -44,26 +45,13 @@ export type OperationsSnapshot = {
  */
 const PRIMARY_WAIT_MS = 1_000;
 
-/** `work`'s value, or null when it failed or took longer than `ms`. */
-async function withinMs<T>(work: Promise<T>, ms: number): Promise<T | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), ms);
-  });
-  try {
-    return await Promise.race([work.catch(() => null), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 export async function operationsSnapshot(database: DatabaseCluster, jobs: JobQueue): Promise<OperationsSnapshot> {
   const router = database.router;
   // The job queue and the ledger check live on the primary (the check runs once per cluster,
   // in whichever process took the job): read there, in parallel, each bounded.
   const [queues, ledgerCheck] = await Promise.all([
-    withinMs(jobs.queueDepths(database.primary), PRIMARY_WAIT_MS),
-    withinMs(latestLedgerCheck(database.primary), PRIMARY_WAIT_MS),
+    withTimeout(jobs.queueDepths(database.primary), PRIMARY_WAIT_MS, 'queue depths').catch(() => null),
+    withTimeout(latestLedgerCheck(database.primary), PRIMARY_WAIT_MS, 'the last ledger check').catch(() => null),
   ]);
   return {
     pools: Object.entries(database.poolUsage()).map(([pool, usage]) => ({ pool, size: usage.permits, inUse: usage.inUse, waiting: usage.waiting })),
