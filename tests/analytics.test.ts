@@ -13,8 +13,9 @@ import { and, eq, gt, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { type AnalyticsEvent, analyticsDaily, analyticsEvents, analyticsForwards, outboxEvents, selectRows } from '../src/db';
 import { type LocalMixpanel, startLocalMixpanel } from '../src/dev/mixpanel-local';
+import { analyticsForwardDropped } from '../src/lib/metrics';
 import { ANALYTICS_TOPICS, bountyEvent } from '../src/modules/analytics/events';
-import { forwardQueued } from '../src/modules/analytics/forward';
+import { forwardQueued, GIVE_UP_AFTER_MS } from '../src/modules/analytics/forward';
 import { ANALYTICS_ROLLUP_JOB } from '../src/modules/analytics/jobs';
 import { analyticsRecorder } from '../src/modules/analytics/recorder';
 import { addDays, runRollups, utcDay } from '../src/modules/analytics/rollup';
@@ -453,16 +454,11 @@ describe.skipIf(!hasCluster)('analytics, recorded from the outbox', () => {
     if (!sink) throw new Error('no Mixpanel sink with a token');
     const { logger } = captureLogs();
 
-    // A refused batch stays queued with an attempt counted; the next run sends it.
+    // A refused request is sent again in halves: one failure delays nothing.
     mixpanel.failNext(1);
-    const failed = await forwardQueued(t.database.primary, sink, logger);
-    expect(failed.failed).toBeGreaterThan(0);
-    const queued = await t.database.primary.select().from(analyticsForwards).where(inArray(analyticsForwards.eventId, ours.map((row) => row.eventId)));
-    expect(queued.length).toBeGreaterThan(0);
-    expect(queued.every((row) => row.attempts >= 1)).toBe(true);
     await waitFor('the queue to drain', async () => {
-      await forwardQueued(t.database.primary, sink, logger);
-      const left = await t.database.primary.select().from(analyticsForwards).where(gt(analyticsForwards.eventId, 0)).limit(1);
+      await forwardQueued(t.database.primary, sink, logger, clock.now());
+      const left = await t.database.primary.select().from(analyticsForwards).where(inArray(analyticsForwards.eventId, ours.map((row) => row.eventId)));
       return left.length === 0;
     });
 
@@ -477,6 +473,59 @@ describe.skipIf(!hasCluster)('analytics, recorded from the outbox', () => {
     for (const secret of [poster.email, hunter.email, 'Mona Private', 'Harry Secret', SECRET_TEXT, '555-0199', 'Fix the checkout page layout']) {
       expect([secret, everything.includes(secret)]).toEqual([secret, false]);
     }
+  }, 60_000);
+
+  test('a Mixpanel outage loses nothing: the events wait, then each arrives once; an event it always refuses holds nobody back and is given up after 4 days', async () => {
+    const sink = mixpanelSink(t.config.analytics);
+    if (!sink) throw new Error('no Mixpanel sink with a token');
+    const { logger } = captureLogs();
+    const forward = () => forwardQueued(t.database.primary, sink, logger, clock.now());
+    const droppedSoFar = async () => (await analyticsForwardDropped.get()).values[0]?.value ?? 0;
+
+    // Mixpanel is down before the events are queued, so no run (the app's job runs too) sends them early.
+    mixpanel.down(true);
+    const posterId = `mp-outage-${crypto.randomUUID()}`;
+    const bountyIds = Array.from({ length: 120 }, () => crypto.randomUUID());
+    await t.database.primary.transaction((tx) => recordEvents(tx, clock.now(), bountyIds.map((bountyId) => bountyEvent('bounty.created', posterId, bountyId, { posterId }))));
+    const ours = await waitFor('120 events recorded', async () => {
+      const rows = await eventsOfBounties(t, bountyIds);
+      return rows.length === bountyIds.length ? rows : null;
+    }, 20_000);
+    const queued = () => t.database.primary.select().from(analyticsForwards).where(inArray(analyticsForwards.eventId, ours.map((row) => row.eventId)));
+    expect(await queued()).toHaveLength(120);
+
+    // Half an hour down, a run a minute: every run fails, nothing is dropped.
+    let failedRuns = 0;
+    for (let minute = 0; minute < 30; minute += 1) {
+      clock.advance(60_000);
+      const run = await forward();
+      expect(run.sent).toBe(0);
+      if (run.outage) failedRuns += 1;
+    }
+    expect(failedRuns).toBeGreaterThan(10);
+    expect(await queued()).toHaveLength(120);
+
+    // Back up, but one event (the 38th, amid others in its request) is refused whenever it is sent.
+    const bad = ours.find((row) => row.bountyId === bountyIds[37]);
+    if (!bad) throw new Error('no event for the bad bounty');
+    mixpanel.refuse((event) => event.properties.bounty_id === bad.bountyId);
+    mixpanel.down(false);
+    for (let minute = 0; minute < 5 && (await queued()).length > 1; minute += 1) {
+      clock.advance(60_000);
+      await forward();
+    }
+    const left = await queued();
+    expect(left.map((row) => [row.eventId, row.attempts > 0])).toEqual([[bad.eventId, true]]);
+    const received = mixpanel.events.filter((event) => event.properties.poster_id === posterId).map((event) => event.properties.$insert_id);
+    expect([...received].sort()).toEqual(ours.filter((row) => row !== bad).map((row) => `bx-${row.eventId}`).sort());
+
+    // Still refused 4 days after it was queued: given up, counted.
+    const dropped = await droppedSoFar();
+    clock.set(new Date((left[0]?.queuedAt.getTime() ?? 0) + GIVE_UP_AFTER_MS + 60_000));
+    await forward();
+    expect(await queued()).toEqual([]);
+    expect((await droppedSoFar()) - dropped).toBeGreaterThanOrEqual(1);
+    mixpanel.refuse(null);
   }, 60_000);
 });
 

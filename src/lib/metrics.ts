@@ -65,3 +65,9 @@ export const rateLimitRejections = new Counter({
   labelNames: ['policy'] as const,
   registers,
 });
+
+export const analyticsForwardDropped = new Counter({
+  name: 'analytics_forward_dropped_total',
+  help: 'Analytics events given up on by forwarding (Mixpanel): still unsent 4 days after they were queued.',
+  registers,
+});

@@ -13,6 +13,9 @@
  *   GET    /_local/events         what was taken, oldest first, with the raw request bodies
  *   DELETE /_local/events         forget it
  *   POST   /_local/fail {count}   the next `count` ingestion requests answer 503
+ * In process only: down(true) answers 503 to every ingestion request until down(false) (an
+ * outage); refuse(check) refuses whole any request holding an event `check` picks (`0`, as a
+ * validation failure would), until refuse(null).
  * e.g. curl localhost:<port>/_local/events
  */
 import type { Server } from 'bun';
@@ -34,6 +37,8 @@ export type LocalMixpanel = {
   /** Every ingestion request's decoded payload as received, refused ones included (to search for what must never be sent). */
   readonly rawPayloads: readonly string[];
   failNext(count: number): void;
+  down(on: boolean): void;
+  refuse(check: ((event: { event: string; properties: Record<string, unknown> }) => boolean) | null): void;
   /** Polls until `check` holds over the recorded events (bounded). */
   waitForEvents(check: (events: readonly RecordedEvent[]) => boolean, timeoutMs?: number): Promise<readonly RecordedEvent[]>;
   reset(): void;
@@ -52,6 +57,8 @@ export function startLocalMixpanel(options: LocalMixpanelOptions = {}): LocalMix
   const events: RecordedEvent[] = [];
   const rawPayloads: string[] = [];
   let failures = 0;
+  let isDown = false;
+  let refusing: ((event: { event: string; properties: Record<string, unknown> }) => boolean) | null = null;
 
   const answer = (verbose: boolean, error: string | null): Response =>
     verbose ? Response.json({ status: error === null ? 1 : 0, error }) : new Response(error === null ? '1' : '0', { headers: { 'content-type': 'text/plain' } });
@@ -59,8 +66,8 @@ export function startLocalMixpanel(options: LocalMixpanelOptions = {}): LocalMix
   async function ingest(request: Request, endpoint: RecordedEvent['endpoint']): Promise<Response> {
     const url = new URL(request.url);
     const verbose = url.searchParams.get('verbose') === '1';
-    if (failures > 0) {
-      failures -= 1;
+    if (isDown || failures > 0) {
+      if (!isDown) failures -= 1;
       logger?.warn({ endpoint }, 'local Mixpanel: failing a request as asked');
       return new Response('Service Unavailable', { status: 503 });
     }
@@ -82,6 +89,7 @@ export function startLocalMixpanel(options: LocalMixpanelOptions = {}): LocalMix
     for (const item of list) {
       if (!isRecord(item) || typeof item.event !== 'string' || item.event === '' || !isRecord(item.properties)) return answer(verbose, 'an event needs a name and properties');
       if (typeof item.properties.token !== 'string' || item.properties.token === '') return answer(verbose, 'an event needs the project token');
+      if (refusing?.({ event: item.event, properties: item.properties })) return answer(verbose, 'an event was refused as asked');
       taken.push({ endpoint, event: item.event, properties: item.properties, receivedAt: new Date() });
     }
     events.push(...taken);
@@ -93,6 +101,8 @@ export function startLocalMixpanel(options: LocalMixpanelOptions = {}): LocalMix
     events.length = 0;
     rawPayloads.length = 0;
     failures = 0;
+    isDown = false;
+    refusing = null;
   }
 
   async function control(request: Request, path: string): Promise<Response> {
@@ -134,6 +144,12 @@ export function startLocalMixpanel(options: LocalMixpanelOptions = {}): LocalMix
     },
     failNext(count) {
       failures += count;
+    },
+    down(on) {
+      isDown = on;
+    },
+    refuse(check) {
+      refusing = check;
     },
     async waitForEvents(check, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;

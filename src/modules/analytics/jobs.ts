@@ -43,8 +43,8 @@ export const analyticsJobs = (deps: AnalyticsJobDeps): readonly AnyJobDefinition
       cron: '* * * * *',
       async handler(_payload, context) {
         if (!deps.settings.enabled || sink === null) return;
-        const result = await forwardQueued(context.database.primary, sink, context.logger, context.signal);
-        if (result.sent + result.failed > 0) context.logger.info({ sink: sink.name, ...result }, 'analytics events forwarded');
+        const result = await forwardQueued(context.database.primary, sink, context.logger, deps.now(), context.signal);
+        if (result.sent + result.refused + result.dropped > 0) context.logger.info({ sink: sink.name, ...result }, 'analytics events forwarded');
       },
     }),
   ];

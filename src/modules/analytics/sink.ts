@@ -22,7 +22,7 @@ export type ForwardedEvent = Readonly<{
 
 export interface AnalyticsSink {
   readonly name: string;
-  /** Sends one batch; rejects when any of it was refused (the whole batch is then tried again). */
+  /** Sends one request's worth (at most forward.ts's REQUEST_SIZE); rejects when it was refused or failed. */
   send(events: readonly ForwardedEvent[]): Promise<void>;
 }
 
@@ -50,7 +50,7 @@ export function mixpanelSink(settings: AnalyticsSettings): AnalyticsSink | null 
     protocol: settings.mixpanelProtocol,
     // Never geolocate by the sender: the service's own address says nothing about the user.
     geolocate: false,
-    // One batch a minute at most: no connection to keep open between them.
+    // Runs a minute apart: no connection to keep open between them.
     keepAlive: false,
   });
   return {
