@@ -265,8 +265,10 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
         stdout: 'ignore',
         stderr: 'ignore',
       });
-      // The worker took the job (active): it is on its way to the provider, or waiting there.
-      await waitFor('the worker to take the payout job', async () => (await t.jobs.findJobs('payouts.execute')).some((job) => job.state === 'active'), 15_000, 50);
+      // The worker took the job (active): it is on its way to the provider, or waiting there. A
+      // bound, not a speed claim: a fresh `bun src/worker.ts` starts every queue first, which took
+      // over 15 s on a machine busy with another cluster.
+      await waitFor('the worker to take the payout job', async () => (await t.jobs.findJobs('payouts.execute')).some((job) => job.state === 'active'), 30_000, 50);
       worker.kill('SIGKILL');
       await worker.exited;
       // Whether the dead worker's request reached the provider or not, it was never performed.
@@ -287,5 +289,5 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
       await replacement?.stop({ timeoutMs: 2_000 });
       await t.close();
     }
-  }, 45_000);
+  }, 75_000);
 });
