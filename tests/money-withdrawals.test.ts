@@ -241,6 +241,7 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
     // This app only enqueues; the payout is worked by a separate `bun run worker` process.
     const t = await startTestApp({}, { work: false });
     let replacement: JobQueue | null = null;
+    let worker: ReturnType<typeof Bun.spawn> | null = null;
     try {
       const alice = await signUp(t, 'crash');
       await depositByCard(t, alice, 2_000);
@@ -250,7 +251,7 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
       const id = String(at(await readJson(await withdraw(t, alice, 1_200)), 'data', 'id'));
       expect((await walletOf(t, alice)).heldForWithdrawals.amount).toBe(1_200);
 
-      const worker = Bun.spawn(['bun', 'src/worker.ts'], {
+      worker = Bun.spawn(['bun', 'src/worker.ts'], {
         env: {
           ...process.env,
           NODE_ENV: 'test',
@@ -285,6 +286,8 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
       expect(wallet.available.amount).toBe(800);
       expect(wallet.heldForWithdrawals.amount).toBe(0);
     } finally {
+      // A failed wait must not leave the worker process running past the suite.
+      if (worker && worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
       t.stripeServer.faults.release();
       await replacement?.stop({ timeoutMs: 2_000 });
       await t.close();
