@@ -214,7 +214,7 @@ const dbAttributes = (pool: string, operation: string): Attributes => ({
 /** The request's root span, found from the request's hooks (its context carries it). */
 class RequestSpan {
   /** Elysia's context object for the request: the router stamps `route` on it once one matched. */
-  /** The route template the request matched (request-context's transform and error hooks). */
+  /** The route template the request matched (noted by src/plugins/http-metrics.ts's transform and error hooks). */
   route: string | null = null;
   constructor(
     readonly span: Span,
@@ -271,7 +271,7 @@ export function traceRequest(request: Request, handle: () => Promise<Response> |
   }
 }
 
-/** The route template the request matched, to name its span by at the end (request-context's hooks). */
+/** The route template the request matched, to name its span by at the end (the latency histogram's hooks note it). */
 export function noteRequestRoute(route: string): void {
   if (!tracer || route === '') return;
   const entry = context.active().getValue(REQUEST_SPAN);

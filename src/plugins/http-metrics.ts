@@ -7,6 +7,7 @@
  */
 import { Elysia } from 'elysia';
 import { httpRequestDuration, httpRequestsInFlight } from '../lib/metrics';
+import { noteRequestRoute } from '../lib/telemetry';
 
 /** Routes as labels: a bounded set. Unmatched paths share one, or a scan would mint a series per path. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -46,11 +47,14 @@ export const httpMetrics = () =>
     // The matched route, from hooks that only read `request` and `route` (a hook given the whole
     // context makes Elysia prepare all of it, query and cookies included, for every request).
     // Transform runs for every routed request; onError also sees those refused before it (a bad body).
+    // The same route names the request's root span (src/lib/telemetry.ts).
     .onTransform({ as: 'global' }, ({ request, route }) => {
       routeByRequest.set(request, route);
+      noteRequestRoute(route);
     })
     .onError({ as: 'global' }, ({ request, route }) => {
       routeByRequest.set(request, route);
+      noteRequestRoute(route);
     })
     // Elysia calls a wrapper per request and then calls what it returns with the request.
     .wrap((handle) => (request: Request) => {

@@ -4,7 +4,6 @@
  */
 import { Elysia } from 'elysia';
 import type { Logger } from '../lib/logger';
-import { noteRequestRoute } from '../lib/telemetry';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -67,10 +66,6 @@ export const requestContext = (options: { logger: Logger; unlogged?: UnloggedReq
         earlyAnswerLoggers.set(request, (status) => writeLine({ request, route: null, status }));
         set.headers['x-request-id'] = id;
       })
-      // The matched template names the request's root span (hooks reading only `request` and
-      // `route`: a hook given the whole context makes Elysia prepare all of it for every request).
-      .onTransform({ as: 'global' }, ({ route }) => noteRequestRoute(route))
-      .onError({ as: 'global' }, ({ route }) => noteRequestRoute(route))
       .onAfterResponse({ as: 'global' }, ({ request, set, route, responseValue }) => {
         // A raw Response (Better-Auth's) carries its own status; set.status would read 200.
         const status = responseValue instanceof Response ? responseValue.status : Number(set.status ?? 200);
