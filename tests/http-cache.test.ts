@@ -48,6 +48,8 @@ describe.skipIf(!hasCluster)('HTTP caching of public reads', () => {
     t = await startTestApp({}, { logger: logs.logger });
     poster = await signUp(t, 'cache-poster', 'Cache Poster');
     other = await signUp(t, 'cache-other', 'Cache Other');
+    // Anonymous reads go to a replica: the new profiles must have reached it (CI saw a 404 here).
+    await t.settle();
   });
   afterAll(() => t.close());
 
