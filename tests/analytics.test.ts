@@ -61,6 +61,18 @@ async function recorded(t: TestApp, bountyIds: string[], name: AnalyticsEvent['n
   }, 20_000);
 }
 
+/**
+ * Waits until each of `names` is recorded about the bounties; returns every event about them.
+ * Regression (CI of issue 13): waiting for the last step's event alone read the others before
+ * their dispatch jobs had run, since the queue works events in no set order.
+ */
+async function recordedNames(t: TestApp, bountyIds: string[], names: readonly AnalyticsEvent['name'][]): Promise<AnalyticsEvent[]> {
+  return waitFor(`${names.join(', ')} recorded`, async () => {
+    const rows = await eventsOfBounties(t, bountyIds);
+    return names.every((name) => rows.some((row) => row.name === name)) ? rows : null;
+  }, 20_000);
+}
+
 describe.skipIf(!hasCluster)('analytics, recorded from the outbox', () => {
   let t: TestApp;
   let mixpanel: LocalMixpanel;
@@ -121,11 +133,11 @@ describe.skipIf(!hasCluster)('analytics, recorded from the outbox', () => {
     clock.advance(3 * HOUR_MS);
     await step(poster, id, 'approve');
 
-    const [completed] = await recorded(t, [id], 'bounty.completed', 1);
-    const rows = await recorded(t, [id], 'message.sent', 1);
-    expect(rows).toHaveLength(1);
-    const byName = Object.fromEntries((await eventsOfBounties(t, [id])).map((row) => [row.name, row]));
-    expect(Object.keys(byName).sort()).toEqual(['bounty.accepted', 'bounty.completed', 'bounty.created', 'bounty.published', 'message.sent', 'request.created']);
+    // Each event has its own dispatch job, run in no set order: wait for all six, not the last one.
+    const lifeEvents = await recordedNames(t, [id], ['bounty.accepted', 'bounty.completed', 'bounty.created', 'bounty.published', 'message.sent', 'request.created']);
+    expect(lifeEvents).toHaveLength(6);
+    const byName = Object.fromEntries(lifeEvents.map((row) => [row.name, row]));
+    const completed = byName['bounty.completed'];
     expect(byName['bounty.created']).toMatchObject({ userId: poster.id, posterId: poster.id, amount: reward, currency: 'usd', occurredAt: start });
     expect(byName['bounty.published']).toMatchObject({ userId: poster.id, posterId: poster.id, amount: reward, currency: 'usd', occurredAt: start });
     expect(byName['request.created']).toMatchObject({ userId: hunter.id, posterId: poster.id, hunterId: hunter.id });
@@ -240,6 +252,9 @@ describe.skipIf(!hasCluster)('analytics, recorded from the outbox', () => {
       clock.set(new Date(start.getTime() + DAY_MS + 5 * HOUR_MS));
       await step(posters.p2, c, 'approve');
       bountyIds = [a, b, c, e];
+      // Every event the rollups count, each kind waited for: dispatch jobs run in no set order.
+      await recorded(t, bountyIds, 'bounty.created', 4);
+      await recorded(t, bountyIds, 'request.created', 3);
       await recorded(t, bountyIds, 'bounty.published', 4);
       await recorded(t, bountyIds, 'bounty.accepted', 3);
       await recorded(t, bountyIds, 'bounty.completed', 2);
@@ -448,8 +463,11 @@ describe.skipIf(!hasCluster)('analytics, recorded from the outbox', () => {
     const conversationId = await conversationOf(t, hunter, id);
     if (!conversationId) throw new Error('no conversation');
     await said(t, hunter, conversationId, SECRET_TEXT);
-    await recorded(t, [id], 'message.sent', 1);
-    const ours = await eventsOfUsers(t, [poster.id, hunter.id]);
+    await recordedNames(t, [id], ['bounty.created', 'bounty.published', 'request.created', 'message.sent']);
+    const ours = await waitFor('both signups recorded', async () => {
+      const rows = await eventsOfUsers(t, [poster.id, hunter.id]);
+      return rows.filter((row) => row.name === 'user.signed_up').length === 2 ? rows : null;
+    });
     const sink = mixpanelSink(t.config.analytics);
     if (!sink) throw new Error('no Mixpanel sink with a token');
     const { logger } = captureLogs();
