@@ -156,6 +156,29 @@ describe.skipIf(!hasCluster)('HTTP caching of public reads', () => {
     expect((await get(path, other, blocked.etag ?? '')).status).toBe(304);
   });
 
+  test("search is cached as the browse list it is (per viewer); a person's reviews as a public page", async () => {
+    const tag = `hs${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    const path = `/search/bounties?tags=${tag}`;
+    await openBounty(t, poster, { tags: [tag] });
+    await t.settle();
+    const first = await get(path, null);
+    expect([first.status, first.cacheControl, items(at(JSON.parse(first.text), 'data')).length]).toEqual([200, PUBLIC, 1]);
+    expect((await get(path, null, first.etag ?? '')).status).toBe(304);
+    const signedIn = await get(path, other);
+    expect([signedIn.status, signedIn.cacheControl]).toEqual([200, 'private, no-cache']);
+    expect((await get(path, other, signedIn.etag ?? '')).status).toBe(304);
+    await openBounty(t, poster, { tags: [tag] });
+    await t.settle();
+    const second = await get(path, null, first.etag ?? '');
+    expect([second.status, items(at(JSON.parse(second.text), 'data')).length]).toEqual([200, 2]);
+
+    const reviews = `/profiles/${poster.id}/reviews`;
+    const page = await get(reviews, null);
+    expect([page.status, page.cacheControl, page.etag]).toEqual([200, PUBLIC, sha1Tag(page.text)]);
+    expect((await get(reviews, null, page.etag ?? '')).status).toBe(304);
+    expect((await get(reviews, other, page.etag ?? '')).cacheControl).toBe('public, no-cache');
+  });
+
   test('errors, writes and routes that did not opt in are no-store and never tagged, whatever If-None-Match says', async () => {
     const draft = await createDraft(t, poster);
     await t.settle();

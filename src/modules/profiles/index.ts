@@ -95,13 +95,16 @@ export const profilesRoutes = (deps: ProfilesDeps) =>
         return page(result.items, result.nextCursor);
       },
       {
+        // The same page for everyone; the session only says how long a reader may reuse it.
+        optionalAuth: true,
+        httpCache: 'public',
         params: userParams,
         query: listReviewsQuery,
         response: { 200: pageSchema(reviewSchema), ...commonErrors },
         detail: {
           summary: "Reviews about a person",
           description: 'Visible reviews only (both sides reviewed, or the review window closed), newest first, cursor-paginated.',
-          security: [],
+          security: optionalSession,
         },
       },
     )

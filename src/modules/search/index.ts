@@ -7,6 +7,7 @@ import { commonErrors, optionalSession, page, pageSchema } from '../../lib/http'
 import { clampLimit } from '../../lib/validation';
 import type { AuthPlugin } from '../../plugins/auth';
 import type { DatabasePlugin } from '../../plugins/database';
+import type { HttpCachePlugin } from '../../plugins/http-cache';
 import { BROWSE_DESCRIPTION, browseBounties, browseQuerySchema } from '../bounties/browse';
 import { bountySummarySchema } from '../bounties/schemas';
 import type { ModuleInfo } from '../module';
@@ -17,10 +18,11 @@ export const searchModule: ModuleInfo = {
 };
 
 
-export const searchRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: AuthPlugin }) =>
+export const searchRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin: AuthPlugin; httpCachePlugin: HttpCachePlugin }) =>
   new Elysia({ prefix: '/search', tags: [searchModule.tag.name] })
     .use(deps.databasePlugin)
     .use(deps.authPlugin)
+    .use(deps.httpCachePlugin)
     .get(
       '/bounties',
       async ({ query, db, viewer }) => {
@@ -29,6 +31,8 @@ export const searchRoutes = (deps: { databasePlugin: DatabasePlugin; authPlugin:
       },
       {
         optionalAuth: true,
+        // As GET /bounties: blocks and staff visibility shape the list per viewer.
+        httpCache: 'per-viewer',
         query: browseQuerySchema,
         response: { 200: pageSchema(bountySummarySchema), ...commonErrors },
         detail: { summary: 'Search bounties', description: BROWSE_DESCRIPTION, security: optionalSession },
