@@ -93,6 +93,7 @@ const envSchema = z
     DB_CONNECT_TIMEOUT_S: z.coerce.number().int().min(1).max(120).default(5),
     DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(5_000),
     DB_PREPARED_STATEMENTS: boolean.default(true),
+    DB_PIPELINING: boolean.default(true),
     DATA_DIR: z.string().trim().min(1).default('./.data'),
 
     REPLICA_PROBE_MS: z.coerce.number().int().min(20).max(60_000).default(250),
@@ -341,6 +342,8 @@ export type AppConfig = Readonly<{
     connectTimeoutS: number;
     statementTimeoutMs: number;
     preparedStatements: boolean;
+    /** false: one statement or transaction per connection at a time (PgBouncer in transaction mode; src/db/no-pipelining.ts). */
+    pipelining: boolean;
     dataDir: string;
     replicaProbeMs: number;
     maxReplicaLagMs: number;
@@ -464,6 +467,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
       connectTimeoutS: env.DB_CONNECT_TIMEOUT_S,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
       preparedStatements: env.DB_PREPARED_STATEMENTS,
+      pipelining: env.DB_PIPELINING,
       dataDir: env.DATA_DIR,
       replicaProbeMs: env.REPLICA_PROBE_MS,
       maxReplicaLagMs: env.MAX_REPLICA_LAG_MS,

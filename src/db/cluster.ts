@@ -19,6 +19,7 @@ import { type DatabaseHealth, HEALTH_TIMEOUT_MS, healthFailureReason, type PoolH
 import { type Lsn, parseLsn, readYourWritesLsn } from './lsn';
 import { type Listener, pgliteListener, postgresListener } from './listener';
 import { applyMigrations } from './migrator';
+import { ConnectionPermits, withoutPipelining } from './no-pipelining';
 import { PoolGate } from './pool-gate';
 import { openPool, type QueryObserver, withPreparedStatements } from './pools';
 import { ProbePool } from './probe-pool';
@@ -97,7 +98,10 @@ export class DatabaseCluster implements SessionBackend {
       closers.push(() => pool.close());
       return pool;
     };
-    const queryPool = (pool: Sql, name: string): Sql => withPreparedStatements(pool, config.preparedStatements, name);
+    // Once per pool: every handle over a pool shares its permits when pipelining is off.
+    const statementDeadlineMs = config.connectTimeoutS * 1000 + config.statementTimeoutMs;
+    const queryPool = (pool: Sql, name: string, max: number): Sql =>
+      withPreparedStatements(config.pipelining ? pool : withoutPipelining(pool, new ConnectionPermits(max), statementDeadlineMs), config.preparedStatements, name);
     // Listeners still open at close() are closed with the pools; one closed before (a bus that
     // rebuilt it, every retry during an outage) leaves the list.
     const openListeners = new Set<Listener>();
@@ -141,15 +145,16 @@ export class DatabaseCluster implements SessionBackend {
       const probe = probePool(url, `${name}-probe`);
       return new ReplicaNode<Database>(
         name,
-        drizzlePostgres(queryPool(pool, name), { schema, logger: readOnlyGuard }),
+        drizzlePostgres(queryPool(pool, name, config.poolMax), { schema, logger: readOnlyGuard }),
         () => probe.run(probeReplica, PROBE_TIMEOUT_MS, `${name} probe`),
       );
     });
+    const primaryQueries = queryPool(primaryPool, PRIMARY_NAME, config.poolMax);
     const cluster = new DatabaseCluster(
       'postgres',
-      drizzlePostgres(queryPool(primaryPool, PRIMARY_NAME), { schema }),
-      drizzlePostgres(queryPool(authPool, AUTH_POOL_NAME), { schema }),
-      drizzlePostgres(queryPool(primaryPool, PRIMARY_NAME), { schema, logger: readOnlyGuard }),
+      drizzlePostgres(primaryQueries, { schema }),
+      drizzlePostgres(queryPool(authPool, AUTH_POOL_NAME, config.authPoolMax), { schema }),
+      drizzlePostgres(primaryQueries, { schema, logger: readOnlyGuard }),
       (probe, timeoutMs, what) => primaryProbePool.run(probe, timeoutMs, what),
       replicas,
       closers,

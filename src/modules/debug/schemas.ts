@@ -29,6 +29,7 @@ export const debugConfigSchema = z.object({
     connectTimeoutS: count,
     statementTimeoutMs: count,
     preparedStatements: z.boolean(),
+    pipelining: z.boolean(),
     replicaProbeMs: count,
     maxReplicaLagMs: count,
     maxReplicaLagBytes: count,

@@ -47,6 +47,7 @@ export function publicConfig(config: AppConfig, database: DatabaseCluster): Debu
       connectTimeoutS: db.connectTimeoutS,
       statementTimeoutMs: db.statementTimeoutMs,
       preparedStatements: db.preparedStatements,
+      pipelining: db.pipelining,
       replicaProbeMs: db.replicaProbeMs,
       maxReplicaLagMs: db.maxReplicaLagMs,
       maxReplicaLagBytes: db.maxReplicaLagBytes,
