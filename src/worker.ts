@@ -12,6 +12,7 @@ import { jobDefinitions } from './job-definitions';
 import { createStripeClient } from './lib/stripe';
 import { createProcessLogger } from './lib/logger';
 import { startTracingFromConfig, stopTracing } from './lib/telemetry';
+import { serveWorkerMetrics } from './modules/metrics/worker-server';
 
 const config = loadConfig();
 const { logger, flushSync } = createProcessLogger({ level: config.logLevel, worker: null });
@@ -48,12 +49,21 @@ const jobs = JobQueue.create({ database, logger, schema: config.jobsSchema, inst
 const definitions = jobDefinitions({ stripe: createStripeClient(config.stripe), marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk, analytics: config.analytics });
 for (const definition of definitions) jobs.define(definition);
 
+const metricsPort = config.metrics.workerPort;
+const metricsServer =
+  metricsPort === undefined
+    ? null
+    : serveWorkerMetrics({ database, jobs, access: config.metrics, logger, port: metricsPort, hostname: config.host, publicUrl: config.auth.baseUrl });
+if (metricsServer) logger.info({ port: metricsServer.port }, 'worker metrics: GET /metrics');
+
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing running jobs');
+  // Scraped until the jobs have stopped: their last failures are counted, then the port closes.
   await jobs.stop({ timeoutMs: config.shutdownTimeoutMs });
+  await metricsServer?.stop(true);
   await closeDatabaseConnections();
   await stopTracing();
   logger.info('shutdown complete');

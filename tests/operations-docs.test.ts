@@ -166,7 +166,7 @@ describe('Prometheus alert rules (ops/prometheus)', () => {
 
   test.skipIf(!promtool)('promtool check config accepts the scrape example (with its token file in place)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bountyexpo-prometheus-'));
-    const config = (await read('ops/prometheus/prometheus.yml')).replace('/etc/prometheus/bountyexpo-metrics-token', join(dir, 'token'));
+    const config = (await read('ops/prometheus/prometheus.yml')).replaceAll('/etc/prometheus/bountyexpo-metrics-token', join(dir, 'token'));
     expect(config).toContain(join(dir, 'token'));
     writeFileSync(join(dir, 'token'), 'a-metrics-token-of-24-characters\n');
     writeFileSync(join(dir, 'prometheus.yml'), config);

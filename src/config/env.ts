@@ -168,6 +168,8 @@ const envSchema = z
     DEBUG_HEADERS: boolean.optional(),
     RATE_LIMITS_ENABLED: boolean.default(true),
     METRICS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+    // `bun run worker` serves GET /metrics on this port when set (it has no API otherwise).
+    WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
     OTEL_SERVICE_NAME: z.string().trim().min(1).max(100).default('bountyexpo-api'),
     ENABLE_ANALYTICS: boolean.default(true),
@@ -409,7 +411,7 @@ export type AppConfig = Readonly<{
   /** The service's own rate limits (src/lib/rate-limits.ts); Better-Auth's limits apply regardless. */
   rateLimits: Readonly<{ enabled: boolean }>;
   /** /metrics: open outside production; in production only with `Authorization: Bearer <token>`. */
-  metrics: Readonly<{ token: string | undefined; openWithoutToken: boolean }>;
+  metrics: Readonly<{ token: string | undefined; openWithoutToken: boolean; workerPort: number | undefined }>;
   /** OpenTelemetry traces: exported over OTLP/HTTP to `endpoint`; off (no SDK started) when null. */
   tracing: Readonly<{ endpoint: URL | null; serviceName: string }>;
   /** Product analytics (events, daily rollups, /analytics); forwarded to Mixpanel when a token is set. */
@@ -559,7 +561,7 @@ export function parseConfig(source: Record<string, string | undefined>): AppConf
     swaggerEnabled: env.SWAGGER_ENABLED ?? !isProduction,
     debugHeaders: env.DEBUG_HEADERS ?? !isProduction,
     rateLimits: Object.freeze({ enabled: env.RATE_LIMITS_ENABLED }),
-    metrics: Object.freeze({ token: env.METRICS_TOKEN, openWithoutToken: !isProduction }),
+    metrics: Object.freeze({ token: env.METRICS_TOKEN, openWithoutToken: !isProduction, workerPort: env.WORKER_METRICS_PORT }),
     tracing: Object.freeze({
       endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT ? new URL(env.OTEL_EXPORTER_OTLP_ENDPOINT) : null,
       serviceName: env.OTEL_SERVICE_NAME,

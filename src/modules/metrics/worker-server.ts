@@ -1,0 +1,54 @@
+/**
+ * `bun run worker` has no API, yet its job failures, pools and queue backlogs are counted in its
+ * own memory: with WORKER_METRICS_PORT set it serves GET /metrics there (the same rendering and the
+ * same bearer token as the API's), so Prometheus scrapes each worker like an instance. Nothing
+ * else is served: any other request is 404 in the one error format.
+ */
+import type { Server } from 'bun';
+import type { DatabaseCluster } from '../../db';
+import type { JobQueue } from '../../jobs';
+import { presentsToken, type TokenAccess } from '../../lib/bearer';
+import { HttpError, httpErrorResponse, notFound } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import { securityHeaders, stampSecurityHeaders } from '../../plugins/security-headers';
+import { METRICS_ERRORS } from './index';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './service';
+
+export type WorkerMetricsOptions = {
+  database: DatabaseCluster;
+  jobs: JobQueue;
+  access: TokenAccess;
+  logger: Logger;
+  port: number;
+  hostname: string;
+  /** The public URL (BETTER_AUTH_URL): HSTS only when it is https, as on the API. */
+  publicUrl: string;
+};
+
+export function serveWorkerMetrics(options: WorkerMetricsOptions): Server<unknown> {
+  const headers = securityHeaders(options.publicUrl);
+  const { status, message } = METRICS_ERRORS.codes.METRICS_TOKEN_REQUIRED;
+  const answer = async (request: Request): Promise<Response> => {
+    const { pathname } = new URL(request.url);
+    if (pathname !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      return httpErrorResponse(notFound('A worker serves GET /metrics only'));
+    }
+    if (!presentsToken(options.access, request.headers.get('authorization'))) {
+      return httpErrorResponse(new HttpError(status, 'METRICS_TOKEN_REQUIRED', message, undefined, { 'www-authenticate': 'Bearer realm="metrics"' }));
+    }
+    const body = await renderMetrics(options.database, options.jobs);
+    return new Response(request.method === 'HEAD' ? null : body, { headers: { 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store' } });
+  };
+  return Bun.serve({
+    port: options.port,
+    hostname: options.hostname,
+    async fetch(request) {
+      try {
+        return stampSecurityHeaders(await answer(request), headers);
+      } catch (error) {
+        options.logger.error({ err: error }, 'worker metrics: the scrape failed');
+        return stampSecurityHeaders(httpErrorResponse(new HttpError(500, 'INTERNAL_SERVER_ERROR', 'Internal server error')), headers);
+      }
+    },
+  });
+}
