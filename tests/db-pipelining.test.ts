@@ -11,7 +11,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { type Database, DatabaseCluster, selectRows } from '../src/db';
+import { type Database, DatabaseCluster, PoolBusyError, selectRows } from '../src/db';
+import { findErrorCode } from '../src/lib/errors';
 import { ConnectionPermits } from '../src/db/no-pipelining';
 import { createLogger } from '../src/lib/logger';
 import { clusterEnv, hasCluster, testConfig } from './support/harness';
@@ -117,24 +118,54 @@ describe.skipIf(!hasCluster)('DB_PIPELINING', () => {
   });
 });
 
+describe.skipIf(!hasCluster)('DB_PIPELINING=false past a deadline', () => {
+  test('a statement still running at its deadline (connect + statement timeout) is cancelled, and its connection serves the next one', async () => {
+    // One connection; a deadline of 1 s + 300 ms. The statement lifts the server's own timeout for
+    // itself, as a role setting might: only the gate's deadline can stop it.
+    const config = testConfig({ DATABASE_URL: clusterEnv.databaseUrl, DATABASE_REPLICA_URLS: '', DB_POOL_MAX: '1', DB_PIPELINING: 'false', DB_CONNECT_TIMEOUT_S: '1', DB_STATEMENT_TIMEOUT_MS: '300' });
+    const database = await DatabaseCluster.open(config.database, createLogger({ level: 'silent' }));
+    try {
+      const started = Date.now();
+      const outcome = await database.primary.execute(sql.raw('set statement_timeout = 0; select pg_sleep(5)')).then(
+        () => 'finished',
+        (error: unknown) => findErrorCode(error),
+      );
+      const elapsed = Date.now() - started;
+      expect(outcome).toBe('57014');
+      expect(elapsed).toBeLessThan(4_000);
+      // Before the cancel the permit came back at the deadline and this ran behind the sleep.
+      const [row] = await selectRows(database.primary, sql`select 1 as one`, z.object({ one: z.number() }));
+      expect(row?.one).toBe(1);
+      expect(Date.now() - started).toBeLessThan(4_000);
+    } finally {
+      await database.close();
+    }
+  }, 15_000);
+});
+
 describe('ConnectionPermits', () => {
-  test('work waits for a permit; a statement that never settles gives its permit back at its deadline', async () => {
-    const permits = new ConnectionPermits(1);
+  test('work waits for a permit, in order; a wait past the bound is refused as a busy pool instead of waiting forever', async () => {
+    const permits = new ConnectionPermits('test', 1, 50);
+    const held = await permits.acquire();
     const order: string[] = [];
-    const never = permits.run(() => new Promise<never>(() => {}), 30);
     const next = permits.run(async () => {
-      order.push('next ran');
-      return 'done';
+      order.push('next');
     });
     expect(permits.usage).toEqual({ inUse: 1, waiting: 1 });
-    expect(await next).toBe('done');
-    expect(order).toEqual(['next ran']);
+    held();
+    await next;
+    expect(order).toEqual(['next']);
+
+    const holder = await permits.acquire();
+    // Work holding the only permit that asks for another (pg-boss's queue lookup inside a transaction).
+    await expect(permits.acquire()).rejects.toBeInstanceOf(PoolBusyError);
+    expect(permits.usage).toEqual({ inUse: 1, waiting: 0 });
+    holder();
     expect(permits.usage).toEqual({ inUse: 0, waiting: 0 });
-    void never;
   });
 
   test('a permit is returned once, however often its holder releases it', async () => {
-    const permits = new ConnectionPermits(1);
+    const permits = new ConnectionPermits('test', 1, 1_000);
     const release = await permits.acquire();
     const waiting = permits.acquire();
     release();

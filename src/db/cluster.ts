@@ -93,15 +93,20 @@ export class DatabaseCluster implements SessionBackend {
       return pool;
     };
     const probeOptions = { max: 1, readOnly: true, connectTimeoutS: 1, statementTimeoutMs: PROBE_STATEMENT_TIMEOUT_MS };
+    // Once per pool: every handle over a pool shares its permits when pipelining is off.
+    const statementDeadlineMs = config.connectTimeoutS * 1000 + config.statementTimeoutMs;
+    const unpipelined = (pool: Sql, name: string, max: number): Sql =>
+      config.pipelining ? pool : withoutPipelining(pool, new ConnectionPermits(name, max, statementDeadlineMs), statementDeadlineMs);
+    // A probe pool has one connection, which a health check and a probe round may want at once.
     const probePool = (url: string, name: string): ProbePool<Database> => {
-      const pool = new ProbePool<Database>(() => openPool(url, config, { name, ...probeOptions }), (sqlPool) => drizzlePostgres(sqlPool, { schema }));
+      const pool = new ProbePool<Database>(
+        () => openPool(url, config, { name, ...probeOptions }),
+        (sqlPool) => drizzlePostgres(unpipelined(sqlPool, name, probeOptions.max), { schema }),
+      );
       closers.push(() => pool.close());
       return pool;
     };
-    // Once per pool: every handle over a pool shares its permits when pipelining is off.
-    const statementDeadlineMs = config.connectTimeoutS * 1000 + config.statementTimeoutMs;
-    const queryPool = (pool: Sql, name: string, max: number): Sql =>
-      withPreparedStatements(config.pipelining ? pool : withoutPipelining(pool, new ConnectionPermits(max), statementDeadlineMs), config.preparedStatements, name);
+    const queryPool = (pool: Sql, name: string, max: number): Sql => withPreparedStatements(unpipelined(pool, name, max), config.preparedStatements, name);
     // Listeners still open at close() are closed with the pools; one closed before (a bus that
     // rebuilt it, every retry during an outage) leaves the list.
     const openListeners = new Set<Listener>();

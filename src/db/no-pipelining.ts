@@ -2,58 +2,84 @@
  * DB_PIPELINING=false: one piece of work per connection at a time, for PgBouncer in transaction
  * mode. Once every connection of a pool is busy, postgres-js sends the next query on a busy one
  * (pipelining). PgBouncer 1.18 hands the server connection back at the first query's reply and
- * loses the reply to the next (pgbouncer/pgbouncer#759): in our check, 503s under 50 concurrent
- * withdrawals, then an instance that hung until restarted. postgres-js cannot turn pipelining off
- * by itself: `max_pipeline: 0` also stops `begin` from reserving its connection.
+ * loses the reply to the next (pgbouncer/pgbouncer#759): in our check, 503s under 200 concurrent
+ * withdrawals, then an instance that hung until killed. postgres-js cannot turn pipelining off by
+ * itself: `max_pipeline: 0` also stops `begin` from reserving its connection.
  *
  * So the pool gets as many permits as connections, and a statement, a transaction (`begin`) or a
  * reserved connection (`reserve`: pg-boss's scripts) holds one from before postgres-js sees it
  * until it settles. postgres-js moves a connection back to its idle list before it resolves the
- * query, so with a permit in hand there is always an idle or unopened connection: nothing is ever
- * sent on a busy one. drizzle and the job queue reach a pool only through `unsafe`, `begin` and
- * `reserve`; the rest of postgres-js's API (tagged templates, cursors) is not gated and not used
- * on these pools.
+ * query, so with a permit in hand there is an idle or unopened connection, and nothing is sent on
+ * a busy one, provided no connection is on its way out: a connection that postgres-js ends (idle
+ * timeout, lifetime) is neither idle nor unopened until its socket has closed, and a query arriving
+ * then would be pipelined. openPool therefore keeps these pools' connections for good (PgBouncer
+ * recycles the server side). What remains is a connection lost to an error at that very moment.
  *
- * A statement's permit comes back at the pool's deadline even if the statement never settles
- * (postgres-js can leave the query of a killed connection unsettled, porsager/postgres#1097), so
- * a dead connection cannot shrink the pool for good. A transaction or a reserved connection keeps
- * its permit as long as it is open: it holds its connection that long.
+ * A statement past its deadline (connect + statement timeout) is cancelled: taken out of
+ * postgres-js's queue if it was still waiting for a connection (during a reconnect's backoff), or
+ * stopped by the server; its permit comes back when it settles. A statement whose connection died
+ * under it may never settle (porsager/postgres#1097); it occupies no live connection, so its permit
+ * comes back after a second deadline. A transaction or a reserved connection keeps its permit as
+ * long as it is open: it holds its connection that long.
+ *
+ * drizzle and the job queue reach a pool only through `unsafe`, `begin` and `reserve`; the rest of
+ * postgres-js's API (tagged templates, cursors) is not gated and not used on these pools.
  */
 import type { MaybeRow, PendingQuery, ReservedSql, RowList, Sql, TransactionSql } from 'postgres';
+import { PoolBusyError } from './pool-gate';
 
-/** A counting semaphore without a timeout: the callers' own bounds (PoolGate) say how long to wait. */
+/**
+ * A counting semaphore. A wait is bounded: work that holds a permit and then needs another of the
+ * same pool (pg-boss looks a queue up outside the caller's transaction until its cache is warm)
+ * fails with PoolBusyError instead of waiting forever once every permit is held that way.
+ */
 export class ConnectionPermits {
   private inUse = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Array<{ grant: () => void }> = [];
 
-  constructor(readonly permits: number) {}
+  constructor(
+    readonly name: string,
+    readonly permits: number,
+    private readonly waitTimeoutMs: number,
+  ) {}
 
   get usage(): { inUse: number; waiting: number } {
     return { inUse: this.inUse, waiting: this.waiting.length };
   }
 
+  /** Resolves with the permit's release (idempotent). */
   acquire(): Promise<() => void> {
     const release = this.releaser();
     if (this.inUse < this.permits) {
       this.inUse += 1;
       return Promise.resolve(release);
     }
-    return new Promise((resolve) => this.waiting.push(() => resolve(release)));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        grant: () => {
+          clearTimeout(timer);
+          resolve(release);
+        },
+      };
+      const timer = setTimeout(() => {
+        const index = this.waiting.indexOf(waiter);
+        if (index >= 0) this.waiting.splice(index, 1);
+        reject(new PoolBusyError(`${this.name}: no connection free within ${this.waitTimeoutMs} ms`));
+      }, this.waitTimeoutMs);
+      this.waiting.push(waiter);
+    });
   }
 
-  /** Holds a permit while `work` runs; past `deadlineMs` (if given) it is returned, settled or not. */
-  async run<T>(work: () => Promise<T>, deadlineMs?: number): Promise<T> {
+  /** Holds a permit while `work` runs. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
     const release = await this.acquire();
-    const timer = deadlineMs === undefined ? undefined : setTimeout(release, deadlineMs);
     try {
       return await work();
     } finally {
-      clearTimeout(timer);
       release();
     }
   }
 
-  /** Returns this permit once, however often it is called. */
   private releaser(): () => void {
     let released = false;
     return () => {
@@ -61,25 +87,46 @@ export class ConnectionPermits {
       released = true;
       const next = this.waiting.shift();
       // Handed straight to the next caller: inUse stays the same.
-      if (next) next();
+      if (next) next.grant();
       else this.inUse -= 1;
     };
   }
 }
 
-/** What a gated query may not do: each would start the query outside its permit. */
-const UNGATED_QUERY_METHODS = new Set<PropertyKey>(['cursor', 'forEach', 'describe', 'readable', 'writable', 'execute']);
+/** What a gated query may not do: each would start (or stop) the query outside its permit. */
+const UNGATED_QUERY_METHODS = new Set<PropertyKey>(['cursor', 'forEach', 'describe', 'readable', 'writable', 'execute', 'cancel']);
 /** Query modifiers that return the query itself: they must return the gated one. */
 const QUERY_MODIFIERS = new Set<PropertyKey>(['values', 'raw', 'simple']);
 
+/** Cancels a postgres-js query; its own failure (the cancel request could not be sent) is not the caller's. */
+function cancelQuietly(query: { cancel(): void }): void {
+  const cancelling: unknown = query.cancel();
+  if (cancelling instanceof Promise) cancelling.catch(() => undefined);
+}
+
 /**
  * The query, started (postgres-js queries are lazy: they run at the first `then`) only once a
- * permit is held, and settled before the permit is returned.
+ * permit is held, and settled (or cancelled, see the file's comment) before the permit is returned.
  */
 function gatedQuery<T extends readonly MaybeRow[]>(query: PendingQuery<T>, permits: ConnectionPermits, deadlineMs: number): PendingQuery<T> {
   let settled: Promise<RowList<T>> | undefined;
+  const run = async (): Promise<RowList<T>> => {
+    const release = await permits.acquire();
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const deadline = setTimeout(() => {
+      cancelQuietly(query);
+      grace = setTimeout(release, deadlineMs);
+    }, deadlineMs);
+    try {
+      return await new Promise<RowList<T>>((resolve, reject) => query.then(resolve, reject));
+    } finally {
+      clearTimeout(deadline);
+      clearTimeout(grace);
+      release();
+    }
+  };
   const start = (): Promise<RowList<T>> => {
-    settled ??= permits.run(() => new Promise<RowList<T>>((resolve, reject) => query.then(resolve, reject)), deadlineMs);
+    settled ??= run();
     return settled;
   };
   const gated: PendingQuery<T> = new Proxy(query, {
@@ -125,8 +172,11 @@ export function withoutPipelining(pool: Sql, permits: ConnectionPermits, stateme
         return unsafe;
       }
       if (property === 'begin') {
-        // The form drizzle uses (a callback; isolation levels are set inside it), as in pools.ts.
-        const begin = <T>(work: (sql: TransactionSql) => T | Promise<T>) => permits.run(() => target.begin(work));
+        // The one form drizzle uses (a callback; isolation levels are set inside it), as in pools.ts.
+        const begin = <T>(work: (sql: TransactionSql) => T | Promise<T>) => {
+          if (typeof work !== 'function') throw new Error('begin(options, fn) is not available with DB_PIPELINING=false');
+          return permits.run(() => target.begin(work));
+        };
         return begin;
       }
       if (property === 'reserve') {

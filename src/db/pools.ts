@@ -19,6 +19,10 @@ export function openPool(url: string, config: DatabaseConfig, options: PoolOptio
   return postgres(url, {
     max: options.max,
     idle_timeout: config.idleTimeoutS,
+    // Without pipelining a connection on its way out (idle timeout, lifetime) would be neither idle
+    // nor unopened, and the next query pipelined on a busy one (src/db/no-pipelining.ts): they are
+    // kept for good, and PgBouncer, which they then go through, recycles the server side.
+    ...(config.pipelining ? {} : { idle_timeout: 0, max_lifetime: 0 }),
     connect_timeout: options.connectTimeoutS,
     onnotice: () => {},
     // postgres-js's own statements too (a transaction's `commit`): with it off, nothing is named.
