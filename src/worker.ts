@@ -1,5 +1,5 @@
 /**
- * `bun run worker`: the job workers alone, no HTTP. Run it beside servers started with
+ * `bun run worker`: the job workers alone, no API (GET /metrics on WORKER_METRICS_PORT, when set). Run it beside servers started with
  * WORKER_ENABLED=false (they still enqueue); as many as wanted: pg-boss hands each job to one of
  * them, and its cron and maintenance run once per cluster. SIGTERM/SIGINT: stop fetching, let
  * running jobs finish within SHUTDOWN_TIMEOUT_MS (then they are failed and retried later), close
@@ -49,12 +49,19 @@ const jobs = JobQueue.create({ database, logger, schema: config.jobsSchema, inst
 const definitions = jobDefinitions({ stripe: createStripeClient(config.stripe), marketplace: config.marketplace, notifications: config.notifications, conversations: config.conversations, risk: config.risk, analytics: config.analytics });
 for (const definition of definitions) jobs.define(definition);
 
-const metricsPort = config.metrics.workerPort;
-const metricsServer =
-  metricsPort === undefined
-    ? null
-    : serveWorkerMetrics({ database, jobs, access: config.metrics, logger, port: metricsPort, hostname: config.host, publicUrl: config.auth.baseUrl });
-if (metricsServer) logger.info({ port: metricsServer.port }, 'worker metrics: GET /metrics');
+/** GET /metrics on WORKER_METRICS_PORT. A port that is taken costs the metrics, not the jobs: logged, and the worker goes on. */
+function startMetrics(port: number | undefined): ReturnType<typeof serveWorkerMetrics> | null {
+  if (port === undefined) return null;
+  try {
+    const server = serveWorkerMetrics({ database, jobs, access: config.metrics, logger, port, hostname: config.host, publicUrl: config.auth.baseUrl });
+    logger.info({ port: server.port, host: config.host }, 'worker metrics: GET /metrics');
+    return server;
+  } catch (error) {
+    logger.error({ err: error, port, host: config.host }, 'worker metrics: could not listen (WORKER_METRICS_PORT); working jobs without /metrics');
+    return null;
+  }
+}
+const metricsServer = startMetrics(config.metrics.workerPort);
 
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {

@@ -10,6 +10,7 @@ import { createLogger } from '../src/lib/logger';
 import { DISPATCH_JOB } from '../src/modules/notifications/names';
 import { clusterEnv, hasCluster, startTestApp, TEST_WEBHOOK_SECRET } from './support/harness';
 import { freePort } from './support/ports';
+import { raw } from './support/raw-http';
 import { waitFor } from './support/wait';
 
 const TOKEN = 'worker-metrics-token-0123456789abcdef';
@@ -48,7 +49,10 @@ describe.skipIf(!hasCluster)('bun run worker: GET /metrics on WORKER_METRICS_POR
       expect([anonymous.status, anonymous.headers.get('www-authenticate'), anonymous.headers.get('x-content-type-options')]).toEqual([401, 'Bearer realm="metrics"', 'nosniff']);
       expect(await anonymous.json()).toMatchObject({ success: false, error: 'METRICS_TOKEN_REQUIRED' });
       const elsewhere = await fetch(`http://127.0.0.1:${port}/health`);
-      expect([elsewhere.status, await elsewhere.json()]).toEqual([404, expect.objectContaining({ error: 'NOT_FOUND' })]);
+      expect([elsewhere.status, elsewhere.headers.get('cache-control'), await elsewhere.json()]).toEqual([404, 'no-store', expect.objectContaining({ error: 'NOT_FOUND' })]);
+      // A Host the URL cannot be built from is the API's 400, not a 500 in the worker's log (review).
+      const unusable = await raw(port, 'GET /metrics HTTP/1.1\r\nhost: a/b');
+      expect([unusable.status, JSON.parse(unusable.body).error]).toEqual([400, 'INVALID_HOST']);
 
       // An older producer enqueued a payload this version's schema refuses: it fails in the worker.
       const producer = JobQueue.create({ database: t.database, logger: createLogger({ level: 'silent' }), schema: t.jobsSchema });

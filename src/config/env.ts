@@ -197,6 +197,9 @@ const envSchema = z
       // The local SMTP server is for development and tests only.
       if (!env.SMTP_URL)
         ctx.addIssue({ code: 'custom', path: ['SMTP_URL'], message: 'is required in production (smtp://user:password@host:587 or smtps://...)' });
+      // Without it every scrape of the worker's port would be refused: a port that serves nothing.
+      if (env.WORKER_METRICS_PORT !== undefined && !env.METRICS_TOKEN)
+        ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'is required in production with WORKER_METRICS_PORT (scrapes are refused without it)' });
     }
     if (env.STRIPE_SECRET_KEY && !env.STRIPE_WEBHOOK_SECRET)
       ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'is required with STRIPE_SECRET_KEY (webhooks credit the wallets)' });

@@ -29,6 +29,8 @@ export function serveWorkerMetrics(options: WorkerMetricsOptions): Server<unknow
   const headers = securityHeaders(options.publicUrl);
   const { status, message } = METRICS_ERRORS.codes.METRICS_TOKEN_REQUIRED;
   const answer = async (request: Request): Promise<Response> => {
+    // As on the API (src/serve.ts): Bun builds the URL from the Host header, which may not parse.
+    if (!URL.canParse(request.url)) return httpErrorResponse(new HttpError(400, 'INVALID_HOST', 'The Host header is not a valid host'));
     const { pathname } = new URL(request.url);
     if (pathname !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
       return httpErrorResponse(notFound('A worker serves GET /metrics only'));
@@ -37,17 +39,22 @@ export function serveWorkerMetrics(options: WorkerMetricsOptions): Server<unknow
       return httpErrorResponse(new HttpError(status, 'METRICS_TOKEN_REQUIRED', message, undefined, { 'www-authenticate': 'Bearer realm="metrics"' }));
     }
     const body = await renderMetrics(options.database, options.jobs);
-    return new Response(request.method === 'HEAD' ? null : body, { headers: { 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store' } });
+    return new Response(request.method === 'HEAD' ? null : body, { headers: { 'content-type': METRICS_CONTENT_TYPE } });
+  };
+  // Every answer, errors included, as the API's: security headers, and no cache may keep it.
+  const finish = (response: Response): Response => {
+    response.headers.set('cache-control', 'no-store');
+    return stampSecurityHeaders(response, headers);
   };
   return Bun.serve({
     port: options.port,
     hostname: options.hostname,
     async fetch(request) {
       try {
-        return stampSecurityHeaders(await answer(request), headers);
+        return finish(await answer(request));
       } catch (error) {
         options.logger.error({ err: error }, 'worker metrics: the scrape failed');
-        return stampSecurityHeaders(httpErrorResponse(new HttpError(500, 'INTERNAL_SERVER_ERROR', 'Internal server error')), headers);
+        return finish(httpErrorResponse(new HttpError(500, 'INTERNAL_SERVER_ERROR', 'Internal server error')));
       }
     },
   });
