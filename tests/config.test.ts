@@ -45,6 +45,16 @@ describe('configuration', () => {
     expect(() => parseConfig({ NODE_ENV: 'production' })).toThrow(/BETTER_AUTH_SECRET.*DATABASE_URL|DATABASE_URL.*BETTER_AUTH_SECRET/);
   });
 
+  test('a worker metrics port in production needs METRICS_TOKEN (else every scrape would be refused); outside production it is open', () => {
+    const production = {
+      NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', BETTER_AUTH_SECRET: 'k'.repeat(40), SMTP_URL: 'smtp://mail.example:587',
+      STRIPE_SECRET_KEY: 'sk_live_abc', STRIPE_WEBHOOK_SECRET: 'whsec_abc', STRIPE_CONNECT_WEBHOOK_SECRET: 'whsec_def', WORKER_METRICS_PORT: '9464',
+    };
+    expect(() => parseConfig(production)).toThrow(/METRICS_TOKEN/);
+    expect(parseConfig({ ...production, METRICS_TOKEN: 't'.repeat(24) }).metrics).toMatchObject({ workerPort: 9464, openWithoutToken: false });
+    expect(parseConfig({ BETTER_AUTH_SECRET: 'k'.repeat(40), WORKER_METRICS_PORT: '9464' }).metrics).toMatchObject({ workerPort: 9464, token: undefined, openWithoutToken: true });
+  });
+
   test('production refuses to start without an SMTP server (the local one is for development); elsewhere push and email go to the local servers', () => {
     const production = {
       NODE_ENV: 'production', DATABASE_URL: 'postgres://p@h:1/db', BETTER_AUTH_SECRET: 'k'.repeat(40),
