@@ -13,10 +13,11 @@ import { jobDefinitions } from '../src/job-definitions';
 import { createLogger } from '../src/lib/logger';
 import { checkLedger } from '../src/modules/ledger';
 import { signUp, type TestAccount } from './support/accounts';
-import { clusterEnv, hasCluster, startTestApp, TEST_JOB_TIMING, TEST_WEBHOOK_SECRET, type TestApp } from './support/harness';
+import { hasCluster, startTestApp, TEST_JOB_TIMING, type TestApp } from './support/harness';
 import { at, readJson } from './support/json';
 import { depositByCard, moneyPost, onboard, settleWebhooks, walletOf, withCookie } from './support/money';
 import { waitFor } from './support/wait';
+import { spawnWorker } from './support/worker-process';
 
 const withdraw = (t: TestApp, account: TestAccount, amount: number, key?: string) =>
   t.request('/wallet/withdrawals', moneyPost(account, { amount: { amount, currency: 'usd' } }, key));
@@ -251,21 +252,7 @@ describe.skipIf(!hasCluster)('a payout happens at most once, whatever fails', ()
       const id = String(at(await readJson(await withdraw(t, alice, 1_200)), 'data', 'id'));
       expect((await walletOf(t, alice)).heldForWithdrawals.amount).toBe(1_200);
 
-      worker = Bun.spawn(['bun', 'src/worker.ts'], {
-        env: {
-          ...process.env,
-          NODE_ENV: 'test',
-          LOG_LEVEL: 'silent',
-          DATABASE_URL: clusterEnv.databaseUrl,
-          JOBS_SCHEMA: t.jobsSchema,
-          STRIPE_SECRET_KEY: t.config.stripe.secretKey,
-          STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
-          STRIPE_API_BASE: t.stripeServer.url,
-          BETTER_AUTH_SECRET: t.config.auth.secret,
-        },
-        stdout: 'ignore',
-        stderr: 'ignore',
-      });
+      worker = spawnWorker(t);
       // The worker took the job (active): it is on its way to the provider, or waiting there. A
       // bound, not a speed claim: a fresh `bun src/worker.ts` starts every queue first, which took
       // over 15 s on a machine busy with another cluster.

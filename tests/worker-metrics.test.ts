@@ -8,10 +8,11 @@ import { z } from 'zod';
 import { JobQueue } from '../src/jobs';
 import { createLogger } from '../src/lib/logger';
 import { DISPATCH_JOB } from '../src/modules/notifications/names';
-import { clusterEnv, hasCluster, startTestApp, TEST_WEBHOOK_SECRET } from './support/harness';
+import { hasCluster, startTestApp } from './support/harness';
 import { freePort } from './support/ports';
 import { raw } from './support/raw-http';
 import { waitFor } from './support/wait';
+import { spawnWorker } from './support/worker-process';
 
 const TOKEN = 'worker-metrics-token-0123456789abcdef';
 
@@ -22,24 +23,7 @@ describe.skipIf(!hasCluster)('bun run worker: GET /metrics on WORKER_METRICS_POR
     const port = await freePort();
     let worker: ReturnType<typeof Bun.spawn> | null = null;
     try {
-      worker = Bun.spawn(['bun', 'src/worker.ts'], {
-        env: {
-          ...process.env,
-          NODE_ENV: 'test',
-          LOG_LEVEL: 'silent',
-          HOST: '127.0.0.1',
-          WORKER_METRICS_PORT: String(port),
-          METRICS_TOKEN: TOKEN,
-          DATABASE_URL: clusterEnv.databaseUrl,
-          JOBS_SCHEMA: t.jobsSchema,
-          STRIPE_SECRET_KEY: t.config.stripe.secretKey,
-          STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
-          STRIPE_API_BASE: t.stripeServer.url,
-          BETTER_AUTH_SECRET: t.config.auth.secret,
-        },
-        stdout: 'ignore',
-        stderr: 'ignore',
-      });
+      worker = spawnWorker(t, { HOST: '127.0.0.1', WORKER_METRICS_PORT: String(port), METRICS_TOKEN: TOKEN });
       const url = `http://127.0.0.1:${port}/metrics`;
       const scrape = (headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) => fetch(url, { headers });
       // A bound, not a speed claim: a fresh worker starts every queue first (see money-withdrawals).
