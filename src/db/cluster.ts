@@ -21,7 +21,7 @@ import { type Listener, pgliteListener, postgresListener } from './listener';
 import { applyMigrations } from './migrator';
 import { ConnectionPermits, withoutPipelining } from './no-pipelining';
 import { PoolGate } from './pool-gate';
-import { openPool, type QueryObserver, withPreparedStatements } from './pools';
+import { openPool, POOL_CLOSE_GRACE_S, type QueryObserver, withPreparedStatements } from './pools';
 import { ProbePool } from './probe-pool';
 import { insertLsnRow, PROBE_STATEMENT_TIMEOUT_MS, PROBE_TIMEOUT_MS, primaryWalPosition, probeReplica } from './probes';
 import { type ReadTarget, REFUSED_TARGET, ReplicaNode, ReplicaRouter } from './replica-router';
@@ -86,10 +86,8 @@ export class DatabaseCluster implements SessionBackend {
     if (!config.primaryUrl) return DatabaseCluster.openEmbedded(config, logger);
     const closers: Array<() => Promise<void>> = [];
     const track = (pool: Sql): Sql => {
-      // No grace period: close() runs once requests have drained, so nothing legitimate is in
-      // flight, and postgres-js 3.4.9 keeps the query of a connection that died mid-query (server
-      // killed): a graceful end() waits for it forever, i.e. until its timeout (porsager/postgres#1097).
-      closers.push(() => pool.end({ timeout: 0 }));
+      // close() runs once requests have drained; what is still in flight gets a short grace.
+      closers.push(() => pool.end({ timeout: POOL_CLOSE_GRACE_S }));
       return pool;
     };
     const probeOptions = { max: 1, readOnly: true, connectTimeoutS: 1, statementTimeoutMs: PROBE_STATEMENT_TIMEOUT_MS };
@@ -427,9 +425,12 @@ export class DatabaseCluster implements SessionBackend {
   }
 
   /**
-   * A transaction, run once more if it loses a deadlock (or a serialization failure): PostgreSQL
-   * rolled it back whole, and `work` touches nothing outside the database (Stripe is never called
-   * inside one), so a second run is the same request again. Each run has its own bound.
+   * A transaction, run again (up to TRANSACTION_ATTEMPTS runs) if it loses a deadlock (or a
+   * serialization failure): PostgreSQL rolled it back whole, and `work` touches nothing outside the
+   * database (Stripe is never called inside one), so another run is the same request again. Each
+   * run has its own bound. A rerun waits a few random milliseconds first: a row lock freed by the
+   * rollback is not handed to the transaction that waited for it, they race for it, and a rerun
+   * that took it at once met the winner again in a second deadlock (seen in CI, both runs lost).
    */
   async runTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
     assertOutsideTransaction('transaction()');
@@ -439,6 +440,7 @@ export class DatabaseCluster implements SessionBackend {
       } catch (error) {
         if (attempt < TRANSACTION_ATTEMPTS && isTransactionConflict(error)) {
           this.logger.warn({ attempt, error: findErrorCode(error) }, 'transaction lost a deadlock: running it again');
+          await Bun.sleep(RERUN_DELAY_MIN_MS + Math.random() * RERUN_DELAY_SPREAD_MS * attempt);
           continue;
         }
         throw toUnavailable(error);
@@ -464,6 +466,9 @@ const AUTH_POOL_NAME = 'primary-auth';
 const MAX_LSN: Lsn = (1n << 64n) - 1n;
 
 /** A transaction runs at most twice (see runTransaction). */
-const TRANSACTION_ATTEMPTS = 2;
+const TRANSACTION_ATTEMPTS = 3;
+/** Before a rerun: at least this long, plus up to the spread times the attempt, at random. */
+const RERUN_DELAY_MIN_MS = 10;
+const RERUN_DELAY_SPREAD_MS = 40;
 
 export const embeddedDataDir = (config: DatabaseConfig): string => join(resolve(config.dataDir), 'pglite');

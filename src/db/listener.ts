@@ -5,6 +5,7 @@
  */
 import type { PGlite } from '@electric-sql/pglite';
 import type { Sql } from 'postgres';
+import { POOL_CLOSE_GRACE_S } from './pools';
 
 export interface Listener {
   /** `onListen` runs once LISTEN is in place, and again after every reconnection. */
@@ -23,7 +24,7 @@ export function postgresListener(sql: Sql): Listener {
       await sql.notify(channel, payload);
     },
     // Also ends the listening connection postgres-js opened for listen().
-    close: () => sql.end({ timeout: 0 }),
+    close: () => sql.end({ timeout: POOL_CLOSE_GRACE_S }),
   };
 }
 

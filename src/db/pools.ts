@@ -15,6 +15,15 @@ export type PoolOptions = {
 /** Sees every statement a request pool sends, with its parameters (tests EXPLAIN them). */
 export type QueryObserver = (query: string, parameters: readonly unknown[]) => void;
 
+/**
+ * How long closing a pool waits for what is in flight before destroying its connections. Not 0:
+ * a connection a moment old runs postgres-js's own type lookup, whose failure nobody awaits, so
+ * destroying it then was an unhandled rejection (a CI run of issue 13, an app closed right after
+ * starting). Not unbounded: postgres-js 3.4.9 keeps the query of a connection that died mid-query
+ * (server killed), and a graceful end() would wait for it forever (porsager/postgres#1097).
+ */
+export const POOL_CLOSE_GRACE_S = 1;
+
 export function openPool(url: string, config: DatabaseConfig, options: PoolOptions): Sql {
   return postgres(url, {
     max: options.max,

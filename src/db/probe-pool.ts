@@ -9,6 +9,7 @@
  * next probe after the node is back.
  */
 import type { Sql } from 'postgres';
+import { POOL_CLOSE_GRACE_S } from './pools';
 
 export class ProbeTimeoutError extends Error {
   override name = 'ProbeTimeoutError';
@@ -45,7 +46,7 @@ export class ProbePool<TDatabase> {
     this.closed = true;
     const handle = this.current;
     this.current = null;
-    await handle?.pool.end({ timeout: 0 });
+    await handle?.pool.end({ timeout: POOL_CLOSE_GRACE_S });
   }
 
   private connect(): { pool: Sql; db: TDatabase } {
@@ -56,6 +57,6 @@ export class ProbePool<TDatabase> {
   private reset(handle: { pool: Sql; db: TDatabase }): void {
     if (this.current !== handle) return; // a concurrent probe already replaced it
     this.current = null;
-    void handle.pool.end({ timeout: 0 }).catch(() => {});
+    void handle.pool.end({ timeout: POOL_CLOSE_GRACE_S }).catch(() => {});
   }
 }
