@@ -41,11 +41,22 @@ export function isRetryableReadError(error: unknown): boolean {
   return isConnectionError(error) || findErrorCode(error) === RECOVERY_CONFLICT;
 }
 
+/** The error or one of its causes (drizzle wraps what the driver threw), within a few links. */
+function busyPool(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    if (current instanceof PoolBusyError) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 /** Every way the database layer fails fast, as the 503 (with Retry-After) the client gets. */
 export function toUnavailable(error: unknown): unknown {
   if (error instanceof HttpError) return error;
   if (isConnectionError(error)) return databaseRefusal('DATABASE_UNAVAILABLE');
-  if (error instanceof PoolBusyError) return databaseRefusal('DATABASE_BUSY');
+  // The pool's gate throws it itself; DB_PIPELINING=false's permits throw it under drizzle's query.
+  if (busyPool(error)) return databaseRefusal('DATABASE_BUSY');
   if (error instanceof QueryDeadlineError || findErrorCode(error) === '57014') {
     return databaseRefusal('DATABASE_TIMEOUT');
   }

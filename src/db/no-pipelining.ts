@@ -15,12 +15,16 @@
  * then would be pipelined. openPool therefore keeps these pools' connections for good (PgBouncer
  * recycles the server side). What remains is a connection lost to an error at that very moment.
  *
- * A statement past its deadline (connect + statement timeout) is cancelled: taken out of
- * postgres-js's queue if it was still waiting for a connection (during a reconnect's backoff), or
- * stopped by the server; its permit comes back when it settles. A statement whose connection died
- * under it may never settle (porsager/postgres#1097); it occupies no live connection, so its permit
- * comes back after a second deadline. A transaction or a reserved connection keeps its permit as
- * long as it is open: it holds its connection that long.
+ * A statement keeps its permit until it settles, or until twice its deadline (connect + statement
+ * timeout): the server's statement timeout stops a live one long before, and one whose connection
+ * died under it may never settle (porsager/postgres#1097) while holding no live connection. It is
+ * never cancelled: with the primary killed under load, cancelling such statements (over the
+ * network, or locally for those not yet sent) made the process grow by about 50 MB a second and
+ * writes never came back (tests/outage-bounds.test.ts). What remains: a statement still waiting in
+ * postgres-js after twice its deadline (a reconnect's backoff reaches 20 s during an outage) no
+ * longer holds a permit, and may be sent together with others when its connection opens.
+ * A transaction or a reserved connection keeps its permit as long as it is open: it holds its
+ * connection that long, and postgres-js fails it when that connection closes.
  *
  * drizzle and the job queue reach a pool only through `unsafe`, `begin` and `reserve`; the rest of
  * postgres-js's API (tagged templates, cursors) is not gated and not used on these pools.
@@ -98,30 +102,19 @@ const UNGATED_QUERY_METHODS = new Set<PropertyKey>(['cursor', 'forEach', 'descri
 /** Query modifiers that return the query itself: they must return the gated one. */
 const QUERY_MODIFIERS = new Set<PropertyKey>(['values', 'raw', 'simple']);
 
-/** Cancels a postgres-js query; its own failure (the cancel request could not be sent) is not the caller's. */
-function cancelQuietly(query: { cancel(): void }): void {
-  const cancelling: unknown = query.cancel();
-  if (cancelling instanceof Promise) cancelling.catch(() => undefined);
-}
-
 /**
  * The query, started (postgres-js queries are lazy: they run at the first `then`) only once a
- * permit is held, and settled (or cancelled, see the file's comment) before the permit is returned.
+ * permit is held, and settled (or past twice its deadline, see the file's comment) before the permit is returned.
  */
 function gatedQuery<T extends readonly MaybeRow[]>(query: PendingQuery<T>, permits: ConnectionPermits, deadlineMs: number): PendingQuery<T> {
   let settled: Promise<RowList<T>> | undefined;
   const run = async (): Promise<RowList<T>> => {
     const release = await permits.acquire();
-    let grace: ReturnType<typeof setTimeout> | undefined;
-    const deadline = setTimeout(() => {
-      cancelQuietly(query);
-      grace = setTimeout(release, deadlineMs);
-    }, deadlineMs);
+    const deadline = setTimeout(release, 2 * deadlineMs);
     try {
       return await new Promise<RowList<T>>((resolve, reject) => query.then(resolve, reject));
     } finally {
       clearTimeout(deadline);
-      clearTimeout(grace);
       release();
     }
   };
