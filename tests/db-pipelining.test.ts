@@ -13,7 +13,7 @@ import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { type Database, DatabaseCluster, PoolBusyError, selectRows, toUnavailable } from '../src/db';
 import { HttpError } from '../src/lib/errors';
-import { ConnectionPermits } from '../src/db/no-pipelining';
+import { ConnectionPermits } from '../src/db/pool-gate';
 import { createLogger } from '../src/lib/logger';
 import { clusterEnv, hasCluster, testConfig } from './support/harness';
 

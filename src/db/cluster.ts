@@ -19,8 +19,8 @@ import { type DatabaseHealth, HEALTH_TIMEOUT_MS, healthFailureReason, type PoolH
 import { type Lsn, parseLsn, readYourWritesLsn } from './lsn';
 import { type Listener, pgliteListener, postgresListener } from './listener';
 import { applyMigrations } from './migrator';
-import { ConnectionPermits, withoutPipelining } from './no-pipelining';
-import { PoolGate } from './pool-gate';
+import { withoutPipelining } from './no-pipelining';
+import { ConnectionPermits, PoolGate } from './pool-gate';
 import { openPool, POOL_CLOSE_GRACE_S, type QueryObserver, withPreparedStatements } from './pools';
 import { ProbePool } from './probe-pool';
 import { insertLsnRow, PROBE_STATEMENT_TIMEOUT_MS, PROBE_TIMEOUT_MS, primaryWalPosition, probeReplica } from './probes';

@@ -30,72 +30,7 @@
  * postgres-js's API (tagged templates, cursors) is not gated and not used on these pools.
  */
 import type { MaybeRow, PendingQuery, ReservedSql, RowList, Sql, TransactionSql } from 'postgres';
-import { PoolBusyError } from './pool-gate';
-
-/**
- * A counting semaphore. A wait is bounded: work that holds a permit and then needs another of the
- * same pool (pg-boss looks a queue up outside the caller's transaction until its cache is warm)
- * fails with PoolBusyError instead of waiting forever once every permit is held that way.
- */
-export class ConnectionPermits {
-  private inUse = 0;
-  private readonly waiting: Array<{ grant: () => void }> = [];
-
-  constructor(
-    readonly name: string,
-    readonly permits: number,
-    private readonly waitTimeoutMs: number,
-  ) {}
-
-  get usage(): { inUse: number; waiting: number } {
-    return { inUse: this.inUse, waiting: this.waiting.length };
-  }
-
-  /** Resolves with the permit's release (idempotent). */
-  acquire(): Promise<() => void> {
-    const release = this.releaser();
-    if (this.inUse < this.permits) {
-      this.inUse += 1;
-      return Promise.resolve(release);
-    }
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        grant: () => {
-          clearTimeout(timer);
-          resolve(release);
-        },
-      };
-      const timer = setTimeout(() => {
-        const index = this.waiting.indexOf(waiter);
-        if (index >= 0) this.waiting.splice(index, 1);
-        reject(new PoolBusyError(`${this.name}: no connection free within ${this.waitTimeoutMs} ms`));
-      }, this.waitTimeoutMs);
-      this.waiting.push(waiter);
-    });
-  }
-
-  /** Holds a permit while `work` runs. */
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
-    try {
-      return await work();
-    } finally {
-      release();
-    }
-  }
-
-  private releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      // Handed straight to the next caller: inUse stays the same.
-      if (next) next.grant();
-      else this.inUse -= 1;
-    };
-  }
-}
+import type { ConnectionPermits } from './pool-gate';
 
 /** What a gated query may not do: each would start (or stop) the query outside its permit. */
 const UNGATED_QUERY_METHODS = new Set<PropertyKey>(['cursor', 'forEach', 'describe', 'readable', 'writable', 'execute', 'cancel']);

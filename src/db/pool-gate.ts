@@ -18,32 +18,92 @@ export class QueryDeadlineError extends Error {
   override name = 'QueryDeadlineError';
 }
 
-type Waiter = { grant: () => void; timer: ReturnType<typeof setTimeout> };
-
-export class PoolGate {
+/**
+ * A counting semaphore whose waits are bounded (PoolBusyError past `waitTimeoutMs`): the pool gate's
+ * permits, and DB_PIPELINING=false's per connection (src/db/no-pipelining.ts), where work that holds
+ * a permit and then needs another of the same pool (pg-boss looks a queue up outside the caller's
+ * transaction until its cache is warm) fails instead of waiting forever.
+ */
+export class ConnectionPermits {
   private inUse = 0;
-  private readonly waiters: Waiter[] = [];
+  private readonly waiting: Array<{ grant: () => void }> = [];
 
   constructor(
     readonly name: string,
-    private readonly permits: number,
-    private readonly acquireTimeoutMs: number,
-    private readonly deadlineMs: number,
+    readonly permits: number,
+    private readonly waitTimeoutMs: number,
   ) {}
+
+  get usage(): { inUse: number; waiting: number } {
+    return { inUse: this.inUse, waiting: this.waiting.length };
+  }
+
+  /** Resolves with the permit's release (idempotent). */
+  acquire(): Promise<() => void> {
+    const release = this.releaser();
+    if (this.inUse < this.permits) {
+      this.inUse += 1;
+      return Promise.resolve(release);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        grant: () => {
+          clearTimeout(timer);
+          resolve(release);
+        },
+      };
+      const timer = setTimeout(() => {
+        const index = this.waiting.indexOf(waiter);
+        if (index >= 0) this.waiting.splice(index, 1);
+        reject(new PoolBusyError(`${this.name}: no connection free within ${this.waitTimeoutMs} ms`));
+      }, this.waitTimeoutMs);
+      this.waiting.push(waiter);
+    });
+  }
+
+  /** Holds a permit while `work` runs. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      // Handed straight to the next caller: inUse stays the same.
+      if (next) next.grant();
+      else this.inUse -= 1;
+    };
+  }
+}
+
+export class PoolGate {
+  private readonly permits: ConnectionPermits;
+
+  constructor(
+    readonly name: string,
+    permits: number,
+    acquireTimeoutMs: number,
+    private readonly deadlineMs: number,
+  ) {
+    this.permits = new ConnectionPermits(name, permits, acquireTimeoutMs);
+  }
 
   /** Permits held right now, and callers waiting for one (for metrics and tests). */
   get usage(): { inUse: number; waiting: number; permits: number } {
-    return { inUse: this.inUse, waiting: this.waiters.length, permits: this.permits };
+    return { ...this.permits.usage, permits: this.permits.permits };
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {
-    await this.acquire();
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.release();
-    };
+    // Returned once (the releaser is idempotent): when the work settles, or at the deadline.
+    const release = await this.permits.acquire();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -61,33 +121,5 @@ export class PoolGate {
       // Returned when the work settles (or at the deadline, above), never earlier.
       pending.then(release, release);
     }
-  }
-
-  private acquire(): Promise<void> {
-    if (this.inUse < this.permits) {
-      this.inUse += 1;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        grant: () => {
-          clearTimeout(waiter.timer);
-          resolve();
-        },
-        timer: setTimeout(() => {
-          const index = this.waiters.indexOf(waiter);
-          if (index >= 0) this.waiters.splice(index, 1);
-          reject(new PoolBusyError(`${this.name}: no connection free within ${this.acquireTimeoutMs} ms`));
-        }, this.acquireTimeoutMs),
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  private release(): void {
-    const next = this.waiters.shift();
-    // The permit passes straight to the next waiter: inUse stays the same.
-    if (next) next.grant();
-    else this.inUse -= 1;
   }
 }
