@@ -15,7 +15,7 @@ import type { Server, WebSocketHandler } from 'bun';
 import { websocket as elysiaWebsocket } from 'elysia/ws';
 import type { SocketSettings } from './config/env';
 import { stampClientIp } from './lib/auth';
-import { HttpError, httpErrorResponse } from './lib/errors';
+import { COMMON_ERRORS, HttpError, httpErrorResponse } from './lib/errors';
 import type { Logger } from './lib/logger';
 import { traceRequest } from './lib/telemetry';
 import type { SocketHub } from './modules/realtime/hub';
@@ -54,7 +54,7 @@ export function createFetchHandler(app: HandledApp, trustedProxies: readonly str
     // Bun builds request.url from the Host header; an unusable Host leaves a URL nothing can route
     // by (issue 7: with "Host: x", /zzzzz/health answered from /health). Short hosts are handled
     // by the app's router (src/app.ts, standardHostname: false).
-    if (!URL.canParse(request.url)) return refuse(new HttpError(400, 'INVALID_HOST', 'The Host header is not a valid host'), request, logger);
+    if (!URL.canParse(request.url)) return refuse(COMMON_ERRORS.error('INVALID_HOST'), request, logger);
     if (headerBytes(request) > MAX_HEADER_BYTES) {
       return refuse(new HttpError(431, 'HEADERS_TOO_LARGE', `The request line and headers exceed ${MAX_HEADER_BYTES} bytes`), request, logger);
     }

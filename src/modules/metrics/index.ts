@@ -18,6 +18,12 @@ export const METRICS_ERRORS = defineErrors({
   METRICS_TOKEN_REQUIRED: { status: 401, message: 'Send Authorization: Bearer <METRICS_TOKEN>' },
 });
 
+/** 401 with the challenge Prometheus (or a person) needs: the API's /metrics and a worker's port alike. */
+export const metricsTokenRequired = (): HttpError => {
+  const { status, message } = METRICS_ERRORS.codes.METRICS_TOKEN_REQUIRED;
+  return new HttpError(status, 'METRICS_TOKEN_REQUIRED', message, undefined, { 'www-authenticate': 'Bearer realm="metrics"' });
+};
+
 export const metricsModule: ModuleInfo = {
   tag: { name: 'metrics', description: 'Prometheus metrics' },
   errors: METRICS_ERRORS.codes,
@@ -27,13 +33,10 @@ export type MetricsDeps = { database: DatabaseCluster; jobs: JobQueue; access: T
 
 export const metricsRoutes = (deps: MetricsDeps) => {
   const tokenRequired = deps.access.token !== undefined || !deps.access.openWithoutToken;
-  const { status, message } = METRICS_ERRORS.codes.METRICS_TOKEN_REQUIRED;
   return new Elysia({ tags: [metricsModule.tag.name] }).get(
     '/metrics',
     async ({ set, request }) => {
-      if (!presentsToken(deps.access, request.headers.get('authorization'))) {
-        throw new HttpError(status, 'METRICS_TOKEN_REQUIRED', message, undefined, { 'www-authenticate': 'Bearer realm="metrics"' });
-      }
+      if (!presentsToken(deps.access, request.headers.get('authorization'))) throw metricsTokenRequired();
       set.headers['content-type'] = METRICS_CONTENT_TYPE;
       return renderMetrics(deps.database, deps.jobs);
     },

@@ -8,10 +8,10 @@ import type { Server } from 'bun';
 import type { DatabaseCluster } from '../../db';
 import type { JobQueue } from '../../jobs';
 import { presentsToken, type TokenAccess } from '../../lib/bearer';
-import { HttpError, httpErrorResponse, notFound } from '../../lib/errors';
+import { COMMON_ERRORS, httpErrorResponse } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { securityHeaders, stampSecurityHeaders } from '../../plugins/security-headers';
-import { METRICS_ERRORS } from './index';
+import { metricsTokenRequired } from './index';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './service';
 
 export type WorkerMetricsOptions = {
@@ -27,17 +27,14 @@ export type WorkerMetricsOptions = {
 
 export function serveWorkerMetrics(options: WorkerMetricsOptions): Server<unknown> {
   const headers = securityHeaders(options.publicUrl);
-  const { status, message } = METRICS_ERRORS.codes.METRICS_TOKEN_REQUIRED;
   const answer = async (request: Request): Promise<Response> => {
     // As on the API (src/serve.ts): Bun builds the URL from the Host header, which may not parse.
-    if (!URL.canParse(request.url)) return httpErrorResponse(new HttpError(400, 'INVALID_HOST', 'The Host header is not a valid host'));
+    if (!URL.canParse(request.url)) return httpErrorResponse(COMMON_ERRORS.error('INVALID_HOST'));
     const { pathname } = new URL(request.url);
     if (pathname !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
-      return httpErrorResponse(notFound('A worker serves GET /metrics only'));
+      return httpErrorResponse(COMMON_ERRORS.error('NOT_FOUND', 'A worker serves GET /metrics only'));
     }
-    if (!presentsToken(options.access, request.headers.get('authorization'))) {
-      return httpErrorResponse(new HttpError(status, 'METRICS_TOKEN_REQUIRED', message, undefined, { 'www-authenticate': 'Bearer realm="metrics"' }));
-    }
+    if (!presentsToken(options.access, request.headers.get('authorization'))) return httpErrorResponse(metricsTokenRequired());
     const body = await renderMetrics(options.database, options.jobs);
     return new Response(request.method === 'HEAD' ? null : body, { headers: { 'content-type': METRICS_CONTENT_TYPE } });
   };
@@ -54,7 +51,7 @@ export function serveWorkerMetrics(options: WorkerMetricsOptions): Server<unknow
         return finish(await answer(request));
       } catch (error) {
         options.logger.error({ err: error }, 'worker metrics: the scrape failed');
-        return finish(httpErrorResponse(new HttpError(500, 'INTERNAL_SERVER_ERROR', 'Internal server error')));
+        return finish(httpErrorResponse(COMMON_ERRORS.error('INTERNAL_SERVER_ERROR')));
       }
     },
   });
